@@ -1,0 +1,1 @@
+"""The control side of snowflake-processor: reconcile core, Job backends, operator, demo."""

@@ -1,0 +1,70 @@
+"""The worker's environment contract: the SFP_* variables a Job's container gets.
+
+One function builds them from the spec, so a Kubernetes Job and a local Job process
+receive exactly the same configuration.
+"""
+
+from __future__ import annotations
+
+from snowflake_worker.connection import AuthMode
+
+from .spec import ProcessorSpec, SecretKeyRef
+
+CERT_MOUNT_PATH = "/etc/snowflake-processor/certs"
+SNOWFLAKE_KEY_MOUNT_PATH = "/etc/snowflake-processor/snowflake-key"
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+
+
+def worker_environment(
+    spec: ProcessorSpec, job_name: str, *, cert_dir: str = CERT_MOUNT_PATH
+) -> dict[str, str]:
+    """Plain (non-secret) variables for one Job."""
+    sf = spec.snowflake
+    env = {
+        "SFP_PROCESSOR_ID": job_name,
+        "SFP_ENDPOINT_URL": spec.endpoint.url,
+        "SFP_CERT_DIR": cert_dir,
+        "SFP_CONCURRENCY": str(spec.job.concurrency),
+        "SFP_CLAIM_BATCH": str(spec.queue.claim_batch),
+        "SFP_MAX_ENTRIES": str(spec.job.entries_per_job),
+        "SFP_DEADLINE_SECONDS": str(spec.worker_claim_deadline_seconds()),
+        "SFP_GRACE_SECONDS": str(spec.job.grace_seconds),
+        "SFP_LEASE_SECONDS": str(spec.queue.lease_seconds),
+        "SFP_MAX_ATTEMPTS": str(spec.queue.max_attempts),
+        "SFP_REQUEST_TIMEOUT_SECONDS": str(spec.endpoint.timeout_seconds),
+        "SFP_REQUEST_RETRIES": str(spec.endpoint.retries),
+        "SFP_RETRY_BACKOFF_SECONDS": str(spec.endpoint.retry_backoff_seconds),
+        "SFP_RELEASE_DELAY_SECONDS": str(spec.queue.retry_delay_seconds),
+        "SFP_FLUSH_EVERY": str(spec.job.flush_every),
+        "SFP_FLUSH_SECONDS": str(spec.job.flush_seconds),
+        "SFP_TERMINATION_MESSAGE_PATH": TERMINATION_MESSAGE_PATH,
+        "SFP_LOG_LEVEL": spec.log_level,
+        "SFP_SNOWFLAKE_ACCOUNT": sf.account,
+        "SFP_SNOWFLAKE_DATABASE": sf.database,
+        "SFP_SNOWFLAKE_SCHEMA": sf.schema_,
+        "SFP_SNOWFLAKE_TABLE": sf.table,
+        "SFP_SNOWFLAKE_AUTH": sf.auth.mode.value,
+    }
+    optional = {
+        "SFP_SNOWFLAKE_USER": sf.user,
+        "SFP_SNOWFLAKE_ROLE": sf.role,
+        "SFP_SNOWFLAKE_WAREHOUSE": sf.warehouse,
+        "SFP_SNOWFLAKE_HOST": sf.host,
+        "SFP_SNOWFLAKE_PORT": None if sf.port is None else str(sf.port),
+    }
+    env.update({key: value for key, value in optional.items() if value is not None})
+    if sf.auth.mode is AuthMode.KEY_PAIR and sf.auth.private_key_secret is not None:
+        key_file = f"{SNOWFLAKE_KEY_MOUNT_PATH}/{sf.auth.private_key_secret.key}"
+        env["SFP_SNOWFLAKE_PRIVATE_KEY_FILE"] = key_file
+    return env
+
+
+def worker_secret_environment(spec: ProcessorSpec) -> dict[str, SecretKeyRef]:
+    """Variables whose values come from Secrets (valueFrom.secretKeyRef in a Job)."""
+    auth = spec.snowflake.auth
+    refs: dict[str, SecretKeyRef] = {}
+    if auth.mode is AuthMode.KEY_PAIR and auth.private_key_passphrase_secret is not None:
+        refs["SFP_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"] = auth.private_key_passphrase_secret
+    if auth.mode is AuthMode.PASSWORD and auth.password_secret is not None:
+        refs["SFP_SNOWFLAKE_PASSWORD"] = auth.password_secret
+    return refs

@@ -1,0 +1,1 @@
+"""Everything that runs the pipeline on one machine: emulators, local Job backend, demo."""

@@ -1,0 +1,302 @@
+"""`snowflake-processor demo`: the whole pipeline on one machine.
+
+Starts the Snowflake emulator and a local mTLS service, fills the queue, then runs the
+operator's reconcile tick every few seconds with Jobs as local worker processes, until
+the queue is drained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from snowflake_worker.connection import AuthMode, connect
+from snowflake_worker.errors import FatalError
+from snowflake_worker.queue import QueueClient, QueueCounts
+
+from ..environment import worker_environment
+from ..schema import SchemaTarget, ensure_queue_table
+from ..spec import (
+    Endpoint,
+    JobSettings,
+    ProcessorSpec,
+    QueueSettings,
+    SnowflakeAuth,
+    SnowflakeTarget,
+)
+from ..tick import reconcile_once
+from .backend import LocalJobBackend
+from .certificates import write_demo_certificates
+from .mtls_service import fetch_stats, start_mtls_service
+from .processes import ServerProcess, start_snowflake_emulator
+from .progress import ProgressView
+
+PROCESSOR_NAME = "demo"
+log = logging.getLogger("snowflake_operator.demo")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--entries", type=_positive_int, default=2000, help="entries to enqueue (2000)")
+    add(
+        "--poison",
+        type=_non_negative_int,
+        default=5,
+        help="entries the service always rejects with 422 (5)",
+    )
+    add(
+        "--malformed",
+        type=_non_negative_int,
+        default=3,
+        help="entries whose data is not valid JSON (3)",
+    )
+    add("--max-jobs", type=_positive_int, default=4, help="maxActiveJobs (4)")
+    add("--entries-per-job", type=_positive_int, default=250, help="entriesPerJob (250)")
+    add("--concurrency", type=_positive_int, default=16, help="calls in flight per Job (16)")
+    add("--latency-ms", type=float, default=20.0, help="service latency per call (20)")
+    add("--transient-rate", type=_rate, default=0.02, help="share of calls answered 503 (0.02)")
+    add("--poll-seconds", type=_positive_float, default=2.0, help="reconcile interval (2)")
+    add(
+        "--timeout-seconds",
+        type=_positive_float,
+        default=900.0,
+        help="give up if the queue is not drained by then (900)",
+    )
+    add("--work-dir", type=Path, default=Path(".demo"), help="data, certificates, logs (.demo)")
+    add("--seed", type=int, default=7, help="random seed of the service (7)")
+    add("--json", action="store_true", help="end with one JSON line on stdout")
+
+
+@dataclass
+class DemoRun:
+    args: argparse.Namespace
+    started: float
+
+    def __post_init__(self) -> None:
+        self.jobs_launched = 0
+        self.operator_statements = 0
+
+
+def demo_spec(args: argparse.Namespace, snowflake_port: int, service_port: int) -> ProcessorSpec:
+    return ProcessorSpec(
+        snowflake=SnowflakeTarget(
+            account="demo",
+            database="DEMO",
+            schema="QUEUE",
+            table="WORK_QUEUE",
+            auth=SnowflakeAuth(mode=AuthMode.EMULATOR),
+            host="127.0.0.1",
+            port=snowflake_port,
+        ),
+        endpoint=Endpoint(
+            url=f"https://127.0.0.1:{service_port}/process",
+            timeout_seconds=5,
+            retries=3,
+            retry_backoff_seconds=0.1,
+        ),
+        queue=QueueSettings(
+            lease_seconds=120, max_attempts=5, claim_batch=100, retry_delay_seconds=1
+        ),
+        job=JobSettings(
+            entries_per_job=args.entries_per_job,
+            max_active_jobs=args.max_jobs,
+            concurrency=args.concurrency,
+            active_deadline_seconds=90,
+            grace_seconds=10,
+            flush_every=100,
+            flush_seconds=1.0,
+        ),
+        poll_interval_seconds=max(1, round(args.poll_seconds)),
+    )
+
+
+def demo_entries(total: int, poison: int, malformed: int) -> list[tuple[str, Any]]:
+    """Ordinary entries plus a few crafted to fail permanently, spread through the queue."""
+    special = min(total, poison + malformed)
+    step = max(1, total // max(1, special))
+    entries: list[tuple[str, Any]] = []
+    poison_left, malformed_left = poison, malformed
+    for index in range(total):
+        entry_id = f"demo-{index:06d}"
+        if index % step == 0 and poison_left:
+            entries.append((entry_id, {"n": index, "poison": True}))
+            poison_left -= 1
+        elif index % step == 0 and malformed_left:
+            entries.append((entry_id, '{"n": ' + str(index) + ", broken"))  # a string, not JSON
+            malformed_left -= 1
+        else:
+            entries.append((entry_id, {"n": index, "text": f"entry {index}"}))
+    return entries
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    run = DemoRun(args, time.monotonic())
+    root: Path = args.work_dir.resolve()
+    shutil.rmtree(root / "snowflake", ignore_errors=True)
+    shutil.rmtree(root / "jobs", ignore_errors=True)
+    progress = ProgressView(enabled_live=not args.json and sys.stdout.isatty())
+    backend: LocalJobBackend | None = None
+    with ExitStack() as stack:
+        try:
+            snowflake = _start(
+                stack, start_snowflake_emulator(root / "snowflake", root / "logs/snowflake.log")
+            )
+            certs = write_demo_certificates(root / "certs")
+            service = _start(
+                stack,
+                start_mtls_service(
+                    certs,
+                    root / "logs/service.log",
+                    latency_ms=args.latency_ms,
+                    transient_rate=args.transient_rate,
+                    seed=args.seed,
+                ),
+            )
+            spec = demo_spec(args, snowflake.port, service.port)
+            connection = connect(spec.snowflake.connection_settings())
+            stack.callback(connection.close)
+            _create_table(connection, spec)
+            queue = QueueClient(connection, spec.snowflake.table_ref)
+            entries = demo_entries(args.entries, args.poison, args.malformed)
+            queue.enqueue(entries)
+            backend = LocalJobBackend(root / "jobs", certs.client_dir)
+            stack.enter_context(progress)
+            counts = _drain(run, spec, queue, backend, progress)
+            stats = fetch_stats(service.port, certs)
+        except KeyboardInterrupt:
+            if backend is not None:
+                backend.stop_all(grace_seconds=15)
+            print("interrupted: workers stopped, entries they held were released", file=sys.stderr)
+            return 130
+        except (FatalError, DemoTimeout) as exc:
+            if backend is not None:
+                backend.stop_all(grace_seconds=15)
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    summary = _summary(run, counts, stats, backend, args.entries, queue.statement_count)
+    _print_summary(summary, args.json)
+    return 0 if summary["lost"] == 0 else 1
+
+
+class DemoTimeout(Exception):
+    pass
+
+
+def _start(stack: ExitStack, server: ServerProcess) -> ServerProcess:
+    stack.callback(server.stop)
+    return server
+
+
+def _create_table(connection: Any, spec: ProcessorSpec) -> None:
+    target = SchemaTarget(table=spec.snowflake.table_ref)
+    cursor = connection.cursor()
+    cursor.execute(f"CREATE DATABASE IF NOT EXISTS {target.table.database}")
+    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {target.table.database}.{target.table.schema}")
+    cursor.close()
+    ensure_queue_table(connection, target)
+
+
+def _drain(
+    run: DemoRun,
+    spec: ProcessorSpec,
+    queue: QueueClient,
+    backend: LocalJobBackend,
+    progress: ProgressView,
+) -> QueueCounts:
+    deadline = run.started + run.args.timeout_seconds
+    while True:
+        tick_started = time.monotonic()
+        result = reconcile_once(
+            PROCESSOR_NAME,
+            spec,
+            queue,
+            backend,
+            datetime.now(UTC),
+            lambda job: worker_environment(spec, job),
+        )
+        run.jobs_launched += len(result.launched)
+        counts = result.observation.counts
+        unfinished = backend.unfinished_count()
+        if counts is not None:
+            progress.update(counts, unfinished, run.jobs_launched, time.monotonic() - run.started)
+            if counts.pending == 0 and counts.processing == 0 and unfinished == 0:
+                return counts
+        if time.monotonic() > deadline:
+            raise DemoTimeout(f"queue not drained within {run.args.timeout_seconds:.0f} s")
+        time.sleep(max(0.0, run.args.poll_seconds - (time.monotonic() - tick_started)))
+
+
+def _summary(
+    run: DemoRun,
+    counts: QueueCounts,
+    stats: dict[str, Any],
+    backend: LocalJobBackend | None,
+    entries: int,
+    operator_statements: int,
+) -> dict[str, Any]:
+    worker_summaries = backend.summaries() if backend else []
+    worker_statements = sum(int(s.get("snowflake_statements", 0)) for s in worker_summaries)
+    return {
+        "entries": entries,
+        "completed": counts.completed,
+        "failed": counts.failed,
+        "lost": entries - counts.completed - counts.failed,
+        "duplicates": int(stats.get("duplicates", 0)),
+        "jobs_launched": run.jobs_launched,
+        "snowflake_statements": operator_statements + worker_statements,
+        "worker_statements": worker_statements,
+        "http_calls": int(stats.get("requests", 0)),
+        "seconds": round(time.monotonic() - run.started, 2),
+    }
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    lines = [
+        f"drained {summary['entries']} entries in {summary['seconds']} s:",
+        f"  completed {summary['completed']}, failed {summary['failed']} "
+        f"(dead letters), lost {summary['lost']}",
+        f"  duplicate successful calls: {summary['duplicates']}",
+        f"  Jobs launched: {summary['jobs_launched']}, "
+        f"Snowflake statements: {summary['snowflake_statements']}",
+    ]
+    print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
+    if as_json:
+        print(json.dumps(summary), flush=True)

@@ -1,0 +1,345 @@
+"""A stand-in for the external HTTPS service the workers call, with mutual TLS.
+
+Run as ``python -m snowflake_operator.local.mtls_service --cert SERVER_PEM --key SERVER_KEY
+--ca CA_PEM --port 0``; it prints ``READY <port>`` on stdout once it accepts connections
+and exits 0 on SIGTERM or SIGINT. Clients without a certificate signed by ``--ca`` fail
+the TLS handshake.
+
+``POST <any path>`` with a JSON object ``{"entry_id", "data", "processor_id", "timestamp"}``
+and an ``Idempotency-Key`` header, after ``--latency-ms``:
+
+* body not a JSON object, or no ``entry_id``: 400;
+* ``data`` is a JSON object (or a string holding one) with ``"poison": true``: 422, always;
+* with probability ``--timeout-rate``: hold the request for 60 s (or until the client
+  disconnects), then 503;
+* else with probability ``--transient-rate``: 503 ``{"error": "transient"}``;
+* else 200 ``{"ok": true, "entry_id": ...}``, counted as a success for the idempotency key
+  (the entry_id when the header is missing).
+
+``GET /_stats`` returns the counters (see :meth:`Stats.snapshot`). ``status_counts`` holds
+the status chosen for each POST, recorded when it is chosen: a simulated timeout counts as
+503 even though its client has given up by then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import signal
+import socket
+import ssl
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snowflake_operator.local.certificates import DemoCertificates
+from snowflake_operator.local.processes import ServerProcess, start_server
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+STATS_PATH = "/_stats"
+TIMEOUT_HOLD_SECONDS = 60.0
+MAX_BODY_BYTES = 1024 * 1024
+MODULE = "snowflake_operator.local.mtls_service"
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    status_counts: Counter[int] = field(default_factory=Counter)
+    successes_by_key: Counter[str] = field(default_factory=Counter)
+    missing_idempotency_key: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "successes": sum(n for status, n in self.status_counts.items() if 200 <= status < 300),
+            "distinct_successes": len(self.successes_by_key),
+            "duplicates": sum(n - 1 for n in self.successes_by_key.values() if n > 1),
+            "status_counts": {str(status): n for status, n in sorted(self.status_counts.items())},
+            "missing_idempotency_key": self.missing_idempotency_key,
+        }
+
+
+class MtlsService:
+    """Plain ASGI application; one instance holds the counters for the process."""
+
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 50.0,
+        transient_rate: float = 0.0,
+        timeout_rate: float = 0.0,
+        seed: int | None = None,
+        timeout_hold_seconds: float = TIMEOUT_HOLD_SECONDS,
+    ) -> None:
+        self.latency = latency_ms / 1000.0
+        self.transient_rate = transient_rate
+        self.timeout_rate = timeout_rate
+        self.timeout_hold_seconds = timeout_hold_seconds
+        self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
+        self.stats = Stats()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        # websocket and anything else: not accepted (the server closes the connection)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if scope["path"] == STATS_PATH:
+            if method == "GET":
+                await _respond(send, 200, self.stats.snapshot())
+            else:
+                await _respond(send, 405, {"error": "method not allowed"})
+            return
+        if method != "POST":
+            await _respond(send, 405, {"error": "method not allowed"})
+            return
+
+        self.stats.requests += 1
+        idempotency_key = _header(scope, b"idempotency-key")
+        if idempotency_key is None:
+            self.stats.missing_idempotency_key += 1
+        body = await _read_body(receive)
+        await asyncio.sleep(self.latency)
+
+        payload = _parse(body)
+        if payload is None or "entry_id" not in payload:
+            await self._finish(send, 400, {"error": "body must be a JSON object with entry_id"})
+            return
+        entry_id = payload["entry_id"]
+        if _is_poison(payload.get("data")):
+            await self._finish(send, 422, {"error": "poison entry rejected"})
+            return
+        if self.random.random() < self.timeout_rate:
+            self.stats.status_counts[503] += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_disconnected(receive), self.timeout_hold_seconds)
+            await _respond(send, 503, {"error": "timeout"})
+            return
+        if self.random.random() < self.transient_rate:
+            await self._finish(send, 503, {"error": "transient"})
+            return
+        key = idempotency_key if idempotency_key is not None else str(entry_id)
+        self.stats.successes_by_key[key] += 1
+        await self._finish(send, 200, {"ok": True, "entry_id": entry_id})
+
+    async def _finish(self, send: Send, status: int, payload: dict[str, Any]) -> None:
+        self.stats.status_counts[status] += 1
+        await _respond(send, status, payload)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body, or None when it is larger than MAX_BODY_BYTES."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks) if size <= MAX_BODY_BYTES else None
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _respond(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _parse(body: bytes | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _is_poison(data: Any) -> bool:
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return False
+    return isinstance(data, dict) and data.get("poison") is True
+
+
+def _listening_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.set_inheritable(False)
+    return sock
+
+
+async def serve(app: MtlsService, cert: Path, key: Path, ca: Path, port: int) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT; print ``READY <port>`` once accepting."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    # Bind here (port 0 picks a free one, with no race) and hand the socket to hypercorn.
+    sock = _listening_socket(port)
+    bound_port = int(sock.getsockname()[1])
+
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.certfile = str(cert)
+    config.keyfile = str(key)
+    config.ca_certs = str(ca)
+    config.verify_mode = ssl.CERT_REQUIRED
+    config.alpn_protocols = ["http/1.1"]
+    config.accesslog = None
+    config.errorlog = "-"  # stderr: the log file start_server opened
+    config.loglevel = "WARNING"
+    config.backlog = 1024
+    config.include_date_header = False
+    config.include_server_header = False
+    config.keep_alive_timeout = 30.0
+    config.keep_alive_max_requests = 1_000_000
+    config.graceful_timeout = 2.0
+    config.ssl_handshake_timeout = 10.0
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def shutdown_trigger() -> None:
+        # hypercorn awaits this only after its listeners are up.
+        print(f"READY {bound_port}", flush=True)
+        await stop.wait()
+
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Local mTLS service that the workers call")
+    parser.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
+    parser.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
+    parser.add_argument("--ca", type=Path, required=True, help="CA that signs client certs")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="delay per request")
+    parser.add_argument("--transient-rate", type=_rate, default=0.0, help="share of 503s")
+    parser.add_argument("--timeout-rate", type=_rate, default=0.0, help="share held for 60 s")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the fault injection")
+    args = parser.parse_args(argv)
+    app = MtlsService(
+        latency_ms=args.latency_ms,
+        transient_rate=args.transient_rate,
+        timeout_rate=args.timeout_rate,
+        seed=args.seed,
+    )
+    asyncio.run(serve(app, args.cert, args.key, args.ca, args.port))
+    return 0
+
+
+def start_mtls_service(
+    certs: DemoCertificates,
+    log_path: Path,
+    *,
+    latency_ms: float = 50,
+    transient_rate: float = 0.0,
+    timeout_rate: float = 0.0,
+    seed: int | None = None,
+) -> ServerProcess:
+    """Start the service as a child process serving ``certs.server_cert``."""
+    args = [
+        "--cert",
+        str(certs.server_cert),
+        "--key",
+        str(certs.server_key),
+        "--ca",
+        str(certs.ca_cert),
+        "--port",
+        "0",
+        "--latency-ms",
+        str(latency_ms),
+        "--transient-rate",
+        str(transient_rate),
+        "--timeout-rate",
+        str(timeout_rate),
+    ]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    return start_server("mTLS service", MODULE, args, log_path)
+
+
+def client_ssl_context(certs: DemoCertificates) -> ssl.SSLContext:
+    """An SSLContext that trusts the demo CA and presents the demo client certificate."""
+    context = ssl.create_default_context(cafile=str(certs.ca_cert))
+    context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+    return context
+
+
+def fetch_stats(port: int, certs: DemoCertificates) -> dict[str, Any]:
+    """GET /_stats from a service on 127.0.0.1:port, authenticating with the demo client."""
+    import httpx
+
+    response = httpx.get(
+        f"https://127.0.0.1:{port}{STATS_PATH}", verify=client_ssl_context(certs), timeout=10.0
+    )
+    response.raise_for_status()
+    stats: dict[str, Any] = response.json()
+    return stats
+
+
+if __name__ == "__main__":
+    sys.exit(main())

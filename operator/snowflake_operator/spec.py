@@ -1,0 +1,143 @@
+"""The SnowflakeProcessor spec as a validated model: the operator, the demo and the ops
+commands read the same fields, with the same defaults as the CRD."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from snowflake_worker.connection import AuthMode, SnowflakeSettings
+from snowflake_worker.identifiers import TableRef, validate_identifier
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class SecretKeyRef(_Model):
+    name: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+class SnowflakeAuth(_Model):
+    mode: AuthMode = AuthMode.WORKLOAD_IDENTITY
+    private_key_secret: SecretKeyRef | None = None  # key_pair
+    private_key_passphrase_secret: SecretKeyRef | None = None
+    password_secret: SecretKeyRef | None = None  # password (legacy)
+
+    @model_validator(mode="after")
+    def _secret_for_mode(self) -> SnowflakeAuth:
+        if self.mode is AuthMode.KEY_PAIR and self.private_key_secret is None:
+            raise ValueError("auth.mode key_pair needs auth.privateKeySecret")
+        if self.mode is AuthMode.PASSWORD and self.password_secret is None:
+            raise ValueError("auth.mode password needs auth.passwordSecret")
+        return self
+
+
+class SnowflakeTarget(_Model):
+    account: str = Field(min_length=1)
+    user: str | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str
+    schema_: str = Field(alias="schema")
+    table: str
+    auth: SnowflakeAuth = SnowflakeAuth()
+    host: str | None = None  # private link or the local emulator
+    port: int | None = Field(default=None, gt=0, lt=65536)
+
+    @field_validator("database", "schema_", "table")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return validate_identifier(value, "Snowflake identifier")
+
+    @field_validator("warehouse", "role")
+    @classmethod
+    def _optional_identifier(cls, value: str | None) -> str | None:
+        return None if value is None else validate_identifier(value, "Snowflake identifier")
+
+    @property
+    def table_ref(self) -> TableRef:
+        return TableRef(self.database, self.schema_, self.table)
+
+    def connection_settings(self, **secrets: Any) -> SnowflakeSettings:
+        """Settings for the operator's own connection (secrets passed in, never stored)."""
+        return SnowflakeSettings(
+            account=self.account,
+            user=self.user,
+            role=self.role,
+            warehouse=self.warehouse,
+            database=self.database,
+            schema_name=self.schema_,
+            table=self.table,
+            auth=self.auth.mode,
+            host=self.host,
+            port=self.port,
+            **secrets,
+        )
+
+
+class QueueSettings(_Model):
+    lease_seconds: int = Field(default=900, ge=60)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    claim_batch: int = Field(default=200, ge=1, le=10_000)
+    retry_delay_seconds: int = Field(default=60, ge=0)
+
+
+class JobSettings(_Model):
+    entries_per_job: int = Field(default=2000, ge=1)
+    max_active_jobs: int = Field(default=10, ge=1, le=500)
+    concurrency: int = Field(default=32, ge=1, le=1024)
+    # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
+    active_deadline_seconds: int | None = Field(default=None, ge=60)
+    grace_seconds: int = Field(default=20, ge=1)
+    flush_every: int = Field(default=200, ge=1)
+    flush_seconds: float = Field(default=2.0, gt=0)
+
+
+class Endpoint(_Model):
+    url: str
+    timeout_seconds: float = Field(default=10, gt=0)
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_backoff_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        if not value.lower().startswith("https://"):
+            raise ValueError(f"endpoint.url must be an https:// URL (mutual TLS), got {value!r}")
+        return value
+
+
+class ProcessorSpec(_Model):
+    snowflake: SnowflakeTarget
+    endpoint: Endpoint
+    queue: QueueSettings = QueueSettings()
+    job: JobSettings = JobSettings()
+    poll_interval_seconds: int = Field(default=60, ge=1)
+    suspend: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _deadline_below_lease(self) -> ProcessorSpec:
+        if self.job_active_deadline_seconds() >= self.queue.lease_seconds:
+            raise ValueError(
+                "job.activeDeadlineSeconds must stay below queue.leaseSeconds, "
+                "or a lease could expire under a running Job"
+            )
+        if self.worker_claim_deadline_seconds() < 1:
+            raise ValueError("job.activeDeadlineSeconds must exceed job.graceSeconds")
+        return self
+
+    def job_active_deadline_seconds(self) -> int:
+        if self.job.active_deadline_seconds is not None:
+            return self.job.active_deadline_seconds
+        return self.queue.lease_seconds * 2 // 3
+
+    def worker_claim_deadline_seconds(self) -> int:
+        """A worker stops claiming early enough to finish within the Job's deadline."""
+        return self.job_active_deadline_seconds() - self.job.grace_seconds

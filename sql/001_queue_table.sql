@@ -1,0 +1,31 @@
+-- 001: the work-queue table in its final shape.
+--
+-- Column names are a contract: the worker, the operator and the ops commands all use
+-- them. Safe to run again (IF NOT EXISTS); it never alters an existing table, which is
+-- what 002 is for.
+--
+-- Status lifecycle: pending -> processing -> completed, or -> failed (the dead letter,
+-- after retries run out). Timestamps are TIMESTAMP_NTZ in UTC, taken from SYSDATE().
+
+CREATE TABLE IF NOT EXISTS {{ queue_table }} (
+    -- Application-generated (uuid text, say), so enqueueing twice can be detected.
+    -- Snowflake does not enforce PRIMARY KEY; it documents intent.
+    id              VARCHAR(64)   NOT NULL PRIMARY KEY,
+    data            VARIANT,
+    status          VARCHAR(20)   NOT NULL DEFAULT 'pending',
+    processor_id    VARCHAR(255),
+    claimed_at      TIMESTAMP_NTZ,
+    completed_at    TIMESTAMP_NTZ,
+    failed_at       TIMESTAMP_NTZ,
+    error_message   VARCHAR(1000),
+    retry_count     INTEGER       NOT NULL DEFAULT 0,
+    created_at      TIMESTAMP_NTZ NOT NULL DEFAULT SYSDATE(),
+    -- Protocol: a random token written by the claiming UPDATE. The worker finds the
+    -- rows it won by this token, and completes/fails a row only where the token still
+    -- matches, so a worker whose claim was taken over (stale lease) cannot overwrite
+    -- the new owner's result.
+    claim_token     VARCHAR(64),
+    -- Protocol: retry backoff. A pending row is claimable only when this is NULL or
+    -- in the past, so a failed attempt is not retried immediately in a hot loop.
+    next_attempt_at TIMESTAMP_NTZ
+);

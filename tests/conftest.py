@@ -1,0 +1,63 @@
+"""Shared fixtures: a real fakesnow server process and connections to it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import snowflake.connector
+
+from snowflake_operator.local.processes import ServerProcess, start_snowflake_emulator
+
+
+@pytest.fixture(scope="session")
+def snowflake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("snowflake")
+    server = start_snowflake_emulator(root / "data", root / "emulator.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_name() -> str:
+    """A fresh database per test, so tests never see each other's rows."""
+    return f"T_{uuid.uuid4().hex[:10].upper()}"
+
+
+@pytest.fixture
+def snowflake_connect(
+    snowflake_server: ServerProcess, database_name: str
+) -> Iterator[Callable[..., Any]]:
+    """Open raw connector connections to the emulator, with the test's database created."""
+    opened: list[Any] = []
+
+    def connect(**overrides: Any) -> Any:
+        params: dict[str, Any] = {
+            "user": "test",
+            "password": "test",
+            "account": "fakesnow",
+            "host": "127.0.0.1",
+            "port": snowflake_server.port,
+            "protocol": "http",
+            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+            "network_timeout": 10,
+        }
+        params.update(overrides)
+        conn = snowflake.connector.connect(**params)
+        opened.append(conn)
+        return conn
+
+    setup = connect()
+    setup.cursor().execute(f"CREATE DATABASE IF NOT EXISTS {database_name}")
+    setup.cursor().execute(f"CREATE SCHEMA IF NOT EXISTS {database_name}.QUEUE")
+    yield connect
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

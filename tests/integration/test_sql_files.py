@@ -1,0 +1,403 @@
+"""The SQL files against the fakesnow server: create, migrate, views; grants by parsing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from snowflake_operator.schema import (
+    CREATE_FILES,
+    ENSURE_FILES,
+    GRANT_FILES,
+    MIGRATE_FILES,
+    SchemaTarget,
+    apply,
+    ensure_queue_table,
+    render,
+    render_text,
+)
+from snowflake_worker.identifiers import TableRef, quote_identifier
+
+pytestmark = pytest.mark.integration
+
+CONTRACT_COLUMNS = [
+    "ID",
+    "DATA",
+    "STATUS",
+    "PROCESSOR_ID",
+    "CLAIMED_AT",
+    "COMPLETED_AT",
+    "FAILED_AT",
+    "ERROR_MESSAGE",
+    "RETRY_COUNT",
+    "CREATED_AT",
+    "CLAIM_TOKEN",
+    "NEXT_ATTEMPT_AT",
+]
+STATUS_VIEW_COLUMNS = [
+    "PENDING",
+    "ELIGIBLE_NOW",
+    "PROCESSING",
+    "COMPLETED",
+    "FAILED",
+    "TOTAL",
+    "OLDEST_PENDING_CREATED_AT",
+    "OLDEST_PENDING_AGE_SECONDS",
+]
+DEAD_LETTER_COLUMNS = ["ID", "ERROR_MESSAGE", "RETRY_COUNT", "FAILED_AT", "CREATED_AT", "DATA"]
+
+
+@pytest.fixture
+def conn(snowflake_connect: Callable[..., Any]) -> Any:
+    return snowflake_connect()
+
+
+@pytest.fixture
+def target(database_name: str) -> SchemaTarget:
+    return SchemaTarget(TableRef(database_name, "QUEUE", "JOBS"))
+
+
+def query(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def column_names(conn: Any, table_sql: str) -> list[str]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(f"SELECT * FROM {table_sql} LIMIT 0")
+        return [column.name.upper() for column in cursor.description]
+    finally:
+        cursor.close()
+
+
+def insert(conn: Any, target: SchemaTarget, **values: Any) -> None:
+    """Insert one row; `data` is JSON text, `*_sql` values are SQL expressions (fixed here)."""
+    names: list[str] = []
+    exprs: list[str] = []
+    params: list[Any] = []
+    for name, value in values.items():
+        if name.endswith("_sql"):
+            names.append(name.removesuffix("_sql"))
+            exprs.append(value)
+        elif name == "data":
+            names.append(name)
+            exprs.append("PARSE_JSON(%s)")
+            params.append(value)
+        else:
+            names.append(name)
+            exprs.append("%s")
+            params.append(value)
+    query(
+        conn,
+        f"INSERT INTO {target.table.sql} ({', '.join(names)}) SELECT {', '.join(exprs)}",
+        tuple(params),
+    )
+
+
+def status_row(conn: Any, target: SchemaTarget) -> dict[str, Any]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(f"SELECT * FROM {target.status_view.sql}")
+        names = [column.name.upper() for column in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    assert len(rows) == 1
+    return dict(zip(names, rows[0], strict=True))
+
+
+def test_create_files_make_table_with_contract_columns_and_defaults(
+    conn: Any, target: SchemaTarget
+) -> None:
+    assert apply(conn, CREATE_FILES, target) == 3
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
+    assert column_names(conn, target.status_view.sql) == STATUS_VIEW_COLUMNS
+    assert column_names(conn, target.dead_letter_view.sql) == DEAD_LETTER_COLUMNS
+
+    insert(conn, target, id="job-1", data='{"n": 1}')
+    rows = query(
+        conn,
+        f"SELECT id, data, status, retry_count, created_at IS NOT NULL, claim_token IS NULL,"
+        f" next_attempt_at IS NULL, claimed_at IS NULL FROM {target.table.sql}",
+    )
+    assert len(rows) == 1
+    row_id, data, status, retry_count, *flags = rows[0]
+    assert (row_id, json.loads(data), status, retry_count) == ("job-1", {"n": 1}, "pending", 0)
+    assert flags == [True, True, True, True]
+
+
+def columns_info(conn: Any, target: SchemaTarget) -> dict[str, tuple[Any, ...]]:
+    """Column -> (nullable, type, max length), from the database's information_schema."""
+    rows = query(
+        conn,
+        f"SELECT column_name, is_nullable, data_type, character_maximum_length"
+        f" FROM {quote_identifier(target.table.database)}.information_schema.columns"
+        f" WHERE table_schema = %s AND table_name = %s",
+        (target.table.schema, target.table.table),
+    )
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_created_columns_have_contract_types_and_nullability(
+    conn: Any, target: SchemaTarget
+) -> None:
+    apply(conn, CREATE_FILES, target)
+    assert columns_info(conn, target) == {
+        "ID": ("NO", "TEXT", 64),
+        "DATA": ("YES", "VARIANT", None),
+        "STATUS": ("NO", "TEXT", 20),
+        "PROCESSOR_ID": ("YES", "TEXT", 255),
+        "CLAIMED_AT": ("YES", "TIMESTAMP_NTZ", None),
+        "COMPLETED_AT": ("YES", "TIMESTAMP_NTZ", None),
+        "FAILED_AT": ("YES", "TIMESTAMP_NTZ", None),
+        "ERROR_MESSAGE": ("YES", "TEXT", 1000),
+        "RETRY_COUNT": ("NO", "NUMBER", None),
+        "CREATED_AT": ("NO", "TIMESTAMP_NTZ", None),
+        "CLAIM_TOKEN": ("YES", "TEXT", 64),
+        "NEXT_ATTEMPT_AT": ("YES", "TIMESTAMP_NTZ", None),
+    }
+
+
+def test_everything_twice_is_idempotent(conn: Any, target: SchemaTarget) -> None:
+    first = apply(conn, (*CREATE_FILES, *MIGRATE_FILES), target)
+    insert(conn, target, id="keep-me", data='{"k": "v"}', status="failed", retry_count=3)
+    second = apply(conn, (*CREATE_FILES, *MIGRATE_FILES), target)
+    ensure_queue_table(conn, target)
+    ensure_queue_table(conn, target)
+
+    assert first == second == 9
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
+    rows = query(conn, f"SELECT id, data, status, retry_count FROM {target.table.sql}")
+    assert [(r[0], json.loads(r[1]), r[2], r[3]) for r in rows] == [
+        ("keep-me", {"k": "v"}, "failed", 3)
+    ]
+    assert status_row(conn, target)["FAILED"] == 1
+
+
+def test_ensure_queue_table_creates_from_nothing(conn: Any, target: SchemaTarget) -> None:
+    ensure_queue_table(conn, target)
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
+    assert status_row(conn, target)["TOTAL"] == 0
+
+
+SEED_STATUSES = ["pending", "processing", "completed", "failed", None]
+
+
+def seed_rows(count: int) -> list[dict[str, Any]]:
+    rows = []
+    for n in range(count):
+        status = SEED_STATUSES[n % len(SEED_STATUSES)]
+        rows.append(
+            {
+                "id": f"seed-{n:03d}",
+                "data": json.dumps({"n": n, "payload": f"item {n}", "tags": [n % 3, "x"]}),
+                "status": status,
+                "retry_count": None if n % 3 == 0 else n % 4,
+                "error_message": f"boom {n}" if status == "failed" else None,
+            }
+        )
+    return rows
+
+
+def snapshot(conn: Any, target: SchemaTarget) -> list[tuple[Any, ...]]:
+    rows = query(
+        conn,
+        f"SELECT id, data, status, retry_count, error_message FROM {target.table.sql} ORDER BY id",
+    )
+    return [(r[0], json.loads(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+@pytest.mark.parametrize("files", [ENSURE_FILES, MIGRATE_FILES], ids=["ensure", "migrate"])
+def test_seed_table_is_migrated_without_losing_rows(
+    conn: Any, target: SchemaTarget, repo_root: Path, files: tuple[str, ...]
+) -> None:
+    seed_sql = (repo_root / "tests" / "fixtures" / "seed_schema.sql").read_text()
+    for statement in render_text(seed_sql, target, source="seed_schema.sql"):
+        query(conn, statement)
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS[:10]
+    rows = seed_rows(50)
+    for row in rows:
+        insert(conn, target, **row)
+    before = snapshot(conn, target)
+    assert len(before) == 50
+    assert sum(1 for r in before if r[3] is None) == 17  # the NULLs are really there
+    assert sum(1 for r in before if r[2] is None) == 10
+
+    apply(conn, files, target)
+    after = snapshot(conn, target)
+
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
+    assert [r[0] for r in after] == [r[0] for r in before] == [r["id"] for r in rows]
+    for old, new in zip(before, after, strict=True):
+        row_id, data, status, retry_count, error_message = old
+        assert new == (
+            row_id,
+            data,
+            "pending" if status is None else status,
+            0 if retry_count is None else retry_count,
+            error_message,
+        )
+    new_columns_null = query(
+        conn,
+        f"SELECT COUNT(*), COUNT_IF(claim_token IS NULL AND next_attempt_at IS NULL)"
+        f" FROM {target.table.sql}",
+    )
+    assert new_columns_null == [(50, 50)]
+    info = columns_info(conn, target)
+    assert info["CLAIM_TOKEN"] == ("YES", "TEXT", 64)
+    assert info["NEXT_ATTEMPT_AT"] == ("YES", "TIMESTAMP_NTZ", None)
+
+    # Migrated rows show up in the views: 10 of each status, NULL status became pending.
+    counts = status_row(conn, target)
+    assert (counts["PENDING"], counts["ELIGIBLE_NOW"], counts["PROCESSING"]) == (20, 20, 10)
+    assert (counts["COMPLETED"], counts["FAILED"], counts["TOTAL"]) == (10, 10, 50)
+    dead = query(conn, f"SELECT id, error_message FROM {target.dead_letter_view.sql} ORDER BY id")
+    assert dead == [(r["id"], r["error_message"]) for r in rows if r["status"] == "failed"]
+
+    # Running the migration again changes nothing.
+    apply(conn, MIGRATE_FILES, target)
+    assert snapshot(conn, target) == after
+
+
+def test_status_view_counts_a_known_mix(conn: Any, target: SchemaTarget) -> None:
+    apply(conn, CREATE_FILES, target)
+    empty = status_row(conn, target)
+    assert {k: empty[k] for k in STATUS_VIEW_COLUMNS[:6]} == dict.fromkeys(
+        STATUS_VIEW_COLUMNS[:6], 0
+    )
+    assert query(
+        conn, f"SELECT oldest_pending_age_seconds IS NULL FROM {target.status_view.sql}"
+    ) == [(True,)]
+
+    # pending: one plain, one whose backoff is over, one backing off (not eligible now);
+    # the oldest pending row is an hour old, and an older completed row must not count.
+    insert(conn, target, id="p-old", created_at_sql="DATEADD(second, -3600, SYSDATE())")
+    insert(conn, target, id="p-due", next_attempt_at_sql="DATEADD(minute, -5, SYSDATE())")
+    insert(conn, target, id="p-later", next_attempt_at_sql="DATEADD(minute, 30, SYSDATE())")
+    for n in range(2):
+        insert(conn, target, id=f"run-{n}", status="processing", processor_id="pod-a")
+    for n in range(4):
+        insert(
+            conn,
+            target,
+            id=f"done-{n}",
+            status="completed",
+            created_at_sql="DATEADD(second, -7200, SYSDATE())",
+        )
+    insert(conn, target, id="dead-0", status="failed", error_message="bad input", retry_count=5)
+
+    counts = status_row(conn, target)
+    assert {k: counts[k] for k in STATUS_VIEW_COLUMNS[:6]} == {
+        "PENDING": 3,
+        "ELIGIBLE_NOW": 2,
+        "PROCESSING": 2,
+        "COMPLETED": 4,
+        "FAILED": 1,
+        "TOTAL": 10,
+    }
+    oldest_created = query(conn, f"SELECT created_at FROM {target.table.sql} WHERE id = 'p-old'")
+    assert counts["OLDEST_PENDING_CREATED_AT"] == oldest_created[0][0]
+    assert 3600 <= counts["OLDEST_PENDING_AGE_SECONDS"] < 3600 + 120
+
+
+def test_dead_letter_view_lists_exactly_the_failed_rows(conn: Any, target: SchemaTarget) -> None:
+    apply(conn, CREATE_FILES, target)
+    insert(conn, target, id="ok", status="completed")
+    insert(conn, target, id="waiting", status="pending", error_message="transient, retrying")
+    insert(conn, target, id="busy", status="processing")
+    insert(
+        conn,
+        target,
+        id="dead-a",
+        data='{"order": 7}',
+        status="failed",
+        error_message="schema mismatch",
+        retry_count=3,
+        failed_at_sql="SYSDATE()",
+    )
+    insert(conn, target, id="dead-b", status="failed", error_message="timeout", retry_count=5)
+
+    rows = query(
+        conn,
+        f"SELECT id, error_message, retry_count, data, failed_at IS NULL"
+        f" FROM {target.dead_letter_view.sql} ORDER BY id",
+    )
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        ("dead-a", "schema mismatch", 3, False),
+        ("dead-b", "timeout", 5, True),
+    ]
+    assert json.loads(rows[0][3]) == {"order": 7}
+
+
+# Grants: fakesnow cannot run CREATE ROLE or GRANT, so 004 is checked by parsing it.
+
+
+@pytest.fixture
+def grant_target() -> SchemaTarget:
+    return SchemaTarget(
+        TableRef("prod_db", "queue", "jobs"), warehouse="etl_wh", service_role="svc"
+    )
+
+
+def test_grants_are_least_privilege(grant_target: SchemaTarget) -> None:
+    statements = [s for name in GRANT_FILES for s in render(name, grant_target)]
+    text = "\n".join(statements)
+    assert not re.search(r"\b(OWNERSHIP|ALL|INSERT|DELETE|TRUNCATE|OWNER)\b", text, re.I)
+    assert "{{" not in text
+    assert "}}" not in text
+
+    assert statements[0] == 'CREATE ROLE IF NOT EXISTS "SVC"'
+    grants: dict[tuple[str, str], set[str]] = {}
+    for statement in statements[1:]:
+        parsed = sqlglot.parse_one(statement, read="snowflake")
+        assert isinstance(parsed, exp.Grant), statement
+        principals = parsed.args["principals"]
+        assert [(p.args.get("kind"), p.this.this, p.this.quoted) for p in principals] == [
+            ("ROLE", "SVC", True)
+        ]
+        assert not parsed.args.get("grant_option")
+        securable = parsed.args["securable"]
+        parts = list(securable.parts)
+        assert all(isinstance(p, exp.Identifier) and p.quoted for p in parts), statement
+        key = (parsed.args["kind"], ".".join(p.this for p in parts))
+        privileges = {p.this.this.upper() for p in parsed.args["privileges"]}
+        assert key not in grants, f"granted twice: {key}"
+        grants[key] = privileges
+
+    assert grants == {
+        ("WAREHOUSE", "ETL_WH"): {"USAGE"},
+        ("DATABASE", "PROD_DB"): {"USAGE"},
+        ("SCHEMA", "PROD_DB.QUEUE"): {"USAGE"},
+        ("TABLE", "PROD_DB.QUEUE.JOBS"): {"SELECT", "UPDATE"},
+        ("VIEW", "PROD_DB.QUEUE.JOBS_STATUS"): {"SELECT"},
+        ("VIEW", "PROD_DB.QUEUE.JOBS_DEAD_LETTERS"): {"SELECT"},
+    }
+
+
+def test_every_placeholder_becomes_a_quoted_identifier(grant_target: SchemaTarget) -> None:
+    quoted = set(grant_target.placeholders().values())
+    for name in ("001_queue_table.sql", "002_migrate_from_seed.sql", "003_monitoring_views.sql"):
+        for statement in render(name, grant_target):
+            sqlglot.parse_one(statement, read="snowflake")  # parses, so no stray braces
+    grant_text = "\n".join(render("004_grants.sql", grant_target))
+    # Every identifier in 004 is one of the target's quoted names, nothing unquoted.
+    for value in quoted:
+        assert value in grant_text
+    without_names = grant_text
+    for value in sorted(quoted, key=len, reverse=True):
+        without_names = without_names.replace(value, "<name>")
+    assert '"' not in without_names
+    assert "svc" not in without_names.lower()
+    assert "etl_wh" not in without_names.lower()

@@ -1,0 +1,53 @@
+"""The `snowflake-processor` command: one entry point, subcommands loaded on demand.
+
+The worker image installs only the `worker` extra, so subcommands that need the
+operator's packages import them lazily and say which extra is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="snowflake-processor",
+        description="Drain a Snowflake work-queue table with Kubernetes Jobs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "worker",
+        help="run one Job: claim entries and call the service (config: SFP_* environment)",
+    )
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline on this machine against local emulators"
+    )
+    try:
+        from snowflake_operator.local.demo import add_demo_arguments
+    except ImportError:
+        add_demo_arguments = None
+    if add_demo_arguments is not None:
+        add_demo_arguments(demo)
+
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "worker":
+        from .worker import run_worker
+
+        return run_worker()
+    if add_demo_arguments is None:
+        print(
+            "error: the demo needs the dev extra: pip install 'snowflake-processor[dev]'",
+            file=sys.stderr,
+        )
+        return 2
+    from snowflake_operator.local.demo import run_demo
+
+    return run_demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Worker configuration from environment variables (prefix SFP_), validated up front.
+
+Every variable is documented in docs/worker-environment.md; the operator's Job
+template and the local Job backend set them from the SnowflakeProcessor spec.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+from .settings_errors import settings_error_message
+
+CERT_FILES = ("client.pem", "client-key.pem", "ca-cert.pem")
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SFP_", extra="ignore")
+
+    endpoint_url: str = Field(min_length=1)
+    cert_dir: Path = Path("/etc/snowflake-processor/certs")
+    processor_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=255)
+    concurrency: int = Field(default=32, gt=0, le=1024)
+    claim_batch: int = Field(default=200, gt=0, le=10_000)
+    max_entries: int = Field(default=10_000, gt=0)  # the Job's entry budget
+    deadline_seconds: float = Field(default=1800, gt=0)  # stop claiming after this long
+    lease_seconds: int = Field(default=3600, gt=0)
+    max_attempts: int = Field(default=5, gt=0)
+    request_timeout_seconds: float = Field(default=10, gt=0)
+    request_retries: int = Field(default=3, ge=0, le=20)  # in-Job retries of transient errors
+    retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    release_delay_seconds: int = Field(default=60, ge=0)  # next_attempt_at after giving up
+    flush_every: int = Field(default=200, gt=0)  # write back after this many results...
+    flush_seconds: float = Field(default=2.0, gt=0)  # ...or this long after the first
+    grace_seconds: float = Field(default=20, gt=0)  # on SIGTERM, time to finish in-flight calls
+    termination_message_path: Path = Path("/dev/termination-log")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkerSettings:
+        if not self.endpoint_url.lower().startswith("https://"):
+            raise ValueError(
+                f"endpoint URL must start with https:// (mutual TLS), got {self.endpoint_url!r}"
+            )
+        if self.deadline_seconds + self.grace_seconds >= self.lease_seconds:
+            raise ValueError(
+                "SFP_DEADLINE_SECONDS + SFP_GRACE_SECONDS must stay below SFP_LEASE_SECONDS, "
+                "or the operator may hand entries still held by this worker to another"
+            )
+        return self
+
+
+def load_worker_settings() -> WorkerSettings:
+    try:
+        return WorkerSettings()  # type: ignore[call-arg]
+    except ValueError as exc:
+        raise ConfigError(settings_error_message(exc, "SFP_")) from None

@@ -1,0 +1,136 @@
+"""Snowflake connection settings and the one place that opens a connection."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError, FatalError
+from .identifiers import TableRef, validate_identifier
+
+
+class AuthMode(StrEnum):
+    WORKLOAD_IDENTITY = "workload_identity"  # the pod's IAM role (IRSA), no stored secret
+    KEY_PAIR = "key_pair"
+    PASSWORD = "password"  # noqa: S105 (a mode name) legacy only: Snowflake blocks passwords for service users
+    EMULATOR = "emulator"  # the local fakesnow server (make demo, tests)
+
+
+class SnowflakeSettings(BaseSettings):
+    """Where the queue table lives and how to log in. Environment prefix SFP_SNOWFLAKE_."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SFP_SNOWFLAKE_", extra="ignore", populate_by_name=True
+    )
+
+    account: str = Field(min_length=1)
+    user: str | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str
+    # `schema` would shadow a pydantic method; the variable is still SFP_SNOWFLAKE_SCHEMA.
+    schema_name: str = Field(validation_alias="SFP_SNOWFLAKE_SCHEMA")
+    table: str
+    auth: AuthMode = AuthMode.WORKLOAD_IDENTITY
+    private_key_file: Path | None = None
+    private_key_passphrase: SecretStr | None = None
+    password: SecretStr | None = None
+    host: str | None = None
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    protocol: str = "https"
+    login_timeout_seconds: int = Field(default=60, gt=0)
+    network_timeout_seconds: int = Field(default=120, gt=0)
+    query_tag: str = "snowflake-processor"
+
+    @field_validator("database", "schema_name", "table")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        return validate_identifier(value, "Snowflake identifier")
+
+    @field_validator("warehouse", "role")
+    @classmethod
+    def _optional_identifier(cls, value: str | None) -> str | None:
+        return None if value is None else validate_identifier(value, "Snowflake identifier")
+
+    @model_validator(mode="after")
+    def _credentials_for_mode(self) -> SnowflakeSettings:
+        if self.auth is AuthMode.KEY_PAIR and self.private_key_file is None:
+            raise ValueError("auth key_pair needs SFP_SNOWFLAKE_PRIVATE_KEY_FILE")
+        if self.auth is AuthMode.PASSWORD and self.password is None:
+            raise ValueError("auth password needs SFP_SNOWFLAKE_PASSWORD")
+        if self.auth in (AuthMode.KEY_PAIR, AuthMode.PASSWORD) and not self.user:
+            raise ValueError(f"auth {self.auth.value} needs SFP_SNOWFLAKE_USER")
+        if self.auth is AuthMode.EMULATOR and (self.host is None or self.port is None):
+            raise ValueError("auth emulator needs SFP_SNOWFLAKE_HOST and SFP_SNOWFLAKE_PORT")
+        return self
+
+    @property
+    def table_ref(self) -> TableRef:
+        return TableRef(self.database, self.schema_name, self.table)
+
+
+def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
+    """Keyword arguments for snowflake.connector.connect (pure: no I/O, no secrets logged)."""
+    params: dict[str, Any] = {
+        "account": settings.account,
+        "database": settings.database,
+        "schema": settings.schema_name,
+        "login_timeout": settings.login_timeout_seconds,
+        "network_timeout": settings.network_timeout_seconds,
+        "session_parameters": {"QUERY_TAG": settings.query_tag},
+        "application": "snowflake-processor",
+    }
+    for key in ("user", "role", "warehouse", "host", "port"):
+        value = getattr(settings, key)
+        if value is not None:
+            params[key] = value
+    if settings.auth is AuthMode.WORKLOAD_IDENTITY:
+        params["authenticator"] = "WORKLOAD_IDENTITY"
+        params["workload_identity_provider"] = "AWS"
+    elif settings.auth is AuthMode.KEY_PAIR:
+        params["private_key_file"] = str(settings.private_key_file)
+        if settings.private_key_passphrase is not None:
+            params["private_key_file_pwd"] = settings.private_key_passphrase.get_secret_value()
+    elif settings.auth is AuthMode.PASSWORD:
+        assert settings.password is not None
+        params["password"] = settings.password.get_secret_value()
+    else:  # emulator: any credentials, plain HTTP, no telemetry, fail fast
+        params.update(user=settings.user or "local", password="local", protocol="http")  # noqa: S106
+        params["session_parameters"] = {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
+    if settings.auth is not AuthMode.EMULATOR and settings.protocol != "https":
+        params["protocol"] = settings.protocol
+    return params
+
+
+def load_snowflake_settings() -> SnowflakeSettings:
+    """Read SFP_SNOWFLAKE_* from the environment; bad values become one ConfigError line."""
+    from .settings_errors import settings_error_message
+
+    try:
+        return SnowflakeSettings()  # type: ignore[call-arg]
+    except ValueError as exc:
+        raise ConfigError(settings_error_message(exc, "SFP_SNOWFLAKE_")) from None
+
+
+def connect(settings: SnowflakeSettings) -> Any:
+    """Open a connection or raise FatalError saying why (never with the secret in it)."""
+    import snowflake.connector
+    from snowflake.connector import errors as sf_errors
+
+    try:
+        return snowflake.connector.connect(**connection_params(settings))
+    except (sf_errors.DatabaseError, sf_errors.InterfaceError, OSError) as exc:
+        where = f"{settings.host}:{settings.port}" if settings.host else settings.account
+        raise FatalError(
+            f"cannot connect to Snowflake at {where} with auth {settings.auth.value}: "
+            f"{_first_line(exc)}. Check the account, network access and credentials."
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

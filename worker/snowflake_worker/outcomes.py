@@ -1,0 +1,101 @@
+"""Pure decisions about one entry: is its data usable, what does a response mean."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class CallResult(Enum):
+    SUCCESS = "success"
+    TRANSIENT = "transient"  # worth another try: timeouts, lost connections, 408/429/5xx
+    PERMANENT = "permanent"  # the entry is at fault: other 4xx
+    FATAL = "fatal"  # this worker is at fault (TLS rejected): stop and release everything
+
+
+TRANSIENT_STATUS = frozenset({408, 425, 429})
+
+
+def classify_status(status_code: int) -> CallResult:
+    if 200 <= status_code < 300:
+        return CallResult.SUCCESS
+    if status_code in TRANSIENT_STATUS or status_code >= 500:
+        return CallResult.TRANSIENT
+    return CallResult.PERMANENT
+
+
+_TLS_REJECTIONS = (
+    "CERTIFICATE_REQUIRED",
+    "BAD_CERTIFICATE",
+    "UNKNOWN_CA",
+    "CERTIFICATE_UNKNOWN",
+    "CERTIFICATE_VERIFY_FAILED",
+    "HANDSHAKE_FAILURE",
+    "ACCESS_DENIED",
+)
+
+
+def classify_exception(exc: BaseException) -> CallResult:
+    """A TLS rejection is fatal (it is configuration); other transport errors are transient."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).upper()
+        if any(marker in text for marker in _TLS_REJECTIONS):
+            return CallResult.FATAL
+        current = current.__cause__ or current.__context__
+    return CallResult.TRANSIENT
+
+
+class BadData(ValueError):
+    """The entry's data cannot be sent: fail it for good."""
+
+
+def parse_entry_data(raw: Any) -> Any:
+    """The VARIANT comes back as JSON text; a JSON string holding JSON is unwrapped once.
+
+    Producers often store serialised JSON in a VARIANT string. If that inner text is
+    not JSON, the entry is malformed and fails permanently.
+    """
+    if raw is None:
+        raise BadData("data is NULL")
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise BadData(f"data is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    return value
+
+
+def backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
+    """Upper bound of the full-jitter exponential backoff before retry ``attempt`` (1-based)."""
+    return float(min(cap, base * (2 ** (attempt - 1))))
+
+
+def release_delay(retry_count: int, base_seconds: int, cap_seconds: int = 3600) -> int:
+    """Seconds until a released entry may be claimed again: grows with its attempts."""
+    if base_seconds <= 0:
+        return 0
+    return int(min(cap_seconds, base_seconds * (2 ** max(0, retry_count))))
+
+
+@dataclass(frozen=True)
+class Summary:
+    processor_id: str
+    stop_reason: str
+    claimed: int
+    completed: int
+    failed: int
+    released: int
+    not_applied: int  # write-backs skipped because the lease had been taken over
+    http_calls: int
+    http_retries: int
+    snowflake_statements: int
+    statements_by_kind: dict[str, int]
+    seconds: float

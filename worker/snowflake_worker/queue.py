@@ -1,0 +1,317 @@
+"""The queue protocol: the only module that writes SQL against the queue table.
+
+Every statement is a constant built from the validated, quoted table name; values are
+always bound. Write-backs are guarded by the claim token and ``status = 'processing'``
+so a worker whose lease was recovered cannot overwrite anyone else's work. Statements
+are counted by kind (benchmarks and metrics read ``statements``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from .identifiers import TableRef
+
+# Keep one statement's JSON bind well under Snowflake's ~1 MB statement limit.
+MAX_BIND_BYTES = 512 * 1024
+ERROR_MESSAGE_LIMIT = 1000  # the column's width
+
+_LOCK_WAITERS_EXCEEDED = 625  # "number of waiters for this lock exceeds the 20 statements limit"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"  # dead letter
+
+
+@dataclass(frozen=True)
+class ClaimedEntry:
+    id: str
+    data: Any  # the VARIANT as the connector returns it (JSON text), parsed by the worker
+    retry_count: int
+    claim_token: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to write back for one claimed entry."""
+
+    entry_id: str
+    claim_token: str
+    status: Status
+    error: str | None = None
+    retry_increment: int = 0
+    delay_seconds: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.entry_id,
+            "token": self.claim_token,
+            "status": self.status.value,
+            "error": None if self.error is None else self.error[:ERROR_MESSAGE_LIMIT],
+            "retry_inc": self.retry_increment,
+            "delay": self.delay_seconds,
+        }
+
+
+def completed(entry: ClaimedEntry) -> Outcome:
+    return Outcome(entry.id, entry.claim_token, Status.COMPLETED)
+
+
+def dead_lettered(entry: ClaimedEntry, error: str) -> Outcome:
+    return Outcome(entry.id, entry.claim_token, Status.FAILED, error, retry_increment=1)
+
+
+def released(entry: ClaimedEntry, *, error: str | None = None, delay_seconds: int = 0) -> Outcome:
+    """Back to pending. With an error the attempt counts; without (shutdown) it does not."""
+    return Outcome(
+        entry.id,
+        entry.claim_token,
+        Status.PENDING,
+        error,
+        retry_increment=0 if error is None else 1,
+        delay_seconds=delay_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    eligible: int  # pending, below max attempts, next attempt due: what Jobs can claim now
+    pending: int
+    processing: int
+    completed: int
+    failed: int
+    oldest_pending_age_seconds: int | None
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.processing + self.completed + self.failed
+
+
+@dataclass(frozen=True)
+class LeaseRecovery:
+    requeued: int
+    dead_lettered: int
+
+
+def is_transient_snowflake_error(exc: BaseException) -> bool:
+    """Lock-queue overflow (000625) and lost connections are worth another try."""
+    from snowflake.connector import errors as sf_errors
+
+    if isinstance(exc, sf_errors.Error) and exc.errno == _LOCK_WAITERS_EXCEEDED:
+        return True
+    if isinstance(exc, sf_errors.OperationalError | sf_errors.InterfaceError):
+        return True
+    text = str(exc)
+    # The emulator reports write-write conflicts where Snowflake would queue on the lock.
+    return "Conflict on update" in text
+
+
+class QueueClient:
+    """Queue statements over one connector connection (not thread-safe: one caller at a time)."""
+
+    def __init__(
+        self,
+        connection: Any,
+        table: TableRef,
+        *,
+        retry_attempts: int = 6,
+        retry_max_wait: float = 5.0,
+    ) -> None:
+        self._connection = connection
+        self.table = table
+        self.statements: Counter[str] = Counter()
+        self._retrying = Retrying(
+            retry=retry_if_exception(is_transient_snowflake_error),
+            wait=wait_random_exponential(multiplier=0.2, max=retry_max_wait),
+            stop=stop_after_attempt(retry_attempts),
+            reraise=True,
+        )
+        t = table.sql
+        eligible = (
+            "status = 'pending' AND retry_count < %(max_attempts)s "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= SYSDATE())"
+        )
+        self._sql = {
+            "claim": (
+                f"UPDATE {t} SET status = 'processing', claim_token = %(token)s, "
+                "processor_id = %(processor)s, claimed_at = SYSDATE() "
+                f"WHERE id IN (SELECT id FROM {t} WHERE {eligible} "
+                "ORDER BY created_at, id LIMIT %(limit)s) AND status = 'pending'"
+            ),
+            "claim_select": (
+                f"SELECT id, data, retry_count FROM {t} "
+                "WHERE claim_token = %(token)s AND status = 'processing' ORDER BY created_at, id"
+            ),
+            "write_back": (
+                f"UPDATE {t} SET status = s.status, "
+                "completed_at = IFF(s.status = 'completed', SYSDATE(), NULL), "
+                "failed_at = IFF(s.status = 'failed', SYSDATE(), NULL), "
+                "error_message = IFF(s.error IS NULL, error_message, s.error), "
+                "retry_count = retry_count + s.retry_inc, "
+                "next_attempt_at = IFF(s.delay > 0, DATEADD(second, s.delay, SYSDATE()), NULL), "
+                "claim_token = NULL, claimed_at = IFF(s.status = 'pending', NULL, claimed_at) "
+                "FROM (SELECT f.value:id::STRING AS id, f.value:token::STRING AS token, "
+                "f.value:status::STRING AS status, f.value:error::STRING AS error, "
+                "f.value:retry_inc::INTEGER AS retry_inc, f.value:delay::INTEGER AS delay "
+                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(outcomes)s))) f) s "
+                f"WHERE {t}.id = s.id AND {t}.claim_token = s.token "
+                f"AND {t}.status = 'processing'"
+            ),
+            # Past the attempt limit first, so the requeue below never sees those rows.
+            "lease_dead_letter": (
+                f"UPDATE {t} SET status = 'failed', failed_at = SYSDATE(), "
+                "retry_count = retry_count + 1, claim_token = NULL, "
+                "error_message = 'lease expired after ' || %(lease)s || ' s; attempts exhausted' "
+                "WHERE status = 'processing' "
+                "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE()) "
+                "AND retry_count + 1 >= %(max_attempts)s"
+            ),
+            "lease_requeue": (
+                f"UPDATE {t} SET status = 'pending', retry_count = retry_count + 1, "
+                "claim_token = NULL, claimed_at = NULL, processor_id = NULL, "
+                "next_attempt_at = NULL "
+                "WHERE status = 'processing' "
+                "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE())"
+            ),
+            "counts": (
+                f"SELECT COUNT_IF({eligible}), COUNT_IF(status = 'pending'), "
+                "COUNT_IF(status = 'processing'), COUNT_IF(status = 'completed'), "
+                "COUNT_IF(status = 'failed'), "
+                "TIMESTAMPDIFF(second, MIN(IFF(status = 'pending', created_at, NULL)), SYSDATE()) "
+                f"FROM {t}"
+            ),
+            # Idempotent by id: a retried insert, or an id already queued, adds nothing.
+            "enqueue": (
+                f"INSERT INTO {t} (id, data, status, retry_count, created_at) "
+                "SELECT s.id, s.data, 'pending', 0, SYSDATE() FROM ("
+                "SELECT f.value:id::STRING AS id, f.value:data AS data "
+                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(entries)s))) f) s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {t} q WHERE q.id = s.id)"
+            ),
+            "requeue_dead_letters": (
+                f"UPDATE {t} SET status = 'pending', retry_count = 0, failed_at = NULL, "
+                "claim_token = NULL, claimed_at = NULL, next_attempt_at = NULL "
+                "WHERE status = 'failed' "
+                "AND (%(ids)s IS NULL OR id IN (SELECT f.value::STRING "
+                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)) "
+                "AND (%(needle)s IS NULL OR CONTAINS(LOWER(error_message), LOWER(%(needle)s)))"
+            ),
+        }
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _execute(self, kind: str, params: dict[str, Any], fetch: bool = False) -> Any:
+        def attempt() -> Any:
+            self.statements[kind] += 1
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute(self._sql[kind], params)
+                return cursor.fetchall() if fetch else cursor.rowcount
+            finally:
+                cursor.close()
+
+        return self._retrying(attempt)
+
+    @property
+    def statement_count(self) -> int:
+        return sum(self.statements.values())
+
+    # -- worker side ------------------------------------------------------------------
+
+    def claim(self, limit: int, *, max_attempts: int, processor_id: str) -> list[ClaimedEntry]:
+        """Stamp a fresh token on up to ``limit`` eligible rows, then read them back by token.
+
+        A retried claim reuses its token, so rows claimed by a lost first attempt are
+        still read back (the batch may then hold up to twice ``limit``), never orphaned.
+        """
+        token = uuid.uuid4().hex
+        params = {
+            "token": token,
+            "processor": processor_id,
+            "limit": limit,
+            "max_attempts": max_attempts,
+        }
+        if not self._execute("claim", params):
+            return []
+        rows = self._execute("claim_select", {"token": token}, fetch=True)
+        return [ClaimedEntry(str(row[0]), row[1], int(row[2] or 0), token) for row in rows]
+
+    def write_back(self, outcomes: Sequence[Outcome]) -> int:
+        """Apply outcomes in as few statements as the bind limit allows; returns rows changed.
+
+        Rows whose token no longer matches (lease recovered, entry re-claimed) are skipped.
+        """
+        changed = 0
+        for chunk in _json_chunks([o.as_json() for o in outcomes]):
+            changed += int(self._execute("write_back", {"outcomes": chunk}) or 0)
+        return changed
+
+    # -- operator side ----------------------------------------------------------------
+
+    def recover_expired_leases(self, *, lease_seconds: int, max_attempts: int) -> LeaseRecovery:
+        params = {"lease": lease_seconds, "max_attempts": max_attempts}
+        dead = int(self._execute("lease_dead_letter", params) or 0)
+        requeued = int(self._execute("lease_requeue", params) or 0)
+        return LeaseRecovery(requeued=requeued, dead_lettered=dead)
+
+    def counts(self, *, max_attempts: int) -> QueueCounts:
+        row = self._execute("counts", {"max_attempts": max_attempts}, fetch=True)[0]
+        eligible, pending, processing, done, failed, age = row
+        return QueueCounts(
+            eligible=int(eligible or 0),
+            pending=int(pending or 0),
+            processing=int(processing or 0),
+            completed=int(done or 0),
+            failed=int(failed or 0),
+            oldest_pending_age_seconds=None if age is None else int(age),
+        )
+
+    # -- ops side ---------------------------------------------------------------------
+
+    def enqueue(self, entries: Iterable[tuple[str, Any]]) -> int:
+        """Insert (id, data) pairs in bulk; ids already in the table are left alone."""
+        inserted = 0
+        for chunk in _json_chunks([{"id": i, "data": d} for i, d in entries]):
+            inserted += int(self._execute("enqueue", {"entries": chunk}) or 0)
+        return inserted
+
+    def requeue_dead_letters(
+        self, *, ids: Sequence[str] | None = None, error_contains: str | None = None
+    ) -> int:
+        """Dead letters back to pending with a fresh attempt budget."""
+        params = {
+            "ids": None if ids is None else json.dumps(list(ids)),
+            "needle": error_contains,
+        }
+        return int(self._execute("requeue_dead_letters", params) or 0)
+
+
+def _json_chunks(items: list[dict[str, Any]], limit: int = MAX_BIND_BYTES) -> Iterable[str]:
+    """Split items into JSON arrays whose text stays under ``limit`` bytes each."""
+    chunk: list[str] = []
+    size = 2
+    for item in items:
+        text = json.dumps(item, separators=(",", ":"), default=str)
+        if chunk and size + len(text) + 1 > limit:
+            yield "[" + ",".join(chunk) + "]"
+            chunk, size = [], 2
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        yield "[" + ",".join(chunk) + "]"

@@ -1,0 +1,72 @@
+"""`snowflake-processor worker`: the Job's entrypoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .config import WorkerSettings, load_worker_settings
+from .connection import connect, load_snowflake_settings
+from .drain import Drainer, summary_line
+from .errors import FatalError
+from .logs import configure_json_logging
+from .queue import QueueClient
+from .tls import client_ssl_context
+
+log = logging.getLogger("snowflake_worker")
+
+
+def write_termination_message(path: Path, message: dict[str, Any]) -> None:
+    """Kubernetes shows this file in the Pod's status; only written where the file exists."""
+    if path.is_file():
+        text = json.dumps(message, separators=(",", ":"), default=str)
+        path.write_text(text[:4000])  # the kubelet keeps at most 4096 bytes
+
+
+def run_worker() -> int:
+    configure_json_logging()
+    settings: WorkerSettings | None = None
+    try:
+        settings = load_worker_settings()
+        configure_json_logging(settings.log_level)
+        snowflake = load_snowflake_settings()
+        ssl_context = client_ssl_context(settings.cert_dir)
+        connection = connect(snowflake)
+    except FatalError as exc:
+        log.error(str(exc))
+        if settings is not None:
+            write_termination_message(
+                settings.termination_message_path, {"event": "fatal", "error": str(exc)}
+            )
+        return exc.exit_code
+    queue = QueueClient(connection, snowflake.table_ref)
+    log.info(
+        "worker started",
+        extra={"processor_id": settings.processor_id, "table": str(snowflake.table_ref)},
+    )
+    try:
+        summary = asyncio.run(_drain(settings, queue, ssl_context))
+    finally:
+        connection.close()
+    line = summary_line(summary)
+    if summary.stop_reason == "fatal":
+        log.error("worker stopped on a fatal error", extra=line)
+    else:
+        log.info("worker finished", extra=line)
+    write_termination_message(settings.termination_message_path, line)
+    return 1 if summary.stop_reason == "fatal" else 0
+
+
+async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any) -> Any:
+    limits = httpx.Limits(
+        max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+    )
+    async with httpx.AsyncClient(
+        verify=ssl_context, limits=limits, timeout=settings.request_timeout_seconds
+    ) as client:
+        return await Drainer(settings, queue, client).run()
