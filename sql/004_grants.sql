@@ -18,7 +18,7 @@ GRANT USAGE ON DATABASE {{ database }} TO ROLE {{ service_role }};
 
 GRANT USAGE ON SCHEMA {{ database }}.{{ schema }} TO ROLE {{ service_role }};
 
-GRANT SELECT, UPDATE, INSERT ON TABLE {{ queue_table }} TO ROLE {{ service_role }};
+GRANT SELECT, UPDATE ON TABLE {{ queue_table }} TO ROLE {{ service_role }};
 
 GRANT SELECT ON VIEW {{ status_view }} TO ROLE {{ service_role }};
 

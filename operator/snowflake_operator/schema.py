@@ -116,8 +116,13 @@ def render_text(sql: str, target: SchemaTarget, source: str = "<sql>") -> list[s
     rendered = _PLACEHOLDER.sub(substitute, without_comments)
     if "{{" in rendered or "}}" in rendered:
         raise ValueError(f"{source}: malformed placeholder (use {{{{ name }}}})")
-    statements = (" ".join(part.split()) for part in rendered.split(";"))
-    return [statement for statement in statements if statement]
+    statements: list[str] = []
+    for part in rendered.split(";"):
+        # Tidy for logs: drop blank lines (where comments were) and trailing spaces.
+        lines = [line.rstrip() for line in part.splitlines() if line.strip()]
+        if lines:
+            statements.append("\n".join(lines).strip())
+    return statements
 
 
 def render(file_name: str, target: SchemaTarget) -> list[str]:

@@ -60,6 +60,16 @@ class SnowflakeTarget(_Model):
     def _optional_identifier(cls, value: str | None) -> str | None:
         return None if value is None else validate_identifier(value, "Snowflake identifier")
 
+    @model_validator(mode="after")
+    def _login_complete(self) -> SnowflakeTarget:
+        # The same rules as the worker's SnowflakeSettings: catch them here, before any
+        # Job is launched only to exit on a configuration error.
+        if self.auth.mode in (AuthMode.KEY_PAIR, AuthMode.PASSWORD) and not self.user:
+            raise ValueError(f"auth.mode {self.auth.mode.value} needs snowflake.user")
+        if self.auth.mode is AuthMode.EMULATOR and (self.host is None or self.port is None):
+            raise ValueError("auth.mode emulator needs snowflake.host and snowflake.port")
+        return self
+
     @property
     def table_ref(self) -> TableRef:
         return TableRef(self.database, self.schema_, self.table)

@@ -155,6 +155,7 @@ def test_rendered_files_have_no_placeholders_or_comments(
     assert len(statements) == expected_count
     for statement in statements:
         assert statement.strip() == statement != ""
+        assert "\n\n" not in statement
         assert "{{" not in statement
         assert "}}" not in statement
         assert "--" not in statement
@@ -176,7 +177,7 @@ def test_ensure_files_migrate_before_creating_views() -> None:
 
 def test_split_on_semicolons_drops_empty_statements(full_target: SchemaTarget) -> None:
     sql = "SELECT 1;\n\n  ;\n-- only a comment;\nSELECT\n    2\n;"
-    assert render_text(sql, full_target) == ["SELECT 1", "SELECT 2"]
+    assert render_text(sql, full_target) == ["SELECT 1", "SELECT\n    2"]
 
 
 @pytest.mark.parametrize("file_name", ["../pyproject.toml", "sub/001.sql", "001_queue_table"])

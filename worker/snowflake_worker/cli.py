@@ -24,12 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on this machine against local emulators"
     )
-    try:
-        from snowflake_operator.local.demo import add_demo_arguments
-    except ImportError:
-        add_demo_arguments = None
-    if add_demo_arguments is not None:
-        add_demo_arguments(demo)
+    demo_available = _add_demo_arguments(demo)
 
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -38,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .worker import run_worker
 
         return run_worker()
-    if add_demo_arguments is None:
+    if not demo_available:
         print(
             "error: the demo needs the dev extra: pip install 'snowflake-processor[dev]'",
             file=sys.stderr,
@@ -47,6 +42,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from snowflake_operator.local.demo import run_demo
 
     return run_demo(args)
+
+
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> bool:
+    """The demo lives with the operator's code; the worker image does not have it."""
+    try:
+        from snowflake_operator.local.demo import add_demo_arguments
+    except ImportError:
+        return False
+    add_demo_arguments(parser)
+    return True
 
 
 if __name__ == "__main__":

@@ -56,6 +56,6 @@ class WorkerSettings(BaseSettings):
 
 def load_worker_settings() -> WorkerSettings:
     try:
-        return WorkerSettings()  # type: ignore[call-arg]
+        return WorkerSettings()
     except ValueError as exc:
         raise ConfigError(settings_error_message(exc, "SFP_")) from None

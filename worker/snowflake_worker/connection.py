@@ -111,7 +111,7 @@ def load_snowflake_settings() -> SnowflakeSettings:
     from .settings_errors import settings_error_message
 
     try:
-        return SnowflakeSettings()  # type: ignore[call-arg]
+        return SnowflakeSettings()
     except ValueError as exc:
         raise ConfigError(settings_error_message(exc, "SFP_SNOWFLAKE_")) from None
 

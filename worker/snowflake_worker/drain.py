@@ -51,6 +51,7 @@ class Drainer:
         self._buffer: list[Outcome] = []
         self._first_buffered = 0.0
         self._stopping = asyncio.Event()
+        self._closing = False
         self._stop_reason = "queue_empty"
         self.fatal_error: str | None = None
         self.claimed = self.completed = self.failed = self.released = 0
@@ -109,13 +110,17 @@ class Drainer:
             self._in_flight[entry.id] = entry
             try:
                 outcome = await self._process(entry)
+            except Exception as exc:  # a bug must not strand the entry: hand it back
+                log.exception("unexpected error processing an entry", extra={"id": entry.id})
+                outcome = released(entry, error=f"worker error: {type(exc).__name__}: {exc}")
             finally:
                 self._in_flight.pop(entry.id, None)
             self._record(outcome)
 
     async def _flush_loop(self) -> None:
+        """Never cancelled mid-write: a cancelled write-back could be lost or left uncounted."""
         s = self.settings
-        while True:
+        while not self._closing:
             await asyncio.sleep(min(0.1, s.flush_seconds))
             due = self._buffer and time.monotonic() - self._first_buffered >= s.flush_seconds
             if len(self._buffer) >= s.flush_every or due:
@@ -226,9 +231,8 @@ class Drainer:
                 self._inbox.put_nowait(None)
             await self._wait_for_callers(callers)
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            self._closing = True
+            await flusher
             await self._final_flush()
             self._db.shutdown(wait=True)
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -250,8 +254,8 @@ class Drainer:
 
     async def _wait_for_callers(self, callers: list[asyncio.Task[None]]) -> None:
         """Let callers finish; once stopping, in-flight calls get only the grace period."""
-        callers_done = asyncio.gather(*callers, return_exceptions=True)
-        stop_waiter = asyncio.create_task(self._stopping.wait())
+        callers_done: asyncio.Future[Any] = asyncio.gather(*callers, return_exceptions=True)
+        stop_waiter: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
         await asyncio.wait({callers_done, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
         stop_waiter.cancel()
         if not callers_done.done():
@@ -266,8 +270,8 @@ class Drainer:
             self._record(released(entry))
         self._in_flight.clear()
         while not self._inbox.empty():
-            if (entry := self._inbox.get_nowait()) is not None:
-                self._record(released(entry))
+            if (unstarted := self._inbox.get_nowait()) is not None:
+                self._record(released(unstarted))
 
     async def _final_flush(self) -> None:
         for _ in range(5):

@@ -60,9 +60,12 @@ def parse_entry_data(raw: Any) -> Any:
     Producers often store serialised JSON in a VARIANT string. If that inner text is
     not JSON, the entry is malformed and fails permanently.
     """
-    if raw is None:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise BadData(f"data is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if value is None:  # SQL NULL or a JSON null
         raise BadData("data is NULL")
-    value = json.loads(raw) if isinstance(raw, str) else raw
     if isinstance(value, str):
         stripped = value.strip()
         if stripped[:1] in ("{", "["):

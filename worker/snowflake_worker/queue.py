@@ -247,7 +247,10 @@ class QueueClient:
             "limit": limit,
             "max_attempts": max_attempts,
         }
-        if not self._execute("claim", params):
+        attempts_before = self.statements["claim"]
+        stamped = self._execute("claim", params)
+        retried = self.statements["claim"] - attempts_before > 1
+        if not stamped and not retried:  # a retry's 0 may follow a lost success: read back
             return []
         rows = self._execute("claim_select", {"token": token}, fetch=True)
         return [ClaimedEntry(str(row[0]), row[1], int(row[2] or 0), token) for row in rows]

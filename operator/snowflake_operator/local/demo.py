@@ -119,7 +119,7 @@ def demo_spec(args: argparse.Namespace, snowflake_port: int, service_port: int) 
         snowflake=SnowflakeTarget(
             account="demo",
             database="DEMO",
-            schema="QUEUE",
+            schema_="QUEUE",
             table="WORK_QUEUE",
             auth=SnowflakeAuth(mode=AuthMode.EMULATOR),
             host="127.0.0.1",

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import random
 import signal
@@ -88,6 +87,8 @@ class MtlsService:
         self.timeout_hold_seconds = timeout_hold_seconds
         self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
         self.stats = Stats()
+        # Set on SIGTERM/SIGINT so held requests answer before hypercorn's graceful timeout.
+        self.shutting_down = asyncio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -125,8 +126,7 @@ class MtlsService:
             return
         if self.random.random() < self.timeout_rate:
             self.stats.status_counts[503] += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_disconnected(receive), self.timeout_hold_seconds)
+            await self._hold(receive)
             await _respond(send, 503, {"error": "timeout"})
             return
         if self.random.random() < self.transient_rate:
@@ -135,6 +135,20 @@ class MtlsService:
         key = idempotency_key if idempotency_key is not None else str(entry_id)
         self.stats.successes_by_key[key] += 1
         await self._finish(send, 200, {"ok": True, "entry_id": entry_id})
+
+    async def _hold(self, receive: Receive) -> None:
+        """Wait out a simulated timeout: until the client leaves, shutdown, or the hold ends."""
+        waiters = [
+            asyncio.ensure_future(_disconnected(receive)),
+            asyncio.ensure_future(self.shutting_down.wait()),
+        ]
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.timeout_hold_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _finish(self, send: Send, status: int, payload: dict[str, Any]) -> None:
         self.stats.status_counts[status] += 1
@@ -252,15 +266,22 @@ async def serve(app: MtlsService, cert: Path, key: Path, ca: Path, port: int) ->
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        app.shutting_down.set()
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal)
 
     async def shutdown_trigger() -> None:
         # hypercorn awaits this only after its listeners are up.
         print(f"READY {bound_port}", flush=True)
         await stop.wait()
 
-    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
+    # hypercorn types ASGI messages as TypedDicts; this app speaks plain dicts, which is ASGI.
+    asgi_app: Any = app
+    await hypercorn_serve(asgi_app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
 
 
 def _rate(text: str) -> float:

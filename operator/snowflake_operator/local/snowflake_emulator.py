@@ -12,6 +12,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -27,7 +28,7 @@ def serve(data_dir: Path, port: int) -> None:
     from fakesnow import instance
 
     # Importing the submodule rebinds the attribute fakesnow.server (a function): go by name.
-    fakesnow_server = importlib.import_module("fakesnow.server")
+    fakesnow_server: Any = importlib.import_module("fakesnow.server")
 
     data_dir.mkdir(parents=True, exist_ok=True)
     # Internal knob, not public API: all sessions share one persistent instance.

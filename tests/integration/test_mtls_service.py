@@ -1,0 +1,303 @@
+"""The local mTLS service: who it lets in, what it answers, and what it counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import stat
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from snowflake_operator.local.certificates import (
+    DemoCertificates,
+    write_demo_certificates,
+    write_mismatched_key_client,
+    write_untrusted_client,
+)
+from snowflake_operator.local.mtls_service import (
+    client_ssl_context,
+    fetch_stats,
+    start_mtls_service,
+)
+from snowflake_operator.local.processes import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+StartService = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> DemoCertificates:
+    return write_demo_certificates(tmp_path / "certs")
+
+
+@pytest.fixture
+def start_service(certs: DemoCertificates, tmp_path: Path) -> Iterator[StartService]:
+    started: list[ServerProcess] = []
+
+    def start(**options: Any) -> ServerProcess:
+        options.setdefault("latency_ms", 1)
+        server = start_mtls_service(certs, tmp_path / f"mtls-{len(started)}.log", **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def service(start_service: StartService) -> ServerProcess:
+    return start_service()
+
+
+def _entry(entry_id: str, data: Any = None) -> dict[str, Any]:
+    return {
+        "entry_id": entry_id,
+        "data": {"value": 1} if data is None else data,
+        "processor_id": "test-processor",
+        "timestamp": "2024-01-01T00:00:00Z",
+    }
+
+
+def _post(
+    port: int,
+    context: ssl.SSLContext,
+    body: dict[str, Any] | bytes,
+    key: str | None = "key-1",
+    timeout: float = 10.0,
+) -> httpx.Response:
+    headers = {} if key is None else {"Idempotency-Key": key}
+    url = f"https://127.0.0.1:{port}/v1/process"
+    if isinstance(body, bytes):
+        headers["Content-Type"] = "application/json"
+        return httpx.post(url, content=body, headers=headers, verify=context, timeout=timeout)
+    return httpx.post(url, json=body, headers=headers, verify=context, timeout=timeout)
+
+
+def _context_for(client_dir: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(client_dir / "ca-cert.pem"))
+    context.load_cert_chain(str(client_dir / "client.pem"), str(client_dir / "client-key.pem"))
+    return context
+
+
+def test_demo_certificates_layout(certs: DemoCertificates) -> None:
+    assert sorted(p.name for p in certs.client_dir.iterdir()) == [
+        "ca-cert.pem",
+        "client-key.pem",
+        "client.pem",
+    ]
+    assert certs.client_cert == certs.client_dir / "client.pem"
+    assert certs.client_key == certs.client_dir / "client-key.pem"
+    assert (certs.client_dir / "ca-cert.pem").read_bytes() == certs.ca_cert.read_bytes()
+    for key in (certs.server_key, certs.client_key):
+        assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+    ca = x509.load_pem_x509_certificate(certs.ca_cert.read_bytes())
+    client = x509.load_pem_x509_certificate(certs.client_cert.read_bytes())
+    server = x509.load_pem_x509_certificate(certs.server_cert.read_bytes())
+    assert client.issuer == ca.subject
+    assert server.issuer == ca.subject
+    cn = client.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert cn == "snowflake-processor-demo"
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+
+
+def test_untrusted_client_is_signed_elsewhere_but_trusts_the_server(
+    certs: DemoCertificates, tmp_path: Path
+) -> None:
+    directory = write_untrusted_client(tmp_path / "certs")
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "ca-cert.pem",
+        "client-key.pem",
+        "client.pem",
+    ]
+    assert (directory / "ca-cert.pem").read_bytes() == certs.ca_cert.read_bytes()
+    ca = x509.load_pem_x509_certificate(certs.ca_cert.read_bytes())
+    client = x509.load_pem_x509_certificate((directory / "client.pem").read_bytes())
+    assert client.issuer != ca.subject
+    assert stat.S_IMODE(os.stat(directory / "client-key.pem").st_mode) == 0o600
+
+
+def test_mismatched_key_client_cannot_be_loaded(certs: DemoCertificates, tmp_path: Path) -> None:
+    directory = write_mismatched_key_client(certs, tmp_path / "bad")
+    assert (directory / "client.pem").read_bytes() == certs.client_cert.read_bytes()
+    assert (directory / "client-key.pem").read_bytes() != certs.client_key.read_bytes()
+    with pytest.raises(ssl.SSLError):
+        _context_for(directory)
+
+
+def test_trusted_client_gets_200_and_is_counted(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    response = _post(service.port, client_ssl_context(certs), _entry("e-1"), key="k-1")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "entry_id": "e-1"}
+    assert fetch_stats(service.port, certs) == {
+        "requests": 1,
+        "successes": 1,
+        "distinct_successes": 1,
+        "duplicates": 0,
+        "status_counts": {"200": 1},
+        "missing_idempotency_key": 0,
+    }
+
+
+def test_client_folder_works_as_the_worker_would_load_it(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    response = _post(service.port, _context_for(certs.client_dir), _entry("e-1"))
+    assert response.status_code == 200
+
+
+def test_same_idempotency_key_twice_is_one_duplicate(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    context = client_ssl_context(certs)
+    for _ in range(2):
+        assert _post(service.port, context, _entry("e-1"), key="same").status_code == 200
+    assert _post(service.port, context, _entry("e-2"), key="other").status_code == 200
+    stats = fetch_stats(service.port, certs)
+    assert stats["requests"] == 3
+    assert stats["successes"] == 3
+    assert stats["distinct_successes"] == 2
+    assert stats["duplicates"] == 1
+
+
+def test_missing_idempotency_key_falls_back_to_entry_id(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    context = client_ssl_context(certs)
+    for _ in range(2):
+        assert _post(service.port, context, _entry("e-7"), key=None).status_code == 200
+    stats = fetch_stats(service.port, certs)
+    assert stats["missing_idempotency_key"] == 2
+    assert stats["distinct_successes"] == 1
+    assert stats["duplicates"] == 1
+
+
+def test_client_without_certificate_is_rejected(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    no_cert = ssl.create_default_context(cafile=str(certs.ca_cert))
+    with pytest.raises(httpx.TransportError):
+        _post(service.port, no_cert, _entry("e-1"))
+    stats = fetch_stats(service.port, certs)
+    assert stats["requests"] == 0
+    assert stats["successes"] == 0
+
+
+def test_client_from_untrusted_ca_is_rejected(
+    service: ServerProcess, certs: DemoCertificates, tmp_path: Path
+) -> None:
+    untrusted = _context_for(write_untrusted_client(tmp_path / "certs"))
+    with pytest.raises(httpx.TransportError):
+        _post(service.port, untrusted, _entry("e-1"))
+    stats = fetch_stats(service.port, certs)
+    assert stats["requests"] == 0
+    assert stats["successes"] == 0
+
+
+@pytest.mark.parametrize(
+    "data", [{"poison": True, "value": 1}, json.dumps({"poison": True})], ids=["object", "string"]
+)
+def test_poison_entry_is_rejected_every_time(
+    service: ServerProcess, certs: DemoCertificates, data: Any
+) -> None:
+    context = client_ssl_context(certs)
+    for _ in range(3):
+        response = _post(service.port, context, _entry("e-p", data), key="poison-key")
+        assert response.status_code == 422
+        assert response.json() == {"error": "poison entry rejected"}
+    stats = fetch_stats(service.port, certs)
+    assert stats["status_counts"] == {"422": 3}
+    assert stats["successes"] == 0
+    assert stats["distinct_successes"] == 0
+
+
+def test_poison_must_be_true_not_truthy(service: ServerProcess, certs: DemoCertificates) -> None:
+    response = _post(service.port, client_ssl_context(certs), _entry("e-1", {"poison": "yes"}))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1, 2]", json.dumps({"data": {}}).encode()],
+    ids=["not-json", "not-object", "no-entry-id"],
+)
+def test_bad_body_is_400(service: ServerProcess, certs: DemoCertificates, body: bytes) -> None:
+    response = _post(service.port, client_ssl_context(certs), body)
+    assert response.status_code == 400
+    stats = fetch_stats(service.port, certs)
+    assert stats["requests"] == 1
+    assert stats["status_counts"] == {"400": 1}
+    assert stats["successes"] == 0
+
+
+def test_transient_rate_one_gives_503(start_service: StartService, certs: DemoCertificates) -> None:
+    service = start_service(transient_rate=1.0)
+    context = client_ssl_context(certs)
+    for index in range(3):
+        response = _post(service.port, context, _entry(f"e-{index}"), key=f"k-{index}")
+        assert response.status_code == 503
+        assert response.json() == {"error": "transient"}
+    stats = fetch_stats(service.port, certs)
+    assert stats["status_counts"] == {"503": 3}
+    assert stats["successes"] == 0
+
+
+def test_same_seed_gives_same_faults(start_service: StartService, certs: DemoCertificates) -> None:
+    context = client_ssl_context(certs)
+
+    def statuses(service: ServerProcess) -> list[int]:
+        return [
+            _post(service.port, context, _entry(f"e-{i}"), key=f"k-{i}").status_code
+            for i in range(20)
+        ]
+
+    first = statuses(start_service(transient_rate=0.5, seed=7))
+    second = statuses(start_service(transient_rate=0.5, seed=7))
+    assert first == second
+    assert set(first) == {200, 503}
+
+
+def test_timeout_rate_holds_the_request_past_the_client_timeout(
+    start_service: StartService, certs: DemoCertificates
+) -> None:
+    service = start_service(timeout_rate=1.0)
+    with pytest.raises(httpx.ReadTimeout):
+        _post(service.port, client_ssl_context(certs), _entry("e-1"), timeout=0.5)
+    stats = fetch_stats(service.port, certs)
+    assert stats["requests"] == 1
+    assert stats["status_counts"] == {"503": 1}
+    assert stats["successes"] == 0
+
+
+def test_sigterm_exits_zero_and_answers_held_requests(
+    start_service: StartService, certs: DemoCertificates
+) -> None:
+    service = start_service(timeout_rate=1.0)
+    context = client_ssl_context(certs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(_post, service.port, context, _entry("e-1"), "k-1", 30.0)
+        deadline = time.monotonic() + 10
+        while fetch_stats(service.port, certs)["requests"] == 0:
+            assert time.monotonic() < deadline, "the held request never reached the service"
+            time.sleep(0.05)
+        started = time.monotonic()
+        service.stop(timeout=10)
+        assert time.monotonic() - started < 5
+        assert service.process.returncode == 0
+        response = held.result(timeout=10)
+    assert response.status_code == 503

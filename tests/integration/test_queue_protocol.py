@@ -1,0 +1,160 @@
+"""The queue protocol against the Snowflake emulator, through the real connector."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from snowflake_worker.identifiers import TableRef
+from snowflake_worker.queue import (
+    QueueClient,
+    Status,
+    completed,
+    dead_lettered,
+    released,
+)
+
+from .conftest import fetch_rows
+
+
+def _fill(queue: QueueClient, count: int, prefix: str = "e") -> list[str]:
+    ids = [f"{prefix}{i:05d}" for i in range(count)]
+    assert queue.enqueue((entry_id, {"n": i}) for i, entry_id in enumerate(ids)) == count
+    return ids
+
+
+def test_claim_stamps_one_token_and_respects_the_limit(queue: QueueClient) -> None:
+    _fill(queue, 30)
+    first = queue.claim(10, max_attempts=3, processor_id="w1")
+    second = queue.claim(10, max_attempts=3, processor_id="w2")
+    assert len(first) == 10 and len(second) == 10
+    assert len({e.claim_token for e in first}) == 1
+    assert {e.id for e in first}.isdisjoint({e.id for e in second})
+    assert [e.id for e in first] == [f"e{i:05d}" for i in range(10)]  # oldest first
+    rows = {r["id"]: r for r in fetch_rows(queue, "status = 'processing'")}
+    assert len(rows) == 20
+    assert rows["e00000"]["processor_id"] == "w1"
+    # the VARIANT comes back as JSON text
+    assert first[3].data.replace(" ", "") == '{"n":3}'
+
+
+def test_empty_claim_costs_one_statement(queue: QueueClient) -> None:
+    assert queue.claim(10, max_attempts=3, processor_id="w") == []
+    assert queue.statements == {"claim": 1}
+
+
+def test_write_back_is_one_statement_for_mixed_outcomes(queue: QueueClient) -> None:
+    _fill(queue, 200)
+    batch = queue.claim(200, max_attempts=3, processor_id="w")
+    before = queue.statement_count
+    outcomes = (
+        [completed(e) for e in batch[:150]]
+        + [dead_lettered(e, "HTTP 422: no") for e in batch[150:160]]
+        + [released(e, error="HTTP 503", delay_seconds=3600) for e in batch[160:180]]
+        + [released(e) for e in batch[180:]]
+    )
+    assert queue.write_back(outcomes) == 200
+    assert queue.statement_count - before == 1
+    counts = queue.counts(max_attempts=3)
+    assert (counts.completed, counts.failed, counts.pending, counts.processing) == (150, 10, 40, 0)
+    # released with a delay is pending but not eligible yet; released without one is
+    assert counts.eligible == 20
+    failed = fetch_rows(queue, "status = 'failed'")
+    assert {r["error_message"] for r in failed} == {"HTTP 422: no"}
+    delayed = fetch_rows(queue, "next_attempt_at > SYSDATE()")
+    assert len(delayed) == 20 and all(r["retry_count"] == 1 for r in delayed)
+    assert all(r["claim_token"] is None for r in fetch_rows(queue))
+
+
+def test_write_back_after_lease_recovery_changes_nothing(queue: QueueClient) -> None:
+    _fill(queue, 5)
+    stale = queue.claim(5, max_attempts=3, processor_id="slow")
+    recovery = queue.recover_expired_leases(lease_seconds=0, max_attempts=3)
+    assert recovery.requeued == 5 and recovery.dead_lettered == 0
+    fresh = queue.claim(5, max_attempts=3, processor_id="fast")
+    assert {e.id for e in fresh} == {e.id for e in stale}
+    # the slow worker comes back and reports: guarded by its old token, nothing applies
+    assert queue.write_back([completed(e) for e in stale]) == 0
+    assert queue.write_back([dead_lettered(e, "late") for e in stale]) == 0
+    rows = fetch_rows(queue)
+    assert all(r["status"] == "processing" and r["processor_id"] == "fast" for r in rows)
+    assert all(r["retry_count"] == 1 for r in rows)
+    # the current holder can still finish them
+    assert queue.write_back([completed(e) for e in fresh]) == 5
+
+
+def test_expired_leases_are_dead_lettered_past_max_attempts(queue: QueueClient) -> None:
+    _fill(queue, 4)
+    for attempt in range(1, 4):
+        claimed = queue.claim(10, max_attempts=3, processor_id=f"w{attempt}")
+        assert len(claimed) == 4
+        recovery = queue.recover_expired_leases(lease_seconds=0, max_attempts=3)
+        if attempt < 3:
+            assert (recovery.requeued, recovery.dead_lettered) == (4, 0)
+        else:
+            assert (recovery.requeued, recovery.dead_lettered) == (0, 4)
+    rows = fetch_rows(queue)
+    assert all(r["status"] == Status.FAILED for r in rows)
+    assert all("lease expired" in r["error_message"] for r in rows)
+    assert queue.claim(10, max_attempts=3, processor_id="w") == []
+
+
+def test_recent_leases_are_left_alone(queue: QueueClient) -> None:
+    _fill(queue, 3)
+    queue.claim(3, max_attempts=3, processor_id="w")
+    recovery = queue.recover_expired_leases(lease_seconds=3600, max_attempts=3)
+    assert (recovery.requeued, recovery.dead_lettered) == (0, 0)
+    assert queue.counts(max_attempts=3).processing == 3
+
+
+def test_enqueue_is_idempotent_by_id_and_bulk(queue: QueueClient) -> None:
+    _fill(queue, 3000)
+    assert queue.statements["enqueue"] == 1
+    assert queue.enqueue([("e00001", {"other": True}), ("new", None)]) == 1
+    assert queue.counts(max_attempts=3).pending == 3001
+
+
+def test_requeue_dead_letters_by_id_and_by_error_text(queue: QueueClient) -> None:
+    _fill(queue, 6)
+    batch = queue.claim(6, max_attempts=3, processor_id="w")
+    queue.write_back(
+        [dead_lettered(e, "HTTP 422: bad address") for e in batch[:3]]
+        + [dead_lettered(e, "HTTP 400: no such customer") for e in batch[3:]]
+    )
+    assert queue.requeue_dead_letters(ids=["e00000", "missing"]) == 1
+    assert queue.requeue_dead_letters(error_contains="ADDRESS") == 2
+    assert queue.requeue_dead_letters(error_contains="nothing like it") == 0
+    counts = queue.counts(max_attempts=3)
+    assert (counts.pending, counts.failed) == (3, 3)
+    assert all(r["retry_count"] == 0 for r in fetch_rows(queue, "status = 'pending'"))
+
+
+def test_concurrent_claimers_never_share_an_entry(
+    snowflake_connect: Callable[..., Any], queue_table: TableRef, queue: QueueClient
+) -> None:
+    ids = _fill(queue, 600)
+    claimed: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def claimer(name: str) -> None:
+        client = QueueClient(snowflake_connect(database=queue_table.database), queue_table)
+        mine: list[str] = []
+        try:
+            while batch := client.claim(25, max_attempts=3, processor_id=name):
+                mine.extend(e.id for e in batch)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        claimed[name] = mine
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    everything = [entry_id for mine in claimed.values() for entry_id in mine]
+    assert len(everything) == len(set(everything)) == 600
+    assert set(everything) == set(ids)
+    owners = {r["id"]: r["processor_id"] for r in fetch_rows(queue)}
+    assert all(owners[entry_id] == name for name, mine in claimed.items() for entry_id in mine)

@@ -1,0 +1,336 @@
+"""The pure reconcile core: how many Jobs, what they are called, status and events."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from snowflake_operator.reconcile import (
+    MAX_JOB_NAME,
+    Condition,
+    Observation,
+    TickPlan,
+    job_names,
+    jobs_to_launch,
+    plan_tick,
+    status_fields,
+    tick_slot,
+)
+from snowflake_operator.spec import ProcessorSpec
+from snowflake_worker.queue import LeaseRecovery, QueueCounts
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
+
+# -- jobs_to_launch -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backlog", "entries_per_job", "unfinished", "max_active", "expected"),
+    [
+        pytest.param(0, 1000, 0, 10, 0, id="empty backlog"),
+        pytest.param(-5, 1000, 0, 10, 0, id="negative backlog"),
+        pytest.param(1, 1000, 0, 10, 1, id="one entry needs one job"),
+        pytest.param(1000, 1000, 0, 10, 1, id="exactly one job's worth"),
+        pytest.param(1001, 1000, 0, 10, 2, id="one over rounds up"),
+        pytest.param(2001, 1000, 0, 10, 3, id="ceil(2001/1000)"),
+        pytest.param(2001, 1000, 1, 10, 2, id="unfinished take their share"),
+        pytest.param(2001, 1000, 3, 10, 0, id="unfinished already cover the backlog"),
+        pytest.param(2001, 1000, 5, 10, 0, id="more unfinished than needed"),
+        pytest.param(50_000, 1000, 0, 10, 10, id="capped by max active"),
+        pytest.param(50_000, 1000, 4, 10, 6, id="cap counts unfinished"),
+        pytest.param(50_000, 1000, 10, 10, 0, id="cap reached"),
+        pytest.param(50_000, 1000, 12, 10, 0, id="unfinished above cap: never negative"),
+        pytest.param(5, 1, 0, 500, 5, id="one entry per job"),
+    ],
+)
+def test_jobs_to_launch(
+    backlog: int, entries_per_job: int, unfinished: int, max_active: int, expected: int
+) -> None:
+    assert jobs_to_launch(backlog, entries_per_job, unfinished, max_active) == expected
+
+
+# -- job_names ----------------------------------------------------------------------
+
+
+def test_job_names_are_deterministic_per_slot() -> None:
+    assert job_names("orders", 12345, 3) == job_names("orders", 12345, 3)
+
+
+def test_job_names_differ_between_slots() -> None:
+    first = set(job_names("orders", 12345, 3))
+    second = set(job_names("orders", 12346, 3))
+    assert first.isdisjoint(second)
+
+
+def test_job_names_are_unique_within_a_tick() -> None:
+    names = job_names("orders", 12345, 500)
+    assert len(names) == 500
+    assert len(set(names)) == 500
+
+
+def test_job_names_count() -> None:
+    assert job_names("orders", 1, 0) == []
+    assert len(job_names("orders", 1, 4)) == 4
+
+
+def test_job_names_for_short_processor_keep_the_name() -> None:
+    names = job_names("orders", 0xABC, 2)
+    assert names == ["orders-abc-0", "orders-abc-1"]
+
+
+@pytest.mark.parametrize(
+    "processor",
+    [
+        "orders",
+        "a" * 60,
+        "x" * 63,
+        "long-processor-name-" * 5,
+        "MixedCase-Processor",
+        "p" * 253,
+    ],
+)
+def test_job_names_are_dns_labels(processor: str) -> None:
+    slot = tick_slot(datetime.now(UTC), 1)  # the largest realistic slot number
+    for name in job_names(processor, slot, 500):
+        assert len(name) <= MAX_JOB_NAME, name
+        assert DNS_LABEL.fullmatch(name), name
+
+
+def test_long_names_sharing_a_prefix_stay_apart() -> None:
+    prefix = "p" * 60
+    first = job_names(prefix + "-alpha", 99, 3)
+    second = job_names(prefix + "-beta", 99, 3)
+    assert set(first).isdisjoint(second)
+
+
+def test_truncated_name_differs_from_its_untruncated_prefix() -> None:
+    long_name = "q" * 70
+    shortened = job_names(long_name, 99, 1)[0]
+    # The longest name that is not truncated for this suffix.
+    untruncated = "q" * (MAX_JOB_NAME - len("-63-0") - 7)
+    assert job_names(untruncated, 99, 1)[0] == f"{untruncated}-63-0"
+    assert shortened != job_names(untruncated, 99, 1)[0]
+
+
+# -- tick_slot ----------------------------------------------------------------------
+
+
+def test_tick_slot_is_stable_within_an_interval_and_changes_after() -> None:
+    start = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    assert tick_slot(start, 60) == tick_slot(start + timedelta(seconds=59), 60)
+    assert tick_slot(start + timedelta(seconds=60), 60) == tick_slot(start, 60) + 1
+    assert tick_slot(start + timedelta(seconds=600), 60) == tick_slot(start, 60) + 10
+
+
+def test_tick_slot_depends_on_the_interval() -> None:
+    start = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    later = start + timedelta(seconds=30)
+    assert tick_slot(start, 60) == tick_slot(later, 60)
+    assert tick_slot(start, 10) != tick_slot(later, 10)
+
+
+# -- plan_tick ----------------------------------------------------------------------
+
+
+def _spec(**overrides: Any) -> ProcessorSpec:
+    raw: dict[str, Any] = {
+        "snowflake": {
+            "account": "myorg-myaccount",
+            "database": "analytics",
+            "schema": "queue",
+            "table": "work_items",
+        },
+        "endpoint": {"url": "https://service.example/entries"},
+        "job": {"entriesPerJob": 1000, "maxActiveJobs": 5},
+        "pollIntervalSeconds": 30,
+    }
+    raw.update(overrides)
+    return ProcessorSpec.model_validate(raw)
+
+
+def _counts(eligible: int, **others: int | None) -> QueueCounts:
+    values: dict[str, Any] = {
+        "pending": eligible + 3,
+        "processing": 7,
+        "completed": 100,
+        "failed": 2,
+        "oldest_pending_age_seconds": 42,
+    }
+    values.update(others)
+    return QueueCounts(eligible=eligible, **values)
+
+
+def _condition(plan: TickPlan, kind: str) -> Condition:
+    matches = [c for c in plan.conditions if c.type == kind]
+    assert len(matches) == 1, plan.conditions
+    return matches[0]
+
+
+def _reasons(plan: TickPlan) -> list[str]:
+    return [reason for _, reason, _ in plan.events]
+
+
+def test_normal_tick_launches_the_expected_jobs() -> None:
+    seen = Observation(now=NOW, unfinished_jobs=1, counts=_counts(2500))
+    plan = plan_tick("orders", _spec(), seen)
+    assert plan.launch == job_names("orders", tick_slot(NOW, 30), 2)
+    assert _condition(plan, "Ready").status is True
+    assert _condition(plan, "SnowflakeReachable").status is True
+    assert _condition(plan, "Suspended").status is False
+    assert plan.conditions[0].type == "Ready"
+    launched = [e for e in plan.events if e[1] == "JobsLaunched"]
+    assert len(launched) == 1
+    kind, _, message = launched[0]
+    assert kind == "Normal"
+    assert "launched 2 Jobs" in message
+    assert "2500 eligible" in message
+
+
+def test_tick_with_nothing_to_do_emits_no_launch_event() -> None:
+    seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))
+    plan = plan_tick("orders", _spec(), seen)
+    assert plan.launch == []
+    assert "JobsLaunched" not in _reasons(plan)
+    assert _condition(plan, "Ready").status is True
+
+
+def test_tick_respects_max_active_jobs() -> None:
+    seen = Observation(now=NOW, unfinished_jobs=3, counts=_counts(1_000_000))
+    plan = plan_tick("orders", _spec(), seen)
+    assert len(plan.launch) == 2  # maxActiveJobs 5 - 3 unfinished
+
+
+def test_suspended_spec_launches_nothing() -> None:
+    seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(10_000))
+    plan = plan_tick("orders", _spec(suspend=True), seen)
+    assert plan.launch == []
+    suspended = _condition(plan, "Suspended")
+    assert suspended.status is True
+    assert suspended.reason == "Suspended"
+    assert "JobsLaunched" not in _reasons(plan)
+    assert plan.status["activeJobs"] == 0
+    assert plan.status["backlog"] == 10_000  # still measured and reported
+
+
+def test_unreachable_snowflake_launches_nothing_and_warns() -> None:
+    seen = Observation(
+        now=NOW,
+        unfinished_jobs=2,
+        counts=None,
+        snowflake_error="250001: Could not connect to Snowflake backend",
+    )
+    plan = plan_tick("orders", _spec(), seen)
+    assert plan.launch == []
+    ready = _condition(plan, "Ready")
+    assert ready.status is False
+    assert ready.reason == "Blocked"
+    reachable = _condition(plan, "SnowflakeReachable")
+    assert reachable.status is False
+    assert reachable.reason == "QueryFailed"
+    assert reachable.message == "250001: Could not connect to Snowflake backend"
+    assert (
+        "Warning",
+        "SnowflakeUnreachable",
+        "250001: Could not connect to Snowflake backend",
+    ) in plan.events
+    assert plan.status["activeJobs"] == 2
+    assert "backlog" not in plan.status  # not measured this tick: not reported
+
+
+def test_unreachable_without_message_still_says_something() -> None:
+    plan = plan_tick("orders", _spec(), Observation(now=NOW, unfinished_jobs=0))
+    assert _condition(plan, "SnowflakeReachable").message
+    assert any(kind == "Warning" and msg for kind, _, msg in plan.events)
+
+
+def test_certificates_not_ready_launches_nothing() -> None:
+    seen = Observation(
+        now=NOW,
+        unfinished_jobs=0,
+        counts=_counts(10_000),
+        certificates_ready=False,
+        certificates_message="client.pem has expired",
+    )
+    plan = plan_tick("orders", _spec(), seen)
+    assert plan.launch == []
+    assert _condition(plan, "Ready").status is False
+    certs = _condition(plan, "CertificatesSynced")
+    assert certs.status is False
+    assert certs.reason == "Invalid"
+    assert certs.message == "client.pem has expired"
+    assert _condition(plan, "SnowflakeReachable").status is True
+
+
+def test_lease_recovery_events() -> None:
+    seen = Observation(
+        now=NOW,
+        unfinished_jobs=0,
+        counts=_counts(0),
+        recovery=LeaseRecovery(requeued=4, dead_lettered=2),
+    )
+    plan = plan_tick("orders", _spec(queue={"maxAttempts": 3}), seen)
+    by_reason = {reason: (kind, message) for kind, reason, message in plan.events}
+    assert by_reason["LeasesRecovered"][0] == "Normal"
+    assert by_reason["LeasesRecovered"][1].startswith("4 ")
+    assert by_reason["DeadLettered"][0] == "Warning"
+    assert by_reason["DeadLettered"][1].startswith("2 ")
+    assert "3 times" in by_reason["DeadLettered"][1]
+
+
+def test_empty_lease_recovery_emits_nothing() -> None:
+    seen = Observation(
+        now=NOW,
+        unfinished_jobs=0,
+        counts=_counts(0),
+        recovery=LeaseRecovery(requeued=0, dead_lettered=0),
+    )
+    plan = plan_tick("orders", _spec(), seen)
+    assert "LeasesRecovered" not in _reasons(plan)
+    assert "DeadLettered" not in _reasons(plan)
+
+
+def test_only_requeued_emits_only_leases_recovered() -> None:
+    seen = Observation(
+        now=NOW,
+        unfinished_jobs=0,
+        counts=_counts(0),
+        recovery=LeaseRecovery(requeued=1, dead_lettered=0),
+    )
+    reasons = _reasons(plan_tick("orders", _spec(), seen))
+    assert "LeasesRecovered" in reasons
+    assert "DeadLettered" not in reasons
+
+
+def test_status_fields_in_a_plan() -> None:
+    counts = _counts(2500, pending=2600, processing=11, completed=5, failed=1)
+    seen = Observation(now=NOW, unfinished_jobs=1, counts=counts)
+    plan = plan_tick("orders", _spec(), seen)
+    assert plan.status["backlog"] == 2500
+    assert plan.status["pending"] == 2600
+    assert plan.status["processing"] == 11
+    assert plan.status["completed"] == 5
+    assert plan.status["failed"] == 1
+    assert plan.status["oldestPendingAgeSeconds"] == 42
+    assert plan.status["activeJobs"] == 1 + len(plan.launch) == 3
+
+
+def test_status_fields_time_is_utc_z() -> None:
+    plus_two = datetime(2024, 5, 1, 12, 0, 30, tzinfo=timezone(timedelta(hours=2)))
+    status = status_fields(Observation(now=plus_two, unfinished_jobs=0), 0)
+    assert status["lastPollTime"].endswith("Z")
+    assert status["lastPollTime"].startswith("2024-05-01T10:00:30")
+
+
+def test_condition_as_dict() -> None:
+    as_dict = Condition("Ready", False, "Blocked", "why").as_dict(NOW)
+    assert as_dict == {
+        "type": "Ready",
+        "status": "False",
+        "reason": "Blocked",
+        "message": "why",
+        "lastTransitionTime": "2024-05-01T12:00:30Z",
+    }
