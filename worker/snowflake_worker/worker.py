@@ -15,6 +15,7 @@ from .connection import connect, load_snowflake_settings
 from .drain import Drainer, summary_line
 from .errors import FatalError
 from .logs import configure_json_logging
+from .preflight import check_service_accepts_client
 from .queue import QueueClient
 from .tls import client_ssl_context
 
@@ -51,6 +52,12 @@ def run_worker() -> int:
     )
     try:
         summary = asyncio.run(_drain(settings, queue, ssl_context))
+    except FatalError as exc:
+        log.error(str(exc))
+        write_termination_message(
+            settings.termination_message_path, {"event": "fatal", "error": str(exc)}
+        )
+        return exc.exit_code
     finally:
         connection.close()
     line = summary_line(summary)
@@ -69,4 +76,5 @@ async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any)
     async with httpx.AsyncClient(
         verify=ssl_context, limits=limits, timeout=settings.request_timeout_seconds
     ) as client:
+        await check_service_accepts_client(client, settings.endpoint_url)
         return await Drainer(settings, queue, client).run()
