@@ -40,11 +40,11 @@ T = TypeVar("T")
 
 class Drainer:
     def __init__(
-        self, settings: WorkerSettings, queue: QueueClient, client: httpx.AsyncClient
+        self, settings: WorkerSettings, queue: QueueClient, clients: list[httpx.AsyncClient]
     ) -> None:
         self.settings = settings
         self.queue = queue
-        self.client = client
+        self.clients = clients  # caller k uses clients[k % len]: see http_clients.py
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowflake")
         self._inbox: asyncio.Queue[ClaimedEntry | None] = asyncio.Queue()
         self._in_flight: dict[str, ClaimedEntry] = {}
@@ -102,14 +102,14 @@ class Drainer:
             for entry in batch:
                 self._inbox.put_nowait(entry)
 
-    async def _call_loop(self) -> None:
+    async def _call_loop(self, client: httpx.AsyncClient) -> None:
         while (entry := await self._inbox.get()) is not None:
             if self._stopping.is_set():
                 self._record(released(entry))  # never started: hand it back untouched
                 continue
             self._in_flight[entry.id] = entry
             try:
-                outcome = await self._process(entry)
+                outcome = await self._process(entry, client)
             except Exception as exc:  # a bug must not strand the entry: hand it back
                 log.exception("unexpected error processing an entry", extra={"id": entry.id})
                 outcome = released(entry, error=f"worker error: {type(exc).__name__}: {exc}")
@@ -128,7 +128,7 @@ class Drainer:
 
     # -- one entry --------------------------------------------------------------------
 
-    async def _process(self, entry: ClaimedEntry) -> Outcome:
+    async def _process(self, entry: ClaimedEntry, client: httpx.AsyncClient) -> Outcome:
         s = self.settings
         try:
             data = parse_entry_data(entry.data)
@@ -147,7 +147,7 @@ class Drainer:
             attempt += 1
             self.http_calls += 1
             try:
-                response = await self.client.post(s.endpoint_url, json=payload, headers=headers)
+                response = await client.post(s.endpoint_url, json=payload, headers=headers)
                 result = classify_status(response.status_code)
                 detail = f"HTTP {response.status_code}: {response.text[:300]}"
             except httpx.HTTPError as exc:
@@ -215,7 +215,10 @@ class Drainer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        callers = [asyncio.create_task(self._call_loop()) for _ in range(s.concurrency)]
+        callers = [
+            asyncio.create_task(self._call_loop(self.clients[k % len(self.clients)]))
+            for k in range(s.concurrency)
+        ]
         flusher = asyncio.create_task(self._flush_loop())
         claimer = asyncio.create_task(self._claim_loop(started + s.deadline_seconds))
         try:

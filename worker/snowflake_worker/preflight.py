@@ -32,8 +32,9 @@ async def check_service_accepts_client(client: httpx.AsyncClient, url: str) -> N
         await asyncio.sleep(0.5 * (attempt + 1))
     assert problem is not None
     detail = f"{type(problem).__name__}: {problem}"
-    if isinstance(problem, httpx.ConnectError | httpx.TimeoutException) and not (
-        classify_exception(problem) is CallResult.FATAL
+    if (
+        isinstance(problem, httpx.ConnectError | httpx.TimeoutException)
+        and classify_exception(problem) is not CallResult.FATAL
     ):
         raise FatalError(
             f"the service at {url} is unreachable ({detail}); no entry was claimed. "

@@ -8,12 +8,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from .config import WorkerSettings, load_worker_settings
 from .connection import connect, load_snowflake_settings
 from .drain import Drainer, summary_line
 from .errors import FatalError
+from .http_clients import service_clients
 from .logs import configure_json_logging
 from .preflight import check_service_accepts_client
 from .queue import QueueClient
@@ -70,11 +69,8 @@ def run_worker() -> int:
 
 
 async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any) -> Any:
-    limits = httpx.Limits(
-        max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-    )
-    async with httpx.AsyncClient(
-        verify=ssl_context, limits=limits, timeout=settings.request_timeout_seconds
-    ) as client:
-        await check_service_accepts_client(client, settings.endpoint_url)
-        return await Drainer(settings, queue, client).run()
+    async with service_clients(
+        settings.concurrency, ssl_context, settings.request_timeout_seconds
+    ) as clients:
+        await check_service_accepts_client(clients[0], settings.endpoint_url)
+        return await Drainer(settings, queue, clients).run()

@@ -57,6 +57,7 @@ def start_server(
             stderr=log,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # Ctrl-C reaches the parent, which stops us in order
         )
     deadline = time.monotonic() + timeout
     assert process.stdout is not None

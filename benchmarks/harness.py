@@ -1,0 +1,85 @@
+"""Shared set-up for benchmarks: emulator, certificates, mTLS service and a fresh queue."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snowflake_operator.environment import worker_environment
+from snowflake_operator.local.certificates import DemoCertificates, write_demo_certificates
+from snowflake_operator.local.mtls_service import start_mtls_service
+from snowflake_operator.local.processes import ServerProcess, start_snowflake_emulator
+from snowflake_operator.schema import SchemaTarget, ensure_queue_table
+from snowflake_operator.spec import ProcessorSpec
+from snowflake_worker.connection import SnowflakeSettings, connect
+from snowflake_worker.queue import QueueClient
+
+
+@dataclass
+class Bench:
+    root: Path
+    snowflake: ServerProcess
+    service: ServerProcess
+    certs: DemoCertificates
+
+    def settings(self, table: str) -> SnowflakeSettings:
+        return SnowflakeSettings(
+            account="bench",
+            database="BENCH",
+            schema_name="QUEUE",
+            table=table,
+            auth="emulator",
+            host="127.0.0.1",
+            port=self.snowflake.port,
+        )
+
+    def fresh_queue(self, table: str) -> QueueClient:
+        settings = self.settings(table)
+        connection = connect(settings)
+        cursor = connection.cursor()
+        cursor.execute("CREATE DATABASE IF NOT EXISTS BENCH")
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS BENCH.QUEUE")
+        cursor.execute(f"DROP TABLE IF EXISTS {settings.table_ref.sql}")
+        ensure_queue_table(connection, SchemaTarget(table=settings.table_ref))
+        return QueueClient(connection, settings.table_ref)
+
+    def start_worker(self, spec: ProcessorSpec, name: str) -> subprocess.Popen[bytes]:
+        termination = self.root / f"{name}.termination"
+        termination.write_text("")
+        env = worker_environment(spec, name, cert_dir=str(self.certs.client_dir))
+        env.update(
+            SFP_TERMINATION_MESSAGE_PATH=str(termination),
+            PATH=os.environ["PATH"],
+            SFP_LOG_LEVEL="WARNING",
+        )
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        return subprocess.Popen(
+            [sys.executable, "-m", "snowflake_worker", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def termination(self, name: str) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads((self.root / f"{name}.termination").read_text()))
+
+
+@contextmanager
+def bench_environment(latency_ms: float, **service: Any) -> Iterator[Bench]:
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sfp-bench-")))
+        snowflake = start_snowflake_emulator(root / "snowflake", root / "snowflake.log")
+        stack.callback(snowflake.stop)
+        certs = write_demo_certificates(root / "certs")
+        server = start_mtls_service(certs, root / "service.log", latency_ms=latency_ms, **service)
+        stack.callback(server.stop)
+        yield Bench(root, snowflake, server, certs)

@@ -1,0 +1,99 @@
+"""`snowflake-processor demo` end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _demo(work_dir: Path, *arguments: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snowflake_worker",
+        "demo",
+        "--work-dir",
+        str(work_dir),
+        "--poll-seconds",
+        "1",
+        *arguments,
+    ]
+
+
+def test_demo_drains_the_queue_and_reports_json(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _demo(
+            tmp_path,
+            "--entries",
+            "300",
+            "--poison",
+            "4",
+            "--malformed",
+            "2",
+            "--entries-per-job",
+            "100",
+            "--max-jobs",
+            "2",
+            "--latency-ms",
+            "5",
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["entries"] == 300
+    assert summary["lost"] == 0
+    assert summary["failed"] == 6  # the crafted entries, and nothing else
+    assert summary["completed"] == 294
+    assert summary["duplicates"] == 0
+    assert 1 <= summary["jobs_launched"] <= 6
+    assert 0 < summary["snowflake_statements"] < 300
+    assert summary["seconds"] > 0
+    # progress was shown while it ran
+    assert "completed" in result.stderr and "active Jobs" in result.stderr
+    # each Job left its summary where Kubernetes would show it
+    terminations = list((tmp_path / "jobs").glob("*/termination-log"))
+    assert len(terminations) == summary["jobs_launched"]
+
+
+def test_ctrl_c_stops_workers_and_releases_their_entries(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        _demo(
+            tmp_path,
+            "--entries",
+            "3000",
+            "--latency-ms",
+            "300",
+            "--concurrency",
+            "4",
+            "--max-jobs",
+            "2",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "jobs").glob("*/worker.log")):
+        assert time.monotonic() < deadline and demo.poll() is None
+        time.sleep(0.2)
+    time.sleep(3)  # workers are mid-batch
+    os.kill(demo.pid, signal.SIGINT)
+    _, stderr = demo.communicate(timeout=90)
+    assert demo.returncode == 130
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    summaries = [
+        json.loads(path.read_text()) for path in (tmp_path / "jobs").glob("*/termination-log")
+    ]
+    assert summaries and all(s["stop_reason"] == "sigterm" for s in summaries)
+    assert all(s["released"] + s["completed"] + s["failed"] == s["claimed"] for s in summaries)
