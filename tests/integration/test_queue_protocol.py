@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from snowflake_operator.schema import SchemaTarget, ensure_queue_table, render_text
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import (
     QueueClient,
@@ -158,3 +160,25 @@ def test_concurrent_claimers_never_share_an_entry(
     assert set(everything) == set(ids)
     owners = {r["id"]: r["processor_id"] for r in fetch_rows(queue)}
     assert all(owners[entry_id] == name for name, mine in claimed.items() for entry_id in mine)
+
+
+def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
+    snowflake_connect: Callable[..., Any], database_name: str, repo_root: Path
+) -> None:
+    """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
+    table = TableRef(database_name, "QUEUE", "LEGACY")
+    conn = snowflake_connect(database=database_name)
+    seed_sql = (repo_root / "tests" / "fixtures" / "seed_schema.sql").read_text()
+    for statement in render_text(seed_sql, SchemaTarget(table=table), source="seed"):
+        conn.cursor().execute(statement)
+    ensure_queue_table(conn, SchemaTarget(table=table))
+    conn.cursor().execute(
+        f"INSERT INTO {table.sql} (id, data, status, retry_count) "
+        "SELECT 'legacy-1', PARSE_JSON('{\"a\": 1}'), 'pending', NULL"
+    )
+    queue = QueueClient(conn, table)
+    assert queue.counts(max_attempts=3).eligible == 1
+    (entry,) = queue.claim(5, max_attempts=3, processor_id="w")
+    assert entry.id == "legacy-1" and entry.retry_count == 0
+    assert queue.write_back([released(entry, error="HTTP 503")]) == 1
+    assert fetch_rows(queue)[0]["retry_count"] == 1

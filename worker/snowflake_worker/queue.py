@@ -3,7 +3,8 @@
 Every statement is a constant built from the validated, quoted table name; values are
 always bound. Write-backs are guarded by the claim token and ``status = 'processing'``
 so a worker whose lease was recovered cannot overwrite anyone else's work. Statements
-are counted by kind (benchmarks and metrics read ``statements``).
+are counted by kind (benchmarks and metrics read ``statements``). ``retry_count`` is
+read through COALESCE: rows a legacy (seed) writer adds after a migration may hold NULL.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class QueueClient:
         )
         t = table.sql
         eligible = (
-            "status = 'pending' AND retry_count < %(max_attempts)s "
+            "status = 'pending' AND COALESCE(retry_count, 0) < %(max_attempts)s "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= SYSDATE())"
         )
         self._sql = {
@@ -163,7 +164,7 @@ class QueueClient:
                 "completed_at = IFF(s.status = 'completed', SYSDATE(), NULL), "
                 "failed_at = IFF(s.status = 'failed', SYSDATE(), NULL), "
                 "error_message = IFF(s.error IS NULL, error_message, s.error), "
-                "retry_count = retry_count + s.retry_inc, "
+                "retry_count = COALESCE(retry_count, 0) + s.retry_inc, "
                 "next_attempt_at = IFF(s.delay > 0, DATEADD(second, s.delay, SYSDATE()), NULL), "
                 "claim_token = NULL, claimed_at = IFF(s.status = 'pending', NULL, claimed_at) "
                 "FROM (SELECT f.value:id::STRING AS id, f.value:token::STRING AS token, "
@@ -176,14 +177,14 @@ class QueueClient:
             # Past the attempt limit first, so the requeue below never sees those rows.
             "lease_dead_letter": (
                 f"UPDATE {t} SET status = 'failed', failed_at = SYSDATE(), "
-                "retry_count = retry_count + 1, claim_token = NULL, "
+                "retry_count = COALESCE(retry_count, 0) + 1, claim_token = NULL, "
                 "error_message = 'lease expired after ' || %(lease)s || ' s; attempts exhausted' "
                 "WHERE status = 'processing' "
                 "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE()) "
-                "AND retry_count + 1 >= %(max_attempts)s"
+                "AND COALESCE(retry_count, 0) + 1 >= %(max_attempts)s"
             ),
             "lease_requeue": (
-                f"UPDATE {t} SET status = 'pending', retry_count = retry_count + 1, "
+                f"UPDATE {t} SET status = 'pending', retry_count = COALESCE(retry_count, 0) + 1, "
                 "claim_token = NULL, claimed_at = NULL, processor_id = NULL, "
                 "next_attempt_at = NULL "
                 "WHERE status = 'processing' "
