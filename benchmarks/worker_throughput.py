@@ -9,15 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from snowflake_operator.spec import (
-    Endpoint,
-    JobSettings,
-    ProcessorSpec,
-    QueueSettings,
-    SnowflakeAuth,
-    SnowflakeTarget,
-)
-from snowflake_worker.connection import AuthMode
+from snowflake_operator.local.specs import emulator_spec
 
 from .harness import bench_environment
 
@@ -29,20 +21,12 @@ def run(entries: int = 6000) -> dict[str, Any]:
     with bench_environment(LATENCY_MS) as bench:
         queue = bench.fresh_queue("WORKER_BENCH")
         queue.enqueue((f"b{i:06d}", {"n": i, "text": "x" * 64}) for i in range(entries))
-        spec = ProcessorSpec(
-            snowflake=SnowflakeTarget(
-                account="bench",
-                database="BENCH",
-                schema_="QUEUE",
-                table="WORKER_BENCH",
-                auth=SnowflakeAuth(mode=AuthMode.EMULATOR),
-                host="127.0.0.1",
-                port=bench.snowflake.port,
-            ),
-            endpoint=Endpoint(url=f"https://127.0.0.1:{bench.service.port}/process"),
-            queue=QueueSettings(),  # production defaults: claim 200
-            job=JobSettings(entries_per_job=entries, concurrency=CONCURRENCY),
-        )
+        spec = emulator_spec(
+            queue.table,
+            bench.snowflake.port,
+            bench.service.port,
+            job={"entries_per_job": entries, "concurrency": CONCURRENCY},
+        )  # otherwise the production defaults: claim and flush 200
         started = time.monotonic()
         worker = bench.start_worker(spec, "bench-worker")
         code = worker.wait(timeout=600)

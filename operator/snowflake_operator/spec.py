@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
-from snowflake_worker.identifiers import TableRef, validate_identifier
+from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
 
 
 class _Model(BaseModel):
@@ -41,24 +41,14 @@ class SnowflakeAuth(_Model):
 class SnowflakeTarget(_Model):
     account: str = Field(min_length=1)
     user: str | None = None
-    role: str | None = None
-    warehouse: str | None = None
-    database: str
-    schema_: str = Field(alias="schema")
-    table: str
+    role: SnowflakeIdentifier | None = None
+    warehouse: SnowflakeIdentifier | None = None
+    database: SnowflakeIdentifier
+    schema_: SnowflakeIdentifier = Field(alias="schema")
+    table: SnowflakeIdentifier
     auth: SnowflakeAuth = SnowflakeAuth()
     host: str | None = None  # private link or the local emulator
     port: int | None = Field(default=None, gt=0, lt=65536)
-
-    @field_validator("database", "schema_", "table")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        return validate_identifier(value, "Snowflake identifier")
-
-    @field_validator("warehouse", "role")
-    @classmethod
-    def _optional_identifier(cls, value: str | None) -> str | None:
-        return None if value is None else validate_identifier(value, "Snowflake identifier")
 
     @model_validator(mode="after")
     def _login_complete(self) -> SnowflakeTarget:

@@ -18,16 +18,11 @@ from snowflake_operator.environment import worker_environment
 from snowflake_operator.local.certificates import DemoCertificates, write_demo_certificates
 from snowflake_operator.local.mtls_service import start_mtls_service
 from snowflake_operator.local.processes import ServerProcess
+from snowflake_operator.local.specs import emulator_spec
 from snowflake_operator.schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import (
-    Endpoint,
-    JobSettings,
     ProcessorSpec,
-    QueueSettings,
-    SnowflakeAuth,
-    SnowflakeTarget,
 )
-from snowflake_worker.connection import AuthMode
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 
@@ -80,36 +75,31 @@ def start_service(
 
 
 def make_spec(snowflake_port: int, service_port: int, table: TableRef, **job: Any) -> ProcessorSpec:
-    return ProcessorSpec(
-        snowflake=SnowflakeTarget(
-            account="test",
-            database=table.database,
-            schema_=table.schema,
-            table=table.table,
-            auth=SnowflakeAuth(mode=AuthMode.EMULATOR),
-            host="127.0.0.1",
-            port=snowflake_port,
-        ),
-        endpoint=Endpoint(
-            url=f"https://127.0.0.1:{service_port}/process",
-            timeout_seconds=job.pop("timeout_seconds", 5),
-            retries=job.pop("retries", 2),
-            retry_backoff_seconds=0.05,
-        ),
-        queue=QueueSettings(
-            lease_seconds=300,
-            max_attempts=job.pop("max_attempts", 3),
-            claim_batch=job.pop("claim_batch", 50),
-            retry_delay_seconds=job.pop("retry_delay_seconds", 0),
-        ),
-        job=JobSettings(
-            entries_per_job=job.pop("entries_per_job", 10_000),
-            concurrency=job.pop("concurrency", 8),
-            active_deadline_seconds=120,
-            grace_seconds=job.pop("grace_seconds", 10),
-            flush_every=job.pop("flush_every", 50),
-            flush_seconds=0.5,
-        ),
+    """Small, fast settings for tests; keyword arguments override them."""
+    return emulator_spec(
+        table,
+        snowflake_port,
+        service_port,
+        endpoint={
+            "timeout_seconds": job.pop("timeout_seconds", 5),
+            "retries": job.pop("retries", 2),
+            "retry_backoff_seconds": 0.05,
+        },
+        queue={
+            "lease_seconds": 300,
+            "max_attempts": job.pop("max_attempts", 3),
+            "claim_batch": job.pop("claim_batch", 50),
+            "retry_delay_seconds": job.pop("retry_delay_seconds", 0),
+        },
+        job={
+            "entries_per_job": 10_000,
+            "concurrency": 8,
+            "active_deadline_seconds": 120,
+            "grace_seconds": 10,
+            "flush_every": 50,
+            "flush_seconds": 0.5,
+            **job,
+        },
     )
 
 

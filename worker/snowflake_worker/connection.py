@@ -6,11 +6,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError, FatalError
-from .identifiers import TableRef, validate_identifier
+from .identifiers import SnowflakeIdentifier, TableRef
 
 
 class AuthMode(StrEnum):
@@ -29,12 +29,12 @@ class SnowflakeSettings(BaseSettings):
 
     account: str = Field(min_length=1)
     user: str | None = None
-    role: str | None = None
-    warehouse: str | None = None
-    database: str
+    role: SnowflakeIdentifier | None = None
+    warehouse: SnowflakeIdentifier | None = None
+    database: SnowflakeIdentifier
     # `schema` would shadow a pydantic method; the variable is still SFP_SNOWFLAKE_SCHEMA.
-    schema_name: str = Field(validation_alias="SFP_SNOWFLAKE_SCHEMA")
-    table: str
+    schema_name: SnowflakeIdentifier = Field(validation_alias="SFP_SNOWFLAKE_SCHEMA")
+    table: SnowflakeIdentifier
     auth: AuthMode = AuthMode.WORKLOAD_IDENTITY
     private_key_file: Path | None = None
     private_key_passphrase: SecretStr | None = None
@@ -45,16 +45,6 @@ class SnowflakeSettings(BaseSettings):
     login_timeout_seconds: int = Field(default=60, gt=0)
     network_timeout_seconds: int = Field(default=120, gt=0)
     query_tag: str = "snowflake-processor"
-
-    @field_validator("database", "schema_name", "table")
-    @classmethod
-    def _plain_identifier(cls, value: str) -> str:
-        return validate_identifier(value, "Snowflake identifier")
-
-    @field_validator("warehouse", "role")
-    @classmethod
-    def _optional_identifier(cls, value: str | None) -> str | None:
-        return None if value is None else validate_identifier(value, "Snowflake identifier")
 
     @model_validator(mode="after")
     def _credentials_for_mode(self) -> SnowflakeSettings:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _UNQUOTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 
@@ -30,6 +33,14 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
 def quote_identifier(name: str, what: str = "identifier") -> str:
     """Validate, normalise and double-quote one identifier."""
     return f'"{validate_identifier(name, what)}"'
+
+
+def _snowflake_identifier(value: str) -> str:
+    return validate_identifier(value, "Snowflake identifier")
+
+
+# A pydantic field type: validated and normalised like validate_identifier().
+SnowflakeIdentifier = Annotated[str, AfterValidator(_snowflake_identifier)]
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snowflake_worker.connection import AuthMode, connect
+from snowflake_worker.connection import connect
 from snowflake_worker.errors import FatalError
+from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, QueueCounts
 
 from ..environment import worker_environment
 from ..schema import SchemaTarget, ensure_queue_table
 from ..spec import (
-    Endpoint,
-    JobSettings,
     ProcessorSpec,
-    QueueSettings,
-    SnowflakeAuth,
-    SnowflakeTarget,
 )
 from ..tick import reconcile_once
 from .backend import LocalJobBackend
@@ -39,8 +35,10 @@ from .certificates import write_demo_certificates
 from .mtls_service import fetch_stats, start_mtls_service
 from .processes import ServerProcess, start_snowflake_emulator
 from .progress import ProgressView
+from .specs import emulator_spec
 
 PROCESSOR_NAME = "demo"
+DEMO_TABLE = TableRef("DEMO", "QUEUE", "WORK_QUEUE")
 log = logging.getLogger("snowflake_operator.demo")
 
 
@@ -115,34 +113,21 @@ class DemoRun:
 
 
 def demo_spec(args: argparse.Namespace, snowflake_port: int, service_port: int) -> ProcessorSpec:
-    return ProcessorSpec(
-        snowflake=SnowflakeTarget(
-            account="demo",
-            database="DEMO",
-            schema_="QUEUE",
-            table="WORK_QUEUE",
-            auth=SnowflakeAuth(mode=AuthMode.EMULATOR),
-            host="127.0.0.1",
-            port=snowflake_port,
-        ),
-        endpoint=Endpoint(
-            url=f"https://127.0.0.1:{service_port}/process",
-            timeout_seconds=5,
-            retries=3,
-            retry_backoff_seconds=0.1,
-        ),
-        queue=QueueSettings(
-            lease_seconds=120, max_attempts=5, claim_batch=100, retry_delay_seconds=1
-        ),
-        job=JobSettings(
-            entries_per_job=args.entries_per_job,
-            max_active_jobs=args.max_jobs,
-            concurrency=args.concurrency,
-            active_deadline_seconds=90,
-            grace_seconds=10,
-            flush_every=100,
-            flush_seconds=1.0,
-        ),
+    return emulator_spec(
+        DEMO_TABLE,
+        snowflake_port,
+        service_port,
+        endpoint={"timeout_seconds": 5, "retries": 3, "retry_backoff_seconds": 0.1},
+        queue={"lease_seconds": 120, "claim_batch": 100, "retry_delay_seconds": 1},
+        job={
+            "entries_per_job": args.entries_per_job,
+            "max_active_jobs": args.max_jobs,
+            "concurrency": args.concurrency,
+            "active_deadline_seconds": 90,
+            "grace_seconds": 10,
+            "flush_every": 100,
+            "flush_seconds": 1.0,
+        },
         poll_interval_seconds=max(1, round(args.poll_seconds)),
     )
 
