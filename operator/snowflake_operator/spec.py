@@ -81,6 +81,33 @@ class SnowflakeTarget(_Model):
         )
 
 
+FargateCpu = Literal["0.25", "0.5", "1", "2", "4", "8", "16"]
+# Fargate task sizes: vCPU -> (min GiB, max GiB, step GiB); 0.25 vCPU also allows 0.5 GiB.
+_FARGATE_MEMORY_GIB: dict[str, tuple[float, float, float]] = {
+    "0.25": (0.5, 2, 1),
+    "0.5": (1, 4, 1),
+    "1": (2, 8, 1),
+    "2": (4, 16, 1),
+    "4": (8, 30, 1),
+    "8": (16, 60, 4),
+    "16": (32, 120, 8),
+}
+FARGATE_SIZES_HELP = (
+    "0.25 vCPU: 512Mi, 1Gi, 2Gi; 0.5: 1-4Gi; 1: 2-8Gi; 2: 4-16Gi; 4: 8-30Gi; "
+    "8: 16-60Gi in 4Gi steps; 16: 32-120Gi in 8Gi steps"
+)
+
+
+def fargate_size_allowed(cpu: str, memory: str) -> bool:
+    """Whether a pod of this size maps onto a Fargate size without rounding up."""
+    amount = int(memory[:-2])
+    gib = amount / 1024 if memory.endswith("Mi") else float(amount)
+    low, high, step = _FARGATE_MEMORY_GIB[cpu]
+    if cpu == "0.25" and gib == 0.5:
+        return True
+    return low <= gib <= high and (gib - low) % step == 0
+
+
 class QueueSettings(_Model):
     lease_seconds: int = Field(default=900, ge=60)
     max_attempts: int = Field(default=5, ge=1, le=100)
@@ -97,6 +124,44 @@ class JobSettings(_Model):
     grace_seconds: int = Field(default=20, ge=1)
     flush_every: int = Field(default=200, ge=1)
     flush_seconds: float = Field(default=2.0, gt=0)
+    # Where and how the Job's pod runs (Kubernetes only; ignored by the local backend).
+    image: str | None = None  # None: the operator's default worker image
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    service_account_name: str = Field(default="snowflake-processor-worker", min_length=1)
+    pod_labels: dict[str, str] = Field(default_factory=dict)  # e.g. what a Fargate profile selects
+    cpu: FargateCpu = "0.5"
+    memory: str = Field(default="1Gi", pattern=r"^[0-9]+(Mi|Gi)$")
+    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    successful_jobs_history_limit: int = Field(default=3, ge=0)
+    failed_jobs_history_limit: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> JobSettings:
+        if not fargate_size_allowed(self.cpu, self.memory):
+            raise ValueError(
+                f"job.cpu {self.cpu} with job.memory {self.memory} is not a Fargate size: "
+                f"{FARGATE_SIZES_HELP}"
+            )
+        return self
+
+
+class S3Certificates(_Model):
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    prefix: str = ""  # e.g. "prod/": objects prefix + client.pem, client-key.pem, ca-cert.pem
+    region: str | None = None
+
+
+class Certificates(_Model):
+    """Exactly one source: S3 (synced into a Secret owned by the resource) or a Secret."""
+
+    s3: S3Certificates | None = None
+    existing_secret: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Certificates:
+        if (self.s3 is None) == (self.existing_secret is None):
+            raise ValueError("certificates needs exactly one of s3 or existingSecret")
+        return self
 
 
 class Endpoint(_Model):
@@ -116,6 +181,7 @@ class Endpoint(_Model):
 class ProcessorSpec(_Model):
     snowflake: SnowflakeTarget
     endpoint: Endpoint
+    certificates: Certificates | None = None  # None only where certificates are local
     queue: QueueSettings = QueueSettings()
     job: JobSettings = JobSettings()
     poll_interval_seconds: int = Field(default=60, ge=1)
