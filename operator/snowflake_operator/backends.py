@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .spec import ProcessorSpec
+
 
 class JobBackend(Protocol):
     def unfinished_count(self) -> int:
         """Jobs launched for this processor that have not finished (running or Pending)."""
         ...
 
-    def launch(self, name: str, environment: dict[str, str]) -> bool:
-        """Start a Job; False when a Job of that name already exists (nothing launched)."""
+    def launch(self, name: str, spec: ProcessorSpec) -> bool:
+        """Start a Job running the worker for ``spec``; False when a Job of that name
+        already exists (nothing launched)."""
         ...

@@ -87,52 +87,20 @@ class TickPlan:
 
 
 def plan_tick(name: str, spec: ProcessorSpec, seen: Observation) -> TickPlan:
-    """Decide which Jobs to launch, the status to report and the events to emit."""
-    events: list[tuple[str, str, str]] = []
-    reachable = seen.counts is not None
-    conditions = [
-        Condition(
-            "SnowflakeReachable",
-            reachable,
-            "Connected" if reachable else "QueryFailed",
-            "queue table answered" if reachable else (seen.snowflake_error or "unknown error"),
-        ),
-        Condition(
-            "CertificatesSynced",
-            seen.certificates_ready,
-            "Synced" if seen.certificates_ready else "Invalid",
-            seen.certificates_message,
-        ),
-        Condition(
-            "Suspended",
-            spec.suspend,
-            "Suspended" if spec.suspend else "Active",
-            "spec.suspend is true: no Jobs are launched" if spec.suspend else "launching as needed",
-        ),
-    ]
-    if seen.recovery and seen.recovery.requeued:
-        events.append(
-            (
-                "Normal",
-                "LeasesRecovered",
-                f"{seen.recovery.requeued} expired leases returned to pending",
-            )
-        )
-    if seen.recovery and seen.recovery.dead_lettered:
-        events.append(
-            (
-                "Warning",
-                "DeadLettered",
-                f"{seen.recovery.dead_lettered} entries failed for good: leases expired "
-                f"{spec.queue.max_attempts} times",
-            )
-        )
-    if not reachable:
-        events.append(("Warning", "SnowflakeUnreachable", seen.snowflake_error or "query failed"))
+    """Decide which Jobs to launch, the conditions to report and the events to emit.
 
+    A suspended processor runs no Snowflake statement, so its SnowflakeReachable
+    condition is not re-reported (the last known one stays).
+    """
+    conditions = _conditions(spec, seen)
+    events = _recovery_events(spec, seen)
+    reachable = seen.counts is not None
+    if not reachable and not spec.suspend:
+        events.append(("Warning", "SnowflakeUnreachable", seen.snowflake_error or "query failed"))
+    if not seen.certificates_ready and not spec.suspend:
+        events.append(("Warning", "CertificatesInvalid", seen.certificates_message))
     launch: list[str] = []
-    if reachable and seen.certificates_ready and not spec.suspend:
-        assert seen.counts is not None
+    if seen.counts is not None and seen.certificates_ready and not spec.suspend:
         count = jobs_to_launch(
             seen.counts.eligible,
             spec.job.entries_per_job,
@@ -149,23 +117,82 @@ def plan_tick(name: str, spec: ProcessorSpec, seen: Observation) -> TickPlan:
                     f"({seen.unfinished_jobs} already unfinished)",
                 )
             )
-    ready = reachable and seen.certificates_ready
-    conditions.insert(
-        0,
+    return TickPlan(launch, status_fields(seen, len(launch)), conditions, events)
+
+
+def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
+    reachable = seen.counts is not None
+    if spec.suspend:
+        ready = Condition("Ready", False, "Suspended", "spec.suspend is true: no Jobs are launched")
+    elif reachable and seen.certificates_ready:
+        ready = Condition("Ready", True, "Polling", "queue polled and Jobs sized")
+    else:
+        ready = Condition(
+            "Ready", False, "Blocked", "see SnowflakeReachable and CertificatesSynced"
+        )
+    conditions = [
+        ready,
         Condition(
-            "Ready",
-            ready,
-            "Polling" if ready else "Blocked",
-            "queue polled and Jobs sized"
-            if ready
-            else "see SnowflakeReachable and CertificatesSynced",
+            "Suspended",
+            spec.suspend,
+            "Suspended" if spec.suspend else "Active",
+            "spec.suspend is true" if spec.suspend else "launching as needed",
         ),
-    )
-    return TickPlan(
-        launch=launch,
-        status=status_fields(seen, len(launch)),
-        conditions=conditions,
-        events=events,
+        Condition(
+            "CertificatesSynced",
+            seen.certificates_ready,
+            "Synced" if seen.certificates_ready else "Invalid",
+            seen.certificates_message,
+        ),
+    ]
+    if not spec.suspend:
+        conditions.append(
+            Condition(
+                "SnowflakeReachable",
+                reachable,
+                "Connected" if reachable else "QueryFailed",
+                "queue table answered" if reachable else (seen.snowflake_error or "unknown"),
+            )
+        )
+    return conditions
+
+
+def _recovery_events(spec: ProcessorSpec, seen: Observation) -> list[tuple[str, str, str]]:
+    events: list[tuple[str, str, str]] = []
+    if seen.recovery and seen.recovery.requeued:
+        message = f"{seen.recovery.requeued} expired leases returned to pending"
+        events.append(("Normal", "LeasesRecovered", message))
+    if seen.recovery and seen.recovery.dead_lettered:
+        message = (
+            f"{seen.recovery.dead_lettered} entries failed for good: their leases expired "
+            f"and they had used {spec.queue.max_attempts} attempts"
+        )
+        events.append(("Warning", "DeadLettered", message))
+    return events
+
+
+def merge_conditions(
+    previous: list[dict[str, Any]], current: list[Condition], now: datetime
+) -> list[dict[str, Any]]:
+    """Kubernetes-style conditions: lastTransitionTime moves only when status changes;
+    conditions not re-evaluated this tick are kept as they were."""
+    old = {str(c.get("type")): c for c in previous if isinstance(c, dict)}
+    merged: dict[str, dict[str, Any]] = dict(old)
+    for condition in current:
+        fresh = condition.as_dict(now)
+        before = old.get(condition.type)
+        if before is not None and before.get("status") == fresh["status"]:
+            fresh["lastTransitionTime"] = before.get(
+                "lastTransitionTime", fresh["lastTransitionTime"]
+            )
+        merged[condition.type] = fresh
+    order = ["Ready", "Suspended", "CertificatesSynced", "SnowflakeReachable"]
+    return sorted(
+        merged.values(),
+        key=lambda c: (
+            order.index(c["type"]) if c.get("type") in order else 99,
+            str(c.get("type")),
+        ),
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,19 +41,31 @@ def observe_queue(
 def reconcile_once(
     name: str,
     spec: ProcessorSpec,
-    queue: QueueClient,
+    queue: QueueClient | None,
     backend: JobBackend,
     now: datetime,
-    environment_for: Callable[[str], dict[str, str]],
+    *,
+    certificates_ready: bool = True,
+    certificates_message: str = "certificates present",
+    snowflake_error: str | None = None,
 ) -> TickResult:
-    recovery, counts, error = observe_queue(queue, spec)
+    """Recover leases, measure, decide, launch. Suspended: no Snowflake statement at all.
+
+    ``queue`` is None when no connection could be made; ``snowflake_error`` says why.
+    """
+    recovery = counts = None
+    error = snowflake_error
+    if not spec.suspend and queue is not None:
+        recovery, counts, error = observe_queue(queue, spec)
     seen = Observation(
         now=now,
         unfinished_jobs=backend.unfinished_count(),
         counts=counts,
         recovery=recovery,
         snowflake_error=error,
+        certificates_ready=certificates_ready,
+        certificates_message=certificates_message,
     )
     plan = plan_tick(name, spec, seen)
-    launched = [job for job in plan.launch if backend.launch(job, environment_for(job))]
+    launched = [job for job in plan.launch if backend.launch(job, spec)]
     return TickResult(seen, plan, launched)

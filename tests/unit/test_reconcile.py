@@ -278,7 +278,7 @@ def test_lease_recovery_events() -> None:
     assert by_reason["LeasesRecovered"][1].startswith("4 ")
     assert by_reason["DeadLettered"][0] == "Warning"
     assert by_reason["DeadLettered"][1].startswith("2 ")
-    assert "3 times" in by_reason["DeadLettered"][1]
+    assert "3 attempts" in by_reason["DeadLettered"][1]
 
 
 def test_empty_lease_recovery_emits_nothing() -> None:

@@ -37,6 +37,7 @@ class SnowflakeSettings(BaseSettings):
     table: SnowflakeIdentifier
     auth: AuthMode = AuthMode.WORKLOAD_IDENTITY
     private_key_file: Path | None = None
+    private_key_pem: SecretStr | None = None  # the operator reads it from a Secret instead
     private_key_passphrase: SecretStr | None = None
     password: SecretStr | None = None
     host: str | None = None
@@ -48,7 +49,8 @@ class SnowflakeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _credentials_for_mode(self) -> SnowflakeSettings:
-        if self.auth is AuthMode.KEY_PAIR and self.private_key_file is None:
+        key = self.private_key_file or self.private_key_pem
+        if self.auth is AuthMode.KEY_PAIR and key is None:
             raise ValueError("auth key_pair needs SFP_SNOWFLAKE_PRIVATE_KEY_FILE")
         if self.auth is AuthMode.PASSWORD and self.password is None:
             raise ValueError("auth password needs SFP_SNOWFLAKE_PASSWORD")
@@ -81,6 +83,10 @@ def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
     if settings.auth is AuthMode.WORKLOAD_IDENTITY:
         params["authenticator"] = "WORKLOAD_IDENTITY"
         params["workload_identity_provider"] = "AWS"
+    elif settings.auth is AuthMode.KEY_PAIR and settings.private_key_pem is not None:
+        params["private_key"] = _der_private_key(
+            settings.private_key_pem, settings.private_key_passphrase
+        )
     elif settings.auth is AuthMode.KEY_PAIR:
         params["private_key_file"] = str(settings.private_key_file)
         if settings.private_key_passphrase is not None:
@@ -94,6 +100,24 @@ def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
     if settings.auth is not AuthMode.EMULATOR and settings.protocol != "https":
         params["protocol"] = settings.protocol
     return params
+
+
+def _der_private_key(pem: SecretStr, passphrase: SecretStr | None) -> bytes:
+    """The connector takes an in-memory key as unencrypted PKCS#8 DER."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(
+            pem.get_secret_value().encode(),
+            password=None if passphrase is None else passphrase.get_secret_value().encode(),
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"the Snowflake private key cannot be loaded: {exc}") from None
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def load_snowflake_settings() -> SnowflakeSettings:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..environment import worker_environment
+from ..spec import ProcessorSpec
+
 
 @dataclass
 class LocalJob:
@@ -48,7 +51,7 @@ class LocalJobBackend:
     def unfinished_count(self) -> int:
         return sum(1 for job in self.jobs.values() if job.process.poll() is None)
 
-    def launch(self, name: str, environment: dict[str, str]) -> bool:
+    def launch(self, name: str, spec: ProcessorSpec) -> bool:
         if name in self.jobs:
             return False
         directory = self.root / name
@@ -56,7 +59,7 @@ class LocalJobBackend:
         termination = directory / "termination-log"
         termination.write_text("")  # the kubelet creates it empty, too
         env = {
-            **environment,
+            **worker_environment(spec, name),
             "SFP_CERT_DIR": str(self.cert_dir),
             "SFP_TERMINATION_MESSAGE_PATH": str(termination),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

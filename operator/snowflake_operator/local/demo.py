@@ -24,7 +24,6 @@ from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, QueueCounts
 
-from ..environment import worker_environment
 from ..schema import SchemaTarget, ensure_queue_table
 from ..spec import (
     ProcessorSpec,
@@ -229,14 +228,7 @@ def _drain(
     deadline = run.started + run.args.timeout_seconds
     while True:
         tick_started = time.monotonic()
-        result = reconcile_once(
-            PROCESSOR_NAME,
-            spec,
-            queue,
-            backend,
-            datetime.now(UTC),
-            lambda job: worker_environment(spec, job),
-        )
+        result = reconcile_once(PROCESSOR_NAME, spec, queue, backend, datetime.now(UTC))
         run.jobs_launched += len(result.launched)
         counts = result.observation.counts
         unfinished = backend.unfinished_count()

@@ -1,0 +1,291 @@
+"""Syncing the worker's mTLS files from S3 into a Secret: pure decisions plus thin boto3 I/O.
+
+The operator lists the three objects (cheap: one ``list_objects_v2`` call, no download),
+compares their ETags with the fingerprint annotation on the Secret it owns, and only when
+they differ downloads the files, checks them and writes a new Secret. No Kubernetes API
+calls here: the caller reads and writes the Secret with :func:`needs_sync` and
+:func:`secret_manifest`.
+
+Nothing in this module logs or raises with file contents: a :class:`CertificateProblem`
+names the file and what is wrong with it, never the PEM text or key material.
+
+Race between listing and downloading: if an object changes in between, the Secret gets the
+new bytes under the old fingerprint, and the next listing differs from that fingerprint,
+so the next sync writes it again. It converges; it never keeps stale bytes under a new
+fingerprint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+CLIENT_CERT = "client.pem"
+CLIENT_KEY = "client-key.pem"
+CA_CERT = "ca-cert.pem"
+CERT_FILES = (CLIENT_CERT, CLIENT_KEY, CA_CERT)
+
+EXPIRY_WARNING_DAYS = 14
+FINGERPRINT_ANNOTATION = "snowflake-processor.dev/certificates-fingerprint"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "snowflake-processor"
+PROCESSOR_LABEL = "snowflake-processor.dev/processor"
+ENDPOINT_ENV = "SFP_S3_ENDPOINT_URL"
+
+# A Secret holds at most 1 MiB and base64 grows data by 4/3: three files of this size fit.
+MAX_FILE_BYTES = 200 * 1024
+MAX_SECRET_NAME = 253  # a DNS subdomain
+MAX_LABEL_VALUE = 63
+_NAME_SUFFIX = "-certificates"
+_HASH_CHARS = 8
+
+
+class CertificateProblem(Exception):
+    """One of the three files is missing or unusable. Never carries file contents."""
+
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(f"{file}: {reason}")
+        self.file = file
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ObjectVersions:
+    """What S3 holds now: file name -> ETag (or VersionId) of its current object."""
+
+    etags: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the sorted ``file:etag`` pairs; equal iff every file's version is."""
+        text = "\n".join(f"{name}:{self.etags[name]}" for name in sorted(self.etags))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _location(bucket: str, prefix: str) -> str:
+    return f"s3://{bucket}/{prefix}"
+
+
+def list_versions(s3: Any, bucket: str, prefix: str) -> ObjectVersions:
+    """ETags of ``prefix + name`` for the three files, from one listing (no download).
+
+    Objects deeper under the prefix (``prefix + "old/client.pem"``) never count: only the
+    exact keys do. Raises :class:`CertificateProblem` for the first missing file, or for a
+    file too large to fit in a Secret.
+    """
+    wanted = {prefix + name: name for name in CERT_FILES}
+    found: dict[str, str] = {}
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+    while True:
+        page = s3.list_objects_v2(**request)
+        for item in page.get("Contents", []):
+            name = wanted.get(item["Key"])
+            if name is None:
+                continue
+            if int(item.get("Size", 0)) > MAX_FILE_BYTES:
+                raise CertificateProblem(
+                    name, f"is {item['Size']} bytes, more than the {MAX_FILE_BYTES} allowed"
+                )
+            found[name] = str(item["ETag"]).strip('"')
+        # One call covers any sane prefix; only a prefix holding over 1000 other objects
+        # needs the next page.
+        if len(found) == len(CERT_FILES) or not page.get("IsTruncated"):
+            break
+        request["ContinuationToken"] = page["NextContinuationToken"]
+    for name in CERT_FILES:
+        if name not in found:
+            raise CertificateProblem(name, f"missing from {_location(bucket, prefix)}")
+    return ObjectVersions(etags={name: found[name] for name in CERT_FILES})
+
+
+def download(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
+    """The three files' bytes (``get_object`` each). A missing one is a CertificateProblem."""
+    from botocore.exceptions import ClientError
+
+    files: dict[str, bytes] = {}
+    for name in CERT_FILES:
+        try:
+            response = s3.get_object(Bucket=bucket, Key=prefix + name)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise CertificateProblem(
+                    name, f"missing from {_location(bucket, prefix)}"
+                ) from None
+            raise
+        body = response["Body"]
+        try:
+            data = body.read(MAX_FILE_BYTES + 1)
+        finally:
+            body.close()
+        if len(data) > MAX_FILE_BYTES:
+            raise CertificateProblem(name, f"is more than the {MAX_FILE_BYTES} bytes allowed")
+        files[name] = bytes(data)
+    return files
+
+
+@dataclass(frozen=True)
+class BundleCheck:
+    not_after: datetime
+    expires_in_days: float
+    expires_soon: bool
+    subject: str
+
+
+def _certificates(files: dict[str, bytes], name: str, what: str) -> list[x509.Certificate]:
+    data = files.get(name)
+    if not data:
+        raise CertificateProblem(name, "missing or empty")
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        # The library's message is not passed on: keep file contents out of errors.
+        raise CertificateProblem(name, f"is not {what}") from None
+
+
+def _public_key_der(key: Any) -> bytes:
+    return bytes(
+        key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_bundle(files: dict[str, bytes], now: datetime) -> BundleCheck:
+    """Parse and cross-check the three files; raise CertificateProblem naming the bad file.
+
+    client.pem: PEM certificate(s), the first being the client's (a chain may follow);
+    client-key.pem: an unencrypted PEM private key for that certificate;
+    ca-cert.pem: one or more PEM certificates. The client certificate must be valid at
+    ``now`` (timezone-aware); ``expires_soon`` within :data:`EXPIRY_WARNING_DAYS`.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    client = _certificates(files, CLIENT_CERT, "a PEM certificate")[0]
+
+    key_data = files.get(CLIENT_KEY)
+    if not key_data:
+        raise CertificateProblem(CLIENT_KEY, "missing or empty")
+    try:
+        key = serialization.load_pem_private_key(key_data, password=None)
+    except TypeError:
+        raise CertificateProblem(
+            CLIENT_KEY, "is encrypted; the worker needs an unencrypted private key"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise CertificateProblem(CLIENT_KEY, "is not a PEM private key") from None
+    try:
+        cert_public = _public_key_der(client.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        raise CertificateProblem(CLIENT_CERT, "has an unsupported public key type") from None
+    if _public_key_der(key.public_key()) != cert_public:
+        raise CertificateProblem(CLIENT_KEY, f"does not match {CLIENT_CERT}")
+
+    _certificates(files, CA_CERT, "one or more PEM certificates")
+
+    not_before = client.not_valid_before_utc
+    not_after = client.not_valid_after_utc
+    if not_after < now:
+        raise CertificateProblem(CLIENT_CERT, f"expired on {_timestamp(not_after)}")
+    if not_before > now:
+        raise CertificateProblem(CLIENT_CERT, f"not valid before {_timestamp(not_before)}")
+    expires_in_days = (not_after - now).total_seconds() / 86400
+    return BundleCheck(
+        not_after=not_after,
+        expires_in_days=expires_in_days,
+        expires_soon=expires_in_days <= EXPIRY_WARNING_DAYS,
+        subject=client.subject.rfc4514_string(),
+    )
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:_HASH_CHARS]
+
+
+def _label_value(value: str) -> str:
+    """A valid label value (63 characters); a cut one gets a hash to stay distinct."""
+    if len(value) <= MAX_LABEL_VALUE:
+        return value
+    head = value[: MAX_LABEL_VALUE - _HASH_CHARS - 1].rstrip("-._")
+    return f"{head}-{_short_hash(value)}"
+
+
+def secret_name(processor_name: str) -> str:
+    """``<processor>-certificates``; past 253 characters the name part is cut and a hash of
+    the full name added, so two long processor names never share a Secret."""
+    name = processor_name + _NAME_SUFFIX
+    if len(name) <= MAX_SECRET_NAME:
+        return name
+    head = processor_name[: MAX_SECRET_NAME - len(_NAME_SUFFIX) - _HASH_CHARS - 1]
+    return f"{head.rstrip('-.')}-{_short_hash(processor_name)}{_NAME_SUFFIX}"
+
+
+def secret_manifest(
+    name: str,
+    namespace: str,
+    owner: dict[str, Any],
+    files: dict[str, bytes],
+    fingerprint: str,
+) -> dict[str, Any]:
+    """A v1 Secret holding the three files, owned by ``owner`` (a full ownerReference)."""
+    data: dict[str, str] = {}
+    for file in CERT_FILES:
+        if file not in files:
+            raise CertificateProblem(file, "missing")
+        data[file] = base64.b64encode(files[file]).decode("ascii")
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                MANAGED_BY_LABEL: MANAGED_BY,
+                PROCESSOR_LABEL: _label_value(str(owner["name"])),
+            },
+            "annotations": {FINGERPRINT_ANNOTATION: fingerprint},
+            "ownerReferences": [dict(owner)],
+        },
+        "data": data,
+    }
+
+
+def needs_sync(existing_secret: dict[str, Any] | None, versions: ObjectVersions) -> bool:
+    """True when there is no Secret yet or it was written from other object versions."""
+    if existing_secret is None:
+        return True
+    metadata = existing_secret.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    return bool(annotations.get(FINGERPRINT_ANNOTATION) != versions.fingerprint)
+
+
+def make_s3_client(region: str | None, endpoint_url: str | None = None) -> Any:
+    """An S3 client on the default credential chain (IRSA in the cluster).
+
+    ``endpoint_url`` (or, when it is None, the ``SFP_S3_ENDPOINT_URL`` environment
+    variable) is for tests and local runs only.
+    """
+    import boto3
+    from botocore.config import Config
+
+    if endpoint_url is None:
+        endpoint_url = os.environ.get(ENDPOINT_ENV) or None
+    config = Config(
+        connect_timeout=5,
+        read_timeout=15,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)

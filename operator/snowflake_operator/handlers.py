@@ -1,0 +1,232 @@
+"""kopf handlers: thin adapters that gather inputs, call the reconcile core, apply results.
+
+Loaded by `snowflake-processor operator` (and by tests through kopf's runner). Every
+resource gets a timer that wakes every SFP_OPERATOR_TICK_SECONDS and polls when its
+spec.pollIntervalSeconds (or its error backoff) has passed; blocking Snowflake, S3 and
+Kubernetes calls run in a thread so one slow resource never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from pydantic import ValidationError
+
+from snowflake_worker.connection import AuthMode, connect
+from snowflake_worker.queue import QueueClient
+
+from .certificates_flow import ensure_certificates
+from .job_index import JobRecord, job_record, jobs_beyond_history, unfinished_names
+from .jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION, ProcessorRef
+from .kube import KubeJobBackend, delete_job, read_secret, secret_value
+from .operator_config import OperatorConfig
+from .processor_state import ProcessorState, connection_key
+from .reconcile import merge_conditions
+from .spec import ProcessorSpec
+from .tick import reconcile_once
+
+log = logging.getLogger("snowflake_operator")
+CONFIG = OperatorConfig()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own events say what happens
+    settings.watching.server_timeout = 300
+    settings.execution.max_workers = 32
+    memo.api = _kubernetes_api()
+
+
+def _kubernetes_api() -> client.ApiClient:
+    """In the cluster: the pod's service account; elsewhere: KUBECONFIG, like kubectl."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+@kopf.index("batch", "v1", "jobs", labels={PROCESSOR_LABEL: kopf.PRESENT})
+def processor_jobs(
+    *, name: Any, namespace: Any, meta: Any, status: Any, labels: Any, **_: Any
+) -> dict[tuple[str, str], JobRecord]:
+    """Watch-backed: every Job of every processor, with whether it has finished."""
+    return {(namespace, labels[PROCESSOR_LABEL]): job_record(name, meta, status)}
+
+
+@dataclass
+class TickOutput:
+    status: dict[str, Any]
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.tick_seconds)
+async def reconcile(
+    *,
+    name: Any,
+    namespace: Any,
+    uid: Any,
+    body: Any,
+    spec: Any,
+    status: Any,
+    meta: Any,
+    patch: Any,
+    memo: Any,
+    processor_jobs: kopf.Index[tuple[str, str], JobRecord] | None = None,  # kopf injects it
+    **_: Any,
+) -> None:
+    state: ProcessorState = memo.setdefault("state", ProcessorState())
+    clock = time.monotonic()
+    if not state.due(clock):
+        return
+    now = datetime.now(UTC)
+    previous_conditions = list(status.get("conditions") or [])
+    try:
+        model = ProcessorSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        state.schedule(clock, 30, CONFIG.max_backoff_seconds, failed=True)
+        message = _validation_message(exc)
+        _post(body, state, ("Warning", "InvalidSpec", message), clock)
+        patch.status["conditions"] = merge_conditions(
+            previous_conditions, [_invalid_spec_condition(message)], now
+        )
+        return
+    assert processor_jobs is not None
+    records = list(processor_jobs.get((namespace, name), []))
+    processor = ProcessorRef(name, namespace, uid)
+    output = await asyncio.to_thread(_tick, memo.api, processor, model, state, records, now)
+    failed = output.status.get("_failed", False)
+    output.status.pop("_failed", None)
+    state.schedule(clock, model.poll_interval_seconds, CONFIG.max_backoff_seconds, failed)
+    conditions = output.status.pop("conditions")
+    patch.status.update(output.status)
+    patch.status["conditions"] = merge_conditions(previous_conditions, conditions, now)
+    patch.status["observedGeneration"] = meta.get("generation")
+    for event in output.events:
+        _post(body, state, event, clock)
+
+
+def _tick(
+    api: client.ApiClient,
+    processor: ProcessorRef,
+    spec: ProcessorSpec,
+    state: ProcessorState,
+    records: list[JobRecord],
+    now: datetime,
+) -> TickOutput:
+    """One poll, blocking I/O allowed: certificates, Snowflake, Jobs."""
+    certificates = ensure_certificates(
+        api, processor, spec, state, now, s3_endpoint_url=CONFIG.s3_endpoint_url
+    )
+    queue, connect_error = (None, None) if spec.suspend else _queue(api, processor, spec, state)
+    all_names = {r.name for r in records}
+    unfinished = state.unfinished_with_launches(
+        unfinished_names(records), all_names, time.monotonic()
+    )
+    backend = KubeJobBackend(
+        api,
+        processor,
+        image=spec.job.image or CONFIG.worker_image,
+        certificates_secret=certificates.secret_name,
+        unfinished=unfinished,
+    )
+    result = reconcile_once(
+        processor.name,
+        spec,
+        queue,
+        backend,
+        now,
+        certificates_ready=certificates.ready,
+        certificates_message=certificates.message,
+        snowflake_error=connect_error,
+    )
+    for job in result.launched:
+        state.launched[job] = time.monotonic()
+    if result.observation.counts is None and not spec.suspend:
+        state.drop_connection()  # reconnect on the next poll
+    for job in jobs_beyond_history(
+        records, spec.job.successful_jobs_history_limit, spec.job.failed_jobs_history_limit
+    ):
+        delete_job(api, processor.namespace, job)
+    status = dict(result.plan.status)
+    if certificates.status:
+        status["certificates"] = certificates.status
+    status["conditions"] = result.plan.conditions
+    failed = (result.observation.counts is None and not spec.suspend) or not certificates.ready
+    status["_failed"] = failed
+    return TickOutput(status, certificates.events + result.plan.events)
+
+
+def _queue(
+    api: client.ApiClient, processor: ProcessorRef, spec: ProcessorSpec, state: ProcessorState
+) -> tuple[QueueClient | None, str | None]:
+    """The operator's own connection, kept between polls and rebuilt when the spec or
+    the credentials change. Returns (queue, None) or (None, why not)."""
+    try:
+        secrets = _snowflake_secrets(api, processor.namespace, spec)
+        key = connection_key(spec.snowflake.model_dump(mode="json"), secrets)
+        if state.queue is None or state.connection_key != key:
+            state.drop_connection()
+            state.connection = connect(spec.snowflake.connection_settings(**secrets))
+            state.queue = QueueClient(state.connection, spec.snowflake.table_ref)
+            state.connection_key = key
+        return state.queue, None
+    except Exception as exc:
+        state.drop_connection()
+        return None, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _snowflake_secrets(
+    api: client.ApiClient, namespace: str, spec: ProcessorSpec
+) -> dict[str, str]:
+    """Key-pair or password material from Secret references; never logged or reported."""
+    auth = spec.snowflake.auth
+    wanted = {
+        "private_key_pem": auth.private_key_secret if auth.mode is AuthMode.KEY_PAIR else None,
+        "private_key_passphrase": (
+            auth.private_key_passphrase_secret if auth.mode is AuthMode.KEY_PAIR else None
+        ),
+        "password": auth.password_secret if auth.mode is AuthMode.PASSWORD else None,
+    }
+    values: dict[str, str] = {}
+    for field_name, ref in wanted.items():
+        if ref is None:
+            continue
+        secret = read_secret(api, namespace, ref.name)
+        value = None if secret is None else secret_value(secret, ref.key)
+        if value is None:
+            raise LookupError(f"Secret {ref.name} has no key {ref.key}")
+        values[field_name] = value
+    return values
+
+
+def _post(body: kopf.Body, state: ProcessorState, event: tuple[str, str, str], now: float) -> None:
+    kind, reason, message = event
+    if kind == "Normal" or state.should_post(reason, message, now, CONFIG.event_repeat_seconds):
+        kopf.event(body, type=kind, reason=reason, message=message)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(p) for p in error["loc"])
+        parts.append(f"spec.{location}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)[:500]
+
+
+def _invalid_spec_condition(message: str) -> Any:
+    from .reconcile import Condition
+
+    return Condition("Ready", False, "InvalidSpec", message)

@@ -1,0 +1,101 @@
+"""Kubernetes I/O with the official client: Jobs, Secrets. Called from worker threads."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from .jobs import ProcessorRef, build_job
+from .spec import ProcessorSpec
+
+log = logging.getLogger("snowflake_operator")
+
+CONFLICT, NOT_FOUND = 409, 404
+
+
+class KubeJobBackend:
+    """Launches Jobs for one SnowflakeProcessor. The unfinished count comes from the
+    operator's watch-backed index (plus Jobs launched but not yet seen there): no list
+    call per tick."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        processor: ProcessorRef,
+        *,
+        image: str,
+        certificates_secret: str,
+        unfinished: set[str],
+    ) -> None:
+        self._batch = client.BatchV1Api(api)
+        self.processor = processor
+        self.image = image
+        self.certificates_secret = certificates_secret
+        self.unfinished = set(unfinished)
+
+    def unfinished_count(self) -> int:
+        return len(self.unfinished)
+
+    def launch(self, name: str, spec: ProcessorSpec) -> bool:
+        manifest = build_job(
+            name,
+            self.processor,
+            spec,
+            image=self.image,
+            certificates_secret=self.certificates_secret,
+        )
+        try:
+            # The client serialises plain dicts as they are; its stubs only name models.
+            self._batch.create_namespaced_job(self.processor.namespace, manifest)  # type: ignore[arg-type]
+        except ApiException as exc:
+            if exc.status == CONFLICT:  # launched by an earlier try of this very tick
+                return False
+            raise
+        self.unfinished.add(name)
+        return True
+
+
+def delete_job(api: client.ApiClient, namespace: str, name: str) -> None:
+    try:
+        client.BatchV1Api(api).delete_namespaced_job(
+            name, namespace, propagation_policy="Background"
+        )
+    except ApiException as exc:
+        if exc.status != NOT_FOUND:
+            raise
+
+
+def read_secret(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The Secret as a plain dict (data still base64), or None when it does not exist."""
+    core = client.CoreV1Api(api)
+    try:
+        secret = core.read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status == NOT_FOUND:
+            return None
+        raise
+    result: dict[str, Any] = api.sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
+    return result
+
+
+def secret_value(secret: dict[str, Any], key: str) -> str | None:
+    encoded = (secret.get("data") or {}).get(key)
+    return None if encoded is None else base64.b64decode(encoded).decode()
+
+
+def apply_secret(api: client.ApiClient, manifest: dict[str, Any], exists: bool) -> None:
+    """Create the Secret, or replace its data and metadata in one patch."""
+    core = client.CoreV1Api(api)
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    if not exists:
+        try:
+            core.create_namespaced_secret(namespace, manifest)  # type: ignore[arg-type]
+            return
+        except ApiException as exc:
+            if exc.status != CONFLICT:
+                raise
+    core.patch_namespaced_secret(name, namespace, manifest)
