@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
@@ -84,7 +84,7 @@ class SnowflakeTarget(_Model):
 FargateCpu = Literal["0.25", "0.5", "1", "2", "4", "8", "16"]
 # Fargate task sizes: vCPU -> (min GiB, max GiB, step GiB); 0.25 vCPU also allows 0.5 GiB.
 _FARGATE_MEMORY_GIB: dict[str, tuple[float, float, float]] = {
-    "0.25": (0.5, 2, 1),
+    "0.25": (1, 2, 1),
     "0.5": (1, 4, 1),
     "1": (2, 8, 1),
     "2": (4, 16, 1),
@@ -125,7 +125,7 @@ class JobSettings(_Model):
     flush_every: int = Field(default=200, ge=1)
     flush_seconds: float = Field(default=2.0, gt=0)
     # Where and how the Job's pod runs (Kubernetes only; ignored by the local backend).
-    image: str | None = None  # None: the operator's default worker image
+    image: str | None = Field(default=None, min_length=1)  # None: the operator's default
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     service_account_name: str = Field(default="snowflake-processor-worker", min_length=1)
     pod_labels: dict[str, str] = Field(default_factory=dict)  # e.g. what a Fargate profile selects
@@ -155,7 +155,7 @@ class Certificates(_Model):
     """Exactly one source: S3 (synced into a Secret owned by the resource) or a Secret."""
 
     s3: S3Certificates | None = None
-    existing_secret: str | None = None
+    existing_secret: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> Certificates:
@@ -173,7 +173,7 @@ class Endpoint(_Model):
     @field_validator("url")
     @classmethod
     def _https_only(cls, value: str) -> str:
-        if not value.lower().startswith("https://"):
+        if not value.startswith("https://"):
             raise ValueError(f"endpoint.url must be an https:// URL (mutual TLS), got {value!r}")
         return value
 
@@ -185,7 +185,7 @@ class ProcessorSpec(_Model):
     queue: QueueSettings = QueueSettings()
     job: JobSettings = JobSettings()
     poll_interval_seconds: int = Field(default=60, ge=1)
-    suspend: bool = False
+    suspend: StrictBool = False  # "yes" is not a boolean: refuse it like the CRD does
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="run the whole pipeline on this machine against local emulators"
     )
     demo_available = _add_demo_arguments(demo)
+    operator = commands.add_parser(
+        "operator", help="run the Kubernetes operator (kubeconfig or in-cluster config)"
+    )
+    operator_available = _add_operator_arguments(operator)
 
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -33,15 +37,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .worker import run_worker
 
         return run_worker()
+    if args.command == "operator":
+        if not operator_available:
+            return _missing_extra("operator")
+        from snowflake_operator.main import run_operator
+
+        return run_operator(args)
     if not demo_available:
-        print(
-            "error: the demo needs the dev extra: pip install 'snowflake-processor[dev]'",
-            file=sys.stderr,
-        )
-        return 2
+        return _missing_extra("dev")
     from snowflake_operator.local.demo import run_demo
 
     return run_demo(args)
+
+
+def _missing_extra(extra: str) -> int:
+    print(
+        f"error: this command needs the {extra} extra: pip install 'snowflake-processor[{extra}]'",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _add_operator_arguments(parser: argparse.ArgumentParser) -> bool:
+    try:
+        import kopf  # noqa: F401  (the worker image has no operator packages)
+
+        from snowflake_operator.main import add_operator_arguments
+    except ImportError:
+        return False
+    add_operator_arguments(parser)
+    return True
 
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> bool:

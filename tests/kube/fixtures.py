@@ -1,0 +1,95 @@
+"""Pytest fixtures for the Kubernetes API emulator process.
+
+Import them into a test module or a conftest::
+
+    from tests.kube.fixtures import kube_api, kube_client, kubeconfig  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import kubernetes.config
+import kubernetes.config.kube_config
+import pytest
+
+from snowflake_operator.local.processes import ServerProcess
+from tests.kube.server import start_kube_emulator, write_kubeconfig
+
+
+@dataclass
+class KubeApi:
+    """A running emulator process and the kubeconfig that points at it."""
+
+    server: ServerProcess
+    kubeconfig: Path
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def requests(self, **match: Any) -> list[dict[str, Any]]:
+        """Requests served since the start or the last reset, oldest first, as dicts with
+        method, path, query, action (list/watch/fetch/create/update/delete or None),
+        resource (plural), namespace, name, subresource. Keyword arguments keep only
+        the entries whose keys equal them: ``requests(action="list", resource="jobs")``."""
+        with urllib.request.urlopen(f"{self.url}/_emulator/requests", timeout=10) as response:
+            log: list[dict[str, Any]] = json.load(response)
+        return [entry for entry in log if all(entry.get(k) == v for k, v in match.items())]
+
+    def count(self, **match: Any) -> int:
+        return len(self.requests(**match))
+
+    def reset_requests(self) -> None:
+        request = urllib.request.Request(f"{self.url}/_emulator/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
+@pytest.fixture
+def kube_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeApi]:
+    """A fresh emulator process per test, with KUBECONFIG pointing at it."""
+    server = start_kube_emulator(tmp_path / "kube-emulator.log")
+    try:
+        config = write_kubeconfig(tmp_path / "kubeconfig", server.port)
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        # kubernetes.config reads $KUBECONFIG once, at import: set the copies it already made.
+        monkeypatch.setattr(
+            kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(config)
+        )
+        monkeypatch.setattr(kubernetes.config, "KUBE_CONFIG_DEFAULT_LOCATION", str(config))
+        # kopf's login_via_client tries in-cluster config first: never when tests run in a pod.
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        # kopf's login calls load_kube_config(), which replaces the kubernetes client's global
+        # default configuration: put the previous one back after the test.
+        default = kubernetes.client.Configuration._default
+        monkeypatch.setattr(kubernetes.client.Configuration, "_default", default)
+        yield KubeApi(server, config)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kubeconfig(kube_api: KubeApi) -> Path:
+    return kube_api.kubeconfig
+
+
+@pytest.fixture
+def kube_client(kube_api: KubeApi) -> Iterator[kubernetes.client.ApiClient]:
+    """A kubernetes client for the emulator (its own configuration, not the global default)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(kube_api.kubeconfig), client_configuration=configuration
+    )
+    with kubernetes.client.ApiClient(configuration) as api:
+        yield api

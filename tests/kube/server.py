@@ -1,0 +1,79 @@
+"""Run the Kubernetes API emulator as a process: ``python -m tests.kube.server --port 0``.
+
+It listens on 127.0.0.1, prints ``READY <port>`` once listening, and stops on SIGTERM/SIGINT.
+Point clients at it with a kubeconfig from :func:`write_kubeconfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+
+import aiohttp.web
+
+from snowflake_operator.local.processes import ServerProcess, start_server
+from tests.kube.emulator import SnowflakeKubeEmulator
+
+# Open watch streams never finish on their own: do not wait long for them when stopping.
+SHUTDOWN_TIMEOUT = 1.0
+
+
+async def serve(port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # Entering the emulator starts kmock's background task that feeds watch streams.
+    async with SnowflakeKubeEmulator() as emulator:
+        runner = aiohttp.web.ServerRunner(
+            aiohttp.web.Server(emulator), shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            site = aiohttp.web.TCPSite(runner, "127.0.0.1", port)
+            await site.start()
+            print(f"READY {runner.addresses[0][1]}", flush=True)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+def start_kube_emulator(log_path: Path) -> ServerProcess:
+    """Start the emulator process on a free port; its stderr goes to ``log_path``."""
+    return start_server("Kubernetes API emulator", "tests.kube.server", ["--port", "0"], log_path)
+
+
+def write_kubeconfig(path: Path, port: int, namespace: str = "default") -> Path:
+    """A kubeconfig for the emulator: plain http, a dummy token, ``namespace`` as default."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "emulator", "user": {"token": "emulator-token"}}],
+        "contexts": [
+            {
+                "name": "emulator",
+                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
+            }
+        ],
+        "current-context": "emulator",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)  # server-side errors go to stderr (the log)
+    asyncio.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()
