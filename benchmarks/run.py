@@ -1,21 +1,57 @@
-"""`make bench`: run every benchmark, print a table, end with one JSON line."""
+"""`make bench`: run every benchmark, print tables, end with one JSON line.
+
+1. worker throughput: one worker process, concurrency 32, service latency 50 ms.
+2. ours vs the seed's design (benchmarks/seed_baseline.py) on identical workloads: the
+   same entries, the same Snowflake emulator and mTLS service, latency 50 ms.
+   Options: ``make bench ARGS="--entries 2000 --worker-entries 6000"``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import worker_throughput
+from benchmarks import ours, seed_baseline, worker_throughput
+from benchmarks.fargate_model import START_BILLED_SECONDS
+from benchmarks.harness import bench_environment
+
+LATENCY_MS = 50.0
+TARGETS = {"throughput_ratio": 10.0, "statement_ratio": 40.0, "pod_start_ratio": 50.0}
 
 
-def main() -> int:
+def comparison_entries(count: int) -> list[tuple[str, Any]]:
+    """The identical workload both designs drain."""
+    return [(f"cmp-{i:06d}", {"n": i, "text": "x" * 64}) for i in range(count)]
+
+
+def _table(rows: list[tuple[str, Any, Any]], headers: tuple[str, str, str]) -> None:
+    cells = [headers, *[(name, str(a), str(b)) for name, a, b in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+    for index, (name, a, b) in enumerate(cells):
+        print(f"  {name:<{widths[0]}}  {a:>{widths[1]}}  {b:>{widths[2]}}")
+        if index == 0:
+            print(f"  {'-' * widths[0]}  {'-' * widths[1]}  {'-' * widths[2]}")
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 1) if denominator else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=2000, help="comparison workload (2000)")
+    parser.add_argument("--worker-entries", type=int, default=6000, help="worker benchmark")
+    args = parser.parse_args(argv)
+
     print("worker throughput: 1 worker, concurrency 32, service latency 50 ms ...", flush=True)
-    worker = worker_throughput.run()
+    worker = worker_throughput.run(args.worker_entries)
     rows = [
         ("entries drained", worker["entries"]),
         ("drain time (s)", worker["drain_seconds"]),
@@ -29,15 +65,98 @@ def main() -> int:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
+
+    entries = comparison_entries(args.entries)
+    print(
+        f"\nours vs the seed's design: {args.entries} entries, service latency "
+        f"{LATENCY_MS:.0f} ms, same emulator and service (the seed takes minutes) ...",
+        flush=True,
+    )
+    with bench_environment(LATENCY_MS) as bench:
+        mine = ours.run(bench, entries)
+        print(f"  ours drained in {mine['seconds']} s; now the seed ...", flush=True)
+        seed = seed_baseline.run(bench, entries)
+
+    ratios = {
+        "throughput_ratio": _ratio(mine["entries_per_second"], seed["entries_per_second"]),
+        "statement_ratio": _ratio(
+            seed["statements_per_1000_entries"], mine["statements_per_1000_entries"]
+        ),
+        "pod_start_ratio": _ratio(
+            seed["pod_starts_per_1000_entries"], mine["pod_starts_per_1000_entries"]
+        ),
+    }
+    fargate = {
+        "model": f"starts x {START_BILLED_SECONDS:.0f} s x task vCPU + run seconds x task vCPU",
+        "ours_vcpu_seconds_per_1000_entries": mine["fargate"]["vcpu_seconds_per_1000_entries"],
+        "seed_vcpu_seconds_per_1000_entries": seed["fargate"]["vcpu_seconds_per_1000_entries"],
+        "vcpu_seconds_ratio": _ratio(
+            seed["fargate"]["vcpu_seconds_per_1000_entries"],
+            mine["fargate"]["vcpu_seconds_per_1000_entries"],
+        ),
+    }
+    both = [
+        ("entries", mine["entries"], seed["entries"]),
+        ("completed / failed", _pair(mine), _pair(seed)),
+        ("wall time (s)", mine["seconds"], seed["seconds"]),
+        ("entries/s", mine["entries_per_second"], seed["entries_per_second"]),
+        ("Snowflake statements", mine["snowflake_statements"], seed["snowflake_statements"]),
+        (
+            "statements per 1,000 entries",
+            mine["statements_per_1000_entries"],
+            seed["statements_per_1000_entries"],
+        ),
+        ("worker (pod) starts", mine["pod_starts"], seed["pod_starts"]),
+        (
+            "pod starts per 1,000 entries",
+            mine["pod_starts_per_1000_entries"],
+            seed["pod_starts_per_1000_entries"],
+        ),
+        ("task vCPU", mine["fargate"]["task_vcpu"], seed["fargate"]["task_vcpu"]),
+        (
+            "Fargate vCPU-s per 1,000 entries",
+            mine["fargate"]["vcpu_seconds_per_1000_entries"],
+            seed["fargate"]["vcpu_seconds_per_1000_entries"],
+        ),
+        (
+            "  of which starts (60 s each)",
+            mine["fargate"]["start_vcpu_seconds_per_1000_entries"],
+            seed["fargate"]["start_vcpu_seconds_per_1000_entries"],
+        ),
+        ("HTTP calls", mine["http_calls"], seed["http_calls"]),
+        ("duplicate successful calls", mine["duplicates"], seed["duplicates"]),
+    ]
+    _table(both, ("figure", "ours", "seed"))
+    for name, value in ratios.items():
+        target = TARGETS[name]
+        verdict = "met" if value is not None and value >= target else "MISSED"
+        print(f"  {name}: {value} (target {target:.0f}x: {verdict})")
+    print(f"  Fargate vCPU-seconds ratio: {fargate['vcpu_seconds_ratio']}", flush=True)
+    if seed["launches_skipped"]:
+        print(
+            f"  note: {seed['launches_skipped']} seed launches skipped by the "
+            f"{seed_baseline.MAX_ALIVE_TASKS}-process memory guard (not counted as starts)"
+        )
+
     result = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()} {platform.python_version()}",
         "worker_efficiency": worker["worker_efficiency"],
         "statements_per_1000_entries": worker["statements_per_1000_entries"],
+        **ratios,
+        "targets": TARGETS,
+        "targets_met": all(v is not None and v >= TARGETS[k] for k, v in ratios.items()),
+        "fargate": fargate,
+        "ours": mine,
+        "seed": seed,
         "worker": worker,
     }
     print(json.dumps(result), flush=True)
     return 0
+
+
+def _pair(side: dict[str, Any]) -> str:
+    return f"{side['completed']} / {side['failed']}"
 
 
 if __name__ == "__main__":

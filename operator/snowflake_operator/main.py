@@ -40,6 +40,10 @@ def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
     configure_json_logging(args.log_level)
+    if args.log_level.upper() != "DEBUG":
+        # kopf logs every timer run at INFO ("Timer 'reconcile' succeeded"): every few
+        # seconds per resource. Our own lines say what each poll did.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     importlib.import_module("snowflake_operator.handlers")  # registers the handlers
     kopf.run(
         clusterwide=not args.namespace,

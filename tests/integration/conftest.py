@@ -25,6 +25,7 @@ from snowflake_operator.spec import (
 )
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
+from tests.kube.fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
 
 pytestmark = pytest.mark.integration
 

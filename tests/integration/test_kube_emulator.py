@@ -16,7 +16,11 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.kube.fixtures import KubeApi, kube_api, kube_client, kubeconfig  # noqa: F401, F811
+from tests.kube.fixtures import KubeApi, kube_api, kube_client, kubeconfig
+
+# pytest finds fixtures among the module's names; naming them here keeps linters from calling
+# the import unused and the test parameters redefinitions of it.
+FIXTURES = (kube_api, kube_client, kubeconfig)
 
 GROUP, VERSION, PLURAL = "snowflake-processor.dev", "v1alpha1", "snowflakeprocessors"
 NAMESPACE = "team-a"
@@ -299,18 +303,26 @@ def test_request_log(kube_api: KubeApi, kube_client: client.ApiClient) -> None:
     batch.list_namespaced_job(NAMESPACE, label_selector="app=sfp")
     batch.read_namespaced_job("job-1", NAMESPACE)
     batch.patch_namespaced_job_status("job-1", NAMESPACE, {"status": {"active": 1}})
+    with pytest.raises(ApiException):
+        batch.create_namespaced_job(NAMESPACE, job_manifest("job-1"))
 
     log = kube_api.requests()
-    assert [(e["method"], e["action"], e["resource"], e["subresource"]) for e in log] == [
-        ("GET", "list", "jobs", None),
-        ("GET", "fetch", "jobs", None),
-        ("PATCH", "update", "jobs", "status"),
+    summary = [
+        (e["method"], e["action"], e["resource"], e["subresource"], e["status"]) for e in log
+    ]
+    assert summary == [
+        ("GET", "list", "jobs", None, 200),
+        ("GET", "fetch", "jobs", None, 200),
+        ("PATCH", "update", "jobs", "status", 200),
+        ("POST", "create", "jobs", None, 409),
     ]
     assert log[0]["path"] == f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
     assert log[0]["query"] == {"labelSelector": "app=sfp"}
     assert log[1]["name"] == "job-1"
     assert kube_api.count(action="list", resource="jobs") == 1
     assert kube_api.count(action="list", resource="secrets") == 0
+    kube_api.reset_requests()
+    assert kube_api.requests() == []
 
 
 # A tiny operator in its own registry, so nothing leaks into kopf's default one.
@@ -369,5 +381,7 @@ def test_kopf_operator_patches_status(kube_api: KubeApi, kube_client: client.Api
     assert obj["spec"] == {"maxJobs": 3}
     assert kube_api.count(method="PATCH", resource=PLURAL, subresource="status") >= 1
     assert kube_api.count(action="watch", resource=PLURAL) >= 1
+    failed = [e for e in kube_api.requests() if (e["status"] or 0) >= 400]
+    assert failed == []  # not even a stale-resourceVersion 422 from a replayed watch event
     assert len({event.metadata.name for event in events}) == len(events)
     assert all(event.involved_object.name == "proc-1" for event in events)

@@ -12,7 +12,8 @@ validation, ownerReference garbage collection, a Job controller (tests set Job s
 watching namespaces, watch bookmarks, 410 Gone. A watch sends the current objects newer than
 its ``resourceVersion`` as ADDED, then the changes.
 
-Requests are logged in memory; ``GET /_emulator/requests`` returns the log as JSON and
+Requests are logged in memory; ``GET /_emulator/requests`` returns the log as JSON (method,
+path, query, action, resource, namespace, name, subresource, status) and
 ``POST /_emulator/reset`` clears it. Both are answered before kmock parses the request, so
 they never reach kmock's routing and are not logged themselves.
 """
@@ -20,6 +21,7 @@ they never reach kmock's routing and are not logged themselves.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import datetime
 import re
@@ -43,6 +45,9 @@ _LABEL_TERM = re.compile(
     r"^\s*(!?)\s*([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$"
 )
 _FIELD_TERM = re.compile(r"^\s*([\w.]+)\s*(==|=|!=)\s*(.*?)\s*$")
+# A request log entry: method, path, query, then what kmock parsed, then the HTTP status.
+_PARSED = ("action", "resource", "namespace", "name", "subresource", "status")
+_entry: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_entry")
 
 
 def _bad_request(message: str) -> kmock.KubernetesError:
@@ -113,21 +118,23 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
         if path == "/_emulator/reset" and raw.method == "POST":
             self.request_log.clear()
             return aiohttp.web.json_response({})
+        entry = {"method": raw.method, "path": path, "query": query, **dict.fromkeys(_PARSED)}
+        self.request_log.append(entry)
         # The kubernetes client's VersionApi asks for "/version/"; kmock only serves "/version".
         if path == "/version/" and raw.method == "GET":
-            self._record(raw.method, path, query)
-            return aiohttp.web.json_response(await self._serve_server_version(None))  # type: ignore[arg-type]
+            response = aiohttp.web.json_response(await self._serve_server_version(None))  # type: ignore[arg-type]
         # kmock's URL parser raises on "/api/v1/namespaces" (a 500): list the namespaces in use.
-        if path == "/api/v1/namespaces" and raw.method == "GET" and query.get("watch") != "true":
-            self._record(raw.method, path, query, action="list", resource="namespaces")
-            return aiohttp.web.json_response(self._namespace_list())
-        return await super().__call__(raw)
+        elif path == "/api/v1/namespaces" and raw.method == "GET" and "watch" not in query:
+            entry.update(action="list", resource="namespaces")
+            response = aiohttp.web.json_response(self._namespace_list())
+        else:
+            _entry.set(entry)  # read in _handle(), in this task: no other request between
+            response = await super().__call__(raw)
+        entry["status"] = response.status  # a watch's only when it ends
+        return response
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        self._record(
-            request.method.value,
-            request.url.path,
-            dict(request.params),
+        _entry.get().update(
             action=request.action.value.lower() if request.action else None,
             resource=request.resource.plural if request.resource else None,
             namespace=request.namespace,
@@ -245,9 +252,9 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
         changes = bus.stream(since=mark)
         try:
             for raw in current:  # what the client has not seen: newer than its resourceVersion
-                if int(raw["metadata"].get("resourceVersion") or 0) > since:
-                    if self._selected(request, raw):
-                        yield {"type": "ADDED", "object": raw}
+                newer = int(raw["metadata"].get("resourceVersion") or 0) > since
+                if newer and self._selected(request, raw):
+                    yield {"type": "ADDED", "object": raw}
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -303,28 +310,3 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
                 for name in sorted(names)
             ],
         }
-
-    def _record(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        *,
-        action: str | None = None,
-        resource: str | None = None,
-        namespace: str | None = None,
-        name: str | None = None,
-        subresource: str | None = None,
-    ) -> None:
-        self.request_log.append(
-            {
-                "method": method,
-                "path": path,
-                "query": query,
-                "action": action,  # list/watch/fetch/create/update/delete, or None
-                "resource": resource,  # the plural, e.g. "jobs"
-                "namespace": namespace,
-                "name": name,
-                "subresource": subresource,
-            }
-        )

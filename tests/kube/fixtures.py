@@ -7,8 +7,8 @@ Import them into a test module or a conftest::
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,19 +41,29 @@ class KubeApi:
     def requests(self, **match: Any) -> list[dict[str, Any]]:
         """Requests served since the start or the last reset, oldest first, as dicts with
         method, path, query, action (list/watch/fetch/create/update/delete or None),
-        resource (plural), namespace, name, subresource. Keyword arguments keep only
-        the entries whose keys equal them: ``requests(action="list", resource="jobs")``."""
-        with urllib.request.urlopen(f"{self.url}/_emulator/requests", timeout=10) as response:
-            log: list[dict[str, Any]] = json.load(response)
+        resource (plural), namespace, name, subresource, status (the HTTP status; None while
+        a watch is still open). Keyword arguments keep only the entries whose keys equal
+        them: ``requests(action="list", resource="jobs")``."""
+        log: list[dict[str, Any]] = self._call("GET", "/_emulator/requests")
         return [entry for entry in log if all(entry.get(k) == v for k, v in match.items())]
 
     def count(self, **match: Any) -> int:
         return len(self.requests(**match))
 
     def reset_requests(self) -> None:
-        request = urllib.request.Request(f"{self.url}/_emulator/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        self._call("POST", "/_emulator/reset")
+
+    def _call(self, method: str, path: str) -> Any:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path} -> {response.status}: {body[:200]!r}")
+        return json.loads(body)
 
 
 @pytest.fixture
