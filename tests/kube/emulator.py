@@ -24,6 +24,7 @@ import asyncio
 import contextvars
 import copy
 import datetime
+import logging
 import re
 import secrets
 import uuid
@@ -45,6 +46,7 @@ _LABEL_TERM = re.compile(
     r"^\s*(!?)\s*([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$"
 )
 _FIELD_TERM = re.compile(r"^\s*([\w.]+)\s*(==|=|!=)\s*(.*?)\s*$")
+log = logging.getLogger(__name__)
 # A request log entry: method, path, query, then what kmock parsed, then the HTTP status.
 _PARSED = ("action", "resource", "namespace", "name", "subresource", "status")
 _entry: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_entry")
@@ -131,6 +133,8 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
             _entry.set(entry)  # read in _handle(), in this task: no other request between
             response = await super().__call__(raw)
         entry["status"] = response.status  # a watch's only when it ends
+        if response.status >= 500:  # an emulator bug or gap: the body has kmock's traceback
+            log.error("%s %s -> %d", raw.method, raw.path_qs, response.status)
         return response
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import aiohttp.web
 from snowflake_operator.local.processes import ServerProcess, start_server
 from tests.kube.emulator import SnowflakeKubeEmulator
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Open watch streams never finish on their own: do not wait long for them when stopping.
-SHUTDOWN_TIMEOUT = 1.0
+SHUTDOWN_TIMEOUT = 0.25
 
 
 async def serve(port: int) -> None:
@@ -44,7 +46,20 @@ async def serve(port: int) -> None:
 
 def start_kube_emulator(log_path: Path) -> ServerProcess:
     """Start the emulator process on a free port; its stderr goes to ``log_path``."""
-    return start_server("Kubernetes API emulator", "tests.kube.server", ["--port", "0"], log_path)
+    # `python -m tests.kube.server` imports from the repository root, which is on sys.path
+    # only when started from there: lend it the root via PYTHONPATH (start_server copies
+    # os.environ), whatever directory pytest was started in.
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), previous]))
+    try:
+        return start_server(
+            "Kubernetes API emulator", "tests.kube.server", ["--port", "0"], log_path
+        )
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
 
 
 def write_kubeconfig(path: Path, port: int, namespace: str = "default") -> Path:
