@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,41 @@ def write_termination_message(path: Path, message: dict[str, Any]) -> None:
         path.write_text(text[:4000])  # the kubelet keeps at most 4096 bytes
 
 
+class _StoppedBeforeClaiming(Exception):
+    """SIGTERM arrived while starting up, before anything was claimed."""
+
+
+def _stop_before_claiming(signum: int, frame: object) -> None:
+    raise _StoppedBeforeClaiming
+
+
 def run_worker() -> int:
     configure_json_logging()
+    # Until the drain loop installs its own handler, SIGTERM simply ends the run cleanly:
+    # nothing has been claimed yet, so nothing needs releasing.
+    signal.signal(signal.SIGTERM, _stop_before_claiming)
     settings: WorkerSettings | None = None
+    try:
+        return _run(settings)
+    except _StoppedBeforeClaiming:
+        log.info("stopped before claiming anything")
+        path = Path(os.environ.get("SFP_TERMINATION_MESSAGE_PATH", "/dev/termination-log"))
+        write_termination_message(
+            path,
+            {
+                "event": "summary",
+                "stop_reason": "sigterm",
+                "claimed": 0,
+                "completed": 0,
+                "failed": 0,
+                "released": 0,
+                "snowflake_statements": 0,
+            },
+        )
+        return 0
+
+
+def _run(settings: WorkerSettings | None) -> int:
     try:
         settings = load_worker_settings()
         configure_json_logging(settings.log_level)
