@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 ARGS ?=
 
-.PHONY: venv demo test lint typecheck unit integration bench clean
+.PHONY: venv tools demo test lint typecheck unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# helm, kubectl, hadolint and checkov for the deployment checks, under .tools/bin
+TOOLS_STAMP := .tools/.installed
+$(TOOLS_STAMP): scripts/install_tools.py | $(STAMP)
+	$(BIN)/python scripts/install_tools.py
+	@touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
 
 demo: venv
 	$(BIN)/snowflake-processor demo $(ARGS)
@@ -25,8 +33,8 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
-	$(BIN)/pytest $(ARGS)
+test: lint typecheck tools
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest $(ARGS)
 
 unit: venv
 	$(BIN)/pytest tests/unit $(ARGS)
@@ -34,5 +42,8 @@ unit: venv
 bench: venv
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
+chaos: venv
+	$(BIN)/python benchmarks/chaos.py $(ARGS)
+
 clean:
-	rm -rf .demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .demo .tools .mypy_cache .ruff_cache .pytest_cache

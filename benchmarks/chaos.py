@@ -77,7 +77,7 @@ class ChaosConfig:
     max_attempts: int = 5
     grace_seconds: int = 10
     poll_seconds: float = 2.0
-    kill_gap_seconds: tuple[float, float] = (0.5, 2.0)
+    kill_gap_seconds: tuple[float, float] = (0.5, 3.0)
     min_worker_age_seconds: float = 2.0
     restart_snowflake: bool = True
     restart_at_fraction: tuple[float, float] = (0.3, 0.6)

@@ -132,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "met" if value is not None and value >= target else "MISSED"
         print(f"  {name}: {value} (target {target:.0f}x: {verdict})")
     print(f"  Fargate vCPU-seconds ratio: {fargate['vcpu_seconds_ratio']}", flush=True)
+    if not seed["drained"] or not mine["drained"]:
+        print(
+            "  note: a side did not drain within its time limit; its per-1,000 figures divide "
+            "by all entries, which understates them"
+        )
     if seed["launches_skipped"]:
         print(
             f"  note: {seed['launches_skipped']} seed launches skipped by the "

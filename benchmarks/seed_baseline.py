@@ -27,7 +27,9 @@ Time compression: the seed's poller runs every 60 s; here a tick is ``TICK_SECON
 60 s. This favours the seed: a 60 s tick leaves most of each minute idle between launches
 (on Fargate a task also takes about a minute to start), so a real seed deployment drains
 far slower than this baseline. Its process starts here cost about 1 s of CPU each,
-not a Fargate start; the Fargate model (fargate_model.py) prices starts separately.
+not a Fargate start; the Fargate model (fargate_model.py) prices starts separately. One
+figure the short tick inflates for the seed: the poller's 2 statements per tick, counted
+in its statements (poller + tasks) and reported apart by kind (``count``, ``reset_stale``).
 
 Other ways this baseline favours the seed: the certificates are local files (the seed
 downloads them from S3 in every task); the tasks log only their own INFO lines, not the
