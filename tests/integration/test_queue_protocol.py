@@ -182,3 +182,36 @@ def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
     assert entry.id == "legacy-1" and entry.retry_count == 0
     assert queue.write_back([released(entry, error="HTTP 503")]) == 1
     assert fetch_rows(queue)[0]["retry_count"] == 1
+
+
+def test_a_lost_session_is_replaced_and_the_statement_retried(tmp_path: Path) -> None:
+    """The emulator restarts (data on disk): the old session is gone, as after expiry."""
+    from snowflake_operator.local.processes import start_snowflake_emulator
+    from snowflake_worker.connection import SnowflakeSettings, connect, reconnect
+
+    server = start_snowflake_emulator(tmp_path / "data", tmp_path / "emulator.log")
+    try:
+        settings = SnowflakeSettings(
+            account="local",
+            database="RECONNECT",
+            schema_name="QUEUE",
+            table="WORK_QUEUE",
+            auth="emulator",
+            host="127.0.0.1",
+            port=server.port,
+        )
+        connection = connect(settings)
+        connection.cursor().execute("CREATE DATABASE IF NOT EXISTS RECONNECT")
+        connection.cursor().execute("CREATE SCHEMA IF NOT EXISTS RECONNECT.QUEUE")
+        ensure_queue_table(connection, SchemaTarget(table=settings.table_ref))
+        queue = QueueClient(connection, settings.table_ref, reconnect=lambda: reconnect(settings))
+        _fill(queue, 10)
+        port = server.port
+        server.kill()
+        server = start_snowflake_emulator(tmp_path / "data", tmp_path / "emulator.log", port=port)
+        batch = queue.claim(10, max_attempts=3, processor_id="w")
+        assert len(batch) == 10  # the rows survived the restart, the session did not
+        assert queue.reconnects == 1
+        assert queue.write_back([completed(e) for e in batch]) == 10
+    finally:
+        server.stop()

@@ -145,6 +145,14 @@ def connect(settings: SnowflakeSettings) -> Any:
         ) from None
 
 
+def reconnect(settings: SnowflakeSettings) -> Any:
+    """A fresh connection after a lost session; connector errors propagate (and are retried
+    by the queue client when transient)."""
+    import snowflake.connector
+
+    return snowflake.connector.connect(**connection_params(settings))
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]

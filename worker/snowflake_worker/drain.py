@@ -248,6 +248,7 @@ class Drainer:
             failed=self.failed,
             released=self.released,
             not_applied=self.not_applied,
+            unwritten=len(self.unwritten),
             http_calls=self.http_calls,
             http_retries=self.http_retries,
             snowflake_statements=self.queue.statement_count,

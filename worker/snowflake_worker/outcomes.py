@@ -97,6 +97,7 @@ class Summary:
     failed: int
     released: int
     not_applied: int  # write-backs skipped because the lease had been taken over
+    unwritten: int  # outcomes never written back (Snowflake down): their leases will expire
     http_calls: int
     http_retries: int
     snowflake_statements: int

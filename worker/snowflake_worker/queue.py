@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -123,8 +123,20 @@ def is_transient_snowflake_error(exc: BaseException) -> bool:
     return "Conflict on update" in text
 
 
+_SESSION_GONE = frozenset({290401, 390111, 390112, 390114})  # 401, session expired/unknown
+
+
+def is_session_lost(exc: BaseException) -> bool:
+    """The server no longer knows this session (expired, or the server restarted)."""
+    return getattr(exc, "errno", None) in _SESSION_GONE
+
+
 class QueueClient:
-    """Queue statements over one connector connection (not thread-safe: one caller at a time)."""
+    """Queue statements over one connector connection (not thread-safe: one caller at a time).
+
+    With ``reconnect`` (a function returning a new connection), a lost session is
+    replaced and the statement retried instead of failing every later statement.
+    """
 
     def __init__(
         self,
@@ -133,12 +145,21 @@ class QueueClient:
         *,
         retry_attempts: int = 6,
         retry_max_wait: float = 5.0,
+        reconnect: Callable[[], Any] | None = None,
     ) -> None:
         self._connection = connection
+        self._reconnect = reconnect
+        self._session_lost = False
         self.table = table
         self.statements: Counter[str] = Counter()
+        self.reconnects = 0
+
+        def worth_retrying(exc: BaseException) -> bool:
+            lost = reconnect is not None and is_session_lost(exc)
+            return lost or is_transient_snowflake_error(exc)
+
         self._retrying = Retrying(
-            retry=retry_if_exception(is_transient_snowflake_error),
+            retry=retry_if_exception(worth_retrying),
             wait=wait_random_exponential(multiplier=0.2, max=retry_max_wait),
             stop=stop_after_attempt(retry_attempts),
             reraise=True,
@@ -219,11 +240,18 @@ class QueueClient:
 
     def _execute(self, kind: str, params: dict[str, Any], fetch: bool = False) -> Any:
         def attempt() -> Any:
+            if self._session_lost and self._reconnect is not None:
+                self._connection = self._reconnect()
+                self._session_lost = False
+                self.reconnects += 1
             self.statements[kind] += 1
             cursor = self._connection.cursor()
             try:
                 cursor.execute(self._sql[kind], params)
                 return cursor.fetchall() if fetch else cursor.rowcount
+            except Exception as exc:
+                self._session_lost = is_session_lost(exc)
+                raise
             finally:
                 cursor.close()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import WorkerSettings, load_worker_settings
-from .connection import connect, load_snowflake_settings
+from .connection import connect, load_snowflake_settings, reconnect
 from .drain import Drainer, summary_line
 from .errors import FatalError
 from .http_clients import service_clients
@@ -78,7 +78,7 @@ def _run(settings: WorkerSettings | None) -> int:
                 settings.termination_message_path, {"event": "fatal", "error": str(exc)}
             )
         return exc.exit_code
-    queue = QueueClient(connection, snowflake.table_ref)
+    queue = QueueClient(connection, snowflake.table_ref, reconnect=lambda: reconnect(snowflake))
     log.info(
         "worker started",
         extra={"processor_id": settings.processor_id, "table": str(snowflake.table_ref)},
@@ -99,7 +99,12 @@ def _run(settings: WorkerSettings | None) -> int:
     else:
         log.info("worker finished", extra=line)
     write_termination_message(settings.termination_message_path, line)
-    return 1 if summary.stop_reason == "fatal" else 0
+    if summary.unwritten:
+        log.error(
+            f"{summary.unwritten} outcomes could not be written back; their leases will "
+            "expire and the entries will be processed again"
+        )
+    return 1 if summary.stop_reason == "fatal" or summary.unwritten else 0
 
 
 async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any) -> Any:
