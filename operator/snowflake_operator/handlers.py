@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from snowflake_worker.connection import AuthMode, connect
 from snowflake_worker.queue import QueueClient
 
+from . import metrics
 from .certificates_flow import ensure_certificates
 from .job_index import JobRecord, job_record, jobs_beyond_history, unfinished_names
 from .jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION, ProcessorRef
@@ -46,6 +47,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 32
     memo.api = _kubernetes_api()
+    metrics.serve(CONFIG.metrics_port)
 
 
 def _kubernetes_api() -> client.ApiClient:
@@ -127,6 +129,7 @@ def _tick(
     now: datetime,
 ) -> TickOutput:
     """One poll, blocking I/O allowed: certificates, Snowflake, Jobs."""
+    started = time.monotonic()
     certificates = ensure_certificates(
         api, processor, spec, state, now, s3_endpoint_url=CONFIG.s3_endpoint_url
     )
@@ -166,7 +169,32 @@ def _tick(
     status["conditions"] = result.plan.conditions
     failed = (result.observation.counts is None and not spec.suspend) or not certificates.ready
     status["_failed"] = failed
+    check = state.certificates_check
+    running = sum(1 for r in records if r.running)
+    metrics.record_poll(
+        processor.namespace,
+        processor.name,
+        counts=result.observation.counts,
+        recovery=result.observation.recovery,
+        running_jobs=running,
+        pending_jobs=max(0, len(backend.unfinished) - running),
+        launched=len(result.launched),
+        statements=state.new_statements(),
+        seconds=time.monotonic() - started,
+        now=time.time(),
+        certificate_expiry=None if check is None else check.not_after.timestamp(),
+    )
     return TickOutput(status, certificates.events + result.plan.events)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def forget_deleted(event: Any, name: Any, namespace: Any, memo: Any, **_: Any) -> None:
+    """No finalizer needed: Jobs and Secrets go with their owner; drop what we hold."""
+    if event.get("type") == "DELETED":
+        state = memo.get("state")
+        if isinstance(state, ProcessorState):
+            state.drop_connection()
+        metrics.forget(namespace, name)
 
 
 def _queue(

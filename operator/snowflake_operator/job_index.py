@@ -14,6 +14,7 @@ class JobRecord:
     finished: bool
     succeeded: bool
     finished_at: str | None
+    running: bool = False  # a pod is active; unfinished and not running means Pending
 
 
 def job_record(name: str, meta: Mapping[str, Any], status: Mapping[str, Any] | None) -> JobRecord:
@@ -34,6 +35,7 @@ def job_record(name: str, meta: Mapping[str, Any], status: Mapping[str, Any] | N
         finished=succeeded or failed,
         succeeded=succeeded,
         finished_at=finished_at if (succeeded or failed) else None,
+        running=not (succeeded or failed) and int(status.get("active") or 0) > 0,
     )
 
 

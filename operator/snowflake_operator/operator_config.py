@@ -18,5 +18,7 @@ class OperatorConfig(BaseSettings):
     max_backoff_seconds: float = Field(default=300.0, gt=0)
     # A repeated warning event with the same reason and message is re-posted after this.
     event_repeat_seconds: float = Field(default=600.0, gt=0)
+    # Prometheus /metrics port; 0 disables the endpoint.
+    metrics_port: int = Field(default=9090, ge=0, lt=65536)
     # Only for tests and local S3 emulators; production uses AWS's endpoints.
     s3_endpoint_url: str | None = None

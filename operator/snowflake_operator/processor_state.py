@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,16 @@ class ProcessorState:
     certificates_check: BundleCheck | None = None
     certificates_secret_checked: float = 0.0
     last_events: dict[str, tuple[str, float]] = field(default_factory=dict)
+    statements_reported: Counter[str] = field(default_factory=Counter)
+
+    def new_statements(self) -> Counter[str]:
+        """Statements issued since the last call (for the metrics counter)."""
+        if self.queue is None:
+            return Counter()
+        current = Counter(self.queue.statements)
+        delta = current - self.statements_reported
+        self.statements_reported = current
+        return delta
 
     def due(self, now: float) -> bool:
         return now >= self.next_poll
@@ -59,6 +70,7 @@ class ProcessorState:
                 self.connection.close()
         self.connection = self.queue = None
         self.connection_key = ""
+        self.statements_reported = Counter()
 
 
 def connection_key(snowflake_spec: dict[str, Any], secrets: dict[str, Any]) -> str:

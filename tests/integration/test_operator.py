@@ -36,6 +36,17 @@ os.environ.setdefault("SFP_OPERATOR_TICK_SECONDS", "0.3")
 os.environ.setdefault("SFP_OPERATOR_MAX_BACKOFF_SECONDS", "2")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+os.environ.setdefault("SFP_OPERATOR_METRICS_PORT", str(_free_port()))
+
+
 # --- fixtures -------------------------------------------------------------------------
 
 
@@ -598,3 +609,65 @@ def test_snowflake_password_never_leaves_its_secret(
         runner.output,
     ]
     assert not [text for text in everything if password in text]
+
+
+def test_metrics_are_exposed_per_resource(
+    kube_api: KubeApi,
+    custom: client.CustomObjectsApi,
+    batch: client.BatchV1Api,
+    queue: QueueClient,
+    queue_table: TableRef,
+    snowflake_server: ServerProcess,
+    bucket: str,
+) -> None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fill(queue, 230)
+    batch_of = queue.claim(5, max_attempts=5, processor_id="someone")
+    from snowflake_worker.queue import dead_lettered
+
+    queue.write_back([dead_lettered(e, "HTTP 422: no") for e in batch_of[:2]])
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NAMESPACE,
+        PLURAL,
+        processor("measured", queue_table, snowflake_server.port, bucket),
+    )
+    url = f"http://127.0.0.1:{os.environ['SFP_OPERATOR_METRICS_PORT']}/metrics"
+
+    def samples() -> dict[str, float]:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        found = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("processor") == "measured":
+                    kind = sample.labels.get("kind")
+                    found[sample.name + (f"[{kind}]" if kind else "")] = sample.value
+        return found
+
+    with operator():
+        wait_for(lambda: len(jobs_of(batch, "measured")) == 3)
+        values = wait_for(
+            lambda: (
+                (v := samples()).get("snowflake_processor_active_jobs", -1)
+                + v.get("snowflake_processor_pending_jobs", -1)
+                == 3
+                and v
+            ),
+            what="metrics after the launch",
+        )
+    assert values["snowflake_processor_backlog"] == 225
+    assert values["snowflake_processor_processing"] == 3
+    assert values["snowflake_processor_dead_letters"] == 2
+    assert values["snowflake_processor_jobs_launched_total"] == 3
+    assert values["snowflake_processor_pending_jobs"] == 3  # no pod runs: no Job controller
+    assert values["snowflake_processor_snowflake_statements_total[counts]"] >= 1
+    assert values["snowflake_processor_reconcile_duration_seconds_count"] >= 1
+    assert values["snowflake_processor_certificate_expiry_timestamp_seconds"] > time.time()
+    assert (
+        abs(values["snowflake_processor_last_successful_poll_timestamp_seconds"] - time.time()) < 60
+    )

@@ -1,0 +1,122 @@
+"""Prometheus metrics of the operator, labelled by the resource they describe.
+
+The chart's PrometheusRule alerts on these names; keep them stable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter as Tally
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from snowflake_worker.queue import LeaseRecovery, QueueCounts
+
+LABELS = ("namespace", "processor")
+
+BACKLOG = Gauge("snowflake_processor_backlog", "Entries eligible to be claimed now", LABELS)
+PENDING = Gauge("snowflake_processor_pending", "Entries with status pending", LABELS)
+PROCESSING = Gauge("snowflake_processor_processing", "Entries claimed, not finished", LABELS)
+DEAD_LETTERS = Gauge(
+    "snowflake_processor_dead_letters", "Entries that failed for good (status failed)", LABELS
+)
+ACTIVE_JOBS = Gauge(
+    "snowflake_processor_active_jobs", "Unfinished Jobs whose pod is running", LABELS
+)
+PENDING_JOBS = Gauge(
+    "snowflake_processor_pending_jobs", "Unfinished Jobs with no running pod yet", LABELS
+)
+JOBS_LAUNCHED = Counter("snowflake_processor_jobs_launched", "Jobs launched", LABELS)
+LEASES_RECOVERED = Counter(
+    "snowflake_processor_leases_recovered", "Expired leases returned to pending", LABELS
+)
+LEASES_DEAD_LETTERED = Counter(
+    "snowflake_processor_leases_dead_lettered",
+    "Entries dead-lettered by lease recovery (attempts exhausted)",
+    LABELS,
+)
+RECONCILE_SECONDS = Histogram(
+    "snowflake_processor_reconcile_duration_seconds",
+    "Wall time of one poll, Snowflake and Kubernetes calls included",
+    LABELS,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+STATEMENTS = Counter(
+    "snowflake_processor_snowflake_statements",
+    "Snowflake statements the operator issued, by kind",
+    (*LABELS, "kind"),
+)
+CERTIFICATE_EXPIRY = Gauge(
+    "snowflake_processor_certificate_expiry_timestamp_seconds",
+    "When client.pem expires (Unix time)",
+    LABELS,
+)
+LAST_SUCCESSFUL_POLL = Gauge(
+    "snowflake_processor_last_successful_poll_timestamp_seconds",
+    "When the last poll reached Snowflake (Unix time)",
+    LABELS,
+)
+
+_server_started = False
+
+
+def serve(port: int) -> None:
+    """Start the /metrics endpoint once per process; port 0 disables it."""
+    global _server_started
+    if port and not _server_started:
+        start_http_server(port)
+        _server_started = True
+
+
+def record_poll(
+    namespace: str,
+    name: str,
+    *,
+    counts: QueueCounts | None,
+    recovery: LeaseRecovery | None,
+    running_jobs: int,
+    pending_jobs: int,
+    launched: int,
+    statements: Tally[str],
+    seconds: float,
+    now: float,
+    certificate_expiry: float | None,
+) -> None:
+    labels = (namespace, name)
+    ACTIVE_JOBS.labels(*labels).set(running_jobs)
+    PENDING_JOBS.labels(*labels).set(pending_jobs)
+    JOBS_LAUNCHED.labels(*labels).inc(launched)
+    RECONCILE_SECONDS.labels(*labels).observe(seconds)
+    for kind, count in statements.items():
+        STATEMENTS.labels(*labels, kind).inc(count)
+    if recovery is not None:
+        LEASES_RECOVERED.labels(*labels).inc(recovery.requeued)
+        LEASES_DEAD_LETTERED.labels(*labels).inc(recovery.dead_lettered)
+    if certificate_expiry is not None:
+        CERTIFICATE_EXPIRY.labels(*labels).set(certificate_expiry)
+    if counts is not None:
+        BACKLOG.labels(*labels).set(counts.eligible)
+        PENDING.labels(*labels).set(counts.pending)
+        PROCESSING.labels(*labels).set(counts.processing)
+        DEAD_LETTERS.labels(*labels).set(counts.failed)
+        LAST_SUCCESSFUL_POLL.labels(*labels).set(now)
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop a deleted resource's series."""
+    for metric in (
+        BACKLOG,
+        PENDING,
+        PROCESSING,
+        DEAD_LETTERS,
+        ACTIVE_JOBS,
+        PENDING_JOBS,
+        JOBS_LAUNCHED,
+        LEASES_RECOVERED,
+        LEASES_DEAD_LETTERED,
+        RECONCILE_SECONDS,
+        CERTIFICATE_EXPIRY,
+        LAST_SUCCESSFUL_POLL,
+    ):
+        with contextlib.suppress(KeyError):
+            metric.remove(namespace, name)
