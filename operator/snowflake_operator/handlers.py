@@ -154,6 +154,7 @@ def _tick(
         certificates_ready=certificates.ready,
         certificates_message=certificates.message,
         snowflake_error=connect_error,
+        idle_gate=state.idle,
     )
     for job in result.launched:
         state.launched[job] = time.monotonic()

@@ -13,6 +13,7 @@ from typing import Any
 from snowflake_worker.queue import QueueClient
 
 from .certsync import BundleCheck
+from .idle import IdleGate
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ProcessorState:
     certificates_secret_checked: float = 0.0
     last_events: dict[str, tuple[str, float]] = field(default_factory=dict)
     statements_reported: Counter[str] = field(default_factory=Counter)
+    idle: IdleGate = field(default_factory=IdleGate)
 
     def new_statements(self) -> Counter[str]:
         """Statements issued since the last call (for the metrics counter)."""

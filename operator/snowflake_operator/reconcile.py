@@ -76,6 +76,7 @@ class Observation:
     snowflake_error: str | None = None
     certificates_ready: bool = True
     certificates_message: str = "certificates present"
+    idle: bool = False  # the counts are the last full poll's: the table has not changed
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def status_fields(seen: Observation, launched: int) -> dict[str, Any]:
     """The counters a user sees in `kubectl get sfp` (only what this tick measured)."""
     status: dict[str, Any] = {
         "activeJobs": seen.unfinished_jobs + launched,
+        "idle": seen.idle,
         "lastPollTime": seen.now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
     if seen.counts is not None:

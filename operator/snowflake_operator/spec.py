@@ -185,6 +185,8 @@ class ProcessorSpec(_Model):
     queue: QueueSettings = QueueSettings()
     job: JobSettings = JobSettings()
     poll_interval_seconds: int = Field(default=60, ge=1)
+    # While idle, a full (warehouse-using) poll runs at least this often; 0: only on change.
+    idle_poll_seconds: int = Field(default=1800, ge=0)
     suspend: StrictBool = False  # "yes" is not a boolean: refuse it like the CRD does
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

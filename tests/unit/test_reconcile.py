@@ -334,3 +334,24 @@ def test_condition_as_dict() -> None:
         "message": "why",
         "lastTransitionTime": "2024-05-01T12:00:30Z",
     }
+
+
+def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
+    from snowflake_operator.idle import full_poll_due, is_idle, signature_changed
+    from snowflake_worker.queue import QueueCounts, TableSignature
+
+    assert is_idle(QueueCounts(0, 0, 0, 5, 1, None), 0)
+    assert not is_idle(QueueCounts(0, 3, 0, 5, 1, None), 0)  # retries scheduled: stay awake
+    assert not is_idle(QueueCounts(0, 0, 0, 5, 1, None), 1)
+    # Snowflake: bytes move when an UPDATE rewrites micro-partitions
+    before, rewritten = TableSignature(10, 4096, 10), TableSignature(10, 5120, 10)
+    assert signature_changed(before, rewritten)
+    assert not signature_changed(before, TableSignature(10, 4096, 10))
+    # the emulator reports 0 rows and 0 bytes: only COUNT(*) is compared
+    emulated, same = TableSignature(0, 0, 10), TableSignature(0, 0, 10)
+    assert not emulated.metadata_reliable
+    assert not signature_changed(emulated, same)
+    assert signature_changed(emulated, TableSignature(0, 0, 11))
+    assert not full_poll_due(emulated, same, 1e9, 0)  # 0 disables the safety net
+    assert full_poll_due(emulated, same, 60, 60)
+    assert not full_poll_due(emulated, same, 59, 60)

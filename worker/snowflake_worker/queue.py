@@ -14,9 +14,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from snowflake.connector import DictCursor
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -105,6 +107,28 @@ class QueueCounts:
 
 
 @dataclass(frozen=True)
+class TableSignature:
+    rows: int  # SHOW TABLES "rows"
+    bytes: int  # SHOW TABLES "bytes": changes when micro-partitions are rewritten
+    count: int  # COUNT(*) from metadata
+
+    @property
+    def metadata_reliable(self) -> bool:
+        """The local emulator reports 0 rows and 0 bytes for every table."""
+        return not (self.count > 0 and self.rows == 0 and self.bytes == 0)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A failed row as the ops commands show it."""
+
+    id: str
+    error_message: str | None
+    retry_count: int
+    failed_at: datetime | None  # NULL on rows a legacy writer failed
+
+
+@dataclass(frozen=True)
 class LeaseRecovery:
     requeued: int
     dead_lettered: int
@@ -169,6 +193,15 @@ class QueueClient:
             "status = 'pending' AND COALESCE(retry_count, 0) < %(max_attempts)s "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= SYSDATE())"
         )
+        dead_letter_filter = (
+            "status = 'failed' "
+            "AND (%(ids)s IS NULL OR id IN (SELECT f.value::STRING "
+            "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)) "
+            "AND (%(needle)s IS NULL OR CONTAINS(LOWER(error_message), LOWER(%(needle)s)))"
+        )
+        completed_before = (
+            "status = 'completed' AND completed_at < DATEADD(second, %(offset)s, SYSDATE())"
+        )
         self._sql = {
             "claim": (
                 f"UPDATE {t} SET status = 'processing', claim_token = %(token)s, "
@@ -211,6 +244,12 @@ class QueueClient:
                 "WHERE status = 'processing' "
                 "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE())"
             ),
+            # Warehouse-free on Snowflake: SHOW runs in the cloud services layer, and a
+            # COUNT(*) with no WHERE is answered from table metadata.
+            "idle_show": (
+                f'SHOW TABLES LIKE %(name)s IN SCHEMA "{table.database}"."{table.schema}"'
+            ),
+            "idle_count": f"SELECT COUNT(*) FROM {t}",
             "counts": (
                 f"SELECT COUNT_IF({eligible}), COUNT_IF(status = 'pending'), "
                 "COUNT_IF(status = 'processing'), COUNT_IF(status = 'completed'), "
@@ -229,23 +268,43 @@ class QueueClient:
             "requeue_dead_letters": (
                 f"UPDATE {t} SET status = 'pending', retry_count = 0, failed_at = NULL, "
                 "claim_token = NULL, claimed_at = NULL, next_attempt_at = NULL "
-                "WHERE status = 'failed' "
-                "AND (%(ids)s IS NULL OR id IN (SELECT f.value::STRING "
-                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)) "
-                "AND (%(needle)s IS NULL OR CONTAINS(LOWER(error_message), LOWER(%(needle)s)))"
+                f"WHERE {dead_letter_filter}"
             ),
+            # The ops commands' reads: the same filter as the requeue above, so a dry run
+            # counts exactly the rows the requeue would change.
+            "count_dead_letters": f"SELECT COUNT(*) FROM {t} WHERE {dead_letter_filter}",
+            "dead_letter_ids": (
+                f"SELECT id FROM {t} WHERE {dead_letter_filter} ORDER BY id LIMIT %(limit)s"
+            ),
+            "recent_dead_letters": (
+                f"SELECT id, error_message, COALESCE(retry_count, 0), failed_at FROM {t} "
+                "WHERE status = 'failed' ORDER BY failed_at DESC NULLS LAST, id "
+                "LIMIT %(limit)s"
+            ),
+            "existing_ids": (
+                f"SELECT DISTINCT id FROM {t} WHERE id IN (SELECT f.value::STRING "
+                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)"
+            ),
+            # The offset is bound already negated: "-%(s)s" with a negative value would
+            # render as "--", a comment.
+            "count_completed_before": (
+                f"SELECT COUNT(*) FROM {t} WHERE {completed_before}"
+            ),
+            "purge_completed": f"DELETE FROM {t} WHERE {completed_before}",
         }
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _execute(self, kind: str, params: dict[str, Any], fetch: bool = False) -> Any:
+    def _execute(
+        self, kind: str, params: dict[str, Any] | None, fetch: bool = False, dicts: bool = False
+    ) -> Any:
         def attempt() -> Any:
             if self._session_lost and self._reconnect is not None:
                 self._connection = self._reconnect()
                 self._session_lost = False
                 self.reconnects += 1
             self.statements[kind] += 1
-            cursor = self._connection.cursor()
+            cursor = self._connection.cursor(DictCursor) if dicts else self._connection.cursor()
             try:
                 cursor.execute(self._sql[kind], params)
                 return cursor.fetchall() if fetch else cursor.rowcount
@@ -314,6 +373,18 @@ class QueueClient:
             oldest_pending_age_seconds=None if age is None else int(age),
         )
 
+    def table_signature(self) -> TableSignature:
+        """What changes when rows are added, removed or rewritten, read without resuming a
+        warehouse: SHOW TABLES' row and byte counts plus a metadata COUNT(*)."""
+        shown = self._execute("idle_show", {"name": self.table.table}, fetch=True, dicts=True)
+        match: dict[str, Any] = next(
+            (r for r in shown if str(r.get("name", "")).upper() == self.table.table), {}
+        )
+        (count,) = self._execute("idle_count", None, fetch=True)[0]
+        return TableSignature(
+            rows=int(match.get("rows") or 0), bytes=int(match.get("bytes") or 0), count=int(count)
+        )
+
     # -- ops side ---------------------------------------------------------------------
 
     def enqueue(self, entries: Iterable[tuple[str, Any]]) -> int:
@@ -332,6 +403,89 @@ class QueueClient:
             "needle": error_contains,
         }
         return int(self._execute("requeue_dead_letters", params) or 0)
+
+    def count_dead_letters(
+        self, ids: Sequence[str] | None = None, error_contains: str | None = None
+    ) -> int:
+        """How many rows ``requeue_dead_letters`` with the same filter would change."""
+        params = _dead_letter_params(ids, error_contains)
+        return int(self._execute("count_dead_letters", params, fetch=True)[0][0] or 0)
+
+    def dead_letter_ids(
+        self,
+        ids: Sequence[str] | None = None,
+        error_contains: str | None = None,
+        *,
+        limit: int,
+    ) -> list[str]:
+        """Up to ``limit`` ids (in id order) that ``requeue_dead_letters`` would change."""
+        params = {**_dead_letter_params(ids, error_contains), "limit": _non_negative(limit)}
+        return [str(row[0]) for row in self._execute("dead_letter_ids", params, fetch=True)]
+
+    def recent_dead_letters(self, limit: int) -> list[DeadLetter]:
+        """The ``limit`` most recently failed rows, newest first (no failed_at: last)."""
+        rows = self._execute("recent_dead_letters", {"limit": _non_negative(limit)}, fetch=True)
+        return [
+            DeadLetter(
+                id=str(row[0]),
+                error_message=None if row[1] is None else str(row[1]),
+                retry_count=int(row[2] or 0),
+                failed_at=row[3],
+            )
+            for row in rows
+        ]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are in the table at all, whatever their status.
+
+        One statement per bind-sized chunk of ids (one for any list a person types).
+        """
+        found: set[str] = set()
+        for chunk in _json_string_chunks(list(dict.fromkeys(ids))):
+            rows = self._execute("existing_ids", {"ids": chunk}, fetch=True)
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def count_completed_before(self, cutoff_seconds_ago: int) -> int:
+        """Completed rows whose ``completed_at`` is older than the cutoff (purge's dry run)."""
+        params = {"offset": -_non_negative(cutoff_seconds_ago)}
+        return int(self._execute("count_completed_before", params, fetch=True)[0][0] or 0)
+
+    def purge_completed(self, older_than_seconds: int) -> int:
+        """DELETE completed rows whose ``completed_at`` is older than the cutoff; returns
+        how many. Rows without ``completed_at`` (legacy) are kept.
+
+        Needs DELETE on the table: the service role from ``sql/004_grants.sql`` does not
+        have it (by design), so an admin role runs purge.
+        """
+        params = {"offset": -_non_negative(older_than_seconds)}
+        return int(self._execute("purge_completed", params) or 0)
+
+
+def _dead_letter_params(ids: Sequence[str] | None, error_contains: str | None) -> dict[str, Any]:
+    return {"ids": None if ids is None else json.dumps(list(ids)), "needle": error_contains}
+
+
+def _non_negative(value: int) -> int:
+    """Bound integers only: a bool, a float or a negative number is a caller's bug."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number of zero or more, got {value!r}")
+    return value
+
+
+def _json_string_chunks(items: list[str], limit: int = MAX_BIND_BYTES) -> Iterable[str]:
+    """Split strings into JSON arrays whose text stays under ``limit`` bytes each."""
+    chunk: list[str] = []
+    size = 2
+    for item in items:
+        text = json.dumps(item)
+        if chunk and size + len(text) + 1 > limit:
+            yield "[" + ",".join(chunk) + "]"
+            chunk, size = [], 2
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        yield "[" + ",".join(chunk) + "]"
 
 
 def _json_chunks(items: list[dict[str, Any]], limit: int = MAX_BIND_BYTES) -> Iterable[str]:

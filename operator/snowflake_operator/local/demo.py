@@ -13,6 +13,7 @@ import logging
 import shutil
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, QueueCounts
 
+from ..idle import WAREHOUSE_FREE_KINDS, IdleGate
 from ..schema import SchemaTarget, ensure_queue_table
 from ..spec import (
     ProcessorSpec,
@@ -59,6 +61,13 @@ def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
     return value
 
 
@@ -98,6 +107,23 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--work-dir", type=Path, default=Path(".demo"), help="data, certificates, logs (.demo)")
     add("--seed", type=int, default=7, help="random seed of the service (7)")
+    add(
+        "--idle-seconds",
+        type=_non_negative_float,
+        default=0.0,
+        help="keep polling this long after the queue drains, to measure idle cost (0)",
+    )
+    add(
+        "--idle-poll-seconds",
+        type=_non_negative_int,
+        default=1800,
+        help="idlePollSeconds: the safety-net full poll while idle, 0 = never (1800)",
+    )
+    add(
+        "--no-idle-gate",
+        action="store_true",
+        help="poll an idle queue with the warehouse-using statements, as without the gate",
+    )
     add("--json", action="store_true", help="end with one JSON line on stdout")
 
 
@@ -108,7 +134,7 @@ class DemoRun:
 
     def __post_init__(self) -> None:
         self.jobs_launched = 0
-        self.operator_statements = 0
+        self.idle_gate = None if self.args.no_idle_gate else IdleGate()
 
 
 def demo_spec(args: argparse.Namespace, snowflake_port: int, service_port: int) -> ProcessorSpec:
@@ -128,6 +154,7 @@ def demo_spec(args: argparse.Namespace, snowflake_port: int, service_port: int) 
             "flush_seconds": 1.0,
         },
         poll_interval_seconds=max(1, round(args.poll_seconds)),
+        idle_poll_seconds=args.idle_poll_seconds,
     )
 
 
@@ -184,6 +211,8 @@ def run_demo(args: argparse.Namespace) -> int:
             backend = LocalJobBackend(root / "jobs", certs.client_dir)
             stack.enter_context(progress)
             counts = _drain(run, spec, queue, backend, progress)
+            drained_at = time.monotonic()
+            idle = _idle_tail(run, spec, queue, backend, progress) if args.idle_seconds else None
             stats = fetch_stats(service.port, certs)
         except KeyboardInterrupt:
             if backend is not None:
@@ -196,6 +225,16 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     summary = _summary(run, counts, stats, backend, args.entries, queue.statement_count)
+    summary["seconds"] = round(drained_at - run.started, 2)
+    if idle is not None:
+        summary["idle_seconds"] = args.idle_seconds
+        summary["idle_gate"] = run.idle_gate is not None
+        summary["idle_warehouse_statements"] = sum(
+            n for kind, n in idle.items() if kind not in WAREHOUSE_FREE_KINDS
+        )
+        summary["idle_warehouse_free_statements"] = sum(
+            n for kind, n in idle.items() if kind in WAREHOUSE_FREE_KINDS
+        )
     _print_summary(summary, args.json)
     return 0 if summary["lost"] == 0 else 1
 
@@ -228,17 +267,49 @@ def _drain(
     deadline = run.started + run.args.timeout_seconds
     while True:
         tick_started = time.monotonic()
-        result = reconcile_once(PROCESSOR_NAME, spec, queue, backend, datetime.now(UTC))
-        run.jobs_launched += len(result.launched)
-        counts = result.observation.counts
-        unfinished = backend.unfinished_count()
-        if counts is not None:
-            progress.update(counts, unfinished, run.jobs_launched, time.monotonic() - run.started)
-            if counts.pending == 0 and counts.processing == 0 and unfinished == 0:
-                return counts
+        counts = _tick(run, spec, queue, backend, progress)
+        drained = counts is not None and counts.pending == counts.processing == 0
+        if drained and backend.unfinished_count() == 0:
+            assert counts is not None
+            return counts
         if time.monotonic() > deadline:
             raise DemoTimeout(f"queue not drained within {run.args.timeout_seconds:.0f} s")
         time.sleep(max(0.0, run.args.poll_seconds - (time.monotonic() - tick_started)))
+
+
+def _tick(
+    run: DemoRun,
+    spec: ProcessorSpec,
+    queue: QueueClient,
+    backend: LocalJobBackend,
+    progress: ProgressView,
+) -> QueueCounts | None:
+    result = reconcile_once(
+        PROCESSOR_NAME, spec, queue, backend, datetime.now(UTC), idle_gate=run.idle_gate
+    )
+    run.jobs_launched += len(result.launched)
+    counts = result.observation.counts
+    if counts is not None:
+        unfinished = backend.unfinished_count()
+        progress.update(counts, unfinished, run.jobs_launched, time.monotonic() - run.started)
+    return counts
+
+
+def _idle_tail(
+    run: DemoRun,
+    spec: ProcessorSpec,
+    queue: QueueClient,
+    backend: LocalJobBackend,
+    progress: ProgressView,
+) -> Counter[str]:
+    """Keep polling an idle queue; return the statements issued meanwhile, by kind."""
+    before = Counter(queue.statements)
+    end = time.monotonic() + run.args.idle_seconds
+    while time.monotonic() < end:
+        tick_started = time.monotonic()
+        _tick(run, spec, queue, backend, progress)
+        time.sleep(max(0.0, min(end, tick_started + run.args.poll_seconds) - time.monotonic()))
+    return Counter(queue.statements) - before
 
 
 def _summary(

@@ -1,0 +1,60 @@
+"""Idle cost control: no warehouse-using statement while a queue is idle.
+
+A poll that finds nothing to do (nothing eligible, pending or processing, no unfinished
+Jobs) puts the processor to sleep with a signature of the table read without a warehouse
+(see TableSignature). Later polls compare the signature first and only run the
+warehouse-using statements when it changed or ``idlePollSeconds`` passed (0: never).
+
+On the emulator SHOW TABLES reports 0 rows and bytes; then only the metadata COUNT(*)
+is compared, which sees inserts and deletes but not an UPDATE such as a requeue of dead
+letters: the safety-net interval covers that case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snowflake_worker.queue import QueueCounts, TableSignature
+
+# Statement kinds that need no running warehouse on Snowflake.
+WAREHOUSE_FREE_KINDS = frozenset({"idle_show", "idle_count"})
+
+
+def is_idle(counts: QueueCounts, unfinished_jobs: int) -> bool:
+    return (
+        unfinished_jobs == 0
+        and counts.eligible == 0
+        and counts.pending == 0
+        and counts.processing == 0
+    )
+
+
+def signature_changed(before: TableSignature, now: TableSignature) -> bool:
+    if before.metadata_reliable and now.metadata_reliable:
+        return (before.rows, before.bytes, before.count) != (now.rows, now.bytes, now.count)
+    return before.count != now.count
+
+
+def full_poll_due(
+    before: TableSignature, now: TableSignature, seconds_since_full_poll: float, idle_poll: int
+) -> bool:
+    """Whether a sleeping processor must run its warehouse-using statements now."""
+    if signature_changed(before, now):
+        return True
+    return idle_poll > 0 and seconds_since_full_poll >= idle_poll
+
+
+@dataclass
+class IdleGate:
+    """Per-processor idle state (kept between polls)."""
+
+    signature: TableSignature | None = None  # set while asleep
+    counts: QueueCounts | None = None  # what the last full poll found
+    last_full_poll: float = 0.0
+
+    @property
+    def asleep(self) -> bool:
+        return self.signature is not None
+
+    def wake(self) -> None:
+        self.signature = None

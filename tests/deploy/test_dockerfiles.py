@@ -1,0 +1,411 @@
+"""The container images: hadolint, checkov, and the rules their Dockerfiles must keep.
+
+No image is built here (there may be no Docker engine); the Dockerfiles are checked
+statically: both linters report nothing, the final stage runs as the numeric user the Job
+expects, carries only the venv, the worker image installs only the worker extra, base
+images are pinned, and the build context leaves out what the images do not need.
+
+hadolint and checkov come from PATH or .tools/bin (``make tools``, which ``make test``
+runs); a missing tool fails the test rather than skipping it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snowflake_operator.jobs import WORKER_UID, ProcessorRef, build_job
+from snowflake_operator.main import add_operator_arguments
+from snowflake_operator.spec import ProcessorSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS_BIN = ROOT / ".tools" / "bin"
+DOCKERFILES = {
+    "worker": ROOT / "worker" / "Dockerfile",
+    "operator": ROOT / "operator" / "Dockerfile",
+}
+IMAGES = sorted(DOCKERFILES)
+DOCKERIGNORE = ROOT / ".dockerignore"
+VENV = "/opt/venv"
+USER = f"{WORKER_UID}:{WORKER_UID}"
+EXTRAS = {"worker": {"worker"}, "operator": {"operator"}}
+ENTRYPOINT = ["snowflake-processor"]
+CMDS = {
+    "worker": ["worker"],
+    "operator": ["operator", "--liveness", "http://0.0.0.0:8080/healthz"],
+}
+# An exact patch tag (python:3.11.14-slim-bookworm), optionally with a digest.
+PINNED_IMAGE = re.compile(r"^[a-z0-9./-]+:\d+\.\d+\.\d+(?:-[a-z0-9.-]+)?(?:@sha256:[0-9a-f]{64})?$")
+BUILD_TOOLS = re.compile(
+    r"\b(build-essential|gcc|g\+\+|clang|make|cmake|cargo|rustc|python3?-dev|libc6-dev"
+    r"|[a-z0-9.+-]+-dev)\b"
+)
+
+
+# -- a small Dockerfile parser ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    line: int  # 1-based line of the instruction's keyword
+    keyword: str  # upper case
+    args: str  # continuation lines joined, comments inside them removed
+
+
+def parse(path: Path) -> list[Instruction]:
+    instructions: list[Instruction] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # blank lines and comments (also inside a continued instruction)
+        if not pending:
+            start = number
+        continued = stripped.endswith("\\")
+        pending.append(stripped[:-1].strip() if continued else stripped)
+        if not continued:
+            keyword, _, args = " ".join(pending).partition(" ")
+            instructions.append(Instruction(start, keyword.upper(), args.strip()))
+            pending = []
+    assert not pending, f"{path}: the last instruction ends with a line continuation"
+    return instructions
+
+
+def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    """The build stages, each starting with its FROM."""
+    found: list[list[Instruction]] = []
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            found.append([])
+        assert found, f"line {instruction.line}: {instruction.keyword} before the first FROM"
+        found[-1].append(instruction)
+    return found
+
+
+def of(stage: list[Instruction], keyword: str) -> list[Instruction]:
+    return [i for i in stage if i.keyword == keyword]
+
+
+def exec_form(instruction: Instruction) -> list[str]:
+    value = json.loads(instruction.args)
+    assert isinstance(value, list), f"line {instruction.line}: not in exec (JSON) form"
+    return [str(v) for v in value]
+
+
+def env_of(stage: list[Instruction]) -> dict[str, str]:
+    """ENV key=value pairs (values unquoted; no spaces inside values here)."""
+    env: dict[str, str] = {}
+    for instruction in of(stage, "ENV"):
+        for pair in instruction.args.split():
+            key, sep, value = pair.partition("=")
+            assert sep, f"line {instruction.line}: use ENV key=value"
+            env[key] = value.strip('"')
+    return env
+
+
+def labels_of(stage: list[Instruction]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for instruction in of(stage, "LABEL"):
+        for key, value in re.findall(r'([\w.-]+)="([^"]*)"', instruction.args):
+            labels[key] = value
+    return labels
+
+
+def pip_installs(stage: list[Instruction]) -> list[str]:
+    """Each ``pip install ...`` command in the stage's RUN instructions."""
+    commands: list[str] = []
+    for instruction in of(stage, "RUN"):
+        for command in re.split(r"&&|;|\|\|", instruction.args):
+            if re.search(r"\bpip3?\s+install\b", command):
+                commands.append(command.strip())
+    return commands
+
+
+PARSED = {image: parse(path) for image, path in DOCKERFILES.items()}
+
+
+def final(image: str) -> list[Instruction]:
+    return stages(PARSED[image])[-1]
+
+
+def builder(image: str) -> list[Instruction]:
+    found = stages(PARSED[image])
+    assert len(found) >= 2, f"{image}: a multi-stage build (builder, then the final stage)"
+    return found[0]
+
+
+# -- the linters -----------------------------------------------------------------------
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    local = TOOLS_BIN / name
+    if local.exists():
+        return str(local)
+    pytest.fail(f"{name} is neither on PATH nor in {TOOLS_BIN}: run `make tools`")
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_hadolint_reports_nothing(image: str) -> None:
+    result = subprocess.run(
+        [tool("hadolint"), "--no-color", str(DOCKERFILES[image])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    findings = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0, findings
+    assert findings == "", findings
+
+
+def checkov_report(path: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            tool("checkov"),
+            "--skip-download",
+            "--framework",
+            "dockerfile",
+            "-f",
+            str(path),
+            "-o",
+            "json",
+            "--compact",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.stdout.strip(), (
+        f"checkov printed nothing (exit {result.returncode})\n" + (result.stderr[-4000:])
+    )
+    report = json.loads(result.stdout)
+    # One framework gives one report; checkov prints a list when there are several.
+    reports = report if isinstance(report, list) else [report]
+    (dockerfile,) = [r for r in reports if r.get("check_type") == "dockerfile"]
+    assert isinstance(dockerfile, dict)
+    return dockerfile
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_checkov_dockerfile_checks_pass(image: str) -> None:
+    report = checkov_report(DOCKERFILES[image])
+    summary = report["summary"]
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['resource']})"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert summary["failed"] == 0, "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] > 0
+    passed = {c["check_id"] for c in report["results"]["passed_checks"]}
+    # The ones this file is about: a non-root USER, a non-latest tag, a HEALTHCHECK.
+    assert {"CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8", "CKV_DOCKER_2"} <= passed
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_every_skip_is_made_in_the_dockerfile_with_a_reason(image: str) -> None:
+    """A deliberate exception to a linter is a comment where it is made, saying why."""
+    lines = DOCKERFILES[image].read_text().splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        skip = re.search(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?", stripped)
+        if skip:
+            assert (skip.group(2) or "").strip(), f"line {index + 1}: checkov skip without reason"
+        if re.match(r"#\s*hadolint\s+ignore=", stripped):
+            before = lines[index - 1].strip() if index else ""
+            assert before.startswith("#") and "hadolint" not in before, (
+                f"line {index + 1}: say why on the comment line above the hadolint ignore"
+            )
+    # No repository-wide configuration that switches rules off out of sight.
+    for name in (".hadolint.yaml", ".hadolint.yml"):
+        config = ROOT / name
+        assert not config.exists() or "ignored" not in config.read_text(), config
+    for name in (".checkov.yaml", ".checkov.yml"):
+        config = ROOT / name
+        assert not config.exists() or "skip-check" not in config.read_text(), config
+
+
+# -- the final stage ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_final_stage_runs_as_the_numeric_non_root_user(image: str) -> None:
+    users = of(final(image), "USER")
+    assert users, f"{image}: the final stage sets no USER"
+    assert users[-1].args == USER, f"{image}: USER {users[-1].args}, expected {USER}"
+    uid, gid = users[-1].args.split(":")
+    assert uid.isdigit() and gid.isdigit() and int(uid) != 0 and int(gid) != 0
+    # The passwd entry exists with the same ids (getpass.getuser() and friends need it).
+    runs = " ".join(i.args for i in of(final(image), "RUN"))
+    assert re.search(rf"useradd\b.*--uid {WORKER_UID}\b.*--gid {WORKER_UID}\b", runs), runs
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_final_stage_carries_only_the_venv(image: str) -> None:
+    stage = final(image)
+    assert not of(stage, "ADD")
+    copies = of(stage, "COPY")
+    assert [c.args for c in copies] == [f"--from=builder {VENV} {VENV}"], copies
+    assert not pip_installs(stage), f"{image}: installs belong in the builder stage"
+    for run in of(stage, "RUN"):
+        where = f"{image} line {run.line}: build tools in the final stage"
+        assert "build-essential" not in run.args and not re.search(r"\bgcc\b", run.args), where
+        if re.search(r"\bapt(-get)?\s+install\b", run.args):
+            assert not BUILD_TOOLS.search(run.args), where
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_final_stage_environment_and_command(image: str) -> None:
+    stage = final(image)
+    env = env_of(stage)
+    assert env["PATH"].startswith(f"{VENV}/bin:"), env["PATH"]
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["HOME"] == "/tmp"  # the only writable place: an emptyDir, read-only root
+    entrypoints = of(stage, "ENTRYPOINT")
+    cmds = of(stage, "CMD")
+    assert entrypoints and cmds
+    assert exec_form(entrypoints[-1]) == ENTRYPOINT
+    assert exec_form(cmds[-1]) == CMDS[image]
+    healthchecks = of(stage, "HEALTHCHECK")
+    assert [h.args for h in healthchecks] == ["NONE"], "Kubernetes probes live in the chart"
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_oci_labels(image: str) -> None:
+    labels = labels_of(final(image))
+    for key in ("source", "description", "licenses"):
+        assert labels.get(f"org.opencontainers.image.{key}"), key
+    assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"  # as pyproject.toml
+
+
+def test_operator_exposes_its_liveness_and_metrics_ports() -> None:
+    exposed = {p for i in of(final("operator"), "EXPOSE") for p in i.args.split()}
+    assert exposed == {"8080", "9090"}
+    assert not of(final("worker"), "EXPOSE")
+    # The image's liveness URL is the command's own default, on an exposed port.
+    parser = argparse.ArgumentParser()
+    add_operator_arguments(parser)
+    liveness = parser.parse_args([]).liveness
+    assert CMDS["operator"][-1] == liveness
+    port = re.search(r":(\d+)/", liveness)
+    assert port and port.group(1) in exposed
+
+
+def test_worker_image_runs_what_the_job_asks_for() -> None:
+    """The operator's Job sets the command and the user; the image must agree."""
+    spec = ProcessorSpec.model_validate(
+        {
+            "snowflake": {"account": "acme", "database": "D", "schema": "S", "table": "T"},
+            "endpoint": {"url": "https://api.example.com/process"},
+            "certificates": {"s3": {"bucket": "certs", "prefix": "p/"}},
+        }
+    )
+    job = build_job(
+        "p-1",
+        ProcessorRef("p", "ns", "uid"),
+        spec,
+        image="worker:0.1.0",
+        certificates_secret="p-certificates",
+    )
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"] == ENTRYPOINT + CMDS["worker"]
+    assert pod["securityContext"]["runAsUser"] == WORKER_UID
+    assert pod["securityContext"]["runAsGroup"] == WORKER_UID
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+# -- the builder stage and the base images ---------------------------------------------------
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_builder_installs_only_its_extra_without_a_cache(image: str) -> None:
+    installs = pip_installs(builder(image))
+    assert installs, f"{image}: the builder installs nothing"
+    extras: set[str] = set()
+    for command in installs:
+        assert "--no-cache-dir" in command, command
+        assert not re.search(r"\s-e\s|--editable", command), command
+        for group in re.findall(r"\[([^\]]+)\]", command):
+            extras |= {e.strip() for e in group.split(",")}
+    assert extras == EXTRAS[image], f"{image}: extras {extras}"
+    text = " ".join(i.args for i in PARSED[image] if i.keyword == "RUN")
+    assert VENV in text
+    if image == "worker":
+        assert "operator]" not in text and "dev]" not in text and ",operator" not in text
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_base_images_are_pinned_to_one_exact_version(image: str) -> None:
+    found = stages(PARSED[image])
+    aliases: set[str] = set()
+    bases: set[str] = set()
+    for stage in found:
+        words = [w for w in stage[0].args.split() if not w.startswith("--")]
+        reference = words[0]
+        if len(words) == 3 and words[1].upper() == "AS":
+            aliases.add(words[2].lower())
+        if reference.lower() in aliases:
+            continue  # FROM an earlier stage
+        assert "$" not in reference, f"{image}: {reference}: no build-arg in FROM"
+        assert not reference.endswith(":latest"), reference
+        assert PINNED_IMAGE.match(reference), f"{image}: {reference} is not an exact version"
+        bases.add(reference)
+    # The venv's interpreter is a symlink into the base: the builder's base is the final's.
+    assert len(bases) == 1, bases
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_builder_copies_exist_and_are_not_ignored(image: str) -> None:
+    ignored = dockerignore_patterns()
+    for copy in of(builder(image), "COPY"):
+        sources = [w for w in copy.args.split() if not w.startswith("--")][:-1]
+        for source in sources:
+            path = source.rstrip("/")
+            assert (ROOT / path).exists(), f"{image}: COPY {source}: not in the repository"
+            assert not is_ignored(path, ignored), f"{image}: COPY {source} is in .dockerignore"
+
+
+# -- the build context -------------------------------------------------------------------
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = DOCKERIGNORE.read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+def is_ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule, enough for these patterns: the last matching pattern wins."""
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        body = pattern.lstrip("!").strip("/")
+        candidates = {body, body.removeprefix("**/")}
+        if any(fnmatch.fnmatch(path, c) or path.startswith(c + "/") for c in candidates):
+            ignored = not negated
+    return ignored
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    patterns = dockerignore_patterns()
+    for excluded in (".venv", ".tools", ".demo", ".git", "tests", "benchmarks"):
+        assert is_ignored(excluded, patterns), f".dockerignore does not exclude {excluded}"
+    for cache in (".mypy_cache", ".pytest_cache", ".ruff_cache", "worker/x/__pycache__"):
+        assert is_ignored(cache, patterns), cache
+    # What the wheel needs stays in (operator/snowflake_operator/sql links to sql/).
+    for needed in ("pyproject.toml", "README.md", "sql", "worker", "operator"):
+        assert not is_ignored(needed, patterns), f".dockerignore excludes {needed}"

@@ -1,0 +1,103 @@
+"""Idle cost control against the emulator: warehouse-free checks while idle."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from snowflake_operator.idle import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.local.specs import emulator_spec
+from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.tick import observe_queue, reconcile_once
+from snowflake_worker.identifiers import TableRef
+from snowflake_worker.queue import QueueClient, completed, dead_lettered
+
+
+class RecordingBackend:
+    """Jobs are not the subject here: count launches, finish nothing."""
+
+    def __init__(self) -> None:
+        self.launched: list[str] = []
+
+    def unfinished_count(self) -> int:
+        return 0
+
+    def launch(self, name: str, spec: ProcessorSpec) -> bool:
+        self.launched.append(name)
+        return True
+
+
+def _spec(table: TableRef, idle_poll_seconds: int) -> ProcessorSpec:
+    return emulator_spec(
+        table, 1, 1, idle_poll_seconds=idle_poll_seconds, job={"entries_per_job": 100}
+    )
+
+
+def _warehouse_statements(queue: QueueClient, before: Counter[str]) -> int:
+    delta = Counter(queue.statements) - before
+    return sum(n for kind, n in delta.items() if kind not in WAREHOUSE_FREE_KINDS)
+
+
+def _drain_everything(queue: QueueClient) -> None:
+    batch = queue.claim(1000, max_attempts=5, processor_id="w")
+    queue.write_back([completed(e) for e in batch])
+
+
+def test_an_idle_queue_costs_no_warehouse_statement(
+    queue: QueueClient, queue_table: TableRef
+) -> None:
+    queue.enqueue([("a", {"n": 1}), ("b", {"n": 2})])
+    _drain_everything(queue)
+    spec, gate = _spec(queue_table, idle_poll_seconds=0), IdleGate()
+    first = observe_queue(queue, spec, 0, gate, clock=0.0)
+    assert first.counts is not None and first.counts.completed == 2 and not first.idle
+    assert gate.asleep
+    before = Counter(queue.statements)
+    for second in range(1, 31):  # 30 polls, a 0 safety net: never a full poll
+        view = observe_queue(queue, spec, 0, gate, clock=float(second))
+        assert view.idle and view.counts == first.counts
+    assert _warehouse_statements(queue, before) == 0
+    assert sum((Counter(queue.statements) - before).values()) == 60  # SHOW + COUNT(*) each
+
+
+def test_new_entries_wake_it_at_once(queue: QueueClient, queue_table: TableRef) -> None:
+    spec, gate, backend = _spec(queue_table, idle_poll_seconds=0), IdleGate(), RecordingBackend()
+    now = datetime.now(UTC)
+    reconcile_once("p", spec, queue, backend, now, idle_gate=gate)  # empty table: asleep
+    assert gate.asleep
+    reconcile_once("p", spec, queue, backend, now, idle_gate=gate)
+    assert backend.launched == []
+    queue.enqueue((f"e{i}", {"n": i}) for i in range(150))
+    result = reconcile_once("p", spec, queue, backend, now, idle_gate=gate)
+    assert not result.observation.idle
+    assert result.observation.counts is not None and result.observation.counts.eligible == 150
+    assert len(backend.launched) == 2 and not gate.asleep
+
+
+def test_safety_net_catches_changes_the_emulator_cannot_see(
+    queue: QueueClient, queue_table: TableRef
+) -> None:
+    """A requeue of dead letters is an UPDATE: the row count does not move. On Snowflake,
+    SHOW TABLES' bytes would; the emulator reports 0, so the safety net must catch it."""
+    queue.enqueue([("x", {"n": 1})])
+    (entry,) = queue.claim(1, max_attempts=5, processor_id="w")
+    queue.write_back([dead_lettered(entry, "HTTP 422")])
+    spec, gate = _spec(queue_table, idle_poll_seconds=10), IdleGate()
+    observe_queue(queue, spec, 0, gate, clock=0.0)
+    assert gate.asleep
+    assert queue.requeue_dead_letters(ids=["x"]) == 1
+    assert observe_queue(queue, spec, 0, gate, clock=5.0).idle  # unseen, before the net
+    view = observe_queue(queue, spec, 0, gate, clock=10.0)  # the net: a full poll
+    assert not view.idle
+    assert view.counts is not None and view.counts.eligible == 1
+    assert not gate.asleep  # something to do: awake
+
+
+def test_running_jobs_keep_it_awake(queue: QueueClient, queue_table: TableRef) -> None:
+    spec, gate = _spec(queue_table, idle_poll_seconds=0), IdleGate()
+    observe_queue(queue, spec, 0, gate, clock=0.0)
+    assert gate.asleep
+    before = Counter(queue.statements)
+    view = observe_queue(queue, spec, 1, gate, clock=1.0)  # a Job is running
+    assert not view.idle and not gate.asleep
+    assert _warehouse_statements(queue, before) == 3  # two lease updates and the counts
