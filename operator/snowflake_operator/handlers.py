@@ -24,9 +24,17 @@ from snowflake_worker.queue import QueueClient
 
 from . import metrics
 from .certificates_flow import ensure_certificates
-from .job_index import JobRecord, job_record, jobs_beyond_history, unfinished_names
+from .job_index import (
+    COUNTED_ANNOTATION,
+    JobRecord,
+    fold_summaries,
+    job_record,
+    jobs_beyond_history,
+    termination_message,
+    unfinished_names,
+)
 from .jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION, ProcessorRef
-from .kube import KubeJobBackend, delete_job, read_secret, secret_value
+from .kube import KubeJobBackend, delete_job, mark_job_counted, read_secret, secret_value
 from .operator_config import OperatorConfig
 from .processor_state import ProcessorState, connection_key
 from .reconcile import merge_conditions
@@ -68,6 +76,15 @@ def processor_jobs(
     return {(namespace, labels[PROCESSOR_LABEL]): job_record(name, meta, status)}
 
 
+@kopf.index("", "v1", "pods", labels={PROCESSOR_LABEL: kopf.PRESENT})
+def worker_summaries(
+    *, namespace: Any, labels: Any, status: Any, **_: Any
+) -> dict[tuple[str, str], str | None]:
+    """Watch-backed: each worker pod's termination message (its JSON summary), by Job."""
+    job = labels.get("job-name")
+    return {(namespace, job): termination_message(status)} if job else {}
+
+
 @dataclass
 class TickOutput:
     status: dict[str, Any]
@@ -87,6 +104,7 @@ async def reconcile(
     patch: Any,
     memo: Any,
     processor_jobs: kopf.Index[tuple[str, str], JobRecord] | None = None,  # kopf injects it
+    worker_summaries: kopf.Index[tuple[str, str], str | None] | None = None,
     **_: Any,
 ) -> None:
     state: ProcessorState = memo.setdefault("state", ProcessorState())
@@ -105,10 +123,18 @@ async def reconcile(
             previous_conditions, [_invalid_spec_condition(message)], now
         )
         return
-    assert processor_jobs is not None
+    assert processor_jobs is not None and worker_summaries is not None
     records = list(processor_jobs.get((namespace, name), []))
+    summaries = {
+        r.name: next((m for m in worker_summaries.get((namespace, r.name), []) if m), None)
+        for r in records
+        if r.finished and not r.counted
+    }
+    totals = dict(status.get("totals") or {})
     processor = ProcessorRef(name, namespace, uid)
-    output = await asyncio.to_thread(_tick, memo.api, processor, model, state, records, now)
+    output = await asyncio.to_thread(
+        _tick, memo.api, processor, model, state, records, now, summaries, totals
+    )
     failed = output.status.get("_failed", False)
     output.status.pop("_failed", None)
     state.schedule(clock, model.poll_interval_seconds, CONFIG.max_backoff_seconds, failed)
@@ -127,6 +153,8 @@ def _tick(
     state: ProcessorState,
     records: list[JobRecord],
     now: datetime,
+    summaries: dict[str, str | None],
+    totals: dict[str, int],
 ) -> TickOutput:
     """One poll, blocking I/O allowed: certificates, Snowflake, Jobs."""
     started = time.monotonic()
@@ -160,11 +188,21 @@ def _tick(
         state.launched[job] = time.monotonic()
     if result.observation.counts is None and not spec.suspend:
         state.drop_connection()  # reconnect on the next poll
+    folded = fold_summaries(records, summaries, now)
+    for job in folded.counted_jobs:
+        mark_job_counted(api, processor.namespace, job, COUNTED_ANNOTATION)
+    counted = {r.name for r in records if r.counted} | set(folded.counted_jobs)
     for job in jobs_beyond_history(
-        records, spec.job.successful_jobs_history_limit, spec.job.failed_jobs_history_limit
+        [r for r in records if r.name in counted],  # never delete a summary not yet counted
+        spec.job.successful_jobs_history_limit,
+        spec.job.failed_jobs_history_limit,
     ):
         delete_job(api, processor.namespace, job)
     status = dict(result.plan.status)
+    status["totals"] = {
+        "completed": int(totals.get("completed") or 0) + folded.completed,
+        "failed": int(totals.get("failed") or 0) + folded.failed,
+    }
     if certificates.status:
         status["certificates"] = certificates.status
     status["conditions"] = result.plan.conditions

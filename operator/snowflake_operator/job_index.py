@@ -2,9 +2,68 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+COUNTED_ANNOTATION = "snowflake-processor.dev/counted"
+SUMMARY_WAIT_SECONDS = 300  # a finished Job's pod may be seen a little after the Job
+
+
+def termination_message(status: Mapping[str, Any] | None) -> str | None:
+    """The worker container's termination message (its JSON summary), once it has ended."""
+    for container in (status or {}).get("containerStatuses") or []:
+        if container.get("name") == "worker":
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            message = terminated.get("message")
+            return str(message) if message else None
+    return None
+
+
+@dataclass(frozen=True)
+class Totals:
+    completed: int = 0
+    failed: int = 0
+    counted_jobs: tuple[str, ...] = ()
+
+
+def fold_summaries(
+    records: Iterable[JobRecord], summaries: Mapping[str, str | None], now: datetime
+) -> Totals:
+    """Entries completed and failed by finished Jobs not yet counted, from their workers'
+    summaries. A Job whose pod is gone (or never wrote one) is counted as zero once its
+    summary has had time to arrive."""
+    completed = failed = 0
+    counted: list[str] = []
+    for record in records:
+        if not record.finished or record.counted:
+            continue
+        text = summaries.get(record.name)
+        if text is None and not _long_finished(record, now):
+            continue
+        summary = _parse(text)
+        completed += int(summary.get("completed") or 0)
+        failed += int(summary.get("failed") or 0)
+        counted.append(record.name)
+    return Totals(completed, failed, tuple(counted))
+
+
+def _parse(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _long_finished(record: JobRecord, now: datetime) -> bool:
+    try:
+        finished = datetime.fromisoformat(str(record.finished_at).replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return (now - finished).total_seconds() > SUMMARY_WAIT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -15,6 +74,7 @@ class JobRecord:
     succeeded: bool
     finished_at: str | None
     running: bool = False  # a pod is active; unfinished and not running means Pending
+    counted: bool = False  # its worker's summary is already in the resource's status totals
 
 
 def job_record(name: str, meta: Mapping[str, Any], status: Mapping[str, Any] | None) -> JobRecord:
@@ -36,6 +96,7 @@ def job_record(name: str, meta: Mapping[str, Any], status: Mapping[str, Any] | N
         succeeded=succeeded,
         finished_at=finished_at if (succeeded or failed) else None,
         running=not (succeeded or failed) and int(status.get("active") or 0) > 0,
+        counted=COUNTED_ANNOTATION in (meta.get("annotations") or {}),
     )
 
 

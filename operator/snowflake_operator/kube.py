@@ -59,6 +59,16 @@ class KubeJobBackend:
         return True
 
 
+def mark_job_counted(api: client.ApiClient, namespace: str, name: str, annotation: str) -> None:
+    """Remember on the Job itself that its summary is in the totals (survives restarts)."""
+    body = {"metadata": {"annotations": {annotation: "true"}}}
+    try:
+        client.BatchV1Api(api).patch_namespaced_job(name, namespace, body)
+    except ApiException as exc:
+        if exc.status != NOT_FOUND:
+            raise
+
+
 def delete_job(api: client.ApiClient, namespace: str, name: str) -> None:
     try:
         client.BatchV1Api(api).delete_namespaced_job(

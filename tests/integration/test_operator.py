@@ -3,6 +3,7 @@ the Snowflake emulator, moto's S3 server and trustme certificates."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -476,8 +477,42 @@ def test_snowflake_unreachable_sets_the_condition_and_recovers(
         wait_for(lambda: len(jobs_of(batch, "flaky")) == 1)
 
 
+def worker_pod(api: client.ApiClient, job: Any, summary: dict[str, Any]) -> None:
+    """The pod the Job controller would have made, ended with the worker's summary."""
+    core = client.CoreV1Api(api)
+    name = f"{job.metadata.name}-pod"
+    labels = dict(job.spec.template.metadata.labels)
+    core.create_namespaced_pod(
+        NAMESPACE,
+        {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "worker", "image": "x"}]},
+        },
+    )
+    terminated = {"exitCode": 0, "message": json.dumps(summary)}
+    core.patch_namespaced_pod_status(
+        name,
+        NAMESPACE,
+        {
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "worker",
+                        "state": {"terminated": terminated},
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": "x",
+                        "imageID": "",
+                    }
+                ]
+            }
+        },
+    )
+
+
 def test_two_resources_do_not_interfere_and_history_is_trimmed(
     kube_api: KubeApi,
+    kube_client: client.ApiClient,
     custom: client.CustomObjectsApi,
     batch: client.BatchV1Api,
     snowflake_connect: Callable[..., Any],
@@ -508,7 +543,12 @@ def test_two_resources_do_not_interfere_and_history_is_trimmed(
         assert status_of(custom, "alpha").get("backlog") == 200
         assert status_of(custom, "beta").get("backlog") == 50
         (first,) = jobs_of(batch, "beta")
+        summary = {"event": "summary", "claimed": 50, "completed": 47, "failed": 3}
+        worker_pod(kube_client, first, summary)
         finish(batch, first)
+        totals = wait_for(lambda: status_of(custom, "beta").get("totals", {}).get("completed"))
+        assert status_of(custom, "beta")["totals"] == {"completed": 47, "failed": 3}
+        assert totals == 47
         # history limit 0: the finished Job is deleted; the backlog (no real worker ran)
         # then gets a fresh Job, while alpha's Jobs are untouched
         wait_for(

@@ -161,3 +161,32 @@ def test_history_keeps_the_newest_of_each_kind() -> None:
     ]
     assert jobs_beyond_history(records, successful_limit=5, failed_limit=5) == []
     assert "running" not in jobs_beyond_history(records, 0, 0)
+
+
+def test_fold_summaries_counts_each_finished_job_once() -> None:
+    from datetime import UTC, datetime
+
+    from snowflake_operator.job_index import COUNTED_ANNOTATION, fold_summaries
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    recent = "2026-11-25T11:59:00Z"
+    old = "2026-11-25T10:00:00Z"
+    done = _record("done", done=recent)
+    counted = job_record(
+        "counted",
+        {"annotations": {COUNTED_ANNOTATION: "true"}},
+        {"succeeded": 1, "completionTime": recent},
+    )
+    waiting = _record("waiting", done=recent)  # finished a minute ago, pod not seen yet
+    gone = _record("gone", done=old)  # finished long ago, pod gone: counted as zero
+    garbled = _record("garbled", done=recent)
+    running = _record("running", done=None)
+    summaries = {
+        "done": '{"event": "summary", "completed": 40, "failed": 2}',
+        "counted": '{"event": "summary", "completed": 999, "failed": 999}',
+        "garbled": "not json",
+        "running": '{"completed": 5}',
+    }
+    totals = fold_summaries([done, counted, waiting, gone, garbled, running], summaries, now)
+    assert (totals.completed, totals.failed) == (40, 2)
+    assert set(totals.counted_jobs) == {"done", "gone", "garbled"}
