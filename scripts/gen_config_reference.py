@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - only outside the project's venv
+    raise SystemExit(
+        "PyYAML is missing: run this with the project's venv, "
+        "e.g. .venv/bin/python scripts/gen_config_reference.py"
+    ) from None
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "snowflakeprocessors.yaml"

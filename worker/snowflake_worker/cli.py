@@ -9,6 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.util import find_spec
+
+# Ops commands on one queue table (the operator's code: rich, PyYAML).
+OPS_COMMANDS = {
+    "status": "entries by status, the oldest pending age, recent dead letters",
+    "enqueue": "add entries in bulk from a JSON-lines file (idempotent by id)",
+    "requeue": "put dead letters back to pending, by id, by error text or all",
+    "purge": "delete completed entries older than a cutoff",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,8 +38,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "operator", help="run the Kubernetes operator (kubeconfig or in-cluster config)"
     )
     operator_available = _add_operator_arguments(operator)
+    ops_available = True
+    for name, help_text in OPS_COMMANDS.items():
+        ops_available = _add_ops_arguments(name, commands.add_parser(name, help=help_text))
 
     args, extra = parser.parse_known_args(argv)
+    if args.command in OPS_COMMANDS:
+        if not ops_available:
+            return _missing_extra("operator")
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        from snowflake_operator.ops import run_ops
+
+        return run_ops(args)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "worker":
@@ -66,6 +86,18 @@ def _add_operator_arguments(parser: argparse.ArgumentParser) -> bool:
     except ImportError:
         return False
     add_operator_arguments(parser)
+    return True
+
+
+def _add_ops_arguments(name: str, parser: argparse.ArgumentParser) -> bool:
+    """The ops commands live with the operator's code; the worker image does not have it."""
+    if find_spec("rich") is None or find_spec("yaml") is None:  # found, not imported
+        return False
+    try:
+        from snowflake_operator.ops import add_ops_arguments
+    except ImportError:
+        return False
+    add_ops_arguments(name, parser)
     return True
 
 

@@ -287,9 +287,7 @@ class QueueClient:
             ),
             # The offset is bound already negated: "-%(s)s" with a negative value would
             # render as "--", a comment.
-            "count_completed_before": (
-                f"SELECT COUNT(*) FROM {t} WHERE {completed_before}"
-            ),
+            "count_completed_before": (f"SELECT COUNT(*) FROM {t} WHERE {completed_before}"),
             "purge_completed": f"DELETE FROM {t} WHERE {completed_before}",
         }
 

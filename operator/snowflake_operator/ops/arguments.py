@@ -88,13 +88,20 @@ def add_ops_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _wrap(text: str) -> str:
+    """Group descriptions are printed as they are (RawDescriptionHelpFormatter)."""
+    return textwrap.fill(text, width=78)
+
+
 def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group(
         "the queue table",
-        "Either --resource FILE (a SnowflakeProcessor resource: its spec is validated as "
-        "the operator does and its spec.snowflake names the table and the login), or "
-        "--account, --database, --schema and --table (with --host/--port for private link "
-        "or the emulator). Not both.",
+        _wrap(
+            "Either --resource FILE (a SnowflakeProcessor resource: its spec is validated as "
+            "the operator does and its spec.snowflake names the table and the login), or "
+            "--account, --database, --schema and --table (with --host/--port for private link "
+            "or the emulator). Not both."
+        ),
     )
     where.add_argument(
         "--resource", type=Path, metavar="FILE", help="a SnowflakeProcessor YAML file"
@@ -107,10 +114,12 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--port", type=int, help="Snowflake port (with --host)")
     login = parser.add_argument_group(
         "the login",
-        "With --resource these override the resource's values. Secrets never go on the "
-        "command line: key_pair takes --private-key-file (or SFP_SNOWFLAKE_PRIVATE_KEY_FILE) "
-        "and SFP_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE for an encrypted key; password takes "
-        "SFP_SNOWFLAKE_PASSWORD.",
+        _wrap(
+            "With --resource these override the resource's values. Secrets never go on the "
+            "command line: key_pair takes --private-key-file (or SFP_SNOWFLAKE_PRIVATE_KEY_FILE) "
+            "and SFP_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE for an encrypted key; password takes "
+            "SFP_SNOWFLAKE_PASSWORD."
+        ),
     )
     login.add_argument("--user", help="Snowflake user (key_pair and password need one)")
     login.add_argument(

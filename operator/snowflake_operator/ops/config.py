@@ -162,7 +162,10 @@ def load_resource_spec(path: Path) -> ProcessorSpec:
 
 
 def _settings(fields: dict[str, Any], args: argparse.Namespace) -> SnowflakeSettings:
-    fields = {**fields, **_secrets(AuthMode(fields.get("auth") or AuthMode.WORKLOAD_IDENTITY), args)}
+    fields = {
+        **fields,
+        **_secrets(AuthMode(fields.get("auth") or AuthMode.WORKLOAD_IDENTITY), args),
+    }
     try:
         return _ExplicitSettings(**fields)
     except ValidationError as exc:

@@ -22,7 +22,7 @@ def human_seconds(seconds: int | None) -> str:
     if seconds is None:
         return "-"
     seconds = max(0, int(seconds))
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -4,6 +4,7 @@ one line on stderr and an exit code (0 ok, 2 bad input or configuration, 1 Snowf
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -42,10 +43,8 @@ class Session:
 
     def close(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone already
                 self._connection.close()
-            except Exception:  # noqa: S110 (closing a connection that may be gone)
-                pass
             self._connection = None
 
 

@@ -1,0 +1,88 @@
+"""`snowflake-processor status`: counts by status, the oldest pending entry's age, and the
+most recent dead letters with their errors."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .output import Column, human_seconds, truncate, utc_iso, utc_text
+from .runner import Session
+
+ERROR_WIDTH = 80  # in the table; JSON has the whole message
+
+
+def run(args: argparse.Namespace, session: Session) -> int:
+    max_attempts = args.max_attempts or session.target.max_attempts
+    queue = session.queue
+    counts = queue.counts(max_attempts=max_attempts)
+    dead = queue.recent_dead_letters(args.dead_letters) if args.dead_letters else []
+    age = counts.oldest_pending_age_seconds
+    numbers = {
+        "eligible": counts.eligible,
+        "pending": counts.pending,
+        "processing": counts.processing,
+        "completed": counts.completed,
+        "failed": counts.failed,
+        "total": counts.total,
+    }
+    output = session.output
+    if output.json_mode:
+        document: dict[str, Any] = {
+            "table": session.target.table_name,
+            "max_attempts": max_attempts,
+            "counts": numbers,
+            "oldest_pending_age_seconds": age,
+            "oldest_pending_age": None if age is None else human_seconds(age),
+            "dead_letters": [
+                {
+                    "id": letter.id,
+                    "error_message": letter.error_message,
+                    "retry_count": letter.retry_count,
+                    "failed_at": utc_iso(letter.failed_at),
+                }
+                for letter in dead
+            ],
+        }
+        output.json(document)
+        return 0
+    output.table(
+        f"queue {session.target.table_name}",
+        [Column("status"), Column("entries", numeric=True)],
+        [
+            ["eligible now", counts.eligible],
+            ["pending", counts.pending],
+            ["processing", counts.processing],
+            ["completed", counts.completed],
+            ["failed (dead letters)", counts.failed],
+            ["total", counts.total],
+        ],
+    )
+    pending_age = "none pending" if age is None else f"{human_seconds(age)} ({age} s)"
+    output.line(f"oldest pending entry: {pending_age}")
+    output.line(f"eligible: pending, fewer than {max_attempts} attempts, next attempt due")
+    if not args.dead_letters:
+        return 0
+    output.line()
+    if not dead:
+        output.line("no dead letters")
+        return 0
+    output.table(
+        f"dead letters: the {len(dead)} most recent of {counts.failed}",
+        [
+            Column("id"),
+            Column("attempts", numeric=True),
+            Column("failed at (UTC)"),
+            Column("error"),
+        ],
+        [
+            [
+                letter.id,
+                letter.retry_count,
+                utc_text(letter.failed_at),
+                truncate(letter.error_message, ERROR_WIDTH),
+            ]
+            for letter in dead
+        ],
+    )
+    return 0

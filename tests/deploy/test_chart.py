@@ -1,0 +1,789 @@
+"""The Helm chart: lint, render, validate against Kubernetes' own schemas, and check the
+contract with the Terraform (names, labels, IRSA annotations), least-privilege RBAC, the
+pod's security settings, the values schema and checkov's Kubernetes policies.
+
+Needs the helm binary (PATH, else .tools/bin/helm) and checkov (.tools/bin/checkov):
+`make test` installs both with `make tools`. A missing tool fails the tests, never skips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from snowflake_operator.main import add_operator_arguments
+from snowflake_operator.operator_config import OperatorConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "snowflake-processor"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+ALL_FEATURES = CHART / "ci" / "all-features-values.yaml"
+RELEASE, RELEASE_NAMESPACE, JOBS_NAMESPACE = (
+    "snowflake-processor",
+    "snowflake-processor-system",
+    "snowflake-processor",
+)
+KUBERNETES_VERSION = "1.31.0"
+CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/",)  # Prometheus Operator CRs
+OPERATOR_SA, WORKER_SA = "snowflake-processor-operator", "snowflake-processor-worker"
+ALERTS = {
+    "SnowflakeProcessorBacklogGrowing",
+    "SnowflakeProcessorDeadLettersRising",
+    "SnowflakeProcessorNoSuccessfulPoll",
+    "SnowflakeProcessorOperatorDown",
+}
+# Named value sets rendered by the tests: extra `helm template` arguments.
+VALUE_SETS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "all-features": ("--values", str(ALL_FEATURES)),
+}
+
+Manifest = dict[str, Any]
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or (str(TOOLS_BIN / name) if (TOOLS_BIN / name).exists() else None)
+    if found is None:
+        pytest.fail(f"{name} not found on PATH nor in {TOOLS_BIN}: run `make tools`")
+    return found
+
+
+def tool_env() -> dict[str, str]:
+    """checkov shells out to `helm`: make sure it finds ours."""
+    return {**os.environ, "PATH": f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [tool("helm"), *args], capture_output=True, text=True, env=tool_env(), timeout=120
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def template_args(*extra: str, chart: Path = CHART) -> list[str]:
+    return ["template", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE, *extra]
+
+
+@cache
+def render(*extra: str) -> tuple[Manifest, ...]:
+    out = helm(*template_args(*extra)).stdout
+    return tuple(doc for doc in yaml.safe_load_all(out) if doc)
+
+
+def render_set(name: str) -> tuple[Manifest, ...]:
+    return render(*VALUE_SETS[name])
+
+
+def of_kind(docs: tuple[Manifest, ...], kind: str) -> list[Manifest]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def one(docs: tuple[Manifest, ...], kind: str) -> Manifest:
+    found = of_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def operator_container(docs: tuple[Manifest, ...]) -> Manifest:
+    containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["operator"]
+    return containers[0]  # type: ignore[no-any-return]
+
+
+def rbac_rules(docs: tuple[Manifest, ...]) -> list[Manifest]:
+    return [
+        rule for kind in ("ClusterRole", "Role") for r in of_kind(docs, kind) for rule in r["rules"]
+    ]
+
+
+def grants(docs: tuple[Manifest, ...]) -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource) -> verbs, over every Role and ClusterRole."""
+    result: dict[tuple[str, str], set[str]] = {}
+    for rule in rbac_rules(docs):
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                result.setdefault((group, resource), set()).update(rule["verbs"])
+    return result
+
+
+# --- lint and render --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_helm_lint_passes(value_set: str) -> None:
+    result = helm("lint", str(CHART), "--strict", *VALUE_SETS[value_set])
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_rendered_builtin_kinds_are_valid_kubernetes(value_set: str) -> None:
+    validated = []
+    for doc in render_set(value_set):
+        if doc["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS):
+            continue  # custom resources: checked below against their own structure
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        validated.append(doc["kind"])
+    expected = {"ServiceAccount", "Deployment", "Service"}
+    assert expected <= set(validated), validated
+
+
+def test_default_render_is_the_documented_set_of_objects() -> None:
+    kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in render_set("default"))
+    assert kinds == [
+        "ClusterRole/snowflake-processor-operator",
+        "ClusterRoleBinding/snowflake-processor-operator",
+        "Deployment/snowflake-processor-operator",
+        "Service/snowflake-processor-operator-metrics",
+        f"ServiceAccount/{OPERATOR_SA}",
+        f"ServiceAccount/{WORKER_SA}",
+    ]
+
+
+def test_all_features_render_every_optional_object() -> None:
+    kinds = {d["kind"] for d in render_set("all-features")}
+    assert kinds == {
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "Deployment",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+
+
+def test_objects_land_in_the_contract_namespaces() -> None:
+    for doc in render_set("all-features"):
+        namespace = doc["metadata"].get("namespace")
+        if doc["kind"] == "Namespace":
+            assert namespace is None and doc["metadata"]["name"] == JOBS_NAMESPACE
+        elif doc["kind"] in {"Role", "RoleBinding"} or (
+            doc["kind"] == "ServiceAccount" and doc["metadata"]["name"] == WORKER_SA
+        ):
+            assert namespace == JOBS_NAMESPACE, doc["kind"]
+        else:
+            assert namespace == RELEASE_NAMESPACE, doc["kind"]
+
+
+def test_jobs_namespace_is_created_only_when_asked() -> None:
+    assert not of_kind(render_set("default"), "Namespace")
+    namespace = one(render("--set", "jobs.createNamespace=true"), "Namespace")
+    assert namespace["metadata"]["name"] == JOBS_NAMESPACE
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    other = one(
+        render("--set", "jobs.createNamespace=true", "--set", "jobs.namespace=q"), "Namespace"
+    )
+    assert other["metadata"]["name"] == "q"
+
+
+# --- the contract with Terraform and the operator ------------------------------------------
+
+
+def test_operator_args_env_and_ports_by_default() -> None:
+    container = operator_container(render_set("default"))
+    assert container["args"] == [
+        "operator",
+        "--liveness",
+        "http://0.0.0.0:8080/healthz",
+        "--standalone",
+    ]
+    assert container["image"] == "snowflake-processor-operator:0.1.0"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SFP_OPERATOR_WORKER_IMAGE"] == "snowflake-processor-worker:0.1.0"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": 8080}
+
+
+def test_image_tags_default_to_the_app_version_which_is_the_project_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["version"] == chart["appVersion"] == "0.1.0"
+    assert chart["kubeVersion"] == ">=1.29.0-0"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{chart["appVersion"]}"' in pyproject
+
+
+def test_all_features_args_namespace_scope_and_peering() -> None:
+    container = operator_container(render_set("all-features"))
+    assert container["args"] == [
+        "operator",
+        "--liveness",
+        "http://0.0.0.0:8080/healthz",
+        "--namespace",
+        JOBS_NAMESPACE,
+        "--peering",
+        "snowflake-processor",
+        "--log-level",
+        "DEBUG",
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SFP_OPERATOR_WORKER_IMAGE"].startswith(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/snowflake-processor-worker@sha256:"
+    )
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_operator_accepts_the_rendered_arguments_and_environment(
+    value_set: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The args parse with the operator's own parser; each SFP_OPERATOR_* variable is a
+    field of its settings and parses there."""
+    container = operator_container(render_set(value_set))
+    assert container["args"][0] == "operator"
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_operator_arguments(parser)
+    parsed = parser.parse_args(container["args"][1:])
+    assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+    assert parsed.standalone == (value_set == "default")
+    fields = set(OperatorConfig.model_fields)
+    for env in container["env"]:
+        if env["name"].startswith("SFP_OPERATOR_"):
+            assert env["name"].removeprefix("SFP_OPERATOR_").lower() in fields, env["name"]
+            monkeypatch.setenv(env["name"], env["value"])
+    config = OperatorConfig()
+    assert config.metrics_port == 9090
+    assert config.worker_image.endswith(("snowflake-processor-worker:0.1.0", "0" * 64))
+
+
+def test_operator_config_values_become_environment_variables() -> None:
+    container = operator_container(render("--set", "operator.config.tickSeconds=5"))
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SFP_OPERATOR_TICK_SECONDS"] == "5"
+    assert env["SFP_OPERATOR_MAX_BACKOFF_SECONDS"] == "300"
+    assert env["SFP_OPERATOR_EVENT_REPEAT_SECONDS"] == "600"
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_operator_pod_labels_match_the_fargate_profile(value_set: str) -> None:
+    deployment = one(render_set(value_set), "Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "snowflake-processor"
+    assert labels["app.kubernetes.io/component"] == "operator"
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+
+
+def test_pod_labels_cannot_override_the_selector_labels() -> None:
+    docs = render("--set", "operator.podLabels.app\\.kubernetes\\.io/name=other")
+    labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "snowflake-processor"
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_service_accounts(value_set: str) -> None:
+    accounts = accounts_by_name(render_set(value_set))
+    assert set(accounts) == {OPERATOR_SA, WORKER_SA}
+    assert accounts[OPERATOR_SA]["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert accounts[WORKER_SA]["metadata"]["namespace"] == JOBS_NAMESPACE
+    assert accounts[WORKER_SA]["automountServiceAccountToken"] is False
+    deployment = one(render_set(value_set), "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == OPERATOR_SA
+
+
+def accounts_by_name(docs: tuple[Manifest, ...]) -> dict[str, Manifest]:
+    return {sa["metadata"]["name"]: sa for sa in of_kind(docs, "ServiceAccount")}
+
+
+def role_arn(sa: Manifest) -> str | None:
+    return (sa["metadata"].get("annotations") or {}).get("eks.amazonaws.com/role-arn")
+
+
+def test_role_arn_annotations_only_when_set() -> None:
+    accounts = accounts_by_name(render_set("default"))
+    assert role_arn(accounts[OPERATOR_SA]) is None
+    assert role_arn(accounts[WORKER_SA]) is None
+    accounts = accounts_by_name(render_set("all-features"))
+    arn = "arn:aws:iam::123456789012:role/{}"
+    assert role_arn(accounts[OPERATOR_SA]) == arn.format("snowflake-processor-operator")
+    assert role_arn(accounts[WORKER_SA]) == arn.format("snowflake-processor-worker")
+    only_worker = accounts_by_name(
+        render("--set", "worker.serviceAccount.roleArn=" + arn.format("w"))
+    )
+    assert role_arn(only_worker[WORKER_SA]) == arn.format("w")
+    assert role_arn(only_worker[OPERATOR_SA]) is None
+    annotations = accounts[OPERATOR_SA]["metadata"]["annotations"]
+    assert annotations["eks.amazonaws.com/sts-regional-endpoints"] == "true"  # extra ones kept
+
+
+def test_worker_service_account_can_be_left_to_someone_else() -> None:
+    docs = render("--set", "worker.serviceAccount.create=false")
+    assert [sa["metadata"]["name"] for sa in of_kind(docs, "ServiceAccount")] == [OPERATOR_SA]
+
+
+# --- the pod's security settings --------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_operator_pod_security(value_set: str) -> None:
+    deployment = one(render_set(value_set), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True  # it talks to the Kubernetes API
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    container = operator_container(render_set(value_set))
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 10001
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["privileged"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_operator_resources_are_a_fargate_size_with_requests_equal_to_limits(
+    value_set: str,
+) -> None:
+    resources = operator_container(render_set(value_set))["resources"]
+    assert resources["requests"] == resources["limits"]
+    if value_set == "default":
+        assert resources["requests"] == {"cpu": "250m", "memory": "512Mi"}
+
+
+def test_single_replica_recreates_and_peers_roll() -> None:
+    assert one(render_set("default"), "Deployment")["spec"]["strategy"]["type"] == "Recreate"
+    assert one(render_set("default"), "Deployment")["spec"]["replicas"] == 1
+    deployment = one(render_set("all-features"), "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+# --- RBAC -----------------------------------------------------------------------------------
+
+# What operator/snowflake_operator and kopf call; anything more is a finding.
+BASE_GRANTS = {
+    ("snowflake-processor.dev", "snowflakeprocessors"): {"get", "list", "watch", "patch"},
+    ("snowflake-processor.dev", "snowflakeprocessors/status"): {"get", "patch"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
+    ("", "pods"): {"list", "watch"},
+    ("", "secrets"): {"get", "create", "patch"},
+    ("", "events"): {"create", "patch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+}
+PEERING_VERBS = {"get", "list", "watch", "patch"}
+
+
+def test_cluster_scope_grants_exactly_what_the_operator_needs() -> None:
+    docs = render_set("default")
+    assert grants(docs) == BASE_GRANTS
+    assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
+    binding = one(docs, "ClusterRoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": one(docs, "ClusterRole")["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": RELEASE_NAMESPACE}
+    ]
+
+
+def test_namespace_scope_grants_nothing_cluster_wide() -> None:
+    docs = render("--set", "rbac.scope=namespace")
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    role, binding = one(docs, "Role"), one(docs, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == JOBS_NAMESPACE
+    assert grants(docs) == BASE_GRANTS
+    assert binding["roleRef"]["kind"] == "Role"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": RELEASE_NAMESPACE}
+    ]
+    args = operator_container(docs)["args"]
+    assert args[args.index("--namespace") + 1] == JOBS_NAMESPACE
+
+
+@pytest.mark.parametrize(
+    ("scope", "resource"), [("cluster", "clusterkopfpeerings"), ("namespace", "kopfpeerings")]
+)
+def test_more_than_one_replica_peers_and_may_touch_the_peering_object(
+    scope: str, resource: str
+) -> None:
+    docs = render("--set", "replicaCount=2", "--set", f"rbac.scope={scope}")
+    args = operator_container(docs)["args"]
+    assert args[args.index("--peering") + 1] == "snowflake-processor"
+    assert "--standalone" not in args
+    assert grants(docs) == {**BASE_GRANTS, ("kopf.dev", resource): PEERING_VERBS}
+
+
+def test_one_replica_is_standalone_without_peering_grants() -> None:
+    for scope in ("cluster", "namespace"):
+        docs = render("--set", f"rbac.scope={scope}")
+        args = operator_container(docs)["args"]
+        assert "--standalone" in args and "--peering" not in args
+        assert not any(group == "kopf.dev" for group, _ in grants(docs))
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_rbac_has_no_wildcards_nor_escalation(value_set: str) -> None:
+    rules = rbac_rules(render_set(value_set))
+    assert rules
+    for rule in rules:
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], rule
+            assert not any("*" in item for item in rule[key]), rule
+        assert not rule.get("nonResourceURLs"), rule
+        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+    resources = {resource for rule in rules for resource in rule["resources"]}
+    assert not resources & {"pods/exec", "clusterroles", "roles", "rolebindings", "nodes"}
+
+
+def test_rbac_can_be_left_to_someone_else() -> None:
+    docs = render("--set", "rbac.create=false")
+    assert not {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"} & {
+        d["kind"] for d in docs
+    }
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_metrics_service_selects_the_operator_pods(value_set: str) -> None:
+    docs = render_set(value_set)
+    service = one(docs, "Service")
+    pod_labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "operator"
+    (port,) = service["spec"]["ports"]
+    assert port["name"] == "metrics" and port["port"] == 9090
+    container_ports = {p["name"]: p["containerPort"] for p in operator_container(docs)["ports"]}
+    assert port["targetPort"] in container_ports or port["targetPort"] == 9090
+    assert container_ports[port["targetPort"]] == 9090
+
+
+def test_monitoring_objects_only_when_enabled() -> None:
+    kinds = {d["kind"] for d in render_set("default")}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+    only_rule = {d["kind"] for d in render("--set", "metrics.prometheusRule.enabled=true")}
+    assert "PrometheusRule" in only_rule and "ServiceMonitor" not in only_rule
+
+
+def test_service_monitor_without_the_service_is_refused() -> None:
+    result = helm(
+        *template_args(
+            "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"
+        ),
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "metrics.service.enabled" in result.stderr
+
+
+def check_keys(node: Manifest, allowed: set[str], where: str) -> None:
+    unknown = set(node) - allowed
+    assert not unknown, f"{where}: unexpected keys {sorted(unknown)}"
+
+
+def test_service_monitor_structure() -> None:
+    """monitoring.coreos.com/v1 ServiceMonitor: only fields of its CRD, pointing at the
+    metrics Service (kubernetes-validate does not know custom resources)."""
+    docs = render_set("all-features")
+    monitor, service = one(docs, "ServiceMonitor"), one(docs, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    check_keys(monitor, {"apiVersion", "kind", "metadata", "spec"}, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    spec = monitor["spec"]
+    check_keys(spec, {"selector", "namespaceSelector", "endpoints"}, "spec")
+    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert spec["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    (endpoint,) = spec["endpoints"]
+    check_keys(endpoint, {"port", "path", "scheme", "interval", "scrapeTimeout"}, "endpoint")
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert duration_seconds(endpoint["scrapeTimeout"]) < duration_seconds(endpoint["interval"])
+
+
+def duration_seconds(text: str) -> float:
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)", text)
+    assert match, f"not a Prometheus duration: {text!r}"
+    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    return int(match.group(1)) * factor
+
+
+def alert_rules() -> dict[str, Manifest]:
+    rule = one(render_set("all-features"), "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    check_keys(rule, {"apiVersion", "kind", "metadata", "spec"}, "PrometheusRule")
+    check_keys(rule["spec"], {"groups"}, "spec")
+    rules: dict[str, Manifest] = {}
+    for group in rule["spec"]["groups"]:
+        check_keys(group, {"name", "rules", "interval"}, "group")
+        for item in group["rules"]:
+            check_keys(item, {"alert", "expr", "for", "labels", "annotations"}, item["alert"])
+            rules[item["alert"]] = item
+    return rules
+
+
+def test_prometheus_rule_structure() -> None:
+    rules = alert_rules()
+    assert set(rules) == ALERTS
+    for name, rule in rules.items():
+        assert isinstance(rule["expr"], str) and rule["expr"].strip(), name
+        assert rule["labels"]["severity"] in {"warning", "critical"}, name
+        assert {"summary", "description"} <= set(rule["annotations"]), name
+        if "for" in rule:
+            duration_seconds(rule["for"])
+        assert rule["expr"].count("(") == rule["expr"].count(")"), name
+        assert rule["expr"].count("{") == rule["expr"].count("}"), name
+        for text in rule["annotations"].values():  # Prometheus templates survived Helm
+            assert text.count("{{") == text.count("}}"), name
+
+
+def test_alert_expressions_use_the_operator_metrics_contract() -> None:
+    rules = alert_rules()
+    backlog = rules["SnowflakeProcessorBacklogGrowing"]
+    assert backlog["expr"] == "deriv(snowflake_processor_backlog[30m]) > 0"
+    assert backlog["for"] == "30m"
+    dead = rules["SnowflakeProcessorDeadLettersRising"]["expr"]
+    assert re.fullmatch(r"increase\(snowflake_processor_dead_letters\[\d+m\]\) > 0", dead)
+    poll = rules["SnowflakeProcessorNoSuccessfulPoll"]["expr"]
+    assert poll == "time() - snowflake_processor_last_successful_poll_timestamp_seconds > 900"
+    down = rules["SnowflakeProcessorOperatorDown"]
+    assert 'absent(up{job=~".*snowflake-processor.*"} == 1)' in down["expr"]
+    assert 'up{job=~".*snowflake-processor.*"} == 0' in down["expr"]
+    assert down["for"] == "5m"
+    for name in ALERTS - {"SnowflakeProcessorOperatorDown"}:
+        summary = rules[name]["annotations"]["summary"]
+        assert "{{ $labels.namespace }}" in summary and "{{ $labels.processor }}" in summary
+    # Prometheus names the scrape job after the Service: the OperatorDown regex must match.
+    service = one(render_set("all-features"), "Service")["metadata"]["name"]
+    assert re.fullmatch(".*snowflake-processor.*", service)
+
+
+def test_default_poll_alert_threshold_is_ten_minutes() -> None:
+    docs = render("--set", "metrics.prometheusRule.enabled=true")
+    rules = {
+        r["alert"]: r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]
+    }
+    assert rules["SnowflakeProcessorNoSuccessfulPoll"]["expr"].endswith("> 600")
+
+
+# --- the values schema -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ("bogus: 1\n", "bogus"),
+        ("operator:\n  bogus: 1\n", "bogus"),
+        ("metrics:\n  serviceMonitor:\n    intervall: 30s\n", "intervall"),
+        ("replicaCount: two\n", "replicaCount"),
+        ("replicaCount: 0\n", "replicaCount"),
+        ("rbac:\n  scope: everything\n", "scope"),
+        ("operator:\n  image:\n    tag: 1.2\n", "tag"),
+        ("worker:\n  image:\n    tag: 2\n", "tag"),
+        ("operator:\n  serviceAccount:\n    roleArn: not-an-arn\n", "roleArn"),
+        ("operator:\n  image:\n    digest: latest\n", "digest"),
+    ],
+)
+def test_values_violating_the_schema_fail_naming_the_key(
+    values: str, named: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(values)
+    result = helm(*template_args("--values", str(path)), check=False)
+    assert result.returncode != 0, result.stdout[:500]
+    assert named in result.stderr, result.stderr
+
+
+def load_schema() -> Manifest:
+    schema: Manifest = json.loads((CHART / "values.schema.json").read_text())
+    return schema
+
+
+def schema_nodes(node: Manifest, path: str = "") -> Iterator[tuple[str, Manifest]]:
+    yield path, node
+    for name, child in (node.get("properties") or {}).items():
+        yield from schema_nodes(child, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        yield from schema_nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from schema_nodes(node["additionalProperties"], f"{path}.*")
+
+
+def test_schema_is_draft7_and_closed_everywhere() -> None:
+    """Every object with named properties rejects other keys; free-form maps (labels,
+    annotations, nodeSelector) accept only string values; `global` stays open for
+    parent charts (Helm passes their globals down)."""
+    schema = load_schema()
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+    for path, node in schema_nodes(schema):
+        if node.get("type") != "object" or path == ".global":
+            continue
+        if "properties" in node:
+            assert node.get("additionalProperties") is False, path
+        else:
+            assert node.get("additionalProperties") == {"type": "string"}, path
+
+
+def test_schema_covers_exactly_the_documented_values() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = load_schema()
+
+    def compare(value: Any, node: Manifest, path: str) -> None:
+        if "properties" not in node:
+            return
+        assert set(value) == set(node["properties"]) - {"global"}, path
+        for key, child in value.items():
+            compare(child, node["properties"][key], f"{path}.{key}")
+
+    compare(values, schema, "")
+
+
+def merged(base: Manifest, override: Manifest) -> Manifest:
+    """Helm's coalescing of a values file over the chart's values (maps merge)."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            result[key] = merged(base[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def test_values_files_satisfy_the_schema() -> None:
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.validate(defaults, load_schema())
+    all_features = merged(defaults, yaml.safe_load(ALL_FEATURES.read_text()))
+    jsonschema.validate(all_features, load_schema())
+
+
+def test_every_value_is_commented() -> None:
+    """Each key in values.yaml has a comment right above it (or one for its block)."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    for number, line in enumerate(lines):
+        if not re.match(r"^\s*[A-Za-z][\w.-]*:", line):
+            continue
+        previous = lines[number - 1].strip() if number else ""
+        if not previous.startswith("#"):
+            undocumented.append(f"{number + 1}: {line.strip()}")
+    assert not undocumented, undocumented
+
+
+def test_all_features_values_turn_everything_on() -> None:
+    values = yaml.safe_load(ALL_FEATURES.read_text())
+    assert values["replicaCount"] == 2
+    assert values["rbac"]["scope"] == "namespace"
+    assert values["metrics"]["serviceMonitor"]["enabled"] is True
+    assert values["metrics"]["prometheusRule"]["enabled"] is True
+    assert values["operator"]["serviceAccount"]["roleArn"]
+    assert values["worker"]["serviceAccount"]["roleArn"]
+
+
+# --- the CRD --------------------------------------------------------------------------------
+
+
+def test_chart_crd_is_a_byte_identical_copy_of_the_top_level_crd() -> None:
+    top = sorted(p.name for p in (ROOT / "crds").iterdir())
+    chart = sorted(p.name for p in (CHART / "crds").iterdir())
+    assert chart == top
+    for name in top:
+        assert (CHART / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), name
+
+
+def test_helm_installs_the_crd_from_crds() -> None:
+    docs = render("--include-crds")
+    crd = one(docs, "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == "snowflakeprocessors.snowflake-processor.dev"
+
+
+# --- NOTES.txt ------------------------------------------------------------------------------
+
+
+def render_notes(tmp_path: Path, *extra: str) -> str:
+    """`helm template` never prints NOTES.txt: render it from a copy of the chart."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy)
+    shutil.copy(copy / "templates" / "NOTES.txt", copy / "notes-under-test.txt")
+    (copy / "templates" / "zz-notes.yaml").write_text(
+        'kind: Notes\nnotes: {{ tpl (.Files.Get "notes-under-test.txt") . | toJson }}\n'
+    )
+    out = helm(*template_args(*extra, "--show-only", "templates/zz-notes.yaml", chart=copy))
+    (doc,) = [d for d in yaml.safe_load_all(out.stdout) if d]
+    return str(doc["notes"])
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_notes_say_how_to_check_it_worked(value_set: str, tmp_path: Path) -> None:
+    notes = render_notes(tmp_path, *VALUE_SETS[value_set])
+    assert f"kubectl get pods -n {RELEASE_NAMESPACE}" in notes
+    assert "kubectl apply -f examples/processor-workload-identity.yaml" in notes
+    assert f"kubectl get sfp -n {JOBS_NAMESPACE}" in notes
+    assert "kubectl apply -f charts/snowflake-processor/crds/" in notes
+    assert ("kopf peering" in notes) == (value_set == "all-features")
+
+
+# --- checkov ---------------------------------------------------------------------------------
+
+
+def run_checkov(*extra: str) -> Manifest:
+    result = subprocess.run(
+        [
+            tool("checkov"),
+            "--skip-download",
+            "--framework",
+            "helm",
+            "-d",
+            str(CHART),
+            "--output",
+            "json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+        timeout=600,
+        cwd=ROOT,
+    )
+    combined = result.stdout + result.stderr
+    assert "no runners" not in combined.lower(), combined[-2000:]
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"checkov printed no JSON report:\n{combined[-2000:]}")
+    reports = report if isinstance(report, list) else [report]
+    (helm_report,) = [r for r in reports if r.get("check_type") == "helm"]
+    return helm_report  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_checkov_helm_finds_no_failure(value_set: str) -> None:
+    extra = ("--var-file", str(ALL_FEATURES)) if value_set == "all-features" else ()
+    report = run_checkov(*extra)
+    summary = report["summary"]
+    failed = [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert summary["failed"] == 0, failed
+    assert summary["passed"] > 0, summary
+    assert summary["parsing_errors"] == 0, summary
+    for skipped in report["results"]["skipped_checks"]:
+        reason = skipped["check_result"].get("suppress_comment", "")
+        assert reason and reason != "No comment provided", skipped["check_id"]

@@ -1,0 +1,1117 @@
+"""The EKS Fargate stack in terraform/eks: formatting, checkov, and its contract with the chart.
+
+Nothing here reaches AWS or a provider registry: ``terraform init``, ``validate`` and
+``plan`` cannot run offline, so the configuration is checked statically.
+
+- ``terraform fmt -check`` passes (skipped only when there is no terraform binary).
+- checkov's terraform checks report no failure; each skip is a comment with a reason,
+  made inside the block it exempts.
+- The parsed HCL (python-hcl2) agrees with the Helm chart (charts/snowflake-processor)
+  and with examples/processor-workload-identity.yaml: the Fargate profiles select the
+  namespaces and pod labels the operator and the Jobs really have (a pod no profile
+  selects stays Pending forever), the IRSA trusts name the chart's service accounts, the
+  operator may read exactly the example's bucket and prefix and nothing else, the worker
+  role has no permission at all, modules are pinned, the ECR repositories are immutable
+  and scanned, and the ``helm_values`` output fits the chart (rendered with helm).
+
+Each consistency check is a function that raises AssertionError; the mutation tests at
+the end feed each one a broken copy of the configuration, so every check is shown to fail
+on the mistake it is about. checkov and helm come from PATH or .tools/bin (``make tools``);
+a missing one fails the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "terraform" / "eks"
+CHART_DIR = ROOT / "charts" / "snowflake-processor"
+CHART_VALUES = CHART_DIR / "values.yaml"
+EXAMPLE = ROOT / "examples" / "processor-workload-identity.yaml"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+
+# The chart is installed into this namespace (its release namespace, named in the
+# chart's values.yaml header and docs/install.md); the Helm release is not in any file.
+OPERATOR_NAMESPACE = "snowflake-processor-system"
+# The chart's templates label the operator pod with it (fixed in _helpers.tpl).
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "snowflake-processor"}
+ECR_REPOSITORIES = {
+    "operator": "snowflake-processor-operator",
+    "worker": "snowflake-processor-worker",
+}
+# The chart values the helm_values output feeds, and the resource attribute each comes from.
+HELM_VALUES_SOURCES = {
+    ("operator", "serviceAccount", "roleArn"): "${aws_iam_role.operator.arn}",
+    ("worker", "serviceAccount", "roleArn"): "${aws_iam_role.worker.arn}",
+    ("operator", "image", "repository"): '${aws_ecr_repository.this["operator"].repository_url}',
+    ("worker", "image", "repository"): '${aws_ecr_repository.this["worker"].repository_url}',
+}
+OPERATOR_S3_ACTIONS = {"s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion"}
+# Resources that give a role permissions, and the attribute naming the role.
+POLICY_ATTACHMENT_TYPES = {
+    "aws_iam_role_policy": "role",
+    "aws_iam_role_policy_attachment": "role",
+    "aws_iam_policy_attachment": "roles",
+}
+EXCLUSIVE_POLICY_TYPES = {
+    "aws_iam_role_policies_exclusive": "policy_names",
+    "aws_iam_role_policy_attachments_exclusive": "policy_arns",
+}
+
+HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+WHOLE_REF = re.compile(r"\$\{([^{}]*)\}")
+
+
+# -- the parsed configuration ----------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """Every top-level block of the .tf files in one directory, by kind and name."""
+
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    terraform: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_config(directory: Path) -> Config:
+    config = Config()
+    files = sorted(directory.glob("*.tf"))
+    assert files, f"no .tf files in {directory}"
+    for path in files:
+        parsed = hcl2.loads(path.read_text(), serialization_options=HCL_OPTIONS)
+        for block in parsed.get("variable", []):
+            config.variables.update(block)
+        for block in parsed.get("locals", []):
+            config.locals.update({k: v for k, v in block.items() if not k.startswith("__")})
+        for kind, target in (("resource", config.resources), ("data", config.data)):
+            for block in parsed.get(kind, []):
+                for type_, named in block.items():
+                    if type_.startswith("__"):
+                        continue
+                    for name, body in named.items():
+                        key = (type_, name)
+                        assert key not in target, f"{kind} {type_}.{name} defined twice"
+                        target[key] = body
+        for block in parsed.get("module", []):
+            config.modules.update(block)
+        for block in parsed.get("output", []):
+            config.outputs.update(block)
+        config.terraform.extend(parsed.get("terraform", []))
+    return config
+
+
+CONFIG = load_config(TF_DIR)
+
+
+def ref_of(value: Any) -> str | None:
+    """The expression of a value that is one whole ``${...}`` interpolation, else None."""
+    if isinstance(value, str):
+        match = WHOLE_REF.fullmatch(value)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def resolve(config: Config, value: Any) -> Any:
+    """Substitute what is known statically: variable defaults, locals, S3 bucket ARNs.
+
+    Anything else (module outputs, data sources, other attributes) stays as its
+    ``${...}`` text, so comparisons against expected strings fail visibly on it.
+    """
+    if isinstance(value, dict):
+        return {k: resolve(config, v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [resolve(config, v) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = ref_of(value)
+    if whole is not None:
+        return resolve_ref(config, whole)
+
+    def substitute(match: re.Match[str]) -> str:
+        resolved = resolve_ref(config, match.group(1).strip())
+        return resolved if isinstance(resolved, str) else match.group(0)
+
+    return WHOLE_REF.sub(substitute, value)
+
+
+def resolve_ref(config: Config, expression: str) -> Any:
+    if match := re.fullmatch(r"var\.(\w+)", expression):
+        variable = config.variables.get(match.group(1))
+        if variable is not None and "default" in variable:
+            return resolve(config, variable["default"])
+    elif match := re.fullmatch(r"local\.(\w+)", expression):
+        if match.group(1) in config.locals:
+            return resolve(config, config.locals[match.group(1)])
+    elif match := re.fullmatch(r"aws_s3_bucket\.(\w+)\.(arn|id|bucket)", expression):
+        bucket = config.resources.get(("aws_s3_bucket", match.group(1)))
+        if bucket is not None and "bucket" in bucket:
+            name = resolve(config, bucket["bucket"])
+            return f"arn:aws:s3:::{name}" if match.group(2) == "arn" else name
+    return "${" + expression + "}"
+
+
+def blocks(value: Any) -> list[dict[str, Any]]:
+    """A nested block as a list (python-hcl2 gives repeated blocks as a list)."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    assert isinstance(value, list), value
+    return value
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def policy_document_of(config: Config, reference: Any) -> tuple[str, dict[str, Any]]:
+    """The aws_iam_policy_document a ``policy``/``assume_role_policy`` attribute names."""
+    expression = ref_of(reference)
+    match = re.fullmatch(r"data\.aws_iam_policy_document\.(\w+)\.json", expression or "")
+    assert match, f"expected data.aws_iam_policy_document.<name>.json, got {reference!r}"
+    name = match.group(1)
+    document = config.data.get(("aws_iam_policy_document", name))
+    assert document is not None, f"data.aws_iam_policy_document.{name} is not defined"
+    return name, document
+
+
+@dataclass
+class Statement:
+    effect: str
+    actions: list[str]
+    resources: list[str]
+    principals: list[dict[str, Any]]
+    conditions: list[dict[str, Any]]
+    raw: dict[str, Any]
+
+
+def statements(config: Config, document: dict[str, Any]) -> list[Statement]:
+    found = []
+    for statement in blocks(document.get("statement")):
+        resolved = resolve(config, statement)
+        found.append(
+            Statement(
+                effect=resolved.get("effect", "Allow"),
+                actions=as_list(resolved.get("actions")),
+                resources=as_list(resolved.get("resources")),
+                principals=blocks(resolved.get("principals")),
+                conditions=blocks(resolved.get("condition")),
+                raw=resolved,
+            )
+        )
+    return found
+
+
+def fargate_profiles(config: Config) -> dict[str, dict[str, Any]]:
+    eks = eks_module(config)
+    profiles = resolve(config, eks.get("fargate_profiles"))
+    assert isinstance(profiles, dict), "module.eks sets fargate_profiles as a map"
+    return profiles
+
+
+def eks_module(config: Config) -> dict[str, Any]:
+    found = [
+        body
+        for body in config.modules.values()
+        if str(body.get("source", "")).startswith("terraform-aws-modules/eks/aws")
+    ]
+    assert len(found) == 1, "exactly one terraform-aws-modules/eks/aws module"
+    return found[0]
+
+
+# -- the other side of the contract: the chart and the example resource ------------------
+
+
+def load_example() -> dict[str, Any]:
+    with EXAMPLE.open() as handle:
+        example = yaml.safe_load(handle)
+    assert isinstance(example, dict), EXAMPLE
+    return example
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the chart and the example resource fix, read from their files."""
+
+    operator_namespace: str
+    operator_service_account: str
+    operator_pod_labels: dict[str, str]
+    jobs_namespace: str
+    worker_service_account: str
+    worker_pod_labels: dict[str, str]
+    certificate_bucket: str
+    certificate_prefix: str
+    chart_values: dict[str, Any]
+
+
+def chart_value(values: dict[str, Any], *path: str) -> Any:
+    node: Any = values
+    for index, key in enumerate(path):
+        assert isinstance(node, dict) and key in node, (
+            f"{CHART_VALUES.relative_to(ROOT)} has no {'.'.join(path[: index + 1])}: "
+            "the Terraform stack reads the chart's names from it (see the chart contract "
+            "in this test's docstring)"
+        )
+        node = node[key]
+    return node
+
+
+def load_contract() -> Contract:
+    assert CHART_VALUES.exists(), (
+        f"{CHART_VALUES.relative_to(ROOT)} not found: the Terraform stack's service "
+        "accounts and namespaces are checked against the chart's values"
+    )
+    with CHART_VALUES.open() as handle:
+        values = yaml.safe_load(handle)
+    assert isinstance(values, dict), CHART_VALUES
+    example = load_example()
+    job = example["spec"]["job"]
+    s3 = example["spec"]["certificates"]["s3"]
+    jobs_namespace = example["metadata"]["namespace"]
+    assert chart_value(values, "jobs", "namespace") == jobs_namespace, (
+        "the chart's jobs.namespace and the example resource's namespace differ"
+    )
+    worker_service_account = chart_value(values, "worker", "serviceAccount", "name")
+    assert job["serviceAccountName"] == worker_service_account, (
+        "the example's spec.job.serviceAccountName is not the chart's worker service account"
+    )
+    pod_labels = job.get("podLabels") or {}
+    assert pod_labels, "the example resource sets no spec.job.podLabels"
+    return Contract(
+        operator_namespace=OPERATOR_NAMESPACE,
+        operator_service_account=chart_value(values, "operator", "serviceAccount", "name"),
+        operator_pod_labels=dict(OPERATOR_POD_LABELS),
+        jobs_namespace=jobs_namespace,
+        worker_service_account=worker_service_account,
+        worker_pod_labels={str(k): str(v) for k, v in pod_labels.items()},
+        certificate_bucket=s3["bucket"],
+        certificate_prefix=s3["prefix"],
+        chart_values=values,
+    )
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return load_contract()
+
+
+# -- tools -------------------------------------------------------------------------------
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    local = TOOLS_BIN / name
+    if local.exists():
+        return str(local)
+    pytest.fail(f"{name} is neither on PATH nor in {TOOLS_BIN}: run `make tools`")
+
+
+def terraform_binary() -> str:
+    found = shutil.which("terraform") or (
+        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
+    )
+    if found is None:
+        pytest.skip(
+            "no terraform binary on PATH or at /usr/local/bin/terraform (no registry offers "
+            "one here); terraform fmt -check cannot run"
+        )
+    return found
+
+
+def terraform_fmt_check(directory: Path) -> subprocess.CompletedProcess[str]:
+    # No CLI configuration file is needed for fmt; point at none so it does not warn.
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    return subprocess.run(
+        [terraform_binary(), "fmt", "-check", "-recursive", "-diff", str(directory)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def checkov_report(directory: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            tool("checkov"),
+            "--skip-download",
+            "--framework",
+            "terraform",
+            "-d",
+            str(directory),
+            "-o",
+            "json",
+            "--compact",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.stdout.strip(), (
+        f"checkov printed nothing (exit {result.returncode})\n" + result.stderr[-4000:]
+    )
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    (terraform,) = [r for r in reports if r.get("check_type") == "terraform"]
+    assert isinstance(terraform, dict)
+    return terraform
+
+
+# -- formatting and checkov --------------------------------------------------------------
+
+
+def test_terraform_fmt_check_passes() -> None:
+    result = terraform_fmt_check(TF_DIR)
+    assert result.returncode == 0, (
+        "terraform fmt -check found unformatted files (run `terraform fmt -recursive "
+        f"terraform/eks`):\n{result.stdout}{result.stderr}"
+    )
+
+
+def test_terraform_fmt_check_fails_on_a_misformatted_file(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text('locals {\n  a = "x"\n  bb   =    "y"\n}\n')
+    assert terraform_fmt_check(tmp_path).returncode != 0
+
+
+@pytest.fixture(scope="module")
+def checkov() -> dict[str, Any]:
+    return checkov_report(TF_DIR)
+
+
+def test_checkov_terraform_checks_pass(checkov: dict[str, Any]) -> None:
+    summary = checkov["summary"]
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['resource']}, {c['file_path']})"
+        for c in checkov["results"]["failed_checks"]
+    ]
+    assert summary["failed"] == 0, "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] > 0
+    assert summary["resource_count"] > 0
+    passed = {c["check_id"] for c in checkov["results"]["passed_checks"]}
+    # What this stack is about: KMS rotation, S3 public access block and versioning,
+    # ECR immutability, scanning and KMS, log retention and encryption.
+    assert {
+        "CKV_AWS_7",
+        "CKV2_AWS_6",
+        "CKV_AWS_21",
+        "CKV_AWS_51",
+        "CKV_AWS_163",
+        "CKV_AWS_136",
+        "CKV_AWS_158",
+        "CKV_AWS_338",
+    } <= passed, sorted(passed)
+
+
+def skip_comments() -> Iterator[tuple[Path, int, str, str]]:
+    for path in sorted(TF_DIR.rglob("*.tf")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = re.search(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?", line)
+            if match:
+                yield path, number, match.group(1), (match.group(2) or "").strip()
+
+
+def test_every_checkov_skip_is_a_reasoned_comment_inside_its_block(
+    checkov: dict[str, Any],
+) -> None:
+    for path, number, check_id, reason in skip_comments():
+        where = f"{path.relative_to(ROOT)}:{number} {check_id}"
+        assert len(reason) >= 20, f"{where}: say why the check does not apply"
+        line = path.read_text().splitlines()[number - 1]
+        assert line.startswith("  #checkov:skip="), f"{where}: put the skip inside the block"
+    skipped = checkov["results"]["skipped_checks"]
+    # Every comment exempts a check checkov really runs on that block: a typo'd ID or a
+    # skip left in the wrong block shows up as a comment without a skipped result.
+    assert Counter(c["check_id"] for c in skipped) == Counter(
+        check_id for _, _, check_id, _ in skip_comments()
+    )
+    for check in skipped:
+        suppress = check.get("check_result", {}).get("suppress_comment", "")
+        assert len(suppress.strip()) >= 20, f"{check['check_id']} ({check['resource']})"
+    for name in (".checkov.yaml", ".checkov.yml", "terraform/eks/.checkov.yaml"):
+        config = ROOT / name
+        assert not config.exists() or "skip-check" not in config.read_text(), config
+
+
+def test_checkov_fails_a_public_bucket(tmp_path: Path) -> None:
+    """The checkov run above can fail: an open public access block is reported."""
+    for path in TF_DIR.glob("*.tf"):
+        shutil.copy(path, tmp_path / path.name)
+    s3 = tmp_path / "s3.tf"
+    s3.write_text(
+        s3.read_text().replace("restrict_public_buckets = true", "restrict_public_buckets = false")
+    )
+    report = checkov_report(tmp_path)
+    failed = {c["check_id"] for c in report["results"]["failed_checks"]}
+    assert report["summary"]["failed"] > 0
+    assert "CKV_AWS_56" in failed, failed
+
+
+# -- the consistency checks, each a function the mutation tests break -------------------
+
+
+def check_versions(config: Config) -> None:
+    (terraform,) = config.terraform
+    assert terraform.get("required_version") == ">= 1.6"
+    (providers,) = blocks(terraform.get("required_providers"))
+    aws = providers.get("aws")
+    assert isinstance(aws, dict), "required_providers.aws"
+    assert aws.get("source") == "hashicorp/aws"
+    assert re.fullmatch(r"~> 5\.\d+(\.\d+)?", aws.get("version", "")), aws
+    kubernetes = providers.get("kubernetes")
+    assert isinstance(kubernetes, dict), "required_providers.kubernetes"
+    assert re.fullmatch(r"~> \d+\.\d+(\.\d+)?", kubernetes.get("version", "")), kubernetes
+
+
+def check_variables_documented(config: Config) -> None:
+    assert config.variables, "no variables"
+    for name, variable in config.variables.items():
+        assert str(variable.get("description", "")).strip(), f"variable {name}: no description"
+        assert "type" in variable, f"variable {name}: no type"
+    assert re.fullmatch(r"1\.\d+", str(resolve(config, "${var.cluster_version}")))
+    assert resolve(config, "${var.cluster_endpoint_public_access}") is False
+    assert resolve(config, "${var.certificate_prefix}") == "prod/"
+
+
+def check_modules_pinned(config: Config) -> None:
+    assert config.modules, "no modules"
+    for name, module in config.modules.items():
+        source = str(module.get("source", ""))
+        if source.startswith(("./", "../")):
+            continue
+        if source.startswith("git::") or "github.com" in source:
+            assert re.search(r"[?&]ref=[0-9a-f]{40}$", source), (
+                f"module.{name}: a git source must pin a commit hash"
+            )
+            continue
+        version = str(module.get("version", ""))
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), (
+            f"module.{name} ({source}): pin an exact version, not {version!r}"
+        )
+
+
+def check_eks_hardening(config: Config) -> None:
+    eks = resolve(config, eks_module(config))
+    assert eks.get("cluster_version") == resolve(config, "${var.cluster_version}")
+    assert eks.get("cluster_endpoint_private_access") is True
+    assert eks.get("cluster_endpoint_public_access") is False, "public endpoint off by default"
+    assert {"api", "audit", "authenticator"} <= set(eks.get("cluster_enabled_log_types", []))
+    (encryption,) = blocks(eks.get("cluster_encryption_config"))
+    assert encryption.get("resources") == ["secrets"]
+    assert str(encryption.get("provider_key_arn", "")).strip(), "a KMS key for Secrets"
+    assert eks.get("enable_irsa") is True
+    coredns = (eks.get("cluster_addons") or {}).get("coredns")
+    assert isinstance(coredns, dict), "the coredns cluster addon"
+    assert re.search(r'computeType\s*=\s*"Fargate"', str(coredns.get("configuration_values"))), (
+        "coredns must run on Fargate (configuration_values computeType = Fargate)"
+    )
+    vpc = [m for m in config.modules.values() if m.get("source") == "terraform-aws-modules/vpc/aws"]
+    assert len(vpc) == 1, "one terraform-aws-modules/vpc/aws module"
+    assert vpc[0].get("enable_nat_gateway") is True
+    assert vpc[0].get("private_subnets") and vpc[0].get("public_subnets")
+
+
+def check_fargate_profiles(config: Config, contract: Contract) -> None:
+    profiles = fargate_profiles(config)
+    expected = {
+        "operator": (contract.operator_namespace, contract.operator_pod_labels),
+        "jobs": (contract.jobs_namespace, contract.worker_pod_labels),
+        "coredns": ("kube-system", {"k8s-app": "kube-dns"}),
+    }
+    assert set(expected) <= set(profiles), f"Fargate profiles: {sorted(profiles)}"
+    for name, (namespace, pod_labels) in expected.items():
+        selectors = blocks(profiles[name].get("selectors"))
+        assert len(selectors) == 1, f"profile {name}: one selector"
+        (selector,) = selectors
+        assert selector.get("namespace") == namespace, (
+            f"profile {name} selects namespace {selector.get('namespace')!r}, "
+            f"the pods run in {namespace!r}"
+        )
+        labels = selector.get("labels")
+        assert isinstance(labels, dict) and labels, f"profile {name}: select on pod labels"
+        # A profile selects a pod when every label of its selector is on the pod.
+        missing = {k: v for k, v in labels.items() if pod_labels.get(k) != str(v)}
+        assert not missing, (
+            f"profile {name} selects {labels}; the pods carry {pod_labels}: "
+            f"{missing} would leave them Pending"
+        )
+
+
+def check_irsa_trust(config: Config, contract: Contract) -> None:
+    expected = {
+        "operator": f"system:serviceaccount:{contract.operator_namespace}:"
+        f"{contract.operator_service_account}",
+        "worker": f"system:serviceaccount:{contract.jobs_namespace}:"
+        f"{contract.worker_service_account}",
+    }
+    for role_name, subject in expected.items():
+        role = config.resources.get(("aws_iam_role", role_name))
+        assert role is not None, f"aws_iam_role.{role_name} is not defined"
+        document_name, document = policy_document_of(config, role.get("assume_role_policy"))
+        (statement,) = statements(config, document)
+        assert statement.effect == "Allow"
+        assert statement.actions == ["sts:AssumeRoleWithWebIdentity"], statement.actions
+        assert statement.principals == [
+            {"type": "Federated", "identifiers": ["${module.eks.oidc_provider_arn}"]}
+        ], f"{document_name}: trust only the cluster's OIDC provider"
+        conditions = {
+            (c.get("test"), c.get("variable")): c.get("values") for c in statement.conditions
+        }
+        assert conditions == {
+            ("StringEquals", "${module.eks.oidc_provider}:sub"): [subject],
+            ("StringEquals", "${module.eks.oidc_provider}:aud"): ["sts.amazonaws.com"],
+        }, f"{document_name}: {conditions}"
+
+
+def role_policies(config: Config, role_name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Resources granting a policy to aws_iam_role.<role_name>: (type, name, body)."""
+    found = []
+    for (type_, name), body in config.resources.items():
+        attribute = POLICY_ATTACHMENT_TYPES.get(type_)
+        if attribute is None:
+            continue
+        targets = [ref_of(target) or "" for target in as_list(body.get(attribute))]
+        if any(re.fullmatch(rf"aws_iam_role\.{role_name}\.(id|name)", t) for t in targets):
+            found.append((type_, name, body))
+    return found
+
+
+def key_policy_grants(config: Config, role_name: str) -> list[tuple[str, Statement]]:
+    """Statements of other policy documents naming the role as a principal."""
+    grants = []
+    for (type_, name), document in config.data.items():
+        if type_ != "aws_iam_policy_document":
+            continue
+        for statement in statements(config, document):
+            identifiers = [i for p in statement.principals for i in as_list(p.get("identifiers"))]
+            if any(
+                re.fullmatch(rf"\$\{{aws_iam_role\.{role_name}\.\w+\}}", i) for i in identifiers
+            ):
+                grants.append((name, statement))
+    return grants
+
+
+def check_operator_s3_policy(config: Config, contract: Contract) -> None:
+    bucket_default = resolve(config, "${var.certificate_bucket_name}")
+    prefix_default = resolve(config, "${var.certificate_prefix}")
+    assert (bucket_default, prefix_default) == (
+        contract.certificate_bucket,
+        contract.certificate_prefix,
+    ), (
+        f"variables default to s3://{bucket_default}/{prefix_default}, the example "
+        f"resource reads s3://{contract.certificate_bucket}/{contract.certificate_prefix}"
+    )
+    role = config.resources[("aws_iam_role", "operator")]
+    for attribute in ("inline_policy", "managed_policy_arns"):
+        assert attribute not in role, f"aws_iam_role.operator.{attribute}"
+    granted = role_policies(config, "operator")
+    assert [(t, n) for t, n, _ in granted] == [("aws_iam_role_policy", "operator_certificates")], (
+        f"the operator role gets exactly one policy, got {[(t, n) for t, n, _ in granted]}"
+    )
+    _, document = policy_document_of(config, granted[0][2].get("policy"))
+    bucket_arn = f"arn:aws:s3:::{contract.certificate_bucket}"
+    objects_arn = f"{bucket_arn}/{contract.certificate_prefix}*"
+    actions: set[str] = set()
+    for statement in statements(config, document):
+        assert statement.effect == "Allow"
+        for forbidden in ("not_actions", "not_resources", "not_principals"):
+            assert forbidden not in statement.raw, forbidden
+        actions.update(statement.actions)
+        if statement.actions == ["s3:ListBucket"]:
+            assert statement.resources == [bucket_arn], statement.resources
+            assert [(c["test"], c["variable"], c["values"]) for c in statement.conditions] == [
+                ("StringLike", "s3:prefix", [f"{contract.certificate_prefix}*"])
+            ], statement.conditions
+        else:
+            assert set(statement.actions) <= {"s3:GetObject", "s3:GetObjectVersion"}, (
+                statement.actions
+            )
+            assert statement.resources == [objects_arn], statement.resources
+    assert actions == OPERATOR_S3_ACTIONS, sorted(actions)
+    # The only other grant: kms:Decrypt of the certificate key, through S3 alone.
+    for name, statement in key_policy_grants(config, "operator"):
+        assert statement.actions == ["kms:Decrypt"], (name, statement.actions)
+        via = {c["variable"]: c["values"] for c in statement.conditions}
+        region = resolve(config, "${var.region}")
+        assert via.get("kms:ViaService") == [f"s3.{region}.amazonaws.com"], (name, via)
+
+
+def check_worker_has_no_permissions(config: Config) -> None:
+    role = config.resources.get(("aws_iam_role", "worker"))
+    assert role is not None, "aws_iam_role.worker is not defined"
+    for attribute in ("inline_policy", "managed_policy_arns", "permissions_boundary"):
+        assert attribute not in role, f"aws_iam_role.worker.{attribute}"
+    granted = role_policies(config, "worker")
+    assert not granted, f"the worker role must have no policy: {[(t, n) for t, n, _ in granted]}"
+    for (type_, name), body in config.resources.items():
+        list_attribute = EXCLUSIVE_POLICY_TYPES.get(type_)
+        if list_attribute and ref_of(body.get("role_name")) == "aws_iam_role.worker.name":
+            assert body.get(list_attribute) == [], f"{type_}.{name}.{list_attribute}"
+    grants = key_policy_grants(config, "worker")
+    assert not grants, f"policy documents grant the worker role: {[n for n, _ in grants]}"
+
+
+def check_ecr(config: Config) -> None:
+    repositories = {k: v for k, v in config.resources.items() if k[0] == "aws_ecr_repository"}
+    assert repositories, "no aws_ecr_repository"
+    names: set[str] = set()
+    for (_, name), body in repositories.items():
+        where = f"aws_ecr_repository.{name}"
+        assert body.get("image_tag_mutability") == "IMMUTABLE", where
+        (scanning,) = blocks(body.get("image_scanning_configuration"))
+        assert scanning.get("scan_on_push") is True, where
+        (encryption,) = blocks(body.get("encryption_configuration"))
+        assert encryption.get("encryption_type") == "KMS", where
+        repository_names = resolve(config, body.get("for_each")) if "for_each" in body else None
+        if isinstance(repository_names, dict):
+            assert ref_of(body.get("name")) == "each.value", where
+            names.update(repository_names.values())
+        else:
+            names.add(resolve(config, body.get("name")))
+    assert names == set(ECR_REPOSITORIES.values()), sorted(names)
+
+
+def helm_values_template(config: Config) -> dict[str, Any]:
+    """The object inside the helm_values output's yamlencode(...), parsed."""
+    output = config.outputs.get("helm_values")
+    assert output is not None, "output helm_values is not defined"
+    value = str(output.get("value", ""))
+    match = re.fullmatch(r"\$\{yamlencode\((\{.*\})\)\}", value, re.DOTALL)
+    assert match, f"helm_values must be yamlencode({{...}}), got {value[:80]!r}"
+    parsed = hcl2.loads(f"x = {match.group(1)}\n", serialization_options=HCL_OPTIONS)
+    template = parsed["x"]
+    assert isinstance(template, dict)
+    return template
+
+
+def flatten(node: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    if isinstance(node, dict):
+        flat: dict[tuple[str, ...], Any] = {}
+        for key, value in node.items():
+            flat.update(flatten(value, (*path, key)))
+        return flat
+    return {path: node}
+
+
+def check_outputs(config: Config, contract: Contract) -> None:
+    required = {
+        "cluster_name",
+        "cluster_endpoint",
+        "region",
+        "operator_role_arn",
+        "worker_role_arn",
+        "operator_image_repository",
+        "worker_image_repository",
+        "certificate_bucket",
+        "certificate_prefix",
+        "helm_values",
+    }
+    assert required <= set(config.outputs), sorted(required - set(config.outputs))
+    flat = flatten(helm_values_template(config))
+    assert flat == HELM_VALUES_SOURCES, flat
+    for path in flat:
+        chart_value(contract.chart_values, *path)
+    repositories = resolve(config, "${local.ecr_repositories}")
+    assert repositories == ECR_REPOSITORIES, repositories
+    # The chart's default repositories are the bare names these ECR repositories have.
+    for component, repository in ECR_REPOSITORIES.items():
+        assert chart_value(contract.chart_values, component, "image", "repository") == repository
+
+
+def check_namespaces_and_logging(config: Config, contract: Contract) -> None:
+    namespaces = {
+        resolve(config, blocks(body.get("metadata"))[0].get("name")): resolve(config, body)
+        for (type_, _), body in config.resources.items()
+        if type_ == "kubernetes_namespace"
+    }
+    for namespace in (contract.operator_namespace, contract.jobs_namespace, "aws-observability"):
+        assert namespace in namespaces, f"kubernetes_namespace {namespace!r}: {sorted(namespaces)}"
+    observability = blocks(namespaces["aws-observability"]["metadata"])[0]
+    assert observability.get("labels") == {"aws-observability": "enabled"}
+    maps = [
+        resolve(config, body)
+        for (type_, _), body in config.resources.items()
+        if type_ == "kubernetes_config_map"
+    ]
+    logging = [m for m in maps if blocks(m["metadata"])[0].get("name") == "aws-logging"]
+    assert len(logging) == 1, "one aws-logging ConfigMap"
+    output_conf = logging[0]["data"].get("output.conf", "")
+    assert re.search(r"Name\s+cloudwatch_logs", output_conf), output_conf
+    assert "log_group_name ${aws_cloudwatch_log_group.fargate.name}" in output_conf
+    group = config.resources.get(("aws_cloudwatch_log_group", "fargate"))
+    assert group is not None, "aws_cloudwatch_log_group.fargate"
+    assert group.get("retention_in_days") and group.get("kms_key_id")
+    defaults = resolve(config, eks_module(config).get("fargate_profile_defaults") or {})
+    attached = (defaults.get("iam_role_additional_policies") or {}).values()
+    assert "${aws_iam_policy.fargate_logging.arn}" in attached, (
+        "the Fargate pod execution roles need the logging policy"
+    )
+    for name, profile in fargate_profiles(config).items():
+        assert "iam_role_additional_policies" not in profile, f"profile {name} drops the default"
+    policy = config.resources[("aws_iam_policy", "fargate_logging")]
+    _, document = policy_document_of(config, policy.get("policy"))
+    for statement in statements(config, document):
+        assert all(a.startswith("logs:") for a in statement.actions), statement.actions
+        assert "logs:PutLogEvents" in statement.actions or "logs:CreateLogStream" in (
+            statement.actions
+        )
+        assert statement.resources and all(
+            r.startswith("${aws_cloudwatch_log_group.fargate.arn}") for r in statement.resources
+        ), statement.resources
+
+
+def test_tfvars_example_sets_only_declared_variables(tmp_path: Path) -> None:
+    example = TF_DIR / "terraform.tfvars.example"
+    parsed = hcl2.loads(example.read_text(), serialization_options=HCL_OPTIONS)
+    names = {k for k in parsed if not k.startswith("__")}
+    assert names, example
+    assert names <= set(CONFIG.variables), sorted(names - set(CONFIG.variables))
+    # fmt reads .tfvars, not .tfvars.example: check a copy.
+    (tmp_path / "example.tfvars").write_text(example.read_text())
+    result = terraform_fmt_check(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+CONFIG_CHECKS: dict[str, Callable[[Config], None]] = {
+    "versions": check_versions,
+    "variables": check_variables_documented,
+    "modules_pinned": check_modules_pinned,
+    "eks_hardening": check_eks_hardening,
+    "worker_no_permissions": check_worker_has_no_permissions,
+    "ecr": check_ecr,
+}
+CONTRACT_CHECKS: dict[str, Callable[[Config, Contract], None]] = {
+    "fargate_profiles": check_fargate_profiles,
+    "irsa_trust": check_irsa_trust,
+    "operator_s3_policy": check_operator_s3_policy,
+    "outputs": check_outputs,
+    "namespaces_and_logging": check_namespaces_and_logging,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_CHECKS))
+def test_configuration(name: str) -> None:
+    CONFIG_CHECKS[name](CONFIG)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_CHECKS))
+def test_agrees_with_chart_and_example(name: str, contract: Contract) -> None:
+    CONTRACT_CHECKS[name](CONFIG, contract)
+
+
+# -- the chart rendered with the helm_values output -------------------------------------
+
+
+def fake_output_values(config: Config) -> dict[str, Any]:
+    """helm_values as `terraform output -raw helm_values` would print it for one account."""
+    account, region = "123456789012", resolve(config, "${var.region}")
+    name = resolve(config, "${var.name}")
+    known = {
+        "${aws_iam_role.operator.arn}": f"arn:aws:iam::{account}:role/{name}-operator",
+        "${aws_iam_role.worker.arn}": f"arn:aws:iam::{account}:role/{name}-worker",
+    }
+    for key, repository in ECR_REPOSITORIES.items():
+        known[f'${{aws_ecr_repository.this["{key}"].repository_url}}'] = (
+            f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}"
+        )
+    values: dict[str, Any] = {}
+    for path, source in flatten(helm_values_template(config)).items():
+        node = values
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = known[source]
+    return values
+
+
+def test_chart_renders_with_the_helm_values_output(tmp_path: Path, contract: Contract) -> None:
+    values = fake_output_values(CONFIG)
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    result = subprocess.run(
+        [
+            tool("helm"),
+            "template",
+            "snowflake-processor",
+            str(CHART_DIR),
+            "--namespace",
+            contract.operator_namespace,
+            "-f",
+            str(values_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"helm template with helm_values:\n{result.stderr}"
+    objects = [o for o in yaml.safe_load_all(result.stdout) if isinstance(o, dict)]
+
+    def service_account(name: str) -> dict[str, Any]:
+        found = [
+            o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == name
+        ]
+        assert len(found) == 1, f"the chart renders no ServiceAccount {name}"
+        return found[0]
+
+    operator_sa = service_account(contract.operator_service_account)
+    worker_sa = service_account(contract.worker_service_account)
+    assert operator_sa["metadata"]["namespace"] == contract.operator_namespace
+    assert worker_sa["metadata"]["namespace"] == contract.jobs_namespace
+    role = "eks.amazonaws.com/role-arn"
+    assert (
+        operator_sa["metadata"]["annotations"][role]
+        == values["operator"]["serviceAccount"]["roleArn"]
+    )
+    assert (
+        worker_sa["metadata"]["annotations"][role] == values["worker"]["serviceAccount"]["roleArn"]
+    )
+
+    deployments = [o for o in objects if o["kind"] == "Deployment"]
+    assert len(deployments) == 1, "the chart renders one operator Deployment"
+    (deployment,) = deployments
+    assert deployment["metadata"]["namespace"] == contract.operator_namespace
+    pod = deployment["spec"]["template"]
+    pod_labels = pod["metadata"]["labels"]
+    selector = blocks(fargate_profiles(CONFIG)["operator"]["selectors"])[0]["labels"]
+    assert all(pod_labels.get(k) == v for k, v in selector.items()), (
+        f"the operator pod's labels {pod_labels} miss the Fargate selector {selector}"
+    )
+    assert pod["spec"]["serviceAccountName"] == contract.operator_service_account
+    images = [c["image"] for c in pod["spec"]["containers"]]
+    assert any(i.startswith(values["operator"]["image"]["repository"] + ":") for i in images), (
+        images
+    )
+    assert values["worker"]["image"]["repository"] in result.stdout, (
+        "the worker image repository from helm_values reaches the operator"
+    )
+
+
+# -- mutation tests: each check fails on the mistake it is about -------------------------
+
+
+def mutated(mutate: Callable[[Config], object]) -> Config:
+    config = copy.deepcopy(CONFIG)
+    mutate(config)
+    return config
+
+
+def eks_of(config: Config) -> dict[str, Any]:
+    return eks_module(config)
+
+
+def set_profile_label(config: Config, profile: str, labels: Any) -> None:
+    blocks(eks_of(config)["fargate_profiles"][profile]["selectors"])[0]["labels"] = labels
+
+
+def document(config: Config, name: str) -> dict[str, Any]:
+    return config.data[("aws_iam_policy_document", name)]
+
+
+def first_statement(config: Config, name: str) -> dict[str, Any]:
+    return blocks(document(config, name)["statement"])[0]
+
+
+def add_resource(type_: str, name: str, body: dict[str, Any]) -> Callable[[Config], None]:
+    def mutate(config: Config) -> None:
+        config.resources[(type_, name)] = body
+
+    return mutate
+
+
+CONTRACT_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
+    "jobs profile on the wrong label value": (
+        "fargate_profiles",
+        lambda c: set_profile_label(c, "jobs", {"snowflake-processor.dev/fargate": "yes"}),
+    ),
+    "operator profile on the wrong namespace": (
+        "fargate_profiles",
+        lambda c: c.variables["operator_namespace"].update(default="snowflake-processor"),
+    ),
+    "operator profile selects a label the chart does not set": (
+        "fargate_profiles",
+        lambda c: c.locals.update(operator_pod_labels={"app": "snowflake-processor"}),
+    ),
+    "coredns profile missing": (
+        "fargate_profiles",
+        lambda c: eks_of(c)["fargate_profiles"].pop("coredns"),
+    ),
+    "worker trust names another service account": (
+        "irsa_trust",
+        lambda c: c.variables["worker_service_account"].update(default="default"),
+    ),
+    "operator trust without the aud condition": (
+        "irsa_trust",
+        lambda c: first_statement(c, "operator_assume")["condition"].pop(),
+    ),
+    "operator trust on StringLike with a wildcard": (
+        "irsa_trust",
+        lambda c: first_statement(c, "operator_assume")["condition"][0].update(
+            test="StringLike", values=["system:serviceaccount:*"]
+        ),
+    ),
+    "bucket default differs from the example": (
+        "operator_s3_policy",
+        lambda c: c.variables["certificate_bucket_name"].update(default="other-bucket"),
+    ),
+    "operator may also put objects": (
+        "operator_s3_policy",
+        lambda c: blocks(document(c, "operator_certificates")["statement"])[1]["actions"].append(
+            "s3:PutObject"
+        ),
+    ),
+    "operator reads the whole bucket": (
+        "operator_s3_policy",
+        lambda c: blocks(document(c, "operator_certificates")["statement"])[1].update(
+            resources=["${aws_s3_bucket.certificates.arn}/*"]
+        ),
+    ),
+    "operator lists without the prefix condition": (
+        "operator_s3_policy",
+        lambda c: first_statement(c, "operator_certificates").pop("condition"),
+    ),
+    "operator gets a managed policy too": (
+        "operator_s3_policy",
+        add_resource(
+            "aws_iam_role_policy_attachment",
+            "operator_extra",
+            {"role": "${aws_iam_role.operator.name}", "policy_arn": "arn:aws:iam::aws:policy/x"},
+        ),
+    ),
+    "helm_values feeds a key the chart does not have": (
+        "outputs",
+        lambda c: c.outputs["helm_values"].update(
+            value="${yamlencode({operator = {serviceAccount = {roleArn = "
+            "aws_iam_role.operator.arn}, image = {repo = "
+            'aws_ecr_repository.this["operator"].repository_url}}, worker = {serviceAccount = '
+            "{roleArn = aws_iam_role.worker.arn}, image = {repository = "
+            'aws_ecr_repository.this["worker"].repository_url}}})}'
+        ),
+    ),
+    "helm_values output missing": ("outputs", lambda c: c.outputs.pop("helm_values")),
+    "no aws-observability namespace": (
+        "namespaces_and_logging",
+        lambda c: c.resources.pop(("kubernetes_namespace", "aws_observability")),
+    ),
+    "logging policy not on the pod execution roles": (
+        "namespaces_and_logging",
+        lambda c: eks_of(c).pop("fargate_profile_defaults"),
+    ),
+}
+
+CONFIG_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
+    "aws provider unpinned": (
+        "versions",
+        lambda c: blocks(c.terraform[0]["required_providers"])[0]["aws"].update(version=">= 5"),
+    ),
+    "variable without description": (
+        "variables",
+        lambda c: c.variables["region"].pop("description"),
+    ),
+    "eks module on a version range": (
+        "modules_pinned",
+        lambda c: eks_of(c).update(version="~> 20.0"),
+    ),
+    "git module on a branch": (
+        "modules_pinned",
+        lambda c: eks_of(c).update(
+            source="git::https://github.com/terraform-aws-modules/terraform-aws-eks?ref=master"
+        ),
+    ),
+    "public endpoint by default": (
+        "eks_hardening",
+        lambda c: c.variables["cluster_endpoint_public_access"].update(default=True),
+    ),
+    "no audit log": (
+        "eks_hardening",
+        lambda c: eks_of(c).update(cluster_enabled_log_types=["api", "authenticator"]),
+    ),
+    "coredns addon on EC2": (
+        "eks_hardening",
+        lambda c: eks_of(c)["cluster_addons"]["coredns"].pop("configuration_values"),
+    ),
+    "worker gets an inline policy": (
+        "worker_no_permissions",
+        add_resource(
+            "aws_iam_role_policy",
+            "worker_s3",
+            {"role": "${aws_iam_role.worker.id}", "policy": "{}"},
+        ),
+    ),
+    "worker gets a managed policy": (
+        "worker_no_permissions",
+        add_resource(
+            "aws_iam_role_policy_attachment",
+            "worker_ro",
+            {"role": "${aws_iam_role.worker.name}", "policy_arn": "arn:aws:iam::aws:policy/x"},
+        ),
+    ),
+    "worker exclusive list allows a policy": (
+        "worker_no_permissions",
+        lambda c: c.resources[
+            ("aws_iam_role_policy_attachments_exclusive", "worker_no_managed_policies")
+        ].update(policy_arns=["arn:aws:iam::aws:policy/x"]),
+    ),
+    "mutable image tags": (
+        "ecr",
+        lambda c: c.resources[("aws_ecr_repository", "this")].update(
+            image_tag_mutability="MUTABLE"
+        ),
+    ),
+    "no scan on push": (
+        "ecr",
+        lambda c: blocks(
+            c.resources[("aws_ecr_repository", "this")]["image_scanning_configuration"]
+        )[0].update(scan_on_push=False),
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(CONFIG_MUTATIONS))
+def test_configuration_check_fails_on(mutation: str) -> None:
+    check, mutate = CONFIG_MUTATIONS[mutation]
+    CONFIG_CHECKS[check](CONFIG)  # passes as written
+    with pytest.raises(AssertionError):
+        CONFIG_CHECKS[check](mutated(mutate))
+
+
+@pytest.mark.parametrize("mutation", sorted(CONTRACT_MUTATIONS))
+def test_contract_check_fails_on(mutation: str, contract: Contract) -> None:
+    check, mutate = CONTRACT_MUTATIONS[mutation]
+    CONTRACT_CHECKS[check](CONFIG, contract)  # passes as written
+    with pytest.raises(AssertionError):
+        CONTRACT_CHECKS[check](mutated(mutate), contract)
+
+
+def test_contract_check_fails_when_the_chart_renames_the_worker_account(
+    contract: Contract,
+) -> None:
+    renamed = Contract(**{**contract.__dict__, "worker_service_account": "processor-worker"})
+    with pytest.raises(AssertionError):
+        check_irsa_trust(CONFIG, renamed)
