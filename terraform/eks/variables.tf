@@ -18,7 +18,7 @@ variable "name" {
 variable "cluster_version" {
   description = "Kubernetes version of the EKS control plane."
   type        = string
-  default     = "1.31"
+  default     = "1.34"
 }
 
 variable "vpc_cidr" {
