@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import ours, seed_baseline, worker_throughput
+from benchmarks import operator_requests, ours, seed_baseline, worker_throughput
 from benchmarks.fargate_model import START_BILLED_SECONDS
 from benchmarks.harness import bench_environment
 
@@ -143,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{seed_baseline.MAX_ALIVE_TASKS}-process memory guard (not counted as starts)"
         )
 
+    print("operator: one resource with 20 unfinished Jobs and nothing to launch ...", flush=True)
+    operator = {**operator_requests.requests_per_poll(), **operator_requests.reconcile_wall_time()}
+    print(
+        f"  Kubernetes API requests per poll: {operator['requests_per_poll']} "
+        f"({operator['requests_beyond_status_patch_per_poll']} beyond the status patch)"
+    )
+    print(f"  reconcile wall time excluding Snowflake: {operator['reconcile_wall_time_us']} us")
+
     result = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()} {platform.python_version()}",
@@ -155,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         "ours": mine,
         "seed": seed,
         "worker": worker,
+        "operator": operator,
+        "operator_requests_per_poll": operator["requests_per_poll"],
+        "reconcile_wall_time_us": operator["reconcile_wall_time_us"],
     }
     print(json.dumps(result), flush=True)
     return 0
