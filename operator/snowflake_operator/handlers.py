@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING  # our own events say what happens
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 32
+    # With peering (more than one replica), replicas of equal priority all pause: give
+    # each its own, so the highest one works and the others stand by.
+    settings.peering.priority = random.randint(1, 1_000_000)  # noqa: S311
     memo.api = _kubernetes_api()
     metrics.serve(CONFIG.metrics_port)
 
@@ -222,13 +226,16 @@ def _tick(
         seconds=time.monotonic() - started,
         now=time.time(),
         certificate_expiry=None if check is None else check.not_after.timestamp(),
+        suspended=spec.suspend,
+        idle=result.observation.idle,
     )
     return TickOutput(status, certificates.events + result.plan.events)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def forget_deleted(event: Any, name: Any, namespace: Any, memo: Any, **_: Any) -> None:
-    """No finalizer needed: Jobs and Secrets go with their owner; drop what we hold."""
+    """Jobs and Secrets go with their owner (ownerReferences); drop what we hold. (kopf
+    puts a finalizer on resources with timers: delete them while the operator runs.)"""
     if event.get("type") == "DELETED":
         state = memo.get("state")
         if isinstance(state, ProcessorState):

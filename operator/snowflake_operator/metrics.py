@@ -51,6 +51,10 @@ CERTIFICATE_EXPIRY = Gauge(
     "When client.pem expires (Unix time)",
     LABELS,
 )
+SUSPENDED = Gauge("snowflake_processor_suspended", "1 while spec.suspend is true", LABELS)
+IDLE = Gauge(
+    "snowflake_processor_idle", "1 while the queue is idle (warehouse-free polls only)", LABELS
+)
 LAST_SUCCESSFUL_POLL = Gauge(
     "snowflake_processor_last_successful_poll_timestamp_seconds",
     "When the last poll reached Snowflake (Unix time)",
@@ -81,8 +85,12 @@ def record_poll(
     seconds: float,
     now: float,
     certificate_expiry: float | None,
+    suspended: bool = False,
+    idle: bool = False,
 ) -> None:
     labels = (namespace, name)
+    SUSPENDED.labels(*labels).set(1 if suspended else 0)
+    IDLE.labels(*labels).set(1 if idle else 0)
     ACTIVE_JOBS.labels(*labels).set(running_jobs)
     PENDING_JOBS.labels(*labels).set(pending_jobs)
     JOBS_LAUNCHED.labels(*labels).inc(launched)
@@ -117,6 +125,8 @@ def forget(namespace: str, name: str) -> None:
         RECONCILE_SECONDS,
         CERTIFICATE_EXPIRY,
         LAST_SUCCESSFUL_POLL,
+        SUSPENDED,
+        IDLE,
     ):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)

@@ -559,9 +559,12 @@ def test_alert_expressions_use_the_operator_metrics_contract() -> None:
     assert backlog["expr"] == "deriv(snowflake_processor_backlog[30m]) > 0"
     assert backlog["for"] == "30m"
     dead = rules["SnowflakeProcessorDeadLettersRising"]["expr"]
-    assert re.fullmatch(r"increase\(snowflake_processor_dead_letters\[\d+m\]\) > 0", dead)
+    assert re.fullmatch(r"delta\(snowflake_processor_dead_letters\[\d+m\]\) > 0", dead)
     poll = rules["SnowflakeProcessorNoSuccessfulPoll"]["expr"]
-    assert poll == "time() - snowflake_processor_last_successful_poll_timestamp_seconds > 900"
+    assert poll == (
+        "(time() - snowflake_processor_last_successful_poll_timestamp_seconds > 900)"
+        " unless on(namespace, processor) (snowflake_processor_suspended == 1)"
+    )
     down = rules["SnowflakeProcessorOperatorDown"]
     assert 'absent(up{job=~".*snowflake-processor.*"} == 1)' in down["expr"]
     assert 'up{job=~".*snowflake-processor.*"} == 0' in down["expr"]
@@ -579,7 +582,9 @@ def test_default_poll_alert_threshold_is_ten_minutes() -> None:
     rules = {
         r["alert"]: r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]
     }
-    assert rules["SnowflakeProcessorNoSuccessfulPoll"]["expr"].endswith("> 600")
+    expr = rules["SnowflakeProcessorNoSuccessfulPoll"]["expr"]
+    assert "> 600)" in expr
+    assert expr.endswith("unless on(namespace, processor) (snowflake_processor_suspended == 1)")
 
 
 # --- the values schema -------------------------------------------------------------------

@@ -282,6 +282,34 @@ def test_enqueue_rejects_non_objects_and_empty_ids(
     assert fetch_rows(queue) == []
 
 
+def test_enqueue_line_rules() -> None:
+    """The id and data rules of `enqueue --help`, without a server."""
+    from snowflake_operator.ops.enqueue import parse_lines
+
+    lines = [
+        b'\xef\xbb\xbf{"id": 7, "data": [1, 2]}',  # a BOM, a numeric id, data only
+        b'{"data": {"a": 1}}',  # no id: generated, data is the field
+        b'{"key": "k1", "data": 1, "x": 2}',  # another field besides data: the whole object
+        b'{"id": true}',
+        b'{"id": "' + b"x" * 65 + b'"}',
+        b'{"id": "n", "v": NaN}',
+        b"\xff\xfe",
+        b"   ",
+    ]
+    parsed = parse_lines(lines, "id")
+    assert parsed.entries[0] == ("7", [1, 2])
+    assert parsed.entries[1][1] == {"a": 1} and parsed.entries[1][0] in parsed.generated
+    assert parsed.entries[2][1] == {"key": "k1", "data": 1, "x": 2}
+    assert len(parsed.entries) == 3 and len(parsed.generated) == 2
+    assert [p.split(":")[0] for p in parsed.problems] == ["line 4", "line 5", "line 6", "line 7"]
+    assert "must be a string or a whole number, not a boolean" in parsed.problems[0]
+    assert "longer than 64" in parsed.problems[1]
+    assert "NaN is not allowed" in parsed.problems[2]
+    assert "not UTF-8" in parsed.problems[3]
+    by_key = parse_lines([b'{"key": "k1", "data": 1}'], "key")
+    assert by_key.entries == [("k1", 1)] and not by_key.generated
+
+
 def test_enqueue_twice_is_idempotent_and_the_dry_run_changes_nothing(
     snowflake_server: ServerProcess, queue_table: TableRef, queue: QueueClient, tmp_path: Path
 ) -> None:
