@@ -38,7 +38,7 @@ from .jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION, ProcessorRef
 from .kube import KubeJobBackend, delete_job, mark_job_counted, read_secret, secret_value
 from .operator_config import OperatorConfig
 from .processor_state import ProcessorState, connection_key
-from .reconcile import merge_conditions
+from .reconcile import Condition, merge_conditions
 from .spec import ProcessorSpec
 from .tick import reconcile_once
 
@@ -136,9 +136,18 @@ async def reconcile(
     }
     totals = dict(status.get("totals") or {})
     processor = ProcessorRef(name, namespace, uid)
-    output = await asyncio.to_thread(
-        _tick, memo.api, processor, model, state, records, now, summaries, totals
-    )
+    try:
+        output = await asyncio.to_thread(
+            _tick, memo.api, processor, model, state, records, now, summaries, totals
+        )
+    except Exception as exc:  # e.g. the API server refused a Job: report, back off, go on
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        log.warning("poll failed", extra={"processor": f"{namespace}/{name}", "error": message})
+        state.schedule(clock, model.poll_interval_seconds, CONFIG.max_backoff_seconds, True)
+        _post(body, state, ("Warning", "ReconcileFailed", message), clock)
+        condition = Condition("Ready", False, "ReconcileFailed", message)
+        patch.status["conditions"] = merge_conditions(previous_conditions, [condition], now)
+        return
     failed = output.status.get("_failed", False)
     output.status.pop("_failed", None)
     state.schedule(clock, model.poll_interval_seconds, CONFIG.max_backoff_seconds, failed)
@@ -300,7 +309,5 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)[:500]
 
 
-def _invalid_spec_condition(message: str) -> Any:
-    from .reconcile import Condition
-
+def _invalid_spec_condition(message: str) -> Condition:
     return Condition("Ready", False, "InvalidSpec", message)

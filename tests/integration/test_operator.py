@@ -711,3 +711,35 @@ def test_metrics_are_exposed_per_resource(
     assert (
         abs(values["snowflake_processor_last_successful_poll_timestamp_seconds"] - time.time()) < 60
     )
+
+
+def test_a_bad_spec_is_reported_and_other_resources_keep_working(
+    kube_api: KubeApi,
+    custom: client.CustomObjectsApi,
+    batch: client.BatchV1Api,
+    kube_client: client.ApiClient,
+    queue: QueueClient,
+    queue_table: TableRef,
+    snowflake_server: ServerProcess,
+    bucket: str,
+) -> None:
+    """What a cluster without CEL (or an older CRD) would let through reaches the operator."""
+    fill(queue, 100)
+    bad = processor("broken", queue_table, snowflake_server.port, bucket)
+    bad["spec"]["endpoint"]["url"] = "http://plain.example.com/"
+    custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, bad)
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NAMESPACE,
+        PLURAL,
+        processor("healthy", queue_table, snowflake_server.port, bucket),
+    )
+    with operator():
+        ready = wait_for(lambda: condition(status_of(custom, "broken"), "Ready"), what="Ready")
+        wait_for(lambda: len(jobs_of(batch, "healthy")) == 1, what="the healthy one's Job")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.endpoint.url" in ready["message"] and "https" in ready["message"]
+    assert jobs_of(batch, "broken") == []
+    events = client.CoreV1Api(kube_client).list_namespaced_event(NAMESPACE).items
+    assert any(e.reason == "InvalidSpec" and "endpoint" in e.message for e in events)
