@@ -165,6 +165,7 @@ def test_all_features_render_every_optional_object() -> None:
         "Deployment",
         "ServiceMonitor",
         "PrometheusRule",
+        "ConfigMap",  # the Grafana dashboard
     }
 
 
@@ -812,3 +813,34 @@ def test_install_guide_has_the_commands_the_chart_expects() -> None:
     assert re.search(r"READY +STATUS.*\n.*1/1 +Running", guide)  # kubectl get pods
     for example in re.findall(r"examples/[\w-]+\.yaml", guide):
         assert (ROOT / example).exists(), example
+
+
+def test_grafana_dashboard_uses_only_metrics_the_operator_exports() -> None:
+    import json as json_module
+
+    from prometheus_client import REGISTRY
+
+    import snowflake_operator.metrics  # noqa: F401  (registers the metrics)
+
+    docs = render("--set", "metrics.grafanaDashboard.enabled=true")
+    (config_map,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("dashboard")
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json_module.loads(config_map["data"]["snowflake-processor.json"])
+    exported = {
+        sample_name
+        for family in REGISTRY.collect()
+        for sample_name in (family.name, f"{family.name}_total", f"{family.name}_bucket")
+    }
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"snowflake_processor_[a-z_]+", target["expr"])
+    }
+    assert len(used) >= 10
+    assert used <= exported, used - exported
+    assert all(
+        d["kind"] != "ConfigMap" or "dashboard" not in d["metadata"]["name"] for d in render()
+    )
