@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,10 +25,11 @@ import yaml
 
 from snowflake_operator.main import add_operator_arguments
 from snowflake_operator.operator_config import OperatorConfig
+from tests.deploy.tools import checkov_report as shared_checkov_report
+from tests.deploy.tools import tool, tool_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "snowflake-processor"
-TOOLS_BIN = ROOT / ".tools" / "bin"
 ALL_FEATURES = CHART / "ci" / "all-features-values.yaml"
 RELEASE, RELEASE_NAMESPACE, JOBS_NAMESPACE = (
     "snowflake-processor",
@@ -52,18 +52,6 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
 }
 
 Manifest = dict[str, Any]
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or (str(TOOLS_BIN / name) if (TOOLS_BIN / name).exists() else None)
-    if found is None:
-        pytest.fail(f"{name} not found on PATH nor in {TOOLS_BIN}: run `make tools`")
-    return found
-
-
-def tool_env() -> dict[str, str]:
-    """checkov shells out to `helm`: make sure it finds ours."""
-    return {**os.environ, "PATH": f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -749,35 +737,7 @@ def test_notes_say_how_to_check_it_worked(value_set: str, tmp_path: Path) -> Non
 
 
 def run_checkov(*extra: str) -> Manifest:
-    result = subprocess.run(
-        [
-            tool("checkov"),
-            "--skip-download",
-            "--framework",
-            "helm",
-            "-d",
-            str(CHART),
-            "--output",
-            "json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=tool_env(),
-        timeout=600,
-        cwd=ROOT,
-    )
-    combined = result.stdout + result.stderr
-    assert "no runners" not in combined.lower(), combined[-2000:]
-    try:
-        report = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"checkov printed no JSON report:\n{combined[-2000:]}")
-    reports = report if isinstance(report, list) else [report]
-    helm_reports = [r for r in reports if r.get("check_type") == "helm"]
-    # Without a rendered chart checkov prints a bare zero summary and no helm report.
-    assert len(helm_reports) == 1, f"checkov ran no helm checks: {result.stdout[:500]}"
-    return helm_reports[0]  # type: ignore[no-any-return]
+    return shared_checkov_report("helm", "-d", str(CHART), *extra)
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)

@@ -15,7 +15,6 @@ import argparse
 import fnmatch
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ import pytest
 from snowflake_operator.jobs import WORKER_UID, ProcessorRef, build_job
 from snowflake_operator.main import add_operator_arguments
 from snowflake_operator.spec import ProcessorSpec
+from tests.deploy.tools import checkov_report as shared_checkov_report
+from tests.deploy.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS_BIN = ROOT / ".tools" / "bin"
 DOCKERFILES = {
     "worker": ROOT / "worker" / "Dockerfile",
     "operator": ROOT / "operator" / "Dockerfile",
@@ -147,16 +147,6 @@ def builder(image: str) -> list[Instruction]:
 # -- the linters -----------------------------------------------------------------------
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    local = TOOLS_BIN / name
-    if local.exists():
-        return str(local)
-    pytest.fail(f"{name} is neither on PATH nor in {TOOLS_BIN}: run `make tools`")
-
-
 @pytest.mark.parametrize("image", IMAGES)
 def test_hadolint_reports_nothing(image: str) -> None:
     result = subprocess.run(
@@ -172,32 +162,7 @@ def test_hadolint_reports_nothing(image: str) -> None:
 
 
 def checkov_report(path: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            tool("checkov"),
-            "--skip-download",
-            "--framework",
-            "dockerfile",
-            "-f",
-            str(path),
-            "-o",
-            "json",
-            "--compact",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.stdout.strip(), (
-        f"checkov printed nothing (exit {result.returncode})\n" + (result.stderr[-4000:])
-    )
-    report = json.loads(result.stdout)
-    # One framework gives one report; checkov prints a list when there are several.
-    reports = report if isinstance(report, list) else [report]
-    (dockerfile,) = [r for r in reports if r.get("check_type") == "dockerfile"]
-    assert isinstance(dockerfile, dict)
-    return dockerfile
+    return shared_checkov_report("dockerfile", "-f", str(path))
 
 
 @pytest.mark.parametrize("image", IMAGES)

@@ -23,7 +23,6 @@ a missing one fails the test.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import shutil
@@ -38,12 +37,14 @@ import hcl2
 import pytest
 import yaml
 
+from tests.deploy.tools import checkov_report as shared_checkov_report
+from tests.deploy.tools import tool
+
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform" / "eks"
 CHART_DIR = ROOT / "charts" / "snowflake-processor"
 CHART_VALUES = CHART_DIR / "values.yaml"
 EXAMPLE = ROOT / "examples" / "processor-workload-identity.yaml"
-TOOLS_BIN = ROOT / ".tools" / "bin"
 
 # The chart is installed into this namespace (its release namespace, named in the
 # chart's values.yaml header and docs/install.md); the Helm release is not in any file.
@@ -321,16 +322,6 @@ def contract() -> Contract:
 # -- tools -------------------------------------------------------------------------------
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    local = TOOLS_BIN / name
-    if local.exists():
-        return str(local)
-    pytest.fail(f"{name} is neither on PATH nor in {TOOLS_BIN}: run `make tools`")
-
-
 def terraform_binary() -> str:
     found = shutil.which("terraform") or (
         "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
@@ -357,31 +348,7 @@ def terraform_fmt_check(directory: Path) -> subprocess.CompletedProcess[str]:
 
 
 def checkov_report(directory: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            tool("checkov"),
-            "--skip-download",
-            "--framework",
-            "terraform",
-            "-d",
-            str(directory),
-            "-o",
-            "json",
-            "--compact",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.stdout.strip(), (
-        f"checkov printed nothing (exit {result.returncode})\n" + result.stderr[-4000:]
-    )
-    report = json.loads(result.stdout)
-    reports = report if isinstance(report, list) else [report]
-    (terraform,) = [r for r in reports if r.get("check_type") == "terraform"]
-    assert isinstance(terraform, dict)
-    return terraform
+    return shared_checkov_report("terraform", "-d", str(directory))
 
 
 # -- formatting and checkov --------------------------------------------------------------
