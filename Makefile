@@ -7,10 +7,12 @@ ARGS ?=
 
 .PHONY: venv tools demo test lint typecheck unit bench chaos clean
 
-$(STAMP): pyproject.toml
+# Three distributions, installed editable together: the worker (worker/), the operator
+# and CLI (the root), the development tools (devtools/: demo, emulators, mTLS service).
+$(STAMP): pyproject.toml worker/pyproject.toml devtools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./worker -e ./devtools -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -29,6 +31,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

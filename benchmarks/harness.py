@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snowflake_devtools.certificates import DemoCertificates, write_demo_certificates
+from snowflake_devtools.mtls_service import start_mtls_service
+from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
 from snowflake_operator.environment import worker_environment
-from snowflake_operator.local.certificates import DemoCertificates, write_demo_certificates
-from snowflake_operator.local.mtls_service import start_mtls_service
-from snowflake_operator.local.processes import ServerProcess, start_snowflake_emulator
 from snowflake_operator.schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_worker.connection import SnowflakeSettings, connect
@@ -61,7 +61,7 @@ class Bench:
         )
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         return subprocess.Popen(
-            [sys.executable, "-m", "snowflake_worker", "worker"],
+            [sys.executable, "-m", "snowflake_worker"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

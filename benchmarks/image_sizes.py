@@ -1,7 +1,8 @@
-"""How much each image's Python dependencies weigh: the `worker` and `operator` extras.
+"""How much each image's Python dependencies weigh: the worker's and the operator's.
 
-For each extra: a fresh ``python -m venv``, ``pip install --no-cache-dir <repo>[extra]``
-(not editable: a wheel is built from a copy of what the Docker build context holds), pip
+For each image: a fresh ``python -m venv``, ``pip install --no-cache-dir`` of the
+distributions it installs (the worker: ``worker/``; the operator: ``worker/`` and the root)
+(not editable: wheels are built from a copy of what the Docker build context holds), pip
 and setuptools removed again as the Dockerfiles do, then the size of site-packages
 (bytes of every file, .pyc included: pip compiles them and the images ship them) and the
 number of distributions in it (snowflake-processor included).
@@ -30,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What the Dockerfiles copy into the builder (operator/snowflake_operator/sql links to sql/).
 CONTEXT = ("pyproject.toml", "README.md", "sql", "worker", "operator")
-EXTRAS = ("worker", "operator")
+# The distributions each image installs, as paths in the copied context.
+IMAGES = {"worker": ("worker",), "operator": ("worker", ".")}
 MB = 1_000_000
 
 
@@ -89,8 +91,8 @@ def distribution_sizes(site: Path) -> dict[str, int]:
     return sizes
 
 
-def measure(extra: str, source: Path, workdir: Path, python: str) -> Measurement:
-    venv = workdir / f"venv-{extra}"
+def measure(image: str, source: Path, workdir: Path, python: str) -> Measurement:
+    venv = workdir / f"venv-{image}"
     run(python, "-m", "venv", venv)
     venv_python = venv / "bin" / "python"
     run(
@@ -101,16 +103,16 @@ def measure(extra: str, source: Path, workdir: Path, python: str) -> Measurement
         "--quiet",
         "--no-cache-dir",
         "--disable-pip-version-check",
-        f"{source}[{extra}]",
+        *(str(source / path) for path in IMAGES[image]),
     )
     # As in the Dockerfiles: nothing installs at run time.
     run(venv_python, "-m", "pip", "uninstall", "--quiet", "--yes", "pip", "setuptools")
     (site,) = venv.glob("lib/python*/site-packages")
-    return Measurement(extra, tree_bytes(site), distribution_sizes(site))
+    return Measurement(image, tree_bytes(site), distribution_sizes(site))
 
 
 def print_table(results: list[Measurement]) -> None:
-    print(f"{'extra':<10} {'site-packages MB':>17} {'distributions':>14}  largest (MB)")
+    print(f"{'image':<10} {'site-packages MB':>17} {'distributions':>14}  largest (MB)")
     print(f"{'-' * 10} {'-' * 17} {'-' * 14}  {'-' * 40}")
     for result in results:
         largest = ", ".join(f"{name} {size / MB:.1f}" for name, size in result.largest())
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp) if args.keep is None else args.keep.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         source = copy_context(Path(tmp))
-        results = [measure(extra, source, workdir, args.python) for extra in EXTRAS]
+        results = [measure(image, source, workdir, args.python) for image in IMAGES]
 
     print_table(results)
     by_extra = {r.extra: r for r in results}

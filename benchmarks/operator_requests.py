@@ -68,7 +68,7 @@ def requests_per_poll(polls: int = 10) -> dict[str, Any]:
     os.environ.setdefault("SFP_OPERATOR_TICK_SECONDS", "0.2")
     import kopf.testing
     from kubernetes import client, config
-    from tests.kube.server import start_kube_emulator, write_kubeconfig
+    from tests.support.kube_server import start_kube_emulator, write_kubeconfig
 
     with bench_environment(latency_ms=1) as bench, tempfile.TemporaryDirectory() as tmp:
         queue = bench.fresh_queue("OPERATOR_BENCH")

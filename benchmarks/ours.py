@@ -15,9 +15,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from snowflake_operator.local.backend import LocalJobBackend
-from snowflake_operator.local.mtls_service import fetch_stats
-from snowflake_operator.local.specs import emulator_spec
+from snowflake_devtools.backend import LocalJobBackend
+from snowflake_devtools.mtls_service import fetch_stats
+from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.tick import reconcile_once
 from snowflake_worker.connection import connect
 from snowflake_worker.queue import QueueClient

@@ -401,7 +401,7 @@ def run(
     timeout_seconds: float = 480.0,
 ) -> dict[str, Any]:
     """Drain ``entries`` with the seed's design; the figures the comparison reports."""
-    from snowflake_operator.local.mtls_service import fetch_stats
+    from snowflake_devtools.mtls_service import fetch_stats
 
     from .fargate_model import SEED_TASK_VCPU, vcpu_seconds
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from snowflake_operator.local.specs import emulator_spec
+from snowflake_devtools.specs import emulator_spec
 
 from .harness import bench_environment
 

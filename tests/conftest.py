@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import snowflake.connector
 
-from snowflake_operator.local.processes import ServerProcess, start_snowflake_emulator
+from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
 
 
 @pytest.fixture(scope="session")

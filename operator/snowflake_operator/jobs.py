@@ -134,7 +134,7 @@ def build_job(
                             "name": "worker",
                             "image": image,
                             "imagePullPolicy": job.image_pull_policy,
-                            "command": ["snowflake-processor", "worker"],
+                            "command": ["snowflake-processor-worker"],
                             "env": env,
                             "resources": {"requests": resources, "limits": resources},
                             "volumeMounts": mounts,

@@ -2,7 +2,7 @@
 
 No image is built here (there may be no Docker engine); the Dockerfiles are checked
 statically: both linters report nothing, the final stage runs as the numeric user the Job
-expects, carries only the venv, the worker image installs only the worker extra, base
+expects, carries only the venv, the worker image installs only the worker distribution, base
 images are pinned, and the build context leaves out what the images do not need.
 
 hadolint and checkov come from PATH or .tools/bin (``make tools``, which ``make test``
@@ -37,10 +37,14 @@ IMAGES = sorted(DOCKERFILES)
 DOCKERIGNORE = ROOT / ".dockerignore"
 VENV = "/opt/venv"
 USER = f"{WORKER_UID}:{WORKER_UID}"
-EXTRAS = {"worker": {"worker"}, "operator": {"operator"}}
-ENTRYPOINT = ["snowflake-processor"]
-CMDS = {
-    "worker": ["worker"],
+# The wheels each image installs: the worker image holds no operator code.
+WHEELS = {
+    "worker": {"snowflake_processor_worker"},
+    "operator": {"snowflake_processor", "snowflake_processor_worker"},
+}
+ENTRYPOINTS = {"worker": ["snowflake-processor-worker"], "operator": ["snowflake-processor"]}
+CMDS: dict[str, list[str]] = {
+    "worker": [],
     "operator": ["operator", "--liveness", "http://0.0.0.0:8080/healthz"],
 }
 # An exact patch tag (python:3.11.14-slim-bookworm), optionally with a digest.
@@ -243,9 +247,9 @@ def test_final_stage_environment_and_command(image: str) -> None:
     assert env["HOME"] == "/tmp"  # the only writable place: an emptyDir, read-only root
     entrypoints = of(stage, "ENTRYPOINT")
     cmds = of(stage, "CMD")
-    assert entrypoints and cmds
-    assert exec_form(entrypoints[-1]) == ENTRYPOINT
-    assert exec_form(cmds[-1]) == CMDS[image]
+    assert entrypoints
+    assert exec_form(entrypoints[-1]) == ENTRYPOINTS[image]
+    assert (exec_form(cmds[-1]) if cmds else []) == CMDS[image]
     healthchecks = of(stage, "HEALTHCHECK")
     assert [h.args for h in healthchecks] == ["NONE"], "Kubernetes probes live in the chart"
 
@@ -288,7 +292,7 @@ def test_worker_image_runs_what_the_job_asks_for() -> None:
         certificates_secret="p-certificates",
     )
     pod = job["spec"]["template"]["spec"]
-    assert pod["containers"][0]["command"] == ENTRYPOINT + CMDS["worker"]
+    assert pod["containers"][0]["command"] == ENTRYPOINTS["worker"] + CMDS["worker"]
     assert pod["securityContext"]["runAsUser"] == WORKER_UID
     assert pod["securityContext"]["runAsGroup"] == WORKER_UID
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
@@ -298,20 +302,22 @@ def test_worker_image_runs_what_the_job_asks_for() -> None:
 
 
 @pytest.mark.parametrize("image", IMAGES)
-def test_builder_installs_only_its_extra_without_a_cache(image: str) -> None:
+def test_builder_installs_only_its_wheels_without_a_cache(image: str) -> None:
     installs = pip_installs(builder(image))
     assert installs, f"{image}: the builder installs nothing"
-    extras: set[str] = set()
+    wheels: set[str] = set()
     for command in installs:
         assert "--no-cache-dir" in command, command
         assert not re.search(r"\s-e\s|--editable", command), command
-        for group in re.findall(r"\[([^\]]+)\]", command):
-            extras |= {e.strip() for e in group.split(",")}
-    assert extras == EXTRAS[image], f"{image}: extras {extras}"
+        assert "[" not in command, f"{image}: no extras: {command}"
+        wheels |= set(re.findall(r"/wheels/([a-z_]+)-\*\.whl", command))
+    assert wheels == WHEELS[image], f"{image}: wheels {wheels}"
     text = " ".join(i.args for i in PARSED[image] if i.keyword == "RUN")
     assert VENV in text
+    assert "devtools" not in text
     if image == "worker":
-        assert "operator]" not in text and "dev]" not in text and ",operator" not in text
+        copies = " ".join(i.args for i in of(builder(image), "COPY"))
+        assert "operator" not in copies and "operator" not in text
 
 
 @pytest.mark.parametrize("image", IMAGES)

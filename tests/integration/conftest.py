@@ -14,18 +14,18 @@ from typing import Any
 
 import pytest
 
+from snowflake_devtools.certificates import DemoCertificates, write_demo_certificates
+from snowflake_devtools.mtls_service import start_mtls_service
+from snowflake_devtools.processes import ServerProcess
+from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.environment import worker_environment
-from snowflake_operator.local.certificates import DemoCertificates, write_demo_certificates
-from snowflake_operator.local.mtls_service import start_mtls_service
-from snowflake_operator.local.processes import ServerProcess
-from snowflake_operator.local.specs import emulator_spec
 from snowflake_operator.schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import (
     ProcessorSpec,
 )
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
-from tests.kube.fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
+from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ class WorkerRun:
 def start_worker(
     snowflake_server: ServerProcess, certs: DemoCertificates, tmp_path: Path
 ) -> Iterator[Callable[..., WorkerRun]]:
-    """Run `python -m snowflake_worker worker` with the environment a Job would get."""
+    """Run `python -m snowflake_worker` with the environment a Job would get."""
     runs: list[WorkerRun] = []
 
     def start(
@@ -138,7 +138,7 @@ def start_worker(
         env.update(SFP_TERMINATION_MESSAGE_PATH=str(termination), **env_overrides)
         env.update(PATH=os.environ["PATH"], PYTHONUNBUFFERED="1")
         process = subprocess.Popen(
-            [sys.executable, "-m", "snowflake_worker", "worker"],
+            [sys.executable, "-m", "snowflake_worker"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from snowflake_operator.local.certificates import DemoCertificates, write_mismatched_key_client
-from snowflake_operator.local.processes import ServerProcess
+from snowflake_devtools.certificates import DemoCertificates, write_mismatched_key_client
+from snowflake_devtools.processes import ServerProcess
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 
@@ -143,7 +143,7 @@ def test_unreachable_service_claims_nothing(
 )
 def test_demo_rejects_bad_arguments_in_one_line(arguments: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "snowflake_worker", "demo", *arguments],
+        [sys.executable, "-m", "snowflake_processor", "demo", *arguments],
         capture_output=True,
         text=True,
         timeout=60,

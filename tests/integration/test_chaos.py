@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import snowflake.connector
-from benchmarks.chaos import CHAOS_TABLE, ChaosConfig, passed, run_chaos
 
-from snowflake_operator.local.processes import start_snowflake_emulator
-from snowflake_operator.local.snowflake_emulator import free_port
+from snowflake_devtools.chaos import CHAOS_TABLE, ChaosConfig, passed, run_chaos
+from snowflake_devtools.processes import start_snowflake_emulator
+from snowflake_devtools.snowflake_emulator import free_port
 
 pytestmark = pytest.mark.integration
 

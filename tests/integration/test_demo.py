@@ -15,7 +15,7 @@ def _demo(work_dir: Path, *arguments: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "snowflake_worker",
+        "snowflake_processor",
         "demo",
         "--work-dir",
         str(work_dir),

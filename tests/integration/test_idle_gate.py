@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
+from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.idle import WAREHOUSE_FREE_KINDS, IdleGate
-from snowflake_operator.local.specs import emulator_spec
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_operator.tick import observe_queue, reconcile_once
 from snowflake_worker.identifiers import TableRef

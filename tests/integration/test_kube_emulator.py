@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.kube.fixtures import KubeApi, kube_api, kube_client, kubeconfig
+from tests.support.kube_fixtures import KubeApi, kube_api, kube_client, kubeconfig
 
 # pytest finds fixtures among the module's names; naming them here keeps linters from calling
 # the import unused and the test parameters redefinitions of it.

@@ -17,18 +17,18 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from snowflake_operator.local.certificates import (
+from snowflake_devtools.certificates import (
     DemoCertificates,
     write_demo_certificates,
     write_mismatched_key_client,
     write_untrusted_client,
 )
-from snowflake_operator.local.mtls_service import (
+from snowflake_devtools.mtls_service import (
     client_ssl_context,
     fetch_stats,
     start_mtls_service,
 )
-from snowflake_operator.local.processes import ServerProcess
+from snowflake_devtools.processes import ServerProcess
 
 pytestmark = pytest.mark.integration
 

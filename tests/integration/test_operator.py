@@ -22,12 +22,12 @@ import trustme
 from kubernetes import client
 from moto.server import ThreadedMotoServer
 
+from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.certsync import FINGERPRINT_ANNOTATION, secret_name
 from snowflake_operator.jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
-from snowflake_operator.local.processes import ServerProcess
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
-from tests.kube.fixtures import KubeApi
+from tests.support.kube_fixtures import KubeApi
 
 pytestmark = pytest.mark.integration
 NAMESPACE = "snowflake-processor"

@@ -1,5 +1,5 @@
 """The ops commands (`status`, `enqueue`, `requeue`, `purge`) run as a user runs them:
-`python -m snowflake_worker ...` against the fakesnow server, queue named by flags or by a
+`python -m snowflake_processor ...` against the fakesnow server, queue named by flags or by a
 SnowflakeProcessor resource file."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator.local.processes import ServerProcess
-from snowflake_worker.cli import main
+from snowflake_devtools.processes import ServerProcess
+from snowflake_processor.cli import main
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, completed, dead_lettered, released
 
@@ -46,7 +46,7 @@ def _flags(server: ServerProcess, table: TableRef) -> list[str]:
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SFP_")}
     return subprocess.run(
-        [sys.executable, "-m", "snowflake_worker", *args],
+        [sys.executable, "-m", "snowflake_processor", *args],
         capture_output=True,
         text=True,
         timeout=180,

@@ -6,9 +6,9 @@ import signal
 import time
 from collections.abc import Callable
 
-from snowflake_operator.local.certificates import DemoCertificates, write_untrusted_client
-from snowflake_operator.local.mtls_service import fetch_stats
-from snowflake_operator.local.processes import ServerProcess
+from snowflake_devtools.certificates import DemoCertificates, write_untrusted_client
+from snowflake_devtools.mtls_service import fetch_stats
+from snowflake_devtools.processes import ServerProcess
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 

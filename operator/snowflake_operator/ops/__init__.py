@@ -12,7 +12,15 @@ import argparse
 
 from .arguments import add_ops_arguments
 
-__all__ = ["add_ops_arguments", "run_ops"]
+__all__ = ["OPS_COMMANDS", "add_ops_arguments", "run_ops"]
+
+# Ops commands on one queue table.
+OPS_COMMANDS = {
+    "status": "entries by status, the oldest pending age, recent dead letters",
+    "enqueue": "add entries in bulk from a JSON-lines file (idempotent by id)",
+    "requeue": "put dead letters back to pending, by id, by error text or all",
+    "purge": "delete completed entries older than a cutoff",
+}
 
 
 def run_ops(args: argparse.Namespace) -> int:

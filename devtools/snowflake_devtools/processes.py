@@ -77,7 +77,7 @@ def start_server(
 def start_snowflake_emulator(data_dir: Path, log_path: Path, port: int = 0) -> ServerProcess:
     return start_server(
         "Snowflake emulator",
-        "snowflake_operator.local.snowflake_emulator",
+        "snowflake_devtools.snowflake_emulator",
         ["--data", str(data_dir), "--port", str(port)],
         log_path,
     )

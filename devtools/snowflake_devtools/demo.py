@@ -20,17 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snowflake_operator.idle import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.schema import SchemaTarget, ensure_queue_table
+from snowflake_operator.spec import (
+    ProcessorSpec,
+)
+from snowflake_operator.tick import reconcile_once
+from snowflake_processor.cli import Command
 from snowflake_worker.connection import connect
 from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, QueueCounts
 
-from ..idle import WAREHOUSE_FREE_KINDS, IdleGate
-from ..schema import SchemaTarget, ensure_queue_table
-from ..spec import (
-    ProcessorSpec,
-)
-from ..tick import reconcile_once
 from .backend import LocalJobBackend
 from .certificates import write_demo_certificates
 from .mtls_service import fetch_stats, start_mtls_service
@@ -348,3 +349,12 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
     if as_json:
         print(json.dumps(summary), flush=True)
+
+
+# Registered as the `demo` subcommand of `snowflake-processor` (devtools/pyproject.toml).
+COMMAND = Command(
+    "demo",
+    "run the whole pipeline on this machine against local emulators",
+    add_demo_arguments,
+    run_demo,
+)

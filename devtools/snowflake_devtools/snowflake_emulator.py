@@ -1,6 +1,6 @@
 """Run fakesnow in server mode as its own process, with its data in a DuckDB folder.
 
-Started as ``python -m snowflake_operator.local.snowflake_emulator --data DIR``; it prints
+Started as ``python -m snowflake_devtools.snowflake_emulator --data DIR``; it prints
 ``READY <port>`` on stdout once it accepts connections. Data survives a restart or a
 kill -9 because every session shares one on-disk instance.
 """

@@ -1,4 +1,4 @@
-"""Run the Kubernetes API emulator as a process: ``python -m tests.kube.server --port 0``.
+"""Run the Kubernetes API emulator as a process: ``python -m tests.support.kube_server --port 0``.
 
 It listens on 127.0.0.1, prints ``READY <port>`` once listening, and stops on SIGTERM/SIGINT.
 Point clients at it with a kubeconfig from :func:`write_kubeconfig`.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiohttp.web
 
-from snowflake_operator.local.processes import ServerProcess, start_server
-from tests.kube.emulator import SnowflakeKubeEmulator
+from snowflake_devtools.processes import ServerProcess, start_server
+from tests.support.kube_emulator import SnowflakeKubeEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Open watch streams never finish on their own: do not wait long for them when stopping.
@@ -46,14 +46,14 @@ async def serve(port: int) -> None:
 
 def start_kube_emulator(log_path: Path) -> ServerProcess:
     """Start the emulator process on a free port; its stderr goes to ``log_path``."""
-    # `python -m tests.kube.server` imports from the repository root, which is on sys.path
+    # `python -m tests.support.kube_server` imports from the repository root, which is on sys.path
     # only when started from there: lend it the root via PYTHONPATH (start_server copies
     # os.environ), whatever directory pytest was started in.
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), previous]))
     try:
         return start_server(
-            "Kubernetes API emulator", "tests.kube.server", ["--port", "0"], log_path
+            "Kubernetes API emulator", "tests.support.kube_server", ["--port", "0"], log_path
         )
     finally:
         if previous is None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snowflake_worker.connection import AuthMode
-from snowflake_worker.identifiers import TableRef
-
-from ..spec import (
+from snowflake_operator.spec import (
     Endpoint,
     JobSettings,
     ProcessorSpec,
@@ -15,6 +12,8 @@ from ..spec import (
     SnowflakeAuth,
     SnowflakeTarget,
 )
+from snowflake_worker.connection import AuthMode
+from snowflake_worker.identifiers import TableRef
 
 
 def emulator_spec(

@@ -1,6 +1,6 @@
 """A stand-in for the external HTTPS service the workers call, with mutual TLS.
 
-Run as ``python -m snowflake_operator.local.mtls_service --cert SERVER_PEM --key SERVER_KEY
+Run as ``python -m snowflake_devtools.mtls_service --cert SERVER_PEM --key SERVER_KEY
 --ca CA_PEM --port 0``; it prints ``READY <port>`` on stdout once it accepts connections
 and exits 0 on SIGTERM or SIGINT. Clients without a certificate signed by ``--ca`` fail
 the TLS handshake.
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.local.certificates import DemoCertificates
-from snowflake_operator.local.processes import ServerProcess, start_server
+from snowflake_devtools.certificates import DemoCertificates
+from snowflake_devtools.processes import ServerProcess, start_server
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -48,7 +48,7 @@ Send = Callable[[Message], Awaitable[None]]
 STATS_PATH = "/_stats"
 TIMEOUT_HOLD_SECONDS = 60.0
 MAX_BODY_BYTES = 1024 * 1024
-MODULE = "snowflake_operator.local.mtls_service"
+MODULE = "snowflake_devtools.mtls_service"
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Import them into a test module or a conftest::
 
-    from tests.kube.fixtures import kube_api, kube_client, kubeconfig  # noqa: F401
+    from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import kubernetes.config
 import kubernetes.config.kube_config
 import pytest
 
-from snowflake_operator.local.processes import ServerProcess
-from tests.kube.server import start_kube_emulator, write_kubeconfig
+from snowflake_devtools.processes import ServerProcess
+from tests.support.kube_server import start_kube_emulator, write_kubeconfig
 
 
 @dataclass

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..environment import worker_environment
-from ..spec import ProcessorSpec
+from snowflake_operator.environment import worker_environment
+from snowflake_operator.spec import ProcessorSpec
 
 
 @dataclass
@@ -68,7 +68,7 @@ class LocalJobBackend:
         }
         with open(directory / "worker.log", "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "snowflake_worker", "worker"],
+                [sys.executable, "-m", "snowflake_worker"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

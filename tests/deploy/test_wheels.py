@@ -1,0 +1,79 @@
+"""The wheels hold the product only: no emulator, test double or demo module in them.
+
+Built the way the Dockerfiles build them (``pip wheel --no-deps``), then every module in
+each wheel is parsed for what it imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV_ONLY = {"fakesnow", "trustme", "moto", "kmock", "hypercorn", "uvicorn", "snowflake_devtools"}
+OPERATOR_LIBRARIES = {"kopf", "kubernetes", "boto3", "botocore", "prometheus_client", "rich"}
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("wheels")
+    for source in (ROOT, ROOT / "worker"):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+            + ["--no-build-isolation", "--wheel-dir", str(out), str(source)],
+            check=True,
+            capture_output=True,
+            cwd=out,  # setuptools' build/ folder lands here, not in the repository
+        )
+    found = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
+    assert set(found) == {"snowflake_processor", "snowflake_processor_worker"}, found
+    return found
+
+
+def imported_roots(source: str) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def modules(wheel: Path) -> dict[str, set[str]]:
+    """Module path in the wheel -> the top-level names it imports."""
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            name: imported_roots(archive.read(name).decode())
+            for name in archive.namelist()
+            if name.endswith(".py")
+        }
+
+
+def test_imported_roots_sees_lazy_imports() -> None:
+    source = "import a.b\nfrom c import d\ndef f():\n    from e.f import g\nfrom . import h\n"
+    assert imported_roots(source) == {"a", "c", "e"}
+
+
+def test_no_wheel_holds_dev_tooling_or_a_demo(wheels: dict[str, Path]) -> None:
+    for wheel in wheels.values():
+        for module, imports in modules(wheel).items():
+            assert not imports & DEV_ONLY, f"{wheel.name}: {module} imports {imports & DEV_ONLY}"
+            assert "demo" not in module and "/local/" not in module, f"{wheel.name}: {module}"
+
+
+def test_the_worker_wheel_holds_only_the_worker(wheels: dict[str, Path]) -> None:
+    found = modules(wheels["snowflake_processor_worker"])
+    assert found and all(name.startswith("snowflake_worker/") for name in found), sorted(found)
+    for module, imports in found.items():
+        assert not imports & OPERATOR_LIBRARIES, f"{module} imports {imports & OPERATOR_LIBRARIES}"
+
+
+def test_the_operator_wheel_holds_the_operator_and_the_command(wheels: dict[str, Path]) -> None:
+    packages = {name.split("/")[0] for name in modules(wheels["snowflake_processor"])}
+    assert packages == {"snowflake_operator", "snowflake_processor"}
