@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = {"fakesnow", "trustme", "moto", "kmock", "hypercorn", "uvicorn", "snowflake_devtools"}
+PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
 OPERATOR_LIBRARIES = {"kopf", "kubernetes", "boto3", "botocore", "prometheus_client", "rich"}
 
 
@@ -24,8 +25,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("wheels")
     for source in (ROOT, ROOT / "worker"):
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-            + ["--no-build-isolation", "--wheel-dir", str(out), str(source)],
+            [*PIP_WHEEL, "--wheel-dir", str(out), str(source)],
             check=True,
             capture_output=True,
             cwd=out,  # setuptools' build/ folder lands here, not in the repository
