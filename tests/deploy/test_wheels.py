@@ -7,6 +7,7 @@ each wheel is parsed for what it imports.
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,15 +21,23 @@ PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no
 OPERATOR_LIBRARIES = {"kopf", "kubernetes", "boto3", "botocore", "prometheus_client", "rich"}
 
 
+# What the Dockerfiles copy into their build (operator/snowflake_operator/sql links to sql/).
+CONTEXT = ("pyproject.toml", "README.md", "sql", "worker", "operator")
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    source = tmp_path_factory.mktemp("context")  # setuptools writes build/ into the sources
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in CONTEXT:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=skip)
+        else:
+            shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheels")
-    for source in (ROOT, ROOT / "worker"):
+    for project in (source, source / "worker"):
         subprocess.run(
-            [*PIP_WHEEL, "--wheel-dir", str(out), str(source)],
-            check=True,
-            capture_output=True,
-            cwd=out,  # setuptools' build/ folder lands here, not in the repository
+            [*PIP_WHEEL, "--wheel-dir", str(out), str(project)], check=True, capture_output=True
         )
     found = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
     assert set(found) == {"snowflake_processor", "snowflake_processor_worker"}, found
