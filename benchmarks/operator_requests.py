@@ -23,9 +23,9 @@ import boto3
 import trustme
 from moto.server import ThreadedMotoServer
 
-from snowflake_operator.job_index import job_record, jobs_beyond_history, unfinished_names
-from snowflake_operator.jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
-from snowflake_operator.reconcile import Observation, merge_conditions, plan_tick
+from snowflake_operator.constants import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
+from snowflake_operator.job_history import job_record, jobs_beyond_history, unfinished_names
+from snowflake_operator.planning import Observation, merge_conditions, plan_poll
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_worker.queue import QueueCounts
 
@@ -42,7 +42,7 @@ def _moto_bucket(ca: trustme.CA) -> tuple[ThreadedMotoServer, str, str]:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     os.environ.update(
-        SFP_S3_ENDPOINT_URL=endpoint,
+        SFP_OPERATOR_S3_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
@@ -170,7 +170,7 @@ def reconcile_wall_time(iterations: int = 2000) -> dict[str, Any]:
         unfinished = unfinished_names(records)
         jobs_beyond_history(records, 3, 5)
         now = datetime.now(UTC)
-        plan = plan_tick("bench", spec, Observation(now, len(unfinished), counts))
+        plan = plan_poll("bench", spec, Observation(now, len(unfinished), counts))
         previous = merge_conditions(previous, plan.conditions, now)
         assert not plan.launch
     per_call = (time.perf_counter() - started) / iterations

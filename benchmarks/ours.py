@@ -1,6 +1,6 @@
 """Our pipeline on the comparison workload: the real reconcile loop with local Jobs.
 
-The same loop as `make demo` (snowflake_operator.tick.reconcile_once with
+The same loop as `make demo` (snowflake_operator.poll.run_poll through local_poll, with
 LocalJobBackend, every ``POLL_SECONDS`` like the seed baseline's tick), with
 production-like settings: 1,000 entries per Job, at most 4 Jobs, 32 calls in flight per
 Job, the production defaults otherwise (claim and flush 200, lease 900 s). Figures come
@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from snowflake_devtools.backend import LocalJobBackend
+from snowflake_devtools.local_poll import local_poll
 from snowflake_devtools.mtls_service import fetch_stats
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.tick import reconcile_once
 from snowflake_worker.connection import connect
 from snowflake_worker.queue import QueueClient
 
@@ -64,7 +64,7 @@ def run(
         while time.monotonic() - started < timeout_seconds:
             tick_started = time.monotonic()
             ticks += 1
-            result = reconcile_once("bench", spec, queue, backend, datetime.now(UTC))
+            result = local_poll("bench", spec, queue, backend, datetime.now(UTC))
             counts = result.observation.counts
             if (
                 counts is not None

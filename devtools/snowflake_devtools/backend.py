@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.environment import worker_environment
 from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.worker_environment import worker_environment
 
 
 @dataclass
@@ -51,7 +51,8 @@ class LocalJobBackend:
     def unfinished_count(self) -> int:
         return sum(1 for job in self.jobs.values() if job.process.poll() is None)
 
-    def launch(self, name: str, spec: ProcessorSpec) -> bool:
+    def launch(self, name: str, spec: ProcessorSpec, certificates_secret: str = "") -> bool:
+        """certificates_secret is for Kubernetes; local Jobs read ``cert_dir``."""
         if name in self.jobs:
             return False
         directory = self.root / name

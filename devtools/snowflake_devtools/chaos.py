@@ -3,7 +3,7 @@
 What runs: the Snowflake emulator (fakesnow server, data on disk, fixed port), the local
 mTLS service answering 5% transient 503s, 1% timeouts (held until the worker's 2 s request
 timeout gives up) and 422 for a 0.5% set of poison entries, and the operator's real
-reconcile tick (reconcile_once + LocalJobBackend, at most 4 Jobs, lease 60 s) launching
+poll (run_poll through local_poll, with LocalJobBackend, at most 4 Jobs, lease 60 s) launching
 real worker processes. Meanwhile:
 
 * a random running worker (alive at least ``min_worker_age_seconds``, so it holds
@@ -42,13 +42,13 @@ from typing import Any
 
 from snowflake_devtools.backend import LocalJobBackend
 from snowflake_devtools.certificates import DemoCertificates, write_demo_certificates
+from snowflake_devtools.local_poll import local_poll
 from snowflake_devtools.mtls_service import fetch_stats, start_mtls_service
 from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
 from snowflake_devtools.snowflake_emulator import free_port
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.schema import SchemaTarget, ensure_queue_table
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.tick import reconcile_once
 from snowflake_worker.connection import SnowflakeSettings, connect
 from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
@@ -192,7 +192,7 @@ class ChaosRun:
         self.ticks += 1
         if self.queue is None:
             self.reopen()
-        result = reconcile_once(
+        result = local_poll(
             PROCESSOR_NAME,
             self.spec,
             self.queue,

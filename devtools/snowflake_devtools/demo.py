@@ -20,12 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.idle import WAREHOUSE_FREE_KINDS, IdleGate
-from snowflake_operator.schema import SchemaTarget, ensure_queue_table
+from snowflake_operator.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import (
     ProcessorSpec,
 )
-from snowflake_operator.tick import reconcile_once
 from snowflake_processor.cli import Command
 from snowflake_worker.connection import connect
 from snowflake_worker.errors import FatalError
@@ -34,6 +33,7 @@ from snowflake_worker.queue import QueueClient, QueueCounts
 
 from .backend import LocalJobBackend
 from .certificates import write_demo_certificates
+from .local_poll import local_poll
 from .mtls_service import fetch_stats, start_mtls_service
 from .processes import ServerProcess, start_snowflake_emulator
 from .progress import ProgressView
@@ -285,7 +285,7 @@ def _tick(
     backend: LocalJobBackend,
     progress: ProgressView,
 ) -> QueueCounts | None:
-    result = reconcile_once(
+    result = local_poll(
         PROCESSOR_NAME, spec, queue, backend, datetime.now(UTC), idle_gate=run.idle_gate
     )
     run.jobs_launched += len(result.launched)

@@ -1,9 +1,9 @@
-"""kopf handlers: thin adapters that gather inputs, call the reconcile core, apply results.
+"""kopf handlers: thin adapters that gather a resource's inputs and run its poll.
 
 Loaded by `snowflake-processor operator` (and by tests through kopf's runner). Every
 resource gets a timer that wakes every SFP_OPERATOR_TICK_SECONDS and polls when its
-spec.pollIntervalSeconds (or its error backoff) has passed; blocking Snowflake, S3 and
-Kubernetes calls run in a thread so one slow resource never stalls the others.
+spec.pollIntervalSeconds (or its error backoff) has passed. The poll itself (poll.py)
+runs in a thread, so one slow resource never stalls the others.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,30 +19,24 @@ import kopf
 from kubernetes import client, config
 from pydantic import ValidationError
 
-from snowflake_worker.connection import AuthMode, connect
-from snowflake_worker.queue import QueueClient
+from snowflake_worker.errors import one_line
+from snowflake_worker.validation_errors import spec_location, validation_problems
 
 from . import metrics
-from .certificates_flow import ensure_certificates
-from .job_index import (
-    COUNTED_ANNOTATION,
-    JobRecord,
-    fold_summaries,
-    job_record,
-    jobs_beyond_history,
-    termination_message,
-    unfinished_names,
-)
-from .jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION, ProcessorRef
-from .kube import KubeJobBackend, delete_job, mark_job_counted, read_secret, secret_value
-from .operator_config import OperatorConfig
-from .processor_state import ProcessorState, connection_key
-from .reconcile import Condition, merge_conditions
+from .constants import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
+from .job_history import JobRecord, job_record, termination_message
+from .kube_edges import kube_poll_edges
+from .planning import Condition, merge_conditions
+from .poll import PollEdges, PollResult, run_poll
+from .processor_ref import ProcessorRef
+from .processor_state import ProcessorState
+from .settings import OperatorSettings
 from .spec import ProcessorSpec
-from .tick import reconcile_once
 
 log = logging.getLogger("snowflake_operator")
-CONFIG = OperatorConfig()
+# Read at import only for the timer's wake-up interval (a decorator argument); everything
+# else reads memo.settings, made at startup.
+TICK_SECONDS = OperatorSettings().tick_seconds
 
 
 @kopf.on.startup()
@@ -59,7 +52,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # each its own, so the highest one works and the others stand by.
     settings.peering.priority = random.randint(1, 1_000_000)  # noqa: S311
     memo.api = _kubernetes_api()
-    metrics.serve(CONFIG.metrics_port)
+    memo.settings = OperatorSettings()  # read when the operator starts, not at import
+    metrics.serve(memo.settings.metrics_port)
 
 
 def _kubernetes_api() -> client.ApiClient:
@@ -89,14 +83,8 @@ def worker_summaries(
     return {(namespace, job): termination_message(status)} if job else {}
 
 
-@dataclass
-class TickOutput:
-    status: dict[str, Any]
-    events: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.tick_seconds)
-async def reconcile(
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS)
+async def poll_when_due(
     *,
     name: Any,
     namespace: Any,
@@ -111,7 +99,10 @@ async def reconcile(
     worker_summaries: kopf.Index[tuple[str, str], str | None] | None = None,
     **_: Any,
 ) -> None:
+    """Wakes every SFP_OPERATOR_TICK_SECONDS; polls when spec.pollIntervalSeconds (or
+    the error backoff) has passed."""
     state: ProcessorState = memo.setdefault("state", ProcessorState())
+    settings: OperatorSettings = memo.settings
     clock = time.monotonic()
     if not state.due(clock):
         return
@@ -120,12 +111,11 @@ async def reconcile(
     try:
         model = ProcessorSpec.model_validate(dict(spec))
     except ValidationError as exc:
-        state.schedule(clock, 30, CONFIG.max_backoff_seconds, failed=True)
-        message = _validation_message(exc)
-        _post(body, state, ("Warning", "InvalidSpec", message), clock)
-        patch.status["conditions"] = merge_conditions(
-            previous_conditions, [_invalid_spec_condition(message)], now
-        )
+        state.schedule(clock, 30, settings.max_backoff_seconds, failed=True)
+        message = one_line(validation_problems(exc, spec_location), limit=500)
+        _post(body, state, ("Warning", "InvalidSpec", message), clock, settings)
+        condition = Condition("Ready", False, "InvalidSpec", message)
+        patch.status["conditions"] = merge_conditions(previous_conditions, [condition], now)
         return
     assert processor_jobs is not None and worker_summaries is not None
     records = list(processor_jobs.get((namespace, name), []))
@@ -134,111 +124,62 @@ async def reconcile(
         for r in records
         if r.finished and not r.counted
     }
+    edges = kube_poll_edges(
+        memo.api,
+        ProcessorRef(name, namespace, uid),
+        state,
+        image=model.job.image or settings.worker_image,
+        records=records,
+        summaries=summaries,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        idle_gate=state.idle,
+    )
     totals = dict(status.get("totals") or {})
-    processor = ProcessorRef(name, namespace, uid)
     try:
-        output = await asyncio.to_thread(
-            _tick, memo.api, processor, model, state, records, now, summaries, totals
-        )
+        result = await asyncio.to_thread(run_poll, name, model, edges, now, totals)
     except Exception as exc:  # e.g. the API server refused a Job: report, back off, go on
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        message = one_line(f"{type(exc).__name__}: {exc}", limit=500)
         log.warning("poll failed", extra={"processor": f"{namespace}/{name}", "error": message})
-        state.schedule(clock, model.poll_interval_seconds, CONFIG.max_backoff_seconds, True)
-        _post(body, state, ("Warning", "ReconcileFailed", message), clock)
+        state.schedule(clock, model.poll_interval_seconds, settings.max_backoff_seconds, True)
+        _post(body, state, ("Warning", "ReconcileFailed", message), clock, settings)
         condition = Condition("Ready", False, "ReconcileFailed", message)
         patch.status["conditions"] = merge_conditions(previous_conditions, [condition], now)
         return
-    failed = output.status.get("_failed", False)
-    output.status.pop("_failed", None)
-    state.schedule(clock, model.poll_interval_seconds, CONFIG.max_backoff_seconds, failed)
-    conditions = output.status.pop("conditions")
-    patch.status.update(output.status)
-    patch.status["conditions"] = merge_conditions(previous_conditions, conditions, now)
+    state.schedule(clock, model.poll_interval_seconds, settings.max_backoff_seconds, result.failed)
+    patch.status.update(result.status)
+    patch.status["conditions"] = merge_conditions(previous_conditions, result.conditions, now)
     patch.status["observedGeneration"] = meta.get("generation")
-    for event in output.events:
-        _post(body, state, event, clock)
+    record_poll_metrics(namespace, name, model, state, records, edges, result)
+    for event in result.events:
+        _post(body, state, event, clock, settings)
 
 
-def _tick(
-    api: client.ApiClient,
-    processor: ProcessorRef,
+def record_poll_metrics(
+    namespace: str,
+    name: str,
     spec: ProcessorSpec,
     state: ProcessorState,
     records: list[JobRecord],
-    now: datetime,
-    summaries: dict[str, str | None],
-    totals: dict[str, int],
-) -> TickOutput:
-    """One poll, blocking I/O allowed: certificates, Snowflake, Jobs."""
-    started = time.monotonic()
-    certificates = ensure_certificates(
-        api, processor, spec, state, now, s3_endpoint_url=CONFIG.s3_endpoint_url
-    )
-    queue, connect_error = (None, None) if spec.suspend else _queue(api, processor, spec, state)
-    all_names = {r.name for r in records}
-    unfinished = state.unfinished_with_launches(
-        unfinished_names(records), all_names, time.monotonic()
-    )
-    backend = KubeJobBackend(
-        api,
-        processor,
-        image=spec.job.image or CONFIG.worker_image,
-        certificates_secret=certificates.secret_name,
-        unfinished=unfinished,
-    )
-    result = reconcile_once(
-        processor.name,
-        spec,
-        queue,
-        backend,
-        now,
-        certificates_ready=certificates.ready,
-        certificates_message=certificates.message,
-        snowflake_error=connect_error,
-        idle_gate=state.idle,
-    )
-    for job in result.launched:
-        state.launched[job] = time.monotonic()
-    if result.observation.counts is None and not spec.suspend:
-        state.drop_connection()  # reconnect on the next poll
-    folded = fold_summaries(records, summaries, now)
-    for job in folded.counted_jobs:
-        mark_job_counted(api, processor.namespace, job, COUNTED_ANNOTATION)
-    counted = {r.name for r in records if r.counted} | set(folded.counted_jobs)
-    for job in jobs_beyond_history(
-        [r for r in records if r.name in counted],  # never delete a summary not yet counted
-        spec.job.successful_jobs_history_limit,
-        spec.job.failed_jobs_history_limit,
-    ):
-        delete_job(api, processor.namespace, job)
-    status = dict(result.plan.status)
-    status["totals"] = {
-        "completed": int(totals.get("completed") or 0) + folded.completed,
-        "failed": int(totals.get("failed") or 0) + folded.failed,
-    }
-    if certificates.status:
-        status["certificates"] = certificates.status
-    status["conditions"] = result.plan.conditions
-    failed = (result.observation.counts is None and not spec.suspend) or not certificates.ready
-    status["_failed"] = failed
+    edges: PollEdges,
+    result: PollResult,
+) -> None:
     check = state.certificates_check
     running = sum(1 for r in records if r.running)
     metrics.record_poll(
-        processor.namespace,
-        processor.name,
+        namespace,
+        name,
         counts=result.observation.counts,
         recovery=result.observation.recovery,
         running_jobs=running,
-        pending_jobs=max(0, len(backend.unfinished) - running),
+        pending_jobs=max(0, edges.jobs.unfinished_count() - running),
         launched=len(result.launched),
         statements=state.new_statements(),
-        seconds=time.monotonic() - started,
+        seconds=result.seconds,
         now=time.time(),
         certificate_expiry=None if check is None else check.not_after.timestamp(),
         suspended=spec.suspend,
         idle=result.observation.idle,
     )
-    return TickOutput(status, certificates.events + result.plan.events)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -252,62 +193,13 @@ def forget_deleted(event: Any, name: Any, namespace: Any, memo: Any, **_: Any) -
         metrics.forget(namespace, name)
 
 
-def _queue(
-    api: client.ApiClient, processor: ProcessorRef, spec: ProcessorSpec, state: ProcessorState
-) -> tuple[QueueClient | None, str | None]:
-    """The operator's own connection, kept between polls and rebuilt when the spec or
-    the credentials change. Returns (queue, None) or (None, why not)."""
-    try:
-        secrets = _snowflake_secrets(api, processor.namespace, spec)
-        key = connection_key(spec.snowflake.model_dump(mode="json"), secrets)
-        if state.queue is None or state.connection_key != key:
-            state.drop_connection()
-            state.connection = connect(spec.snowflake.connection_settings(**secrets))
-            state.queue = QueueClient(state.connection, spec.snowflake.table_ref)
-            state.connection_key = key
-        return state.queue, None
-    except Exception as exc:
-        state.drop_connection()
-        return None, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-def _snowflake_secrets(
-    api: client.ApiClient, namespace: str, spec: ProcessorSpec
-) -> dict[str, str]:
-    """Key-pair or password material from Secret references; never logged or reported."""
-    auth = spec.snowflake.auth
-    wanted = {
-        "private_key_pem": auth.private_key_secret if auth.mode is AuthMode.KEY_PAIR else None,
-        "private_key_passphrase": (
-            auth.private_key_passphrase_secret if auth.mode is AuthMode.KEY_PAIR else None
-        ),
-        "password": auth.password_secret if auth.mode is AuthMode.PASSWORD else None,
-    }
-    values: dict[str, str] = {}
-    for field_name, ref in wanted.items():
-        if ref is None:
-            continue
-        secret = read_secret(api, namespace, ref.name)
-        value = None if secret is None else secret_value(secret, ref.key)
-        if value is None:
-            raise LookupError(f"Secret {ref.name} has no key {ref.key}")
-        values[field_name] = value
-    return values
-
-
-def _post(body: kopf.Body, state: ProcessorState, event: tuple[str, str, str], now: float) -> None:
+def _post(
+    body: kopf.Body,
+    state: ProcessorState,
+    event: tuple[str, str, str],
+    now: float,
+    settings: OperatorSettings,
+) -> None:
     kind, reason, message = event
-    if kind == "Normal" or state.should_post(reason, message, now, CONFIG.event_repeat_seconds):
+    if kind == "Normal" or state.should_post(reason, message, now, settings.event_repeat_seconds):
         kopf.event(body, type=kind, reason=reason, message=message)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        location = ".".join(str(p) for p in error["loc"])
-        parts.append(f"spec.{location}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)[:500]
-
-
-def _invalid_spec_condition(message: str) -> Condition:
-    return Condition("Ready", False, "InvalidSpec", message)

@@ -12,8 +12,8 @@ from typing import Any
 
 from snowflake_worker.queue import QueueClient
 
-from .certsync import BundleCheck
-from .idle import IdleGate
+from .certificate_bundle import BundleCheck
+from .idle_gate import IdleGate
 
 
 @dataclass

@@ -55,7 +55,7 @@ def _worker_command() -> Command:
 
 
 def _operator_command() -> Command:
-    from snowflake_operator.main import add_operator_arguments, run_operator
+    from snowflake_operator.operator_command import add_operator_arguments, run_operator
 
     return Command(
         "operator",

@@ -23,8 +23,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from snowflake_operator.main import add_operator_arguments
-from snowflake_operator.operator_config import OperatorConfig
+from snowflake_operator.operator_command import add_operator_arguments
+from snowflake_operator.settings import OperatorSettings
 from tests.deploy.tools import checkov_report as shared_checkov_report
 from tests.deploy.tools import tool, tool_env
 
@@ -242,12 +242,12 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
     parsed = parser.parse_args(container["args"][1:])
     assert parsed.liveness == "http://0.0.0.0:8080/healthz"
     assert parsed.standalone == (value_set == "default")
-    fields = set(OperatorConfig.model_fields)
+    fields = set(OperatorSettings.model_fields)
     for env in container["env"]:
         if env["name"].startswith("SFP_OPERATOR_"):
             assert env["name"].removeprefix("SFP_OPERATOR_").lower() in fields, env["name"]
             monkeypatch.setenv(env["name"], env["value"])
-    config = OperatorConfig()
+    config = OperatorSettings()
     assert config.metrics_port == 9090
     assert config.worker_image.endswith(("snowflake-processor-worker:0.1.0", "0" * 64))
 

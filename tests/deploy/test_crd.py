@@ -24,8 +24,8 @@ import pytest
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
-from snowflake_operator import jobs, spec
-from snowflake_operator.reconcile import Observation, plan_tick
+from snowflake_operator import constants, spec
+from snowflake_operator.planning import Observation, plan_poll
 from snowflake_operator.spec import FARGATE_SIZES_HELP, ProcessorSpec, fargate_size_allowed
 from snowflake_worker import identifiers
 from snowflake_worker.connection import AuthMode
@@ -155,17 +155,17 @@ def describe(errors: list[jsonschema.ValidationError]) -> str:
 def test_crd_names_group_and_scope_match_the_operator() -> None:
     assert CRD["apiVersion"] == "apiextensions.k8s.io/v1"
     assert CRD["kind"] == "CustomResourceDefinition"
-    assert CRD["metadata"]["name"] == f"{jobs.PLURAL}.{jobs.GROUP}"
-    assert CRD["spec"]["group"] == jobs.GROUP == "snowflake-processor.dev"
+    assert CRD["metadata"]["name"] == f"{constants.PLURAL}.{constants.GROUP}"
+    assert CRD["spec"]["group"] == constants.GROUP == "snowflake-processor.dev"
     assert CRD["spec"]["scope"] == "Namespaced"
     names = CRD["spec"]["names"]
-    assert names["kind"] == jobs.KIND == "SnowflakeProcessor"
-    assert names["plural"] == jobs.PLURAL == "snowflakeprocessors"
+    assert names["kind"] == constants.KIND == "SnowflakeProcessor"
+    assert names["plural"] == constants.PLURAL == "snowflakeprocessors"
     assert names["singular"] == "snowflakeprocessor"
     assert names["shortNames"] == ["sfp"]
     assert "categories" not in names
     version = served_version(CRD)
-    assert version["name"] == jobs.VERSION == "v1alpha1"
+    assert version["name"] == constants.VERSION == "v1alpha1"
     assert version["served"] is True
     assert version["storage"] is True
 
@@ -295,8 +295,8 @@ def test_examples_exist() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_is_valid(path: Path) -> None:
     doc = load_example(path.name)
-    assert doc["apiVersion"] == f"{jobs.GROUP}/{jobs.VERSION}"
-    assert doc["kind"] == jobs.KIND
+    assert doc["apiVersion"] == f"{constants.GROUP}/{constants.VERSION}"
+    assert doc["kind"] == constants.KIND
     assert doc["metadata"]["name"]
     errors = schema_errors(doc)
     assert errors == [], describe(errors)
@@ -1022,7 +1022,7 @@ def test_status_the_operator_writes_fits_the_schema(reachable: bool, oldest: int
         oldest_pending_age_seconds=oldest,
     )
     seen = Observation(now=now, unfinished_jobs=1, counts=counts if reachable else None)
-    plan = plan_tick("orders", ProcessorSpec.model_validate(minimal_spec()), seen)
+    plan = plan_poll("orders", ProcessorSpec.model_validate(minimal_spec()), seen)
     status = {
         **plan.status,
         "conditions": [condition.as_dict(now) for condition in plan.conditions],

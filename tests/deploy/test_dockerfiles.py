@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator.jobs import WORKER_UID, ProcessorRef, build_job
-from snowflake_operator.main import add_operator_arguments
+from snowflake_operator.constants import WORKER_UID
+from snowflake_operator.job_manifest import build_job
+from snowflake_operator.operator_command import add_operator_arguments
+from snowflake_operator.processor_ref import ProcessorRef
 from snowflake_operator.spec import ProcessorSpec
 from tests.deploy.tools import checkov_report as shared_checkov_report
 from tests.deploy.tools import tool

@@ -18,11 +18,11 @@ from snowflake_devtools.certificates import DemoCertificates, write_demo_certifi
 from snowflake_devtools.mtls_service import start_mtls_service
 from snowflake_devtools.processes import ServerProcess
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.environment import worker_environment
-from snowflake_operator.schema import SchemaTarget, ensure_queue_table
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import (
     ProcessorSpec,
 )
+from snowflake_operator.worker_environment import worker_environment
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)

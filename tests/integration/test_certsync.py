@@ -1,4 +1,5 @@
-"""certsync against a real (moto) S3 server, with certificates made by trustme."""
+"""The certificate bundle and its S3 I/O against a real (moto) S3 server; certificates
+made by trustme."""
 
 from __future__ import annotations
 
@@ -17,20 +18,17 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from moto.server import ThreadedMotoServer
 
-from snowflake_operator.certsync import (
-    CERT_FILES,
+from snowflake_operator.certificate_bundle import (
     EXPIRY_WARNING_DAYS,
-    FINGERPRINT_ANNOTATION,
     CertificateProblem,
     ObjectVersions,
     check_bundle,
-    download,
-    list_versions,
-    make_s3_client,
     needs_sync,
     secret_manifest,
     secret_name,
 )
+from snowflake_operator.constants import CERT_FILES, FINGERPRINT_ANNOTATION, MANAGED_BY
+from snowflake_operator.s3_certificates import download, list_versions, make_s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -216,7 +214,7 @@ def test_download_returns_the_exact_bytes(
     assert download(s3, bucket, PREFIX) == bundle
 
 
-def test_make_s3_client_honours_the_endpoint_variable(
+def test_make_s3_client_uses_the_given_endpoint(
     s3_endpoint: str,
     bucket: str,
     bundle: Bundle,
@@ -226,10 +224,9 @@ def test_make_s3_client_honours_the_endpoint_variable(
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("SFP_S3_ENDPOINT_URL", s3_endpoint)
     upload(bundle)
 
-    client = make_s3_client(REGION)
+    client = make_s3_client(REGION, s3_endpoint)
 
     assert client.meta.endpoint_url == s3_endpoint
     assert download(client, bucket, PREFIX) == bundle
@@ -356,7 +353,7 @@ def test_secret_manifest_carries_owner_bytes_and_fingerprint(bundle: Bundle) -> 
     assert metadata["namespace"] == "jobs"
     assert metadata["ownerReferences"] == [OWNER]
     assert metadata["labels"] == {
-        "app.kubernetes.io/managed-by": "snowflake-processor",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
         "snowflake-processor.dev/processor": "orders",
     }
     assert metadata["annotations"] == {FINGERPRINT_ANNOTATION: fingerprint.fingerprint}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
+from snowflake_devtools.local_poll import local_poll
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.idle import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.poll import observe_queue
 from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.tick import observe_queue, reconcile_once
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, completed, dead_lettered
 
@@ -22,7 +23,7 @@ class RecordingBackend:
     def unfinished_count(self) -> int:
         return 0
 
-    def launch(self, name: str, spec: ProcessorSpec) -> bool:
+    def launch(self, name: str, spec: ProcessorSpec, certificates_secret: str) -> bool:
         self.launched.append(name)
         return True
 
@@ -63,12 +64,12 @@ def test_an_idle_queue_costs_no_warehouse_statement(
 def test_new_entries_wake_it_at_once(queue: QueueClient, queue_table: TableRef) -> None:
     spec, gate, backend = _spec(queue_table, idle_poll_seconds=0), IdleGate(), RecordingBackend()
     now = datetime.now(UTC)
-    reconcile_once("p", spec, queue, backend, now, idle_gate=gate)  # empty table: asleep
+    local_poll("p", spec, queue, backend, now, idle_gate=gate)  # empty table: asleep
     assert gate.asleep
-    reconcile_once("p", spec, queue, backend, now, idle_gate=gate)
+    local_poll("p", spec, queue, backend, now, idle_gate=gate)
     assert backend.launched == []
     queue.enqueue((f"e{i}", {"n": i}) for i in range(150))
-    result = reconcile_once("p", spec, queue, backend, now, idle_gate=gate)
+    result = local_poll("p", spec, queue, backend, now, idle_gate=gate)
     assert not result.observation.idle
     assert result.observation.counts is not None and result.observation.counts.eligible == 150
     assert len(backend.launched) == 2 and not gate.asleep

@@ -23,8 +23,14 @@ from kubernetes import client
 from moto.server import ThreadedMotoServer
 
 from snowflake_devtools.processes import ServerProcess
-from snowflake_operator.certsync import FINGERPRINT_ANNOTATION, secret_name
-from snowflake_operator.jobs import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
+from snowflake_operator.certificate_bundle import secret_name
+from snowflake_operator.constants import (
+    FINGERPRINT_ANNOTATION,
+    GROUP,
+    PLURAL,
+    PROCESSOR_LABEL,
+    VERSION,
+)
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.kube_fixtures import KubeApi
@@ -64,7 +70,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in {
-        "SFP_S3_ENDPOINT_URL": s3_endpoint,
+        "SFP_OPERATOR_S3_ENDPOINT_URL": s3_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
@@ -521,7 +527,7 @@ def test_two_resources_do_not_interfere_and_history_is_trimmed(
     snowflake_server: ServerProcess,
     bucket: str,
 ) -> None:
-    from snowflake_operator.schema import SchemaTarget, ensure_queue_table
+    from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 
     other_table = TableRef(queue_table.database, queue_table.schema, "OTHER_QUEUE")
     connection = snowflake_connect(database=queue_table.database)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.schema import SchemaTarget, ensure_queue_table, render_text
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table, render_text
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import (
     QueueClient,

@@ -12,7 +12,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from snowflake_operator.schema import (
+from snowflake_operator.queue_schema import (
     CREATE_FILES,
     ENSURE_FILES,
     GRANT_FILES,

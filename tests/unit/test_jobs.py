@@ -7,9 +7,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from snowflake_operator.environment import CERT_MOUNT_PATH
-from snowflake_operator.job_index import JobRecord, job_record, jobs_beyond_history
-from snowflake_operator.jobs import PROCESSOR_LABEL, ProcessorRef, build_job
+from snowflake_operator.constants import CERT_MOUNT_PATH, PROCESSOR_LABEL
+from snowflake_operator.job_history import JobRecord, job_record, jobs_beyond_history
+from snowflake_operator.job_manifest import build_job
+from snowflake_operator.processor_ref import ProcessorRef
 from snowflake_operator.spec import ProcessorSpec
 
 KUBERNETES_VERSION = "1.31.0"
@@ -166,7 +167,8 @@ def test_history_keeps_the_newest_of_each_kind() -> None:
 def test_fold_summaries_counts_each_finished_job_once() -> None:
     from datetime import UTC, datetime
 
-    from snowflake_operator.job_index import COUNTED_ANNOTATION, fold_summaries
+    from snowflake_operator.constants import COUNTED_ANNOTATION
+    from snowflake_operator.job_history import fold_summaries
 
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     recent = "2026-11-25T11:59:00Z"

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator.reconcile import (
+from snowflake_operator.planning import (
     MAX_JOB_NAME,
     Condition,
     Observation,
-    TickPlan,
+    PollPlan,
     job_names,
     jobs_to_launch,
-    plan_tick,
+    plan_poll,
+    poll_slot,
     status_fields,
-    tick_slot,
 )
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
@@ -94,7 +94,7 @@ def test_job_names_for_short_processor_keep_the_name() -> None:
     ],
 )
 def test_job_names_are_dns_labels(processor: str) -> None:
-    slot = tick_slot(datetime.now(UTC), 1)  # the largest realistic slot number
+    slot = poll_slot(datetime.now(UTC), 1)  # the largest realistic slot number
     for name in job_names(processor, slot, 500):
         assert len(name) <= MAX_JOB_NAME, name
         assert DNS_LABEL.fullmatch(name), name
@@ -116,24 +116,24 @@ def test_truncated_name_differs_from_its_untruncated_prefix() -> None:
     assert shortened != job_names(untruncated, 99, 1)[0]
 
 
-# -- tick_slot ----------------------------------------------------------------------
+# -- poll_slot ----------------------------------------------------------------------
 
 
 def test_tick_slot_is_stable_within_an_interval_and_changes_after() -> None:
     start = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-    assert tick_slot(start, 60) == tick_slot(start + timedelta(seconds=59), 60)
-    assert tick_slot(start + timedelta(seconds=60), 60) == tick_slot(start, 60) + 1
-    assert tick_slot(start + timedelta(seconds=600), 60) == tick_slot(start, 60) + 10
+    assert poll_slot(start, 60) == poll_slot(start + timedelta(seconds=59), 60)
+    assert poll_slot(start + timedelta(seconds=60), 60) == poll_slot(start, 60) + 1
+    assert poll_slot(start + timedelta(seconds=600), 60) == poll_slot(start, 60) + 10
 
 
 def test_tick_slot_depends_on_the_interval() -> None:
     start = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     later = start + timedelta(seconds=30)
-    assert tick_slot(start, 60) == tick_slot(later, 60)
-    assert tick_slot(start, 10) != tick_slot(later, 10)
+    assert poll_slot(start, 60) == poll_slot(later, 60)
+    assert poll_slot(start, 10) != poll_slot(later, 10)
 
 
-# -- plan_tick ----------------------------------------------------------------------
+# -- plan_poll ----------------------------------------------------------------------
 
 
 def _spec(**overrides: Any) -> ProcessorSpec:
@@ -164,20 +164,20 @@ def _counts(eligible: int, **others: int | None) -> QueueCounts:
     return QueueCounts(eligible=eligible, **values)
 
 
-def _condition(plan: TickPlan, kind: str) -> Condition:
+def _condition(plan: PollPlan, kind: str) -> Condition:
     matches = [c for c in plan.conditions if c.type == kind]
     assert len(matches) == 1, plan.conditions
     return matches[0]
 
 
-def _reasons(plan: TickPlan) -> list[str]:
+def _reasons(plan: PollPlan) -> list[str]:
     return [reason for _, reason, _ in plan.events]
 
 
 def test_normal_tick_launches_the_expected_jobs() -> None:
     seen = Observation(now=NOW, unfinished_jobs=1, counts=_counts(2500))
-    plan = plan_tick("orders", _spec(), seen)
-    assert plan.launch == job_names("orders", tick_slot(NOW, 30), 2)
+    plan = plan_poll("orders", _spec(), seen)
+    assert plan.launch == job_names("orders", poll_slot(NOW, 30), 2)
     assert _condition(plan, "Ready").status is True
     assert _condition(plan, "SnowflakeReachable").status is True
     assert _condition(plan, "Suspended").status is False
@@ -192,7 +192,7 @@ def test_normal_tick_launches_the_expected_jobs() -> None:
 
 def test_tick_with_nothing_to_do_emits_no_launch_event() -> None:
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))
-    plan = plan_tick("orders", _spec(), seen)
+    plan = plan_poll("orders", _spec(), seen)
     assert plan.launch == []
     assert "JobsLaunched" not in _reasons(plan)
     assert _condition(plan, "Ready").status is True
@@ -200,13 +200,13 @@ def test_tick_with_nothing_to_do_emits_no_launch_event() -> None:
 
 def test_tick_respects_max_active_jobs() -> None:
     seen = Observation(now=NOW, unfinished_jobs=3, counts=_counts(1_000_000))
-    plan = plan_tick("orders", _spec(), seen)
+    plan = plan_poll("orders", _spec(), seen)
     assert len(plan.launch) == 2  # maxActiveJobs 5 - 3 unfinished
 
 
 def test_suspended_spec_launches_nothing() -> None:
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(10_000))
-    plan = plan_tick("orders", _spec(suspend=True), seen)
+    plan = plan_poll("orders", _spec(suspend=True), seen)
     assert plan.launch == []
     suspended = _condition(plan, "Suspended")
     assert suspended.status is True
@@ -223,7 +223,7 @@ def test_unreachable_snowflake_launches_nothing_and_warns() -> None:
         counts=None,
         snowflake_error="250001: Could not connect to Snowflake backend",
     )
-    plan = plan_tick("orders", _spec(), seen)
+    plan = plan_poll("orders", _spec(), seen)
     assert plan.launch == []
     ready = _condition(plan, "Ready")
     assert ready.status is False
@@ -242,7 +242,7 @@ def test_unreachable_snowflake_launches_nothing_and_warns() -> None:
 
 
 def test_unreachable_without_message_still_says_something() -> None:
-    plan = plan_tick("orders", _spec(), Observation(now=NOW, unfinished_jobs=0))
+    plan = plan_poll("orders", _spec(), Observation(now=NOW, unfinished_jobs=0))
     assert _condition(plan, "SnowflakeReachable").message
     assert any(kind == "Warning" and msg for kind, _, msg in plan.events)
 
@@ -255,7 +255,7 @@ def test_certificates_not_ready_launches_nothing() -> None:
         certificates_ready=False,
         certificates_message="client.pem has expired",
     )
-    plan = plan_tick("orders", _spec(), seen)
+    plan = plan_poll("orders", _spec(), seen)
     assert plan.launch == []
     assert _condition(plan, "Ready").status is False
     certs = _condition(plan, "CertificatesSynced")
@@ -272,7 +272,7 @@ def test_lease_recovery_events() -> None:
         counts=_counts(0),
         recovery=LeaseRecovery(requeued=4, dead_lettered=2),
     )
-    plan = plan_tick("orders", _spec(queue={"maxAttempts": 3}), seen)
+    plan = plan_poll("orders", _spec(queue={"maxAttempts": 3}), seen)
     by_reason = {reason: (kind, message) for kind, reason, message in plan.events}
     assert by_reason["LeasesRecovered"][0] == "Normal"
     assert by_reason["LeasesRecovered"][1].startswith("4 ")
@@ -288,7 +288,7 @@ def test_empty_lease_recovery_emits_nothing() -> None:
         counts=_counts(0),
         recovery=LeaseRecovery(requeued=0, dead_lettered=0),
     )
-    plan = plan_tick("orders", _spec(), seen)
+    plan = plan_poll("orders", _spec(), seen)
     assert "LeasesRecovered" not in _reasons(plan)
     assert "DeadLettered" not in _reasons(plan)
 
@@ -300,7 +300,7 @@ def test_only_requeued_emits_only_leases_recovered() -> None:
         counts=_counts(0),
         recovery=LeaseRecovery(requeued=1, dead_lettered=0),
     )
-    reasons = _reasons(plan_tick("orders", _spec(), seen))
+    reasons = _reasons(plan_poll("orders", _spec(), seen))
     assert "LeasesRecovered" in reasons
     assert "DeadLettered" not in reasons
 
@@ -308,7 +308,7 @@ def test_only_requeued_emits_only_leases_recovered() -> None:
 def test_status_fields_in_a_plan() -> None:
     counts = _counts(2500, pending=2600, processing=11, completed=5, failed=1)
     seen = Observation(now=NOW, unfinished_jobs=1, counts=counts)
-    plan = plan_tick("orders", _spec(), seen)
+    plan = plan_poll("orders", _spec(), seen)
     assert plan.status["backlog"] == 2500
     assert plan.status["pending"] == 2600
     assert plan.status["processing"] == 11
@@ -337,7 +337,7 @@ def test_condition_as_dict() -> None:
 
 
 def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
-    from snowflake_operator.idle import full_poll_due, is_idle, signature_changed
+    from snowflake_operator.idle_gate import full_poll_due, is_idle, signature_changed
     from snowflake_worker.queue import QueueCounts, TableSignature
 
     assert is_idle(QueueCounts(0, 0, 0, 5, 1, None), 0)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator import schema
-from snowflake_operator.schema import SchemaTarget, apply, render, render_text
+from snowflake_operator import queue_schema as schema
+from snowflake_operator.queue_schema import SchemaTarget, apply, render, render_text
 from snowflake_worker.identifiers import InvalidIdentifier, TableRef
 
 ALL_FILES = (

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from snowflake_operator.environment import (
+from snowflake_operator.spec import ProcessorSpec, SecretKeyRef
+from snowflake_operator.worker_environment import (
     SNOWFLAKE_KEY_MOUNT_PATH,
     worker_environment,
     worker_secret_environment,
 )
-from snowflake_operator.spec import ProcessorSpec, SecretKeyRef
-from snowflake_worker.config import load_worker_settings
 from snowflake_worker.connection import AuthMode, load_snowflake_settings
+from snowflake_worker.settings import load_worker_settings
 
 BASE: dict[str, Any] = {
     "snowflake": {

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from snowflake_worker.config import WorkerSettings, load_worker_settings
 from snowflake_worker.connection import (
     AuthMode,
     SnowflakeSettings,
@@ -15,6 +14,7 @@ from snowflake_worker.connection import (
     load_snowflake_settings,
 )
 from snowflake_worker.errors import ConfigError
+from snowflake_worker.settings import WorkerSettings, load_worker_settings
 
 MINIMAL_WORKER = {"SFP_ENDPOINT_URL": "https://service.example/entries"}
 MINIMAL_SNOWFLAKE = {

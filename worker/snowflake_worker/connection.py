@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError, FatalError
+from .errors import ConfigError, FatalError, one_line
 from .identifiers import SnowflakeIdentifier, TableRef
 
 
@@ -122,7 +122,7 @@ def _der_private_key(pem: SecretStr, passphrase: SecretStr | None) -> bytes:
 
 def load_snowflake_settings() -> SnowflakeSettings:
     """Read SFP_SNOWFLAKE_* from the environment; bad values become one ConfigError line."""
-    from .settings_errors import settings_error_message
+    from .validation_errors import settings_error_message
 
     try:
         return SnowflakeSettings()
@@ -141,7 +141,7 @@ def connect(settings: SnowflakeSettings) -> Any:
         where = f"{settings.host}:{settings.port}" if settings.host else settings.account
         raise FatalError(
             f"cannot connect to Snowflake at {where} with auth {settings.auth.value}: "
-            f"{_first_line(exc)}. Check the account, network access and credentials."
+            f"{one_line(exc)}. Check the account, network access and credentials."
         ) from None
 
 
@@ -151,8 +151,3 @@ def reconnect(settings: SnowflakeSettings) -> Any:
     import snowflake.connector
 
     return snowflake.connector.connect(**connection_params(settings))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .config import WorkerSettings
+from .constants import ERROR_TEXT_LIMIT
+from .errors import one_line
 from .outcomes import (
     BadData,
     CallResult,
@@ -33,6 +34,7 @@ from .outcomes import (
     release_delay,
 )
 from .queue import ClaimedEntry, Outcome, QueueClient, completed, dead_lettered, released
+from .settings import WorkerSettings
 
 log = logging.getLogger("snowflake_worker")
 T = TypeVar("T")
@@ -149,7 +151,7 @@ class Drainer:
             try:
                 response = await client.post(s.endpoint_url, json=payload, headers=headers)
                 result = classify_status(response.status_code)
-                detail = f"HTTP {response.status_code}: {response.text[:300]}"
+                detail = f"HTTP {response.status_code}: {response.text[:ERROR_TEXT_LIMIT]}"
             except httpx.HTTPError as exc:
                 result = classify_exception(exc)
                 detail = f"{type(exc).__name__}: {exc}"[:500]
@@ -187,7 +189,7 @@ class Drainer:
         except Exception as exc:
             # Keep them: the next flush retries. If Snowflake never comes back, the lease
             # expires and the operator hands the entries out again (at-least-once).
-            log.warning("write-back failed; will retry", extra={"error": str(exc)[:300]})
+            log.warning("write-back failed; will retry", extra={"error": one_line(exc)})
             self._buffer = batch + self._buffer
             return
         self._count(batch)

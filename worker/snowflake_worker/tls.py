@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from .config import CERT_FILES
+from .constants import CERT_FILES
 from .errors import ConfigError
 
 

@@ -10,14 +10,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .config import WorkerSettings, load_worker_settings
 from .connection import connect, load_snowflake_settings, reconnect
+from .constants import TERMINATION_MESSAGE_PATH
 from .drain import Drainer, summary_line
 from .errors import FatalError
 from .http_clients import service_clients
 from .logs import configure_json_logging
 from .preflight import check_service_accepts_client
 from .queue import QueueClient
+from .settings import WorkerSettings, load_worker_settings
 from .tls import client_ssl_context
 
 log = logging.getLogger("snowflake_worker")
@@ -48,7 +49,7 @@ def run_worker() -> int:
         return _run(settings)
     except _StoppedBeforeClaiming:
         log.info("stopped before claiming anything")
-        path = Path(os.environ.get("SFP_TERMINATION_MESSAGE_PATH", "/dev/termination-log"))
+        path = Path(os.environ.get("SFP_TERMINATION_MESSAGE_PATH", TERMINATION_MESSAGE_PATH))
         write_termination_message(
             path,
             {

@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class OperatorConfig(BaseSettings):
+class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SFP_OPERATOR_", extra="ignore")
 
     # The worker image for resources that do not set spec.job.image.

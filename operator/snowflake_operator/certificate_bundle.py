@@ -1,10 +1,9 @@
-"""Syncing the worker's mTLS files from S3 into a Secret: pure decisions plus thin boto3 I/O.
+"""The worker's mTLS files as a bundle: checks, fingerprint and Secret manifest. Pure.
 
-The operator lists the three objects (cheap: one ``list_objects_v2`` call, no download),
-compares their ETags with the fingerprint annotation on the Secret it owns, and only when
-they differ downloads the files, checks them and writes a new Secret. No Kubernetes API
-calls here: the caller reads and writes the Secret with :func:`needs_sync` and
-:func:`secret_manifest`.
+The operator lists the three objects in S3 (s3_certificates.py), compares their ETags with
+the fingerprint annotation on the Secret it owns (:func:`needs_sync`), and only when they
+differ downloads the files, checks them (:func:`check_bundle`) and writes a new Secret
+(:func:`secret_manifest`); certificate_sync.py does that I/O.
 
 Nothing in this module logs or raises with file contents: a :class:`CertificateProblem`
 names the file and what is wrong with it, never the PEM text or key material.
@@ -19,8 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,17 +26,18 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-CLIENT_CERT = "client.pem"
-CLIENT_KEY = "client-key.pem"
-CA_CERT = "ca-cert.pem"
-CERT_FILES = (CLIENT_CERT, CLIENT_KEY, CA_CERT)
+from .constants import (
+    CA_CERT,
+    CERT_FILES,
+    CLIENT_CERT,
+    CLIENT_KEY,
+    FINGERPRINT_ANNOTATION,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    PROCESSOR_LABEL,
+)
 
 EXPIRY_WARNING_DAYS = 14
-FINGERPRINT_ANNOTATION = "snowflake-processor.dev/certificates-fingerprint"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "snowflake-processor"
-PROCESSOR_LABEL = "snowflake-processor.dev/processor"
-ENDPOINT_ENV = "SFP_S3_ENDPOINT_URL"
 
 # A Secret holds at most 1 MiB and base64 grows data by 4/3: three files of this size fit.
 MAX_FILE_BYTES = 200 * 1024
@@ -70,66 +69,15 @@ class ObjectVersions:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _location(bucket: str, prefix: str) -> str:
-    return f"s3://{bucket}/{prefix}"
+@dataclass
+class CertificatesOutcome:
+    """The certificates step of a poll: whether Jobs may launch, and what to report."""
 
-
-def list_versions(s3: Any, bucket: str, prefix: str) -> ObjectVersions:
-    """ETags of ``prefix + name`` for the three files, from one listing (no download).
-
-    Objects deeper under the prefix (``prefix + "old/client.pem"``) never count: only the
-    exact keys do. Raises :class:`CertificateProblem` for the first missing file, or for a
-    file too large to fit in a Secret.
-    """
-    wanted = {prefix + name: name for name in CERT_FILES}
-    found: dict[str, str] = {}
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-    while True:
-        page = s3.list_objects_v2(**request)
-        for item in page.get("Contents", []):
-            name = wanted.get(item["Key"])
-            if name is None:
-                continue
-            if int(item.get("Size", 0)) > MAX_FILE_BYTES:
-                raise CertificateProblem(
-                    name, f"is {item['Size']} bytes, more than the {MAX_FILE_BYTES} allowed"
-                )
-            found[name] = str(item["ETag"]).strip('"')
-        # One call covers any sane prefix; only a prefix holding over 1000 other objects
-        # needs the next page.
-        if len(found) == len(CERT_FILES) or not page.get("IsTruncated"):
-            break
-        request["ContinuationToken"] = page["NextContinuationToken"]
-    for name in CERT_FILES:
-        if name not in found:
-            raise CertificateProblem(name, f"missing from {_location(bucket, prefix)}")
-    return ObjectVersions(etags={name: found[name] for name in CERT_FILES})
-
-
-def download(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
-    """The three files' bytes (``get_object`` each). A missing one is a CertificateProblem."""
-    from botocore.exceptions import ClientError
-
-    files: dict[str, bytes] = {}
-    for name in CERT_FILES:
-        try:
-            response = s3.get_object(Bucket=bucket, Key=prefix + name)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise CertificateProblem(
-                    name, f"missing from {_location(bucket, prefix)}"
-                ) from None
-            raise
-        body = response["Body"]
-        try:
-            data = body.read(MAX_FILE_BYTES + 1)
-        finally:
-            body.close()
-        if len(data) > MAX_FILE_BYTES:
-            raise CertificateProblem(name, f"is more than the {MAX_FILE_BYTES} bytes allowed")
-        files[name] = bytes(data)
-    return files
+    ready: bool
+    message: str
+    secret_name: str = ""
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -270,22 +218,3 @@ def needs_sync(existing_secret: dict[str, Any] | None, versions: ObjectVersions)
     metadata = existing_secret.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     return bool(annotations.get(FINGERPRINT_ANNOTATION) != versions.fingerprint)
-
-
-def make_s3_client(region: str | None, endpoint_url: str | None = None) -> Any:
-    """An S3 client on the default credential chain (IRSA in the cluster).
-
-    ``endpoint_url`` (or, when it is None, the ``SFP_S3_ENDPOINT_URL`` environment
-    variable) is for tests and local runs only.
-    """
-    import boto3
-    from botocore.config import Config
-
-    if endpoint_url is None:
-        endpoint_url = os.environ.get(ENDPOINT_ENV) or None
-    config = Config(
-        connect_timeout=5,
-        read_timeout=15,
-        retries={"max_attempts": 3, "mode": "standard"},
-    )
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-COUNTED_ANNOTATION = "snowflake-processor.dev/counted"
+from .constants import COUNTED_ANNOTATION, WORKER_CONTAINER
+
 SUMMARY_WAIT_SECONDS = 300  # a finished Job's pod may be seen a little after the Job
 
 
 def termination_message(status: Mapping[str, Any] | None) -> str | None:
     """The worker container's termination message (its JSON summary), once it has ended."""
     for container in (status or {}).get("containerStatuses") or []:
-        if container.get("name") == "worker":
+        if container.get("name") == WORKER_CONTAINER:
             terminated = (container.get("state") or {}).get("terminated") or {}
             message = terminated.get("message")
             return str(message) if message else None

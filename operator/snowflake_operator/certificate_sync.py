@@ -1,7 +1,8 @@
 """Keep a processor's client certificates in a Secret: S3 -> check -> Secret, only on change.
 
-One S3 list call per poll tells whether anything changed (ETags); the files are only
-downloaded, checked and written when it did. A missing or broken file blocks launches.
+The I/O of the certificates step of a poll. One S3 list call per poll tells whether
+anything changed (ETags); the files are only downloaded, checked and written when it did.
+A missing or broken file blocks launches.
 """
 
 from __future__ import annotations
@@ -9,29 +10,21 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from kubernetes import client
 
-from . import certsync
-from .jobs import ProcessorRef
-from .kube import apply_secret, read_secret
+from . import certificate_bundle, s3_certificates
+from .certificate_bundle import CertificatesOutcome
+from .constants import CERT_FILES
+from .kube_api import apply_secret, read_secret
+from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState
 from .spec import ProcessorSpec
 
 log = logging.getLogger("snowflake_operator")
 EXISTING_SECRET_RECHECK_SECONDS = 60.0
-
-
-@dataclass
-class CertificatesOutcome:
-    ready: bool
-    message: str
-    secret_name: str = ""
-    events: list[tuple[str, str, str]] = field(default_factory=list)
-    status: dict[str, Any] = field(default_factory=dict)
 
 
 def ensure_certificates(
@@ -49,14 +42,14 @@ def ensure_certificates(
         return _existing_secret(api, processor, source.existing_secret, state)
     assert source.s3 is not None
     s3_spec = source.s3
-    name = certsync.secret_name(processor.name)
+    name = certificate_bundle.secret_name(processor.name)
     try:
-        s3 = certsync.make_s3_client(s3_spec.region, s3_endpoint_url)
-        versions = certsync.list_versions(s3, s3_spec.bucket, s3_spec.prefix)
+        s3 = s3_certificates.make_s3_client(s3_spec.region, s3_endpoint_url)
+        versions = s3_certificates.list_versions(s3, s3_spec.bucket, s3_spec.prefix)
         events: list[tuple[str, str, str]] = []
         if versions.fingerprint != state.certificates_fingerprint:
             events = _sync(api, processor, s3, s3_spec.bucket, s3_spec.prefix, versions, state, now)
-    except certsync.CertificateProblem as problem:
+    except certificate_bundle.CertificateProblem as problem:
         state.certificates_fingerprint = ""  # check again next poll
         return CertificatesOutcome(False, str(problem), name)
     except Exception as exc:  # S3 or Kubernetes unreachable: report, do not crash
@@ -79,7 +72,7 @@ def ensure_certificates(
     if days_left <= 0:
         state.certificates_fingerprint = ""
         return CertificatesOutcome(False, f"client.pem expired on {check.not_after:%Y-%m-%d}", name)
-    if days_left <= certsync.EXPIRY_WARNING_DAYS:
+    if days_left <= certificate_bundle.EXPIRY_WARNING_DAYS:
         message = f"client.pem expires in {days_left:.0f} days ({check.not_after:%Y-%m-%d})"
         outcome.events.append(("Warning", "CertificateExpiring", message))
     return outcome
@@ -91,24 +84,24 @@ def _sync(
     s3: Any,
     bucket: str,
     prefix: str,
-    versions: certsync.ObjectVersions,
+    versions: certificate_bundle.ObjectVersions,
     state: ProcessorState,
     now: datetime,
 ) -> list[tuple[str, str, str]]:
     """Compare with the Secret; download, check and write only when the objects changed."""
-    name = certsync.secret_name(processor.name)
+    name = certificate_bundle.secret_name(processor.name)
     existing = read_secret(api, processor.namespace, name)
-    if not certsync.needs_sync(existing, versions):
+    if not certificate_bundle.needs_sync(existing, versions):
         assert existing is not None
         files = {
             key: base64.b64decode(value) for key, value in (existing.get("data") or {}).items()
         }
-        state.certificates_check = certsync.check_bundle(files, now)
+        state.certificates_check = certificate_bundle.check_bundle(files, now)
         state.certificates_fingerprint = versions.fingerprint
         return []
-    files = certsync.download(s3, bucket, prefix)
-    check = certsync.check_bundle(files, now)  # raises CertificateProblem naming the file
-    manifest = certsync.secret_manifest(
+    files = s3_certificates.download(s3, bucket, prefix)
+    check = certificate_bundle.check_bundle(files, now)  # raises CertificateProblem naming the file
+    manifest = certificate_bundle.secret_manifest(
         name, processor.namespace, processor.owner_reference(), files, versions.fingerprint
     )
     apply_secret(api, manifest, exists=existing is not None)
@@ -139,7 +132,7 @@ def _existing_secret(
         return CertificatesOutcome(False, f"cannot read Secret {name}: {exc}"[:500], name)
     if secret is None:
         return CertificatesOutcome(False, f"Secret {name} does not exist", name)
-    missing = [f for f in certsync.CERT_FILES if f not in (secret.get("data") or {})]
+    missing = [f for f in CERT_FILES if f not in (secret.get("data") or {})]
     if missing:
         return CertificatesOutcome(False, f"Secret {name} lacks {', '.join(missing)}", name)
     state.certificates_secret_checked = now

@@ -12,17 +12,16 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .constants import CERT_MOUNT_PATH, TERMINATION_MESSAGE_PATH
 from .errors import ConfigError
-from .settings_errors import settings_error_message
-
-CERT_FILES = ("client.pem", "client-key.pem", "ca-cert.pem")
+from .validation_errors import settings_error_message
 
 
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SFP_", extra="ignore")
 
     endpoint_url: str = Field(min_length=1)
-    cert_dir: Path = Path("/etc/snowflake-processor/certs")
+    cert_dir: Path = Path(CERT_MOUNT_PATH)
     processor_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=255)
     concurrency: int = Field(default=32, gt=0, le=1024)
     claim_batch: int = Field(default=200, gt=0, le=10_000)
@@ -37,7 +36,7 @@ class WorkerSettings(BaseSettings):
     flush_every: int = Field(default=200, gt=0)  # write back after this many results...
     flush_seconds: float = Field(default=2.0, gt=0)  # ...or this long after the first
     grace_seconds: float = Field(default=20, gt=0)  # on SIGTERM, time to finish in-flight calls
-    termination_message_path: Path = Path("/dev/termination-log")
+    termination_message_path: Path = Path(TERMINATION_MESSAGE_PATH)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

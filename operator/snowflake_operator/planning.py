@@ -1,6 +1,6 @@
-"""The reconcile core: pure decisions from what was observed. No I/O here.
+"""A poll's decisions: pure functions of what it observed. No I/O here.
 
-The kopf operator and the local demo both call plan_tick() and apply its plan.
+poll.py observes, calls plan_poll() and applies its plan, for the operator and the demo.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_acti
     return max(0, min(wanted, max_active - unfinished))
 
 
-def tick_slot(now: datetime, poll_interval_seconds: int) -> int:
-    """Which poll interval ``now`` falls in; a retried tick in the same slot maps the same."""
+def poll_slot(now: datetime, poll_interval_seconds: int) -> int:
+    """Which poll interval ``now`` falls in; a retried poll in the same slot maps the same."""
     return int(now.timestamp()) // poll_interval_seconds
 
 
 def job_names(processor: str, slot: int, count: int) -> list[str]:
-    """Deterministic per (processor, tick slot): re-running a tick cannot add Jobs twice,
+    """Deterministic per (processor, poll slot): re-running a poll cannot add Jobs twice,
     because creating an existing name fails instead of launching another Job."""
     names = []
     for index in range(count):
@@ -67,7 +67,7 @@ class Condition:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one tick saw. counts is None when Snowflake could not be reached."""
+    """What one poll saw. counts is None when Snowflake could not be reached."""
 
     now: datetime
     unfinished_jobs: int
@@ -80,14 +80,14 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class TickPlan:
+class PollPlan:
     launch: list[str]
     status: dict[str, Any]
     conditions: list[Condition] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
-def plan_tick(name: str, spec: ProcessorSpec, seen: Observation) -> TickPlan:
+def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
     """Decide which Jobs to launch, the conditions to report and the events to emit.
 
     A suspended processor runs no Snowflake statement, so its SnowflakeReachable
@@ -108,7 +108,7 @@ def plan_tick(name: str, spec: ProcessorSpec, seen: Observation) -> TickPlan:
             seen.unfinished_jobs,
             spec.job.max_active_jobs,
         )
-        launch = job_names(name, tick_slot(seen.now, spec.poll_interval_seconds), count)
+        launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
             events.append(
                 (
@@ -118,7 +118,7 @@ def plan_tick(name: str, spec: ProcessorSpec, seen: Observation) -> TickPlan:
                     f"({seen.unfinished_jobs} already unfinished)",
                 )
             )
-    return TickPlan(launch, status_fields(seen, len(launch)), conditions, events)
+    return PollPlan(launch, status_fields(seen, len(launch)), conditions, events)
 
 
 def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
@@ -176,7 +176,7 @@ def merge_conditions(
     previous: list[dict[str, Any]], current: list[Condition], now: datetime
 ) -> list[dict[str, Any]]:
     """Kubernetes-style conditions: lastTransitionTime moves only when status changes;
-    conditions not re-evaluated this tick are kept as they were."""
+    conditions not re-evaluated this poll are kept as they were."""
     old = {str(c.get("type")): c for c in previous if isinstance(c, dict)}
     merged: dict[str, dict[str, Any]] = dict(old)
     for condition in current:
@@ -198,7 +198,7 @@ def merge_conditions(
 
 
 def status_fields(seen: Observation, launched: int) -> dict[str, Any]:
-    """The counters a user sees in `kubectl get sfp` (only what this tick measured)."""
+    """The counters a user sees in `kubectl get sfp` (only what this poll measured)."""
     status: dict[str, Any] = {
         "activeJobs": seen.unfinished_jobs + launched,
         "idle": seen.idle,

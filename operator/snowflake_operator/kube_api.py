@@ -1,4 +1,7 @@
-"""Kubernetes I/O with the official client: Jobs, Secrets. Called from worker threads."""
+"""Kubernetes I/O with the official client: Jobs, Secrets. Called from worker threads.
+
+Thin calls only: what to create is decided elsewhere (job_manifest.py, certificate_bundle.py).
+"""
 
 from __future__ import annotations
 
@@ -9,54 +12,22 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from .jobs import ProcessorRef, build_job
-from .spec import ProcessorSpec
-
 log = logging.getLogger("snowflake_operator")
 
 CONFLICT, NOT_FOUND = 409, 404
 
 
-class KubeJobBackend:
-    """Launches Jobs for one SnowflakeProcessor. The unfinished count comes from the
-    operator's watch-backed index (plus Jobs launched but not yet seen there): no list
-    call per tick."""
-
-    def __init__(
-        self,
-        api: client.ApiClient,
-        processor: ProcessorRef,
-        *,
-        image: str,
-        certificates_secret: str,
-        unfinished: set[str],
-    ) -> None:
-        self._batch = client.BatchV1Api(api)
-        self.processor = processor
-        self.image = image
-        self.certificates_secret = certificates_secret
-        self.unfinished = set(unfinished)
-
-    def unfinished_count(self) -> int:
-        return len(self.unfinished)
-
-    def launch(self, name: str, spec: ProcessorSpec) -> bool:
-        manifest = build_job(
-            name,
-            self.processor,
-            spec,
-            image=self.image,
-            certificates_secret=self.certificates_secret,
-        )
-        try:
-            # The client serialises plain dicts as they are; its stubs only name models.
-            self._batch.create_namespaced_job(self.processor.namespace, manifest)  # type: ignore[arg-type]
-        except ApiException as exc:
-            if exc.status == CONFLICT:  # launched by an earlier try of this very tick
-                return False
-            raise
-        self.unfinished.add(name)
-        return True
+def create_job(api: client.ApiClient, manifest: dict[str, Any]) -> bool:
+    """Create the Job; False when one of that name exists already (nothing created)."""
+    namespace = manifest["metadata"]["namespace"]
+    try:
+        # The client serialises plain dicts as they are; its stubs only name models.
+        client.BatchV1Api(api).create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
+    except ApiException as exc:
+        if exc.status == CONFLICT:  # launched by an earlier try of this very poll slot
+            return False
+        raise
+    return True
 
 
 def mark_job_counted(api: client.ApiClient, namespace: str, name: str, annotation: str) -> None:

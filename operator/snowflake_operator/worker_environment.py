@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from snowflake_worker.connection import AuthMode
 
+from .constants import CERT_MOUNT_PATH, SNOWFLAKE_KEY_MOUNT_PATH, TERMINATION_MESSAGE_PATH
 from .spec import ProcessorSpec, SecretKeyRef
-
-CERT_MOUNT_PATH = "/etc/snowflake-processor/certs"
-SNOWFLAKE_KEY_MOUNT_PATH = "/etc/snowflake-processor/snowflake-key"
-TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 
 
 def worker_environment(

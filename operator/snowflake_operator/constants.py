@@ -1,0 +1,51 @@
+"""Names the operator writes into the cluster: the API, labels, annotations, file names.
+
+One place, so a Job, a Secret and the chart never disagree on a label or its value.
+"""
+
+from __future__ import annotations
+
+from snowflake_worker.constants import (
+    CA_CERT,
+    CERT_FILES,
+    CERT_MOUNT_PATH,
+    CLIENT_CERT,
+    CLIENT_KEY,
+    SNOWFLAKE_KEY_MOUNT_PATH,
+    TERMINATION_MESSAGE_PATH,
+)
+
+__all__ = [
+    "CA_CERT",
+    "CERT_FILES",
+    "CERT_MOUNT_PATH",
+    "CLIENT_CERT",
+    "CLIENT_KEY",
+    "SNOWFLAKE_KEY_MOUNT_PATH",
+    "TERMINATION_MESSAGE_PATH",
+]
+
+# The custom resource.
+GROUP = "snowflake-processor.dev"
+VERSION = "v1alpha1"
+KIND = "SnowflakeProcessor"
+PLURAL = "snowflakeprocessors"
+
+# Labels on everything the operator creates (Jobs, their pods, certificate Secrets).
+PROCESSOR_LABEL = f"{GROUP}/processor"  # the owning SnowflakeProcessor's name
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+APP_NAME = "snowflake-processor"
+# What created the object: the operator (the chart's own objects say Helm, as Helm's do).
+MANAGED_BY = "snowflake-processor-operator"
+
+# Annotations.
+COUNTED_ANNOTATION = f"{GROUP}/counted"  # a finished Job's summary is in status.totals
+FINGERPRINT_ANNOTATION = f"{GROUP}/certificates-fingerprint"  # S3 versions in a Secret
+
+# The worker container and its pod.
+WORKER_CONTAINER = "worker"
+WORKER_COMMAND = ["snowflake-processor-worker"]
+WORKER_UID = 10001  # the numeric non-root user of both images
+SECRET_FILE_MODE = 0o400

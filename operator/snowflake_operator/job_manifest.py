@@ -1,0 +1,171 @@
+"""The Kubernetes Job for one worker run: a pure function of the spec and its names,
+composed of small builders (labels, environment, volumes, security, container, pod)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snowflake_worker.connection import AuthMode
+
+from .constants import (
+    APP_NAME,
+    CERT_MOUNT_PATH,
+    COMPONENT_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    PROCESSOR_LABEL,
+    SECRET_FILE_MODE,
+    SNOWFLAKE_KEY_MOUNT_PATH,
+    WORKER_COMMAND,
+    WORKER_CONTAINER,
+    WORKER_UID,
+)
+from .processor_ref import ProcessorRef
+from .spec import ProcessorSpec
+from .worker_environment import worker_environment, worker_secret_environment
+
+TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
+
+
+def common_labels(processor: str) -> dict[str, str]:
+    return {
+        NAME_LABEL: APP_NAME,
+        COMPONENT_LABEL: "worker",
+        MANAGED_BY_LABEL: MANAGED_BY,
+        PROCESSOR_LABEL: processor,
+    }
+
+
+def container_environment(spec: ProcessorSpec, job_name: str) -> list[dict[str, Any]]:
+    """Plain values, Secret references (never the secrets themselves), and HOME."""
+    env: list[dict[str, Any]] = [
+        {"name": key, "value": value} for key, value in worker_environment(spec, job_name).items()
+    ]
+    env += [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+        for key, ref in worker_secret_environment(spec).items()
+    ]
+    env.append({"name": "HOME", "value": TMP_DIR})
+    return env
+
+
+def volumes_and_mounts(
+    spec: ProcessorSpec, certificates_secret: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The certificate Secret (read-only, 0400), a small /tmp, and the Snowflake key file
+    when the login is a key pair."""
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "certificates",
+            "secret": {"secretName": certificates_secret, "defaultMode": SECRET_FILE_MODE},
+        },
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "certificates", "mountPath": CERT_MOUNT_PATH, "readOnly": True},
+        {"name": "tmp", "mountPath": TMP_DIR},
+    ]
+    key_secret = spec.snowflake.auth.private_key_secret
+    if spec.snowflake.auth.mode is AuthMode.KEY_PAIR and key_secret is not None:
+        volumes.append(
+            {
+                "name": "snowflake-key",
+                "secret": {
+                    "secretName": key_secret.name,
+                    "defaultMode": SECRET_FILE_MODE,
+                    "items": [{"key": key_secret.key, "path": key_secret.key}],
+                },
+            }
+        )
+        mounts.append(
+            {"name": "snowflake-key", "mountPath": SNOWFLAKE_KEY_MOUNT_PATH, "readOnly": True}
+        )
+    return volumes, mounts
+
+
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": WORKER_UID,
+        "runAsGroup": WORKER_UID,
+        "fsGroup": WORKER_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def worker_container(
+    spec: ProcessorSpec, job_name: str, image: str, mounts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Requests equal limits (Fargate sizes the pod from them)."""
+    resources = {"cpu": spec.job.cpu, "memory": spec.job.memory}
+    return {
+        "name": WORKER_CONTAINER,
+        "image": image,
+        "imagePullPolicy": spec.job.image_pull_policy,
+        "command": list(WORKER_COMMAND),
+        "env": container_environment(spec, job_name),
+        "resources": {"requests": resources, "limits": resources},
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": container_security_context(),
+    }
+
+
+def pod_spec(
+    spec: ProcessorSpec, job_name: str, image: str, certificates_secret: str
+) -> dict[str, Any]:
+    volumes, mounts = volumes_and_mounts(spec, certificates_secret)
+    return {
+        "restartPolicy": "Never",
+        "serviceAccountName": spec.job.service_account_name,
+        # IRSA's token is a projected volume the EKS webhook adds on its own.
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": spec.job.grace_seconds + 10,
+        "securityContext": pod_security_context(),
+        "containers": [worker_container(spec, job_name, image, mounts)],
+        "volumes": volumes,
+    }
+
+
+def build_job(
+    job_name: str,
+    processor: ProcessorRef,
+    spec: ProcessorSpec,
+    *,
+    image: str,
+    certificates_secret: str,
+) -> dict[str, Any]:
+    """A batch/v1 Job manifest: one pod, never retried by Kubernetes (the queue retries)."""
+    labels = common_labels(processor.name)
+    pod_labels = {**spec.job.pod_labels, **labels, "job-name": job_name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": processor.namespace,
+            "labels": labels,
+            "ownerReferences": [processor.owner_reference()],
+        },
+        "spec": {
+            "backoffLimit": 0,  # a failed pod is not retried: its entries go back via leases
+            "completions": 1,
+            "parallelism": 1,
+            "activeDeadlineSeconds": spec.job_active_deadline_seconds(),  # below the lease
+            "ttlSecondsAfterFinished": spec.job.ttl_seconds_after_finished,
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": pod_spec(spec, job_name, image, certificates_secret),
+            },
+        },
+    }

@@ -1,0 +1,221 @@
+"""One poll of one SnowflakeProcessor, top to bottom, with its I/O in named steps.
+
+    1. certificates      the Secret the Jobs mount is synced and checked
+    2. open the queue    the operator's Snowflake connection (kept between polls)
+    3. observe           lease recovery and counts, or the idle gate's warehouse-free check
+    4. plan              pure: planning.plan_poll
+    5. launch            the planned Jobs, with names fixed per poll slot
+    6. fold summaries    finished Jobs' worker summaries into status.totals
+    7. clean up          finished Jobs beyond the history limits
+
+The operator (handlers.py, through kube_edges.py) and the local demo (snowflake_devtools)
+run this same function; what differs is behind PollEdges: where Jobs run and where
+certificates and Snowflake credentials come from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from snowflake_worker.errors import one_line
+from snowflake_worker.queue import LeaseRecovery, QueueClient, QueueCounts
+
+from .certificate_bundle import CertificatesOutcome
+from .idle_gate import IdleGate, full_poll_due, is_idle
+from .job_backend import JobBackend, JobHistory
+from .job_history import fold_summaries, jobs_beyond_history
+from .planning import Condition, Observation, PollPlan, plan_poll
+from .spec import ProcessorSpec
+
+log = logging.getLogger("snowflake_operator")
+
+Event = tuple[str, str, str]  # (type, reason, message)
+
+
+class CertificateSource(Protocol):
+    def ensure(self, spec: ProcessorSpec, now: datetime) -> CertificatesOutcome:
+        """The Secret the Jobs mount: synced, checked, or why it cannot be used."""
+        ...
+
+
+class QueueSource(Protocol):
+    def open(self, spec: ProcessorSpec) -> tuple[QueueClient | None, str | None]:
+        """(queue, None), or (None, why no connection could be made)."""
+        ...
+
+    def drop(self) -> None:
+        """Forget the connection: the next poll opens a new one."""
+        ...
+
+
+@dataclass
+class PollEdges:
+    """The I/O one poll needs, for one processor."""
+
+    certificates: CertificateSource
+    queues: QueueSource
+    jobs: JobBackend
+    history: JobHistory | None = None  # None: no finished Jobs to fold or clean up
+    idle_gate: IdleGate | None = None  # None: every poll runs the full statements
+
+
+@dataclass(frozen=True)
+class PollResult:
+    observation: Observation
+    plan: PollPlan
+    launched: list[str]
+    status: dict[str, Any]  # what to patch into .status, conditions apart
+    conditions: list[Condition]
+    events: list[Event]
+    failed: bool  # Snowflake or the certificates failed: back off before the next poll
+    certificates: CertificatesOutcome
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueueView:
+    recovery: LeaseRecovery | None = None
+    counts: QueueCounts | None = None
+    error: str | None = None
+    idle: bool = False  # asleep: only warehouse-free statements ran
+
+
+@dataclass(frozen=True)
+class FoldedTotals:
+    totals: dict[str, int] = field(default_factory=dict)
+    counted_jobs: tuple[str, ...] = ()
+
+
+def run_poll(
+    name: str,
+    spec: ProcessorSpec,
+    edges: PollEdges,
+    now: datetime,
+    totals: Mapping[str, Any] | None = None,
+) -> PollResult:
+    """One poll; blocking I/O (run it in a thread from async code)."""
+    started = time.monotonic()
+    certificates = edges.certificates.ensure(spec, now)
+    queue, connect_error = (None, None) if spec.suspend else edges.queues.open(spec)
+    unfinished = edges.jobs.unfinished_count()
+    view = QueueView(error=connect_error)
+    if queue is not None and not spec.suspend:
+        view = observe_queue(queue, spec, unfinished, edges.idle_gate)
+    observation = Observation(
+        now=now,
+        unfinished_jobs=unfinished,
+        counts=view.counts,
+        recovery=view.recovery,
+        snowflake_error=view.error,
+        certificates_ready=certificates.ready,
+        certificates_message=certificates.message,
+        idle=view.idle,
+    )
+    plan = plan_poll(name, spec, observation)
+    launched = launch_jobs(plan, spec, edges.jobs, certificates.secret_name)
+    snowflake_failed = observation.counts is None and not spec.suspend
+    if snowflake_failed:
+        edges.queues.drop()  # reconnect on the next poll
+    folded = fold_worker_summaries(edges.history, now, totals or {})
+    clean_up_history(edges.history, spec, folded.counted_jobs)
+    status = dict(plan.status)
+    status["totals"] = folded.totals
+    if certificates.status:
+        status["certificates"] = certificates.status
+    return PollResult(
+        observation=observation,
+        plan=plan,
+        launched=launched,
+        status=status,
+        conditions=plan.conditions,
+        events=certificates.events + plan.events,
+        failed=snowflake_failed or not certificates.ready,
+        certificates=certificates,
+        seconds=time.monotonic() - started,
+    )
+
+
+def observe_queue(
+    queue: QueueClient,
+    spec: ProcessorSpec,
+    unfinished_jobs: int,
+    gate: IdleGate | None = None,
+    clock: float | None = None,
+) -> QueueView:
+    """Recover expired leases and count, unless the idle gate says nothing changed."""
+    clock = time.monotonic() if clock is None else clock
+    try:
+        candidate = gate is not None and unfinished_jobs == 0
+        if gate is not None and gate.asleep and candidate and gate.signature is not None:
+            current = queue.table_signature()
+            since = clock - gate.last_full_poll
+            if not full_poll_due(gate.signature, current, since, spec.idle_poll_seconds):
+                return QueueView(counts=gate.counts, idle=True)
+            gate.wake()
+        # Read before counting: a row added in between then shows as a change later.
+        signature = queue.table_signature() if candidate else None
+        recovery = queue.recover_expired_leases(
+            lease_seconds=spec.queue.lease_seconds, max_attempts=spec.queue.max_attempts
+        )
+        counts = queue.counts(max_attempts=spec.queue.max_attempts)
+    except Exception as exc:  # any driver error: report it as a condition, keep polling
+        message = one_line(exc)
+        log.warning("Snowflake query failed", extra={"error": message})
+        if gate is not None:
+            gate.wake()
+        return QueueView(error=message)
+    if gate is not None:
+        gate.counts, gate.last_full_poll = counts, clock
+        if signature is not None and is_idle(counts, unfinished_jobs):
+            gate.signature = signature
+        else:
+            gate.wake()
+    return QueueView(recovery, counts)
+
+
+def launch_jobs(
+    plan: PollPlan, spec: ProcessorSpec, jobs: JobBackend, certificates_secret: str
+) -> list[str]:
+    """The planned Jobs that were created now (an existing name launches nothing)."""
+    return [job for job in plan.launch if jobs.launch(job, spec, certificates_secret)]
+
+
+def fold_worker_summaries(
+    history: JobHistory | None, now: datetime, totals: Mapping[str, Any]
+) -> FoldedTotals:
+    """Add finished Jobs' completed and failed counts to the totals, once per Job."""
+    before = {key: int(totals.get(key) or 0) for key in ("completed", "failed")}
+    if history is None:
+        return FoldedTotals(before)
+    folded = fold_summaries(history.records(), history.summaries(), now)
+    for job in folded.counted_jobs:
+        history.mark_counted(job)
+    return FoldedTotals(
+        {
+            "completed": before["completed"] + folded.completed,
+            "failed": before["failed"] + folded.failed,
+        },
+        folded.counted_jobs,
+    )
+
+
+def clean_up_history(
+    history: JobHistory | None, spec: ProcessorSpec, counted_now: tuple[str, ...]
+) -> None:
+    """Delete finished Jobs beyond the history limits; never one whose summary is not yet
+    in the totals."""
+    if history is None:
+        return
+    records = history.records()
+    counted = {r.name for r in records if r.counted} | set(counted_now)
+    for job in jobs_beyond_history(
+        [r for r in records if r.name in counted],
+        spec.job.successful_jobs_history_limit,
+        spec.job.failed_jobs_history_limit,
+    ):
+        history.delete(job)
