@@ -13,6 +13,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: this module imports the operator lazily
+    from snowflake_operator.ops.command import OpsCommand
 
 PLUGIN_GROUP = "snowflake_processor.commands"
 
@@ -66,12 +70,18 @@ def _operator_command() -> Command:
 
 
 def _ops_commands() -> list[Command]:
-    from snowflake_operator.ops import OPS_COMMANDS, add_ops_arguments, run_ops
+    from snowflake_operator.ops.registry import OPS_COMMANDS
 
-    def adder(name: str) -> Callable[[argparse.ArgumentParser], None]:
-        return lambda parser: add_ops_arguments(name, parser)
+    return [_ops_command(ops_command) for ops_command in OPS_COMMANDS]
 
-    return [Command(name, text, adder(name), run_ops) for name, text in OPS_COMMANDS.items()]
+
+def _ops_command(ops_command: OpsCommand) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        from snowflake_operator.ops.runner import run_command
+
+        return run_command(ops_command, args)
+
+    return Command(ops_command.name, ops_command.help, ops_command.add_arguments, run)
 
 
 def builtin_commands() -> list[Command]:

@@ -284,7 +284,7 @@ def test_enqueue_rejects_non_objects_and_empty_ids(
 
 def test_enqueue_line_rules() -> None:
     """The id and data rules of `enqueue --help`, without a server."""
-    from snowflake_operator.ops.enqueue import parse_lines
+    from snowflake_operator.ops.enqueue_file import parse_lines
 
     lines = [
         b'\xef\xbb\xbf{"id": 7, "data": [1, 2]}',  # a BOM, a numeric id, data only

@@ -19,7 +19,7 @@ from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.errors import ConfigError
 
 from ..spec import ProcessorSpec, QueueSettings
-from .arguments import LOGIN_FLAGS, TARGET_FLAGS
+from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
 
 RESOURCE_KIND = "SnowflakeProcessor"
 DEFAULT_MAX_ATTEMPTS = QueueSettings().max_attempts

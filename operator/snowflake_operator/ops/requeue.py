@@ -8,14 +8,46 @@ uses (QueueClient.count_dead_letters).
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snowflake_worker.errors import ConfigError
 
+from .command import OpsCommand
 from .output import Column
-from .runner import Session
 
+if TYPE_CHECKING:  # only for annotations: the session pulls in the Snowflake connector
+    from .session import Session
+
+HELP = "put dead letters back to pending, by id, by error text or all"
 SHOW_IDS = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Put dead letters (status failed) back to pending with a fresh attempt budget. "
+        "Say which: --id (repeatable), --error-contains, both (entries matching both), or "
+        "--all. Ids that do not exist are an error and change nothing; ids that exist but "
+        "are not dead letters are reported and left alone."
+    )
+    parser.add_argument(
+        "--id",
+        dest="ids",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="a dead letter's id (repeatable)",
+    )
+    parser.add_argument(
+        "--error-contains",
+        metavar="TEXT",
+        help="dead letters whose error message contains TEXT (case-insensitive)",
+    )
+    parser.add_argument("--all", action="store_true", help="every dead letter")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show how many (and which, up to 50) would be requeued; change nothing",
+    )
 
 
 def _filters(args: argparse.Namespace) -> tuple[list[str] | None, str | None]:
@@ -92,3 +124,6 @@ def _report(session: Session, document: dict[str, Any]) -> None:
     if dry_run and document["ids"]:
         more = f" (and {document['more_ids']} more)" if document["more_ids"] else ""
         output.line("would requeue: " + ", ".join(document["ids"]) + more)
+
+
+COMMAND = OpsCommand("requeue", HELP, add_arguments, run)

@@ -4,12 +4,56 @@ most recent dead letters with their errors."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .command import OpsCommand
 from .output import Column, human_seconds, truncate, utc_iso, utc_text
-from .runner import Session
 
+if TYPE_CHECKING:  # only for annotations: the session pulls in the Snowflake connector
+    from .session import Session
+
+HELP = "entries by status, the oldest pending age, recent dead letters"
 ERROR_WIDTH = 80  # in the table; JSON has the whole message
+
+
+def _count(text: str, *, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _dead_letter_count(text: str) -> int:
+    return _count(text, low=0, high=1000)
+
+
+def _max_attempts(text: str) -> int:
+    return _count(text, low=1, high=100)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Entries by status, the age of the oldest pending entry, and the most recent dead "
+        "letters with their errors."
+    )
+    parser.add_argument(
+        "--dead-letters",
+        type=_dead_letter_count,
+        default=10,
+        metavar="N",
+        help="how many recent dead letters to show, 0 to 1000 (10)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=_max_attempts,
+        default=None,
+        metavar="N",
+        help="attempts limit that decides which pending entries are eligible "
+        "(the resource's queue.maxAttempts, else 5)",
+    )
 
 
 def run(args: argparse.Namespace, session: Session) -> int:
@@ -86,3 +130,6 @@ def run(args: argparse.Namespace, session: Session) -> int:
         ],
     )
     return 0
+
+
+COMMAND = OpsCommand("status", HELP, add_arguments, run)

@@ -1,0 +1,18 @@
+"""The ops commands: the one list of them, in the order `snowflake-processor --help` shows.
+
+Each command module defines its own ``COMMAND`` (name, help line, arguments, run); adding a
+command is a new module and one line here. Nothing imports this module but the CLI, so the
+command modules may import every shared module without a cycle.
+"""
+
+from __future__ import annotations
+
+from . import enqueue, purge, requeue, status
+from .command import OpsCommand
+
+OPS_COMMANDS: tuple[OpsCommand, ...] = (
+    status.COMMAND,
+    enqueue.COMMAND,
+    requeue.COMMAND,
+    purge.COMMAND,
+)
