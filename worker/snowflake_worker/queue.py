@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from .identifiers import TableRef
+from .queue_sql import statements_for
 
 # Keep one statement's JSON bind well under Snowflake's ~1 MB statement limit.
 MAX_BIND_BYTES = 512 * 1024
@@ -188,108 +189,7 @@ class QueueClient:
             stop=stop_after_attempt(retry_attempts),
             reraise=True,
         )
-        t = table.sql
-        eligible = (
-            "status = 'pending' AND COALESCE(retry_count, 0) < %(max_attempts)s "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= SYSDATE())"
-        )
-        dead_letter_filter = (
-            "status = 'failed' "
-            "AND (%(ids)s IS NULL OR id IN (SELECT f.value::STRING "
-            "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)) "
-            "AND (%(needle)s IS NULL OR CONTAINS(LOWER(error_message), LOWER(%(needle)s)))"
-        )
-        completed_before = (
-            "status = 'completed' AND completed_at < DATEADD(second, %(offset)s, SYSDATE())"
-        )
-        self._sql = {
-            "claim": (
-                f"UPDATE {t} SET status = 'processing', claim_token = %(token)s, "
-                "processor_id = %(processor)s, claimed_at = SYSDATE() "
-                f"WHERE id IN (SELECT id FROM {t} WHERE {eligible} "
-                "ORDER BY created_at, id LIMIT %(limit)s) AND status = 'pending'"
-            ),
-            "claim_select": (
-                f"SELECT id, data, retry_count FROM {t} "
-                "WHERE claim_token = %(token)s AND status = 'processing' ORDER BY created_at, id"
-            ),
-            "write_back": (
-                f"UPDATE {t} SET status = s.status, "
-                "completed_at = IFF(s.status = 'completed', SYSDATE(), NULL), "
-                "failed_at = IFF(s.status = 'failed', SYSDATE(), NULL), "
-                "error_message = IFF(s.error IS NULL, error_message, s.error), "
-                "retry_count = COALESCE(retry_count, 0) + s.retry_inc, "
-                "next_attempt_at = IFF(s.delay > 0, DATEADD(second, s.delay, SYSDATE()), NULL), "
-                "claim_token = NULL, claimed_at = IFF(s.status = 'pending', NULL, claimed_at) "
-                "FROM (SELECT f.value:id::STRING AS id, f.value:token::STRING AS token, "
-                "f.value:status::STRING AS status, f.value:error::STRING AS error, "
-                "f.value:retry_inc::INTEGER AS retry_inc, f.value:delay::INTEGER AS delay "
-                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(outcomes)s))) f) s "
-                f"WHERE {t}.id = s.id AND {t}.claim_token = s.token "
-                f"AND {t}.status = 'processing'"
-            ),
-            # Past the attempt limit first, so the requeue below never sees those rows.
-            "lease_dead_letter": (
-                f"UPDATE {t} SET status = 'failed', failed_at = SYSDATE(), "
-                "retry_count = COALESCE(retry_count, 0) + 1, claim_token = NULL, "
-                "error_message = 'lease expired after ' || %(lease)s || ' s; attempts exhausted' "
-                "WHERE status = 'processing' "
-                "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE()) "
-                "AND COALESCE(retry_count, 0) + 1 >= %(max_attempts)s"
-            ),
-            "lease_requeue": (
-                f"UPDATE {t} SET status = 'pending', retry_count = COALESCE(retry_count, 0) + 1, "
-                "claim_token = NULL, claimed_at = NULL, processor_id = NULL, "
-                "next_attempt_at = NULL "
-                "WHERE status = 'processing' "
-                "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE())"
-            ),
-            # Warehouse-free on Snowflake: SHOW runs in the cloud services layer, and a
-            # COUNT(*) with no WHERE is answered from table metadata.
-            "idle_show": (
-                f'SHOW TABLES LIKE %(name)s IN SCHEMA "{table.database}"."{table.schema}"'
-            ),
-            "idle_count": f"SELECT COUNT(*) FROM {t}",
-            "counts": (
-                f"SELECT COUNT_IF({eligible}), COUNT_IF(status = 'pending'), "
-                "COUNT_IF(status = 'processing'), COUNT_IF(status = 'completed'), "
-                "COUNT_IF(status = 'failed'), "
-                "TIMESTAMPDIFF(second, MIN(IFF(status = 'pending', created_at, NULL)), SYSDATE()) "
-                f"FROM {t}"
-            ),
-            # Idempotent by id: a retried insert, or an id already queued, adds nothing.
-            "enqueue": (
-                f"INSERT INTO {t} (id, data, status, retry_count, created_at) "
-                "SELECT s.id, s.data, 'pending', 0, SYSDATE() FROM ("
-                "SELECT f.value:id::STRING AS id, f.value:data AS data "
-                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(entries)s))) f) s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {t} q WHERE q.id = s.id)"
-            ),
-            "requeue_dead_letters": (
-                f"UPDATE {t} SET status = 'pending', retry_count = 0, failed_at = NULL, "
-                "claim_token = NULL, claimed_at = NULL, next_attempt_at = NULL "
-                f"WHERE {dead_letter_filter}"
-            ),
-            # The ops commands' reads: the same filter as the requeue above, so a dry run
-            # counts exactly the rows the requeue would change.
-            "count_dead_letters": f"SELECT COUNT(*) FROM {t} WHERE {dead_letter_filter}",
-            "dead_letter_ids": (
-                f"SELECT id FROM {t} WHERE {dead_letter_filter} ORDER BY id LIMIT %(limit)s"
-            ),
-            "recent_dead_letters": (
-                f"SELECT id, error_message, COALESCE(retry_count, 0), failed_at FROM {t} "
-                "WHERE status = 'failed' ORDER BY failed_at DESC NULLS LAST, id "
-                "LIMIT %(limit)s"
-            ),
-            "existing_ids": (
-                f"SELECT DISTINCT id FROM {t} WHERE id IN (SELECT f.value::STRING "
-                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)"
-            ),
-            # The offset is bound already negated: "-%(s)s" with a negative value would
-            # render as "--", a comment.
-            "count_completed_before": (f"SELECT COUNT(*) FROM {t} WHERE {completed_before}"),
-            "purge_completed": f"DELETE FROM {t} WHERE {completed_before}",
-        }
+        self._sql = statements_for(table)
 
     # -- plumbing ---------------------------------------------------------------------
 

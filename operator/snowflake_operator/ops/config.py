@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
-from snowflake_worker.errors import ConfigError
+from snowflake_worker.errors import ConfigError, one_line
+from snowflake_worker.validation_errors import spec_location, validation_problems
 
 from ..spec import ProcessorSpec, QueueSettings
 from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
@@ -144,7 +146,7 @@ def load_resource_spec(path: Path) -> ProcessorSpec:
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or one_line(exc)
         raise ConfigError(f"{path} is not valid YAML{line}: {problem}") from None
     if not isinstance(document, dict) or not isinstance(document.get("spec"), dict):
         raise ConfigError(f"{path} is not a {RESOURCE_KIND} resource: it has no spec mapping")
@@ -154,11 +156,8 @@ def load_resource_spec(path: Path) -> ProcessorSpec:
     try:
         return ProcessorSpec.model_validate(document["spec"])
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            location = ".".join(["spec", *(str(part) for part in error["loc"])])
-            problems.append(f"{location}: {error['msg'].removeprefix('Value error, ')}")
-        raise ConfigError(f"invalid resource {path}: " + "; ".join(problems)) from None
+        problems = validation_problems(exc, spec_location)
+        raise ConfigError(f"invalid resource {path}: {problems}") from None
 
 
 def _settings(fields: dict[str, Any], args: argparse.Namespace) -> SnowflakeSettings:
@@ -191,11 +190,12 @@ def _secrets(auth: AuthMode, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _settings_message(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
+    def as_flags(parts: Sequence[str]) -> str:
+        return " ".join(_FIELD_FLAGS.get(part, part) for part in parts)
+
+    def reword(message: str) -> str:
         for variable, flag in _MESSAGE_FLAGS.items():
             message = message.replace(variable, flag)
-        where = [_FIELD_FLAGS.get(str(part), str(part)) for part in error["loc"]]
-        problems.append(f"{' '.join(where)}: {message}" if where else message)
-    return "invalid Snowflake settings: " + "; ".join(problems)
+        return message
+
+    return "invalid Snowflake settings: " + validation_problems(exc, as_flags, reword)
