@@ -1,8 +1,8 @@
 """The seed's (legacy) protocol, reimplemented as faithfully as Snowflake allows.
 
 This is a benchmark baseline, not part of the product: its queue SQL lives here only, and
-it repeats the seed's defects on purpose (see shared/DESIGN.md, "do not repeat its
-defects"). What it keeps from the seed document:
+it repeats the seed's defects on purpose (docs/legacy-design.md lists them). What it
+keeps from the seed document:
 
 * A poller (the seed's Lambda) runs every tick: it resets stale entries, counts pending
   entries with ``SELECT COUNT(*) ... WHERE status = 'pending'``, and launches
