@@ -10,7 +10,7 @@ Layout under ``root`` after :func:`write_demo_certificates`::
     root/client/ca-cert.pem             copy of the CA, so the worker trusts the server
 
 The client folder holds exactly the three file names the worker reads from its
-certificate directory (:data:`CLIENT_FILES`).
+certificate directory (:data:`CERT_FILES`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from pathlib import Path
 
 import trustme
 
-CLIENT_CERT_NAME = "client.pem"
-CLIENT_KEY_NAME = "client-key.pem"
-CA_CERT_NAME = "ca-cert.pem"
-CLIENT_FILES = (CLIENT_CERT_NAME, CLIENT_KEY_NAME, CA_CERT_NAME)
+from snowflake_worker.constants import CA_CERT, CLIENT_CERT, CLIENT_KEY
 
 DEMO_CLIENT_IDENTITY = "snowflake-processor-demo"
 UNTRUSTED_CLIENT_IDENTITY = "snowflake-processor-untrusted"
@@ -53,11 +50,11 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _write_client_dir(directory: Path, cert: trustme.LeafCert, ca_cert_pem: bytes) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / CLIENT_CERT_NAME).write_bytes(
+    (directory / CLIENT_CERT).write_bytes(
         b"".join(blob.bytes() for blob in cert.cert_chain_pems)
     )
-    _write_private(directory / CLIENT_KEY_NAME, cert.private_key_pem.bytes())
-    (directory / CA_CERT_NAME).write_bytes(ca_cert_pem)
+    _write_private(directory / CLIENT_KEY, cert.private_key_pem.bytes())
+    (directory / CA_CERT).write_bytes(ca_cert_pem)
 
 
 def write_demo_certificates(root: Path) -> DemoCertificates:
@@ -67,7 +64,7 @@ def write_demo_certificates(root: Path) -> DemoCertificates:
 
     ca_dir = root / "ca"
     ca_dir.mkdir(parents=True, exist_ok=True)
-    ca_cert = ca_dir / CA_CERT_NAME
+    ca_cert = ca_dir / CA_CERT
     ca_cert.write_bytes(ca_pem)
 
     server = ca.issue_cert("127.0.0.1", "localhost", common_name="localhost")
@@ -86,8 +83,8 @@ def write_demo_certificates(root: Path) -> DemoCertificates:
         ca_cert=ca_cert,
         server_cert=server_cert,
         server_key=server_key,
-        client_cert=client_dir / CLIENT_CERT_NAME,
-        client_key=client_dir / CLIENT_KEY_NAME,
+        client_cert=client_dir / CLIENT_CERT,
+        client_key=client_dir / CLIENT_KEY,
         client_dir=client_dir,
     )
 
@@ -99,7 +96,7 @@ def write_untrusted_client(root: Path) -> Path:
     is still the server's CA (the client trusts the server), but the service does not trust
     the client's certificate, so the TLS handshake fails.
     """
-    server_ca = root / "ca" / CA_CERT_NAME
+    server_ca = root / "ca" / CA_CERT
     if not server_ca.is_file():
         raise FileNotFoundError(
             f"{server_ca} not found: call write_demo_certificates({root}) first"
@@ -119,8 +116,8 @@ def write_mismatched_key_client(src: DemoCertificates, root: Path) -> Path:
     """
     directory = root / "mismatched-key-client"
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src.client_cert, directory / CLIENT_CERT_NAME)
-    shutil.copyfile(src.ca_cert, directory / CA_CERT_NAME)
+    shutil.copyfile(src.client_cert, directory / CLIENT_CERT)
+    shutil.copyfile(src.ca_cert, directory / CA_CERT)
     stranger = trustme.CA().issue_cert(DEMO_CLIENT_IDENTITY, common_name=DEMO_CLIENT_IDENTITY)
-    _write_private(directory / CLIENT_KEY_NAME, stranger.private_key_pem.bytes())
+    _write_private(directory / CLIENT_KEY, stranger.private_key_pem.bytes())
     return directory
