@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import snowflake.connector
 
 from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
+from tests.support.snowflake import connect_to_emulator
 
 
 @pytest.fixture(scope="session")
@@ -35,18 +34,7 @@ def snowflake_connect(
     opened: list[Any] = []
 
     def connect(**overrides: Any) -> Any:
-        params: dict[str, Any] = {
-            "user": "test",
-            "password": "test",
-            "account": "fakesnow",
-            "host": "127.0.0.1",
-            "port": snowflake_server.port,
-            "protocol": "http",
-            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-            "network_timeout": 10,
-        }
-        params.update(overrides)
-        conn = snowflake.connector.connect(**params)
+        conn = connect_to_emulator(snowflake_server.port, **overrides)
         opened.append(conn)
         return conn
 
@@ -56,8 +44,3 @@ def snowflake_connect(
     yield connect
     for conn in opened:
         conn.close()
-
-
-@pytest.fixture
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent

@@ -25,8 +25,8 @@ import yaml
 
 from snowflake_operator.operator_command import add_operator_arguments
 from snowflake_operator.settings import OperatorSettings
-from tests.deploy.tools import checkov_report as shared_checkov_report
-from tests.deploy.tools import tool, tool_env
+from tests.support.deploy_tools import checkov_report as shared_checkov_report
+from tests.support.deploy_tools import passed_checks, tool, tool_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "snowflake-processor"
@@ -744,14 +744,8 @@ def run_checkov(*extra: str) -> Manifest:
 def test_checkov_helm_finds_no_failure(value_set: str) -> None:
     extra = ("--var-file", str(ALL_FEATURES)) if value_set == "all-features" else ()
     report = run_checkov(*extra)
-    summary = report["summary"]
-    failed = [
-        f"{c['check_id']} {c['resource']}: {c['check_name']}"
-        for c in report["results"]["failed_checks"]
-    ]
-    assert summary["failed"] == 0, failed
-    assert summary["passed"] > 0, summary
-    assert summary["parsing_errors"] == 0, summary
+    passed_checks(report)
+    assert report["summary"]["parsing_errors"] == 0, report["summary"]
     for skipped in report["results"]["skipped_checks"]:
         reason = skipped["check_result"].get("suppress_comment", "")
         assert reason and reason != "No comment provided", skipped["check_id"]

@@ -1,33 +1,30 @@
-"""Integration fixtures: a queue table in the emulator, demo certificates, the mTLS service,
-and a way to run the real worker as a subprocess with the Job's environment."""
+"""Integration fixtures: a queue table in the emulator, demo certificates, the worker and
+the mTLS service (`workers`), moto's S3 and a trustme CA for certificate bundles.
+
+The helpers they are built from live in tests/support."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from snowflake_devtools.certificates import DemoCertificates, write_demo_certificates
-from snowflake_devtools.mtls_service import start_mtls_service
 from snowflake_devtools.processes import ServerProcess
-from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
-from snowflake_operator.spec import (
-    ProcessorSpec,
-)
-from snowflake_operator.worker_environment import worker_environment
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
+from tests.support.s3 import moto_server, s3_client, versioned_bucket
+from tests.support.worker_runs import WorkerWorld, mtls_services, worker_processes
 
 pytestmark = pytest.mark.integration
+
+
+# --- the queue ------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -42,15 +39,7 @@ def queue(snowflake_connect: Callable[..., Any], queue_table: TableRef) -> Queue
     return QueueClient(snowflake_connect(database=queue_table.database), queue_table)
 
 
-def fetch_rows(queue: QueueClient, where: str = "TRUE") -> list[dict[str, Any]]:
-    """Test-only read of the table (the protocol module has no 'dump' statement)."""
-    cursor = queue._connection.cursor()
-    cursor.execute(
-        "SELECT id, status, retry_count, claim_token, error_message, processor_id "
-        f"FROM {queue.table.sql} WHERE {where} ORDER BY id"
-    )
-    names = ["id", "status", "retry_count", "claim_token", "error_message", "processor_id"]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+# --- the worker and the service it calls ----------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -59,97 +48,38 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> DemoCertificates:
 
 
 @pytest.fixture
-def start_service(
-    certs: DemoCertificates, tmp_path: Path
-) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start(**options: Any) -> ServerProcess:
-        options.setdefault("latency_ms", 5)
-        server = start_mtls_service(certs, tmp_path / f"service-{len(started)}.log", **options)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+def workers(
+    queue: QueueClient, snowflake_server: ServerProcess, certs: DemoCertificates, tmp_path: Path
+) -> Iterator[WorkerWorld]:
+    """The queue, and ways to start mTLS services (5 ms latency unless told otherwise) and
+    worker processes; whatever the test started is stopped after it."""
+    with (
+        mtls_services(certs, tmp_path, latency_ms=5, log_name="service") as start_service,
+        worker_processes(certs, tmp_path) as start_worker,
+    ):
+        yield WorkerWorld(queue, snowflake_server.port, certs, start_service, start_worker)
 
 
-def make_spec(snowflake_port: int, service_port: int, table: TableRef, **job: Any) -> ProcessorSpec:
-    """Small, fast settings for tests; keyword arguments override them."""
-    return emulator_spec(
-        table,
-        snowflake_port,
-        service_port,
-        endpoint={
-            "timeout_seconds": job.pop("timeout_seconds", 5),
-            "retries": job.pop("retries", 2),
-            "retry_backoff_seconds": 0.05,
-        },
-        queue={
-            "lease_seconds": 300,
-            "max_attempts": job.pop("max_attempts", 3),
-            "claim_batch": job.pop("claim_batch", 50),
-            "retry_delay_seconds": job.pop("retry_delay_seconds", 0),
-        },
-        job={
-            "entries_per_job": 10_000,
-            "concurrency": 8,
-            "active_deadline_seconds": 120,
-            "grace_seconds": 10,
-            "flush_every": 50,
-            "flush_seconds": 0.5,
-            **job,
-        },
-    )
+# --- S3 and certificate bundles -------------------------------------------------------
 
 
-@dataclass
-class WorkerRun:
-    process: subprocess.Popen[str]
-    termination: Path
-
-    stderr: str = ""
-
-    def wait(self, timeout: float = 120) -> tuple[int, str]:
-        _, self.stderr = self.process.communicate(timeout=timeout)
-        return self.process.returncode, self.stderr
-
-    def summary(self) -> dict[str, Any]:
-        return dict(json.loads(self.termination.read_text()))
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
-def start_worker(
-    snowflake_server: ServerProcess, certs: DemoCertificates, tmp_path: Path
-) -> Iterator[Callable[..., WorkerRun]]:
-    """Run `python -m snowflake_worker` with the environment a Job would get."""
-    runs: list[WorkerRun] = []
+def s3(s3_endpoint: str) -> Any:
+    return s3_client(s3_endpoint)
 
-    def start(
-        spec: ProcessorSpec,
-        name: str = "job-0",
-        cert_dir: Path | None = None,
-        **env_overrides: str,
-    ) -> WorkerRun:
-        termination = tmp_path / f"{name}.termination"
-        termination.write_text("")
-        env = worker_environment(spec, name, cert_dir=str(cert_dir or certs.client_dir))
-        env.update(SFP_TERMINATION_MESSAGE_PATH=str(termination), **env_overrides)
-        env.update(PATH=os.environ["PATH"], PYTHONUNBUFFERED="1")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "snowflake_worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        run = WorkerRun(process, termination)
-        runs.append(run)
-        return run
 
-    yield start
-    for run in runs:
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.communicate()
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A fresh versioned bucket per test."""
+    return versioned_bucket(s3)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA(organization_name="snowflake-processor test CA")

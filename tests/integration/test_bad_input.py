@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from snowflake_devtools.certificates import DemoCertificates, write_mismatched_key_client
-from snowflake_devtools.processes import ServerProcess
-from snowflake_worker.identifiers import TableRef
+from snowflake_devtools.certificates import write_mismatched_key_client
 from snowflake_worker.queue import QueueClient
-
-from .conftest import WorkerRun, fetch_rows, make_spec
+from tests.support.ports import closed_port
+from tests.support.queues import fetch_rows, fill
+from tests.support.worker_runs import WorkerWorld
 
 ENTRIES = 10
 
 
 @pytest.fixture
-def filled(queue: QueueClient) -> QueueClient:
-    queue.enqueue((f"e{i}", {"n": i}) for i in range(ENTRIES))
-    return queue
+def filled(workers: WorkerWorld) -> WorkerWorld:
+    """The worker world with ENTRIES pending entries."""
+    fill(workers.queue, ENTRIES)
+    return workers
 
 
 def _assert_untouched(queue: QueueClient) -> None:
@@ -41,12 +39,6 @@ def _assert_one_clear_line(stderr: str, *needles: str) -> None:
         assert needle in errors[0], errors[0]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     ("overrides", "needles"),
     [
@@ -61,80 +53,46 @@ def _closed_port() -> int:
     ids=["table", "database", "http-endpoint", "concurrency", "claim-batch", "budget", "lease"],
 )
 def test_invalid_configuration_exits_2(
-    filled: QueueClient,
-    queue_table: TableRef,
-    snowflake_server: ServerProcess,
-    start_worker: Callable[..., WorkerRun],
-    overrides: dict[str, str],
-    needles: list[str],
+    filled: WorkerWorld, overrides: dict[str, str], needles: list[str]
 ) -> None:
-    spec = make_spec(snowflake_server.port, 1, queue_table)
-    code, stderr = start_worker(spec, **overrides).wait()
+    code, stderr = filled.start(filled.spec(1), **overrides).wait()
     assert code == 2
     _assert_one_clear_line(stderr, *needles)
-    _assert_untouched(filled)
+    _assert_untouched(filled.queue)
 
 
-def test_missing_certificate_file(
-    filled: QueueClient,
-    queue_table: TableRef,
-    snowflake_server: ServerProcess,
-    start_worker: Callable[..., WorkerRun],
-    tmp_path: Path,
-) -> None:
+def test_missing_certificate_file(filled: WorkerWorld, tmp_path: Path) -> None:
     empty = tmp_path / "no-certs"
     empty.mkdir()
-    code, stderr = start_worker(
-        make_spec(snowflake_server.port, 1, queue_table), cert_dir=empty
-    ).wait()
+    code, stderr = filled.start(filled.spec(1), cert_dir=empty).wait()
     assert code == 2
     _assert_one_clear_line(stderr, "client.pem", "missing", "SFP_CERT_DIR")
-    _assert_untouched(filled)
+    _assert_untouched(filled.queue)
 
 
-def test_key_that_does_not_match_its_certificate(
-    filled: QueueClient,
-    queue_table: TableRef,
-    snowflake_server: ServerProcess,
-    start_worker: Callable[..., WorkerRun],
-    certs: DemoCertificates,
-    tmp_path: Path,
-) -> None:
-    mismatched = write_mismatched_key_client(certs, tmp_path)
-    code, stderr = start_worker(
-        make_spec(snowflake_server.port, 1, queue_table), cert_dir=mismatched
-    ).wait()
+def test_key_that_does_not_match_its_certificate(filled: WorkerWorld, tmp_path: Path) -> None:
+    mismatched = write_mismatched_key_client(filled.certs, tmp_path)
+    code, stderr = filled.start(filled.spec(1), cert_dir=mismatched).wait()
     assert code == 2
     _assert_one_clear_line(stderr, "client-key.pem", "does not match")
-    _assert_untouched(filled)
+    _assert_untouched(filled.queue)
 
 
-def test_unreachable_snowflake(
-    filled: QueueClient,
-    queue_table: TableRef,
-    start_worker: Callable[..., WorkerRun],
-) -> None:
-    spec = make_spec(_closed_port(), 1, queue_table)
-    run = start_worker(spec, SFP_SNOWFLAKE_LOGIN_TIMEOUT_SECONDS="5")
+def test_unreachable_snowflake(filled: WorkerWorld) -> None:
+    spec = filled.spec(1, snowflake_port=closed_port())
+    run = filled.start(spec, SFP_SNOWFLAKE_LOGIN_TIMEOUT_SECONDS="5")
     code, stderr = run.wait(timeout=90)
     assert code == 1
     _assert_one_clear_line(stderr, "cannot connect to Snowflake")
     assert '"event":"fatal"' in run.termination.read_text()
-    _assert_untouched(filled)
+    _assert_untouched(filled.queue)
 
 
-def test_unreachable_service_claims_nothing(
-    filled: QueueClient,
-    queue_table: TableRef,
-    snowflake_server: ServerProcess,
-    start_worker: Callable[..., WorkerRun],
-) -> None:
-    code, stderr = start_worker(
-        make_spec(snowflake_server.port, _closed_port(), queue_table)
-    ).wait()
+def test_unreachable_service_claims_nothing(filled: WorkerWorld) -> None:
+    code, stderr = filled.start(filled.spec(closed_port())).wait()
     assert code == 1
     _assert_one_clear_line(stderr, "unreachable", "no entry was claimed")
-    _assert_untouched(filled)
+    _assert_untouched(filled.queue)
 
 
 @pytest.mark.parametrize(

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
-from moto.server import ThreadedMotoServer
 
 from snowflake_operator.certificate_bundle import (
     EXPIRY_WARNING_DAYS,
-    CertificateProblem,
     ObjectVersions,
     check_bundle,
     needs_sync,
@@ -29,11 +24,12 @@ from snowflake_operator.certificate_bundle import (
 )
 from snowflake_operator.constants import CERT_FILES, FINGERPRINT_ANNOTATION, MANAGED_BY
 from snowflake_operator.s3_certificates import download, list_versions, make_s3_client
+from tests.support.cert_bundles import Bundle, make_bundle, problem_from
+from tests.support.s3 import PREFIX, REGION
+from tests.support.s3 import upload as upload_files
 
 pytestmark = pytest.mark.integration
 
-REGION = "us-east-1"
-PREFIX = "prod/"
 NOW = datetime.now(UTC).replace(microsecond=0)
 OWNER = {
     "apiVersion": "snowflake-processor.dev/v1",
@@ -44,66 +40,8 @@ OWNER = {
     "blockOwnerDeletion": True,
 }
 
-Bundle = dict[str, bytes]
 
-
-# --- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        region_name=REGION,
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    """A fresh versioned bucket per test."""
-    name = f"certs-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA(organization_name="certsync test CA")
-
-
-def make_bundle(
-    ca: trustme.CA,
-    *,
-    not_before: datetime | None = None,
-    not_after: datetime | None = None,
-    key_type: trustme.KeyType = trustme.KeyType.ECDSA,
-) -> Bundle:
-    leaf = ca.issue_cert(
-        "snowflake-processor",
-        common_name="snowflake-processor-client",
-        not_before=not_before or NOW - timedelta(days=1),
-        not_after=not_after or NOW + timedelta(days=90),
-        key_type=key_type,
-    )
-    return {
-        "client.pem": b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
-        "client-key.pem": leaf.private_key_pem.bytes(),
-        "ca-cert.pem": ca.cert_pem.bytes(),
-    }
+# --- fixtures (moto's S3, a bucket and the CA come from conftest) ----------------------
 
 
 @pytest.fixture
@@ -114,22 +52,9 @@ def bundle(ca: trustme.CA) -> Bundle:
 @pytest.fixture
 def upload(s3: Any, bucket: str) -> Callable[..., None]:
     def put(files: Bundle, prefix: str = PREFIX) -> None:
-        for name, data in files.items():
-            s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
+        upload_files(s3, bucket, files, prefix)
 
     return put
-
-
-def problem_from(call: Callable[[], object]) -> CertificateProblem:
-    """Run ``call``, expect a CertificateProblem, and check it carries no file contents."""
-    with pytest.raises(CertificateProblem) as caught:
-        call()
-    problem = caught.value
-    for text in (str(problem), repr(problem), problem.reason, problem.file):
-        assert "BEGIN" not in text
-        assert "PRIVATE" not in text
-    assert str(problem) == f"{problem.file}: {problem.reason}"
-    return problem
 
 
 # --- listing and downloading ------------------------------------------------------------

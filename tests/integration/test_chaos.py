@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import snowflake.connector
 
 from snowflake_devtools.chaos import CHAOS_TABLE, ChaosConfig, passed, run_chaos
 from snowflake_devtools.processes import start_snowflake_emulator
-from snowflake_devtools.snowflake_emulator import free_port
+from tests.support.ports import free_port
+from tests.support.snowflake import connect_to_emulator
 
 pytestmark = pytest.mark.integration
 
@@ -48,16 +48,10 @@ def test_chaos_loses_nothing_and_dead_letters_poison_with_its_error(tmp_path: Pa
         tmp_path / "snowflake", tmp_path / "verify.log", port=free_port()
     )
     try:
-        connection = snowflake.connector.connect(
-            user="test",
-            password="test",
-            account="fakesnow",
-            host="127.0.0.1",
-            port=emulator.port,
-            protocol="http",
+        connection = connect_to_emulator(
+            emulator.port,
             database=CHAOS_TABLE.database,
             schema=CHAOS_TABLE.schema,
-            session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
             network_timeout=20,
         )
         cursor = connection.cursor()

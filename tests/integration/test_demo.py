@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.polling import wait_for
+
 
 def _demo(work_dir: Path, *arguments: str) -> list[str]:
     return [
@@ -82,10 +84,14 @@ def test_ctrl_c_stops_workers_and_releases_their_entries(tmp_path: Path) -> None
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list((tmp_path / "jobs").glob("*/worker.log")):
-        assert time.monotonic() < deadline and demo.poll() is None
-        time.sleep(0.2)
+
+    def a_worker_started() -> bool:
+        if list((tmp_path / "jobs").glob("*/worker.log")):
+            return True
+        assert demo.poll() is None, "the demo ended before a worker started"
+        return False
+
+    wait_for(a_worker_started, 120, "a worker's log")
     time.sleep(3)  # workers are mid-batch
     os.kill(demo.pid, signal.SIGINT)
     _, stderr = demo.communicate(timeout=90)

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,6 +16,8 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.kube_fixtures import KubeApi, kube_api, kube_client, kubeconfig
+from tests.support.kube_manifests import job_manifest
+from tests.support.polling import wait_for
 
 # pytest finds fixtures among the module's names; naming them here keeps linters from calling
 # the import unused and the test parameters redefinitions of it.
@@ -26,25 +27,6 @@ GROUP, VERSION, PLURAL = "snowflake-processor.dev", "v1alpha1", "snowflakeproces
 NAMESPACE = "team-a"
 
 
-def job_manifest(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """No metadata.namespace: the server must take it from the URL."""
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "labels": labels or {}},
-        "spec": {
-            "parallelism": 1,
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "worker", "image": "worker:test"}],
-                }
-            },
-        },
-    }
-
-
 def processor_manifest(name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -52,16 +34,6 @@ def processor_manifest(name: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"maxJobs": 3},
     }
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_create_job_returns_the_stored_job(kube_client: client.ApiClient) -> None:
@@ -366,9 +338,11 @@ def test_kopf_operator_patches_status(kube_api: KubeApi, kube_client: client.Api
         with kopf.testing.KopfRunner(
             ["run", "-A", "--standalone"], registry=registry, timeout=60
         ) as runner:
-            wait_for(seen, 30, "status.seen from the operator")
+            wait_for(seen, 30, "status.seen from the operator", interval=0.1)
             # kopf posts the Events in the background: wait for a few ticks' worth.
-            events = wait_for(lambda: len(posted()) >= 2 and posted(), 30, "kopf's Events")
+            events = wait_for(
+                lambda: len(posted()) >= 2 and posted(), 30, "kopf's Events", interval=0.1
+            )
     finally:
         kopf.set_default_registry(default_registry)
 

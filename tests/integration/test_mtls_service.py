@@ -7,7 +7,7 @@ import os
 import ssl
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,71 +23,30 @@ from snowflake_devtools.certificates import (
     write_mismatched_key_client,
     write_untrusted_client,
 )
-from snowflake_devtools.mtls_service import (
-    client_ssl_context,
-    fetch_stats,
-    start_mtls_service,
-)
+from snowflake_devtools.mtls_service import client_ssl_context, fetch_stats
 from snowflake_devtools.processes import ServerProcess
+from tests.support.mtls_client import context_for, entry_body, post_entry
+from tests.support.polling import wait_for
+from tests.support.worker_runs import StartService, mtls_services
 
 pytestmark = pytest.mark.integration
-
-StartService = Callable[..., ServerProcess]
 
 
 @pytest.fixture
 def certs(tmp_path: Path) -> DemoCertificates:
+    """Per test, not the session's: these tests look at the files themselves."""
     return write_demo_certificates(tmp_path / "certs")
 
 
 @pytest.fixture
 def start_service(certs: DemoCertificates, tmp_path: Path) -> Iterator[StartService]:
-    started: list[ServerProcess] = []
-
-    def start(**options: Any) -> ServerProcess:
-        options.setdefault("latency_ms", 1)
-        server = start_mtls_service(certs, tmp_path / f"mtls-{len(started)}.log", **options)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    with mtls_services(certs, tmp_path, latency_ms=1) as start:
+        yield start
 
 
 @pytest.fixture
 def service(start_service: StartService) -> ServerProcess:
     return start_service()
-
-
-def _entry(entry_id: str, data: Any = None) -> dict[str, Any]:
-    return {
-        "entry_id": entry_id,
-        "data": {"value": 1} if data is None else data,
-        "processor_id": "test-processor",
-        "timestamp": "2024-01-01T00:00:00Z",
-    }
-
-
-def _post(
-    port: int,
-    context: ssl.SSLContext,
-    body: dict[str, Any] | bytes,
-    key: str | None = "key-1",
-    timeout: float = 10.0,
-) -> httpx.Response:
-    headers = {} if key is None else {"Idempotency-Key": key}
-    url = f"https://127.0.0.1:{port}/v1/process"
-    if isinstance(body, bytes):
-        headers["Content-Type"] = "application/json"
-        return httpx.post(url, content=body, headers=headers, verify=context, timeout=timeout)
-    return httpx.post(url, json=body, headers=headers, verify=context, timeout=timeout)
-
-
-def _context_for(client_dir: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(client_dir / "ca-cert.pem"))
-    context.load_cert_chain(str(client_dir / "client.pem"), str(client_dir / "client-key.pem"))
-    return context
 
 
 def test_demo_certificates_layout(certs: DemoCertificates) -> None:
@@ -135,13 +94,13 @@ def test_mismatched_key_client_cannot_be_loaded(certs: DemoCertificates, tmp_pat
     assert (directory / "client.pem").read_bytes() == certs.client_cert.read_bytes()
     assert (directory / "client-key.pem").read_bytes() != certs.client_key.read_bytes()
     with pytest.raises(ssl.SSLError):
-        _context_for(directory)
+        context_for(directory)
 
 
 def test_trusted_client_gets_200_and_is_counted(
     service: ServerProcess, certs: DemoCertificates
 ) -> None:
-    response = _post(service.port, client_ssl_context(certs), _entry("e-1"), key="k-1")
+    response = post_entry(service.port, client_ssl_context(certs), entry_body("e-1"), key="k-1")
     assert response.status_code == 200
     assert response.json() == {"ok": True, "entry_id": "e-1"}
     assert fetch_stats(service.port, certs) == {
@@ -157,7 +116,7 @@ def test_trusted_client_gets_200_and_is_counted(
 def test_client_folder_works_as_the_worker_would_load_it(
     service: ServerProcess, certs: DemoCertificates
 ) -> None:
-    response = _post(service.port, _context_for(certs.client_dir), _entry("e-1"))
+    response = post_entry(service.port, context_for(certs.client_dir), entry_body("e-1"))
     assert response.status_code == 200
 
 
@@ -166,8 +125,8 @@ def test_same_idempotency_key_twice_is_one_duplicate(
 ) -> None:
     context = client_ssl_context(certs)
     for _ in range(2):
-        assert _post(service.port, context, _entry("e-1"), key="same").status_code == 200
-    assert _post(service.port, context, _entry("e-2"), key="other").status_code == 200
+        assert post_entry(service.port, context, entry_body("e-1"), key="same").status_code == 200
+    assert post_entry(service.port, context, entry_body("e-2"), key="other").status_code == 200
     stats = fetch_stats(service.port, certs)
     assert stats["requests"] == 3
     assert stats["successes"] == 3
@@ -180,7 +139,7 @@ def test_missing_idempotency_key_falls_back_to_entry_id(
 ) -> None:
     context = client_ssl_context(certs)
     for _ in range(2):
-        assert _post(service.port, context, _entry("e-7"), key=None).status_code == 200
+        assert post_entry(service.port, context, entry_body("e-7"), key=None).status_code == 200
     stats = fetch_stats(service.port, certs)
     assert stats["missing_idempotency_key"] == 2
     assert stats["distinct_successes"] == 1
@@ -192,7 +151,7 @@ def test_client_without_certificate_is_rejected(
 ) -> None:
     no_cert = ssl.create_default_context(cafile=str(certs.ca_cert))
     with pytest.raises(httpx.TransportError):
-        _post(service.port, no_cert, _entry("e-1"))
+        post_entry(service.port, no_cert, entry_body("e-1"))
     stats = fetch_stats(service.port, certs)
     assert stats["requests"] == 0
     assert stats["successes"] == 0
@@ -201,9 +160,9 @@ def test_client_without_certificate_is_rejected(
 def test_client_from_untrusted_ca_is_rejected(
     service: ServerProcess, certs: DemoCertificates, tmp_path: Path
 ) -> None:
-    untrusted = _context_for(write_untrusted_client(tmp_path / "certs"))
+    untrusted = context_for(write_untrusted_client(tmp_path / "certs"))
     with pytest.raises(httpx.TransportError):
-        _post(service.port, untrusted, _entry("e-1"))
+        post_entry(service.port, untrusted, entry_body("e-1"))
     stats = fetch_stats(service.port, certs)
     assert stats["requests"] == 0
     assert stats["successes"] == 0
@@ -217,7 +176,7 @@ def test_poison_entry_is_rejected_every_time(
 ) -> None:
     context = client_ssl_context(certs)
     for _ in range(3):
-        response = _post(service.port, context, _entry("e-p", data), key="poison-key")
+        response = post_entry(service.port, context, entry_body("e-p", data), key="poison-key")
         assert response.status_code == 422
         assert response.json() == {"error": "poison entry rejected"}
     stats = fetch_stats(service.port, certs)
@@ -227,7 +186,9 @@ def test_poison_entry_is_rejected_every_time(
 
 
 def test_poison_must_be_true_not_truthy(service: ServerProcess, certs: DemoCertificates) -> None:
-    response = _post(service.port, client_ssl_context(certs), _entry("e-1", {"poison": "yes"}))
+    response = post_entry(
+        service.port, client_ssl_context(certs), entry_body("e-1", {"poison": "yes"})
+    )
     assert response.status_code == 200
 
 
@@ -237,7 +198,7 @@ def test_poison_must_be_true_not_truthy(service: ServerProcess, certs: DemoCerti
     ids=["not-json", "not-object", "no-entry-id"],
 )
 def test_bad_body_is_400(service: ServerProcess, certs: DemoCertificates, body: bytes) -> None:
-    response = _post(service.port, client_ssl_context(certs), body)
+    response = post_entry(service.port, client_ssl_context(certs), body)
     assert response.status_code == 400
     stats = fetch_stats(service.port, certs)
     assert stats["requests"] == 1
@@ -249,7 +210,7 @@ def test_transient_rate_one_gives_503(start_service: StartService, certs: DemoCe
     service = start_service(transient_rate=1.0)
     context = client_ssl_context(certs)
     for index in range(3):
-        response = _post(service.port, context, _entry(f"e-{index}"), key=f"k-{index}")
+        response = post_entry(service.port, context, entry_body(f"e-{index}"), key=f"k-{index}")
         assert response.status_code == 503
         assert response.json() == {"error": "transient"}
     stats = fetch_stats(service.port, certs)
@@ -262,7 +223,7 @@ def test_same_seed_gives_same_faults(start_service: StartService, certs: DemoCer
 
     def statuses(service: ServerProcess) -> list[int]:
         return [
-            _post(service.port, context, _entry(f"e-{i}"), key=f"k-{i}").status_code
+            post_entry(service.port, context, entry_body(f"e-{i}"), key=f"k-{i}").status_code
             for i in range(20)
         ]
 
@@ -277,7 +238,7 @@ def test_timeout_rate_holds_the_request_past_the_client_timeout(
 ) -> None:
     service = start_service(timeout_rate=1.0)
     with pytest.raises(httpx.ReadTimeout):
-        _post(service.port, client_ssl_context(certs), _entry("e-1"), timeout=0.5)
+        post_entry(service.port, client_ssl_context(certs), entry_body("e-1"), timeout=0.5)
     stats = fetch_stats(service.port, certs)
     assert stats["requests"] == 1
     assert stats["status_counts"] == {"503": 1}
@@ -290,11 +251,13 @@ def test_sigterm_exits_zero_and_answers_held_requests(
     service = start_service(timeout_rate=1.0)
     context = client_ssl_context(certs)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        held = pool.submit(_post, service.port, context, _entry("e-1"), "k-1", 30.0)
-        deadline = time.monotonic() + 10
-        while fetch_stats(service.port, certs)["requests"] == 0:
-            assert time.monotonic() < deadline, "the held request never reached the service"
-            time.sleep(0.05)
+        held = pool.submit(post_entry, service.port, context, entry_body("e-1"), "k-1", 30.0)
+        wait_for(
+            lambda: fetch_stats(service.port, certs)["requests"] != 0,
+            10,
+            "the held request to reach the service",
+            interval=0.05,
+        )
         started = time.monotonic()
         service.stop(timeout=10)
         assert time.monotonic() - started < 5

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table, render_text
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import (
     QueueClient,
@@ -16,18 +16,12 @@ from snowflake_worker.queue import (
     dead_lettered,
     released,
 )
-
-from .conftest import fetch_rows
-
-
-def _fill(queue: QueueClient, count: int, prefix: str = "e") -> list[str]:
-    ids = [f"{prefix}{i:05d}" for i in range(count)]
-    assert queue.enqueue((entry_id, {"n": i}) for i, entry_id in enumerate(ids)) == count
-    return ids
+from tests.support.queues import fetch_rows, fill
+from tests.support.sql_tables import seed_schema_statements
 
 
 def test_claim_stamps_one_token_and_respects_the_limit(queue: QueueClient) -> None:
-    _fill(queue, 30)
+    fill(queue, 30)
     first = queue.claim(10, max_attempts=3, processor_id="w1")
     second = queue.claim(10, max_attempts=3, processor_id="w2")
     assert len(first) == 10 and len(second) == 10
@@ -47,7 +41,7 @@ def test_empty_claim_costs_one_statement(queue: QueueClient) -> None:
 
 
 def test_write_back_is_one_statement_for_mixed_outcomes(queue: QueueClient) -> None:
-    _fill(queue, 200)
+    fill(queue, 200)
     batch = queue.claim(200, max_attempts=3, processor_id="w")
     before = queue.statement_count
     outcomes = (
@@ -70,7 +64,7 @@ def test_write_back_is_one_statement_for_mixed_outcomes(queue: QueueClient) -> N
 
 
 def test_write_back_after_lease_recovery_changes_nothing(queue: QueueClient) -> None:
-    _fill(queue, 5)
+    fill(queue, 5)
     stale = queue.claim(5, max_attempts=3, processor_id="slow")
     recovery = queue.recover_expired_leases(lease_seconds=0, max_attempts=3)
     assert recovery.requeued == 5 and recovery.dead_lettered == 0
@@ -87,7 +81,7 @@ def test_write_back_after_lease_recovery_changes_nothing(queue: QueueClient) -> 
 
 
 def test_expired_leases_are_dead_lettered_past_max_attempts(queue: QueueClient) -> None:
-    _fill(queue, 4)
+    fill(queue, 4)
     for attempt in range(1, 4):
         claimed = queue.claim(10, max_attempts=3, processor_id=f"w{attempt}")
         assert len(claimed) == 4
@@ -103,7 +97,7 @@ def test_expired_leases_are_dead_lettered_past_max_attempts(queue: QueueClient) 
 
 
 def test_recent_leases_are_left_alone(queue: QueueClient) -> None:
-    _fill(queue, 3)
+    fill(queue, 3)
     queue.claim(3, max_attempts=3, processor_id="w")
     recovery = queue.recover_expired_leases(lease_seconds=3600, max_attempts=3)
     assert (recovery.requeued, recovery.dead_lettered) == (0, 0)
@@ -111,14 +105,14 @@ def test_recent_leases_are_left_alone(queue: QueueClient) -> None:
 
 
 def test_enqueue_is_idempotent_by_id_and_bulk(queue: QueueClient) -> None:
-    _fill(queue, 3000)
+    fill(queue, 3000)
     assert queue.statements["enqueue"] == 1
     assert queue.enqueue([("e00001", {"other": True}), ("new", None)]) == 1
     assert queue.counts(max_attempts=3).pending == 3001
 
 
 def test_requeue_dead_letters_by_id_and_by_error_text(queue: QueueClient) -> None:
-    _fill(queue, 6)
+    fill(queue, 6)
     batch = queue.claim(6, max_attempts=3, processor_id="w")
     queue.write_back(
         [dead_lettered(e, "HTTP 422: bad address") for e in batch[:3]]
@@ -135,7 +129,7 @@ def test_requeue_dead_letters_by_id_and_by_error_text(queue: QueueClient) -> Non
 def test_concurrent_claimers_never_share_an_entry(
     snowflake_connect: Callable[..., Any], queue_table: TableRef, queue: QueueClient
 ) -> None:
-    ids = _fill(queue, 600)
+    ids = fill(queue, 600)
     claimed: dict[str, list[str]] = {}
     errors: list[BaseException] = []
 
@@ -163,13 +157,12 @@ def test_concurrent_claimers_never_share_an_entry(
 
 
 def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
-    snowflake_connect: Callable[..., Any], database_name: str, repo_root: Path
+    snowflake_connect: Callable[..., Any], database_name: str
 ) -> None:
     """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
     table = TableRef(database_name, "QUEUE", "LEGACY")
     conn = snowflake_connect(database=database_name)
-    seed_sql = (repo_root / "tests" / "fixtures" / "seed_schema.sql").read_text()
-    for statement in render_text(seed_sql, SchemaTarget(table=table), source="seed"):
+    for statement in seed_schema_statements(SchemaTarget(table=table)):
         conn.cursor().execute(statement)
     ensure_queue_table(conn, SchemaTarget(table=table))
     conn.cursor().execute(
@@ -205,7 +198,7 @@ def test_a_lost_session_is_replaced_and_the_statement_retried(tmp_path: Path) ->
         connection.cursor().execute("CREATE SCHEMA IF NOT EXISTS RECONNECT.QUEUE")
         ensure_queue_table(connection, SchemaTarget(table=settings.table_ref))
         queue = QueueClient(connection, settings.table_ref, reconnect=lambda: reconnect(settings))
-        _fill(queue, 10)
+        fill(queue, 10)
         port = server.port
         server.kill()
         server = start_snowflake_emulator(tmp_path / "data", tmp_path / "emulator.log", port=port)

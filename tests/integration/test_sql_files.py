@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,17 @@ from snowflake_operator.queue_schema import (
     apply,
     ensure_queue_table,
     render,
-    render_text,
 )
-from snowflake_worker.identifiers import TableRef, quote_identifier
+from snowflake_worker.identifiers import TableRef
+from tests.support.sql_tables import (
+    column_names,
+    columns_info,
+    insert,
+    query,
+    seed_schema_statements,
+    snapshot,
+    status_row,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +59,23 @@ STATUS_VIEW_COLUMNS = [
     "OLDEST_PENDING_AGE_SECONDS",
 ]
 DEAD_LETTER_COLUMNS = ["ID", "ERROR_MESSAGE", "RETRY_COUNT", "FAILED_AT", "CREATED_AT", "DATA"]
+SEED_STATUSES = ["pending", "processing", "completed", "failed", None]
+
+
+def seed_rows(count: int) -> list[dict[str, Any]]:
+    rows = []
+    for n in range(count):
+        status = SEED_STATUSES[n % len(SEED_STATUSES)]
+        rows.append(
+            {
+                "id": f"seed-{n:03d}",
+                "data": json.dumps({"n": n, "payload": f"item {n}", "tags": [n % 3, "x"]}),
+                "status": status,
+                "retry_count": None if n % 3 == 0 else n % 4,
+                "error_message": f"boom {n}" if status == "failed" else None,
+            }
+        )
+    return rows
 
 
 @pytest.fixture
@@ -62,60 +86,6 @@ def conn(snowflake_connect: Callable[..., Any]) -> Any:
 @pytest.fixture
 def target(database_name: str) -> SchemaTarget:
     return SchemaTarget(TableRef(database_name, "QUEUE", "JOBS"))
-
-
-def query(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    cursor = conn.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def column_names(conn: Any, table_sql: str) -> list[str]:
-    cursor = conn.cursor()
-    try:
-        cursor.execute(f"SELECT * FROM {table_sql} LIMIT 0")
-        return [column.name.upper() for column in cursor.description]
-    finally:
-        cursor.close()
-
-
-def insert(conn: Any, target: SchemaTarget, **values: Any) -> None:
-    """Insert one row; `data` is JSON text, `*_sql` values are SQL expressions (fixed here)."""
-    names: list[str] = []
-    exprs: list[str] = []
-    params: list[Any] = []
-    for name, value in values.items():
-        if name.endswith("_sql"):
-            names.append(name.removesuffix("_sql"))
-            exprs.append(value)
-        elif name == "data":
-            names.append(name)
-            exprs.append("PARSE_JSON(%s)")
-            params.append(value)
-        else:
-            names.append(name)
-            exprs.append("%s")
-            params.append(value)
-    query(
-        conn,
-        f"INSERT INTO {target.table.sql} ({', '.join(names)}) SELECT {', '.join(exprs)}",
-        tuple(params),
-    )
-
-
-def status_row(conn: Any, target: SchemaTarget) -> dict[str, Any]:
-    cursor = conn.cursor()
-    try:
-        cursor.execute(f"SELECT * FROM {target.status_view.sql}")
-        names = [column.name.upper() for column in cursor.description]
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    assert len(rows) == 1
-    return dict(zip(names, rows[0], strict=True))
 
 
 def test_create_files_make_table_with_contract_columns_and_defaults(
@@ -136,18 +106,6 @@ def test_create_files_make_table_with_contract_columns_and_defaults(
     row_id, data, status, retry_count, *flags = rows[0]
     assert (row_id, json.loads(data), status, retry_count) == ("job-1", {"n": 1}, "pending", 0)
     assert flags == [True, True, True, True]
-
-
-def columns_info(conn: Any, target: SchemaTarget) -> dict[str, tuple[Any, ...]]:
-    """Column -> (nullable, type, max length), from the database's information_schema."""
-    rows = query(
-        conn,
-        f"SELECT column_name, is_nullable, data_type, character_maximum_length"
-        f" FROM {quote_identifier(target.table.database)}.information_schema.columns"
-        f" WHERE table_schema = %s AND table_name = %s",
-        (target.table.schema, target.table.table),
-    )
-    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def test_created_columns_have_contract_types_and_nullability(
@@ -192,39 +150,11 @@ def test_ensure_queue_table_creates_from_nothing(conn: Any, target: SchemaTarget
     assert status_row(conn, target)["TOTAL"] == 0
 
 
-SEED_STATUSES = ["pending", "processing", "completed", "failed", None]
-
-
-def seed_rows(count: int) -> list[dict[str, Any]]:
-    rows = []
-    for n in range(count):
-        status = SEED_STATUSES[n % len(SEED_STATUSES)]
-        rows.append(
-            {
-                "id": f"seed-{n:03d}",
-                "data": json.dumps({"n": n, "payload": f"item {n}", "tags": [n % 3, "x"]}),
-                "status": status,
-                "retry_count": None if n % 3 == 0 else n % 4,
-                "error_message": f"boom {n}" if status == "failed" else None,
-            }
-        )
-    return rows
-
-
-def snapshot(conn: Any, target: SchemaTarget) -> list[tuple[Any, ...]]:
-    rows = query(
-        conn,
-        f"SELECT id, data, status, retry_count, error_message FROM {target.table.sql} ORDER BY id",
-    )
-    return [(r[0], json.loads(r[1]), r[2], r[3], r[4]) for r in rows]
-
-
 @pytest.mark.parametrize("files", [ENSURE_FILES, MIGRATE_FILES], ids=["ensure", "migrate"])
 def test_seed_table_is_migrated_without_losing_rows(
-    conn: Any, target: SchemaTarget, repo_root: Path, files: tuple[str, ...]
+    conn: Any, target: SchemaTarget, files: tuple[str, ...]
 ) -> None:
-    seed_sql = (repo_root / "tests" / "fixtures" / "seed_schema.sql").read_text()
-    for statement in render_text(seed_sql, target, source="seed_schema.sql"):
+    for statement in seed_schema_statements(target):
         query(conn, statement)
     assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS[:10]
     rows = seed_rows(50)

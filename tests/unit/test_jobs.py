@@ -12,26 +12,27 @@ from snowflake_operator.job_history import JobRecord, job_record, jobs_beyond_hi
 from snowflake_operator.job_manifest import build_job
 from snowflake_operator.processor_ref import ProcessorRef
 from snowflake_operator.spec import ProcessorSpec
+from tests.support.specs import processor_spec
 
 KUBERNETES_VERSION = "1.31.0"
 PROCESSOR = ProcessorRef("orders", "snowflake-processor", "0b9d3f1e-6a55-4d4e-9e4a-2c1f0d7a8b11")
 
 
-def _spec(**overrides: Any) -> ProcessorSpec:
-    doc: dict[str, Any] = {
-        "snowflake": {
-            "account": "acme-prod",
-            "database": "OPS",
-            "schema": "QUEUE",
-            "table": "WORK",
-        },
-        "endpoint": {"url": "https://api.example.com/process"},
-        "certificates": {"s3": {"bucket": "acme-certs", "prefix": "prod/"}},
-        "job": {"podLabels": {"snowflake-processor.dev/fargate": "true"}},
-    }
-    for key, value in overrides.items():
-        doc[key] = {**doc.get(key, {}), **value}
-    return ProcessorSpec.model_validate(doc)
+SPEC: dict[str, Any] = {
+    "snowflake": {
+        "account": "acme-prod",
+        "database": "OPS",
+        "schema": "QUEUE",
+        "table": "WORK",
+    },
+    "endpoint": {"url": "https://api.example.com/process"},
+    "certificates": {"s3": {"bucket": "acme-certs", "prefix": "prod/"}},
+    "job": {"podLabels": {"snowflake-processor.dev/fargate": "true"}},
+}
+
+
+def _spec(**changes: Any) -> ProcessorSpec:
+    return processor_spec(SPEC, **changes)
 
 
 def _job(spec: ProcessorSpec | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from snowflake_operator.planning import (
 )
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
+from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
@@ -136,20 +137,11 @@ def test_tick_slot_depends_on_the_interval() -> None:
 # -- plan_poll ----------------------------------------------------------------------
 
 
-def _spec(**overrides: Any) -> ProcessorSpec:
-    raw: dict[str, Any] = {
-        "snowflake": {
-            "account": "myorg-myaccount",
-            "database": "analytics",
-            "schema": "queue",
-            "table": "work_items",
-        },
-        "endpoint": {"url": "https://service.example/entries"},
-        "job": {"entriesPerJob": 1000, "maxActiveJobs": 5},
-        "pollIntervalSeconds": 30,
-    }
-    raw.update(overrides)
-    return ProcessorSpec.model_validate(raw)
+SPEC = merged(MINIMAL_SPEC, job={"entriesPerJob": 1000, "maxActiveJobs": 5}, pollIntervalSeconds=30)
+
+
+def _spec(**changes: Any) -> ProcessorSpec:
+    return processor_spec(SPEC, **changes)
 
 
 def _counts(eligible: int, **others: int | None) -> QueueCounts:

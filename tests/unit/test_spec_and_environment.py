@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -18,31 +17,11 @@ from snowflake_operator.worker_environment import (
 )
 from snowflake_worker.connection import AuthMode, load_snowflake_settings
 from snowflake_worker.settings import load_worker_settings
-
-BASE: dict[str, Any] = {
-    "snowflake": {
-        "account": "myorg-myaccount",
-        "database": "analytics",
-        "schema": "queue",
-        "table": "work_items",
-    },
-    "endpoint": {"url": "https://service.example/entries"},
-}
-
-
-def _raw(**changes: Any) -> dict[str, Any]:
-    """BASE with top-level keys replaced and nested dicts merged one level deep."""
-    raw = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key].update(value)
-        else:
-            raw[key] = value
-    return raw
+from tests.support.specs import MINIMAL_SPEC, processor_spec
 
 
 def _spec(**changes: Any) -> ProcessorSpec:
-    return ProcessorSpec.model_validate(_raw(**changes))
+    return processor_spec(MINIMAL_SPEC, **changes)
 
 
 def _rejected(**changes: Any) -> str:

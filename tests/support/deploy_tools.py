@@ -66,3 +66,16 @@ def checkov_report(framework: str, *target: str) -> dict[str, Any]:
     assert len(found) == 1, f"checkov ran no {framework} checks: {result.stdout[:500]}"
     assert isinstance(found[0], dict)
     return found[0]
+
+
+def passed_checks(report: dict[str, Any]) -> set[str]:
+    """Fail when checkov's report has a failed check (listing them) or passed none; the ids
+    of the checks that passed."""
+    summary = report["summary"]
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['resource']}, {c.get('file_path')})"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert summary["failed"] == 0, "\n".join(failed)
+    assert summary["passed"] > 0, summary
+    return {c["check_id"] for c in report["results"]["passed_checks"]}
