@@ -1,5 +1,5 @@
 """The Kubernetes API the tests talk to: kmock's stateful emulator plus the fixes that kopf and
-the ``kubernetes`` client need (measured in /work/shared/notes/kmock.md).
+the ``kubernetes`` client need (see docs/test-emulators.md).
 
 kmock 0.8 is pinned; this module relies on kmock internals that the pin keeps stable:
 ``KubernetesEmulator._handle`` (every parsed request passes through it), the default list/watch
