@@ -2,7 +2,9 @@
 
 Started as ``python -m snowflake_devtools.snowflake_emulator --data DIR``; it prints
 ``READY <port>`` on stdout once it accepts connections. Data survives a restart or a
-kill -9 because every session shares one on-disk instance.
+kill -9 because every session shares one on-disk instance. ``--snowflake-model`` puts the
+model of Snowflake's semantics (snowflake_model.py) in front of fakesnow: unenforced
+primary keys, enforced VARCHAR lengths, table locks, user defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .snowflake_model import ModelOptions, SnowflakeModel
+from .table_locks import SNOWFLAKE_WAITERS_LIMIT
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,7 +26,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(data_dir: Path, port: int) -> None:
+def serve(data_dir: Path, port: int, model: ModelOptions | None = None) -> None:
     import importlib
 
     import uvicorn
@@ -33,9 +38,10 @@ def serve(data_dir: Path, port: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     # Internal knob, not public API: all sessions share one persistent instance.
     fakesnow_server.shared_fs = instance.FakeSnow(db_path=str(data_dir))
-    config = uvicorn.Config(
-        fakesnow_server.app, host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
+    app = fakesnow_server.app
+    if model is not None:
+        app = SnowflakeModel(app, fakesnow_server.sessions, model)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
 
@@ -49,12 +55,59 @@ def serve(data_dir: Path, port: int) -> None:
     server.run()
 
 
+def user_default(text: str) -> tuple[str, str, str]:
+    """USER:PARAMETER=VALUE, as after ALTER USER USER SET PARAMETER = VALUE."""
+    user, _, assignment = text.partition(":")
+    name, _, value = assignment.partition("=")
+    if not (user and name and value):
+        raise argparse.ArgumentTypeError(f"expected USER:PARAMETER=VALUE, got {text!r}")
+    return user, name.strip().upper(), value.strip()
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions | None:
+    if not args.snowflake_model:
+        return None
+    defaults: dict[str, dict[str, str]] = {}
+    for user, name, value in args.user_default:
+        defaults.setdefault(user, {})[name] = value
+    return ModelOptions(
+        lock_waiters_limit=args.lock_waiters,
+        lock_hold_seconds=args.lock_hold_ms / 1000,
+        user_defaults=defaults,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local Snowflake emulator (fakesnow server)")
     parser.add_argument("--data", type=Path, required=True, help="folder for the DuckDB files")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    parser.add_argument(
+        "--snowflake-model",
+        action="store_true",
+        help="behave as Snowflake where fakesnow differs (see snowflake_model.py)",
+    )
+    parser.add_argument(
+        "--lock-waiters",
+        type=int,
+        default=SNOWFLAKE_WAITERS_LIMIT,
+        help="statements that may wait for one table's lock before 000625 (20, as Snowflake)",
+    )
+    parser.add_argument(
+        "--lock-hold-ms",
+        type=float,
+        default=0.0,
+        help="extra time each UPDATE/DELETE/MERGE holds its table's lock (0)",
+    )
+    parser.add_argument(
+        "--user-default",
+        type=user_default,
+        action="append",
+        default=[],
+        metavar="USER:PARAMETER=VALUE",
+        help="a user's default session parameter, e.g. nocommit:AUTOCOMMIT=false (repeatable)",
+    )
     args = parser.parse_args(argv)
-    serve(args.data, args.port or free_port())
+    serve(args.data, args.port or free_port(), model_options(args))
     return 0
 
 

@@ -19,6 +19,7 @@ from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
 from tests.support.s3 import moto_server, s3_client, versioned_bucket
+from tests.support.snowflake import location
 from tests.support.worker_runs import WorkerWorld, mtls_services, worker_processes
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ def queue_table(snowflake_connect: Callable[..., Any], database_name: str) -> Ta
 
 @pytest.fixture
 def queue(snowflake_connect: Callable[..., Any], queue_table: TableRef) -> QueueClient:
-    return QueueClient(snowflake_connect(database=queue_table.database), queue_table)
+    return QueueClient(snowflake_connect(**location(queue_table)), queue_table)
 
 
 # --- the worker and the service it calls ----------------------------------------------

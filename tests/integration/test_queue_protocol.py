@@ -17,6 +17,7 @@ from snowflake_worker.queue import (
     released,
 )
 from tests.support.queues import fetch_rows, fill
+from tests.support.snowflake import location
 from tests.support.sql_tables import seed_schema_statements
 
 
@@ -134,7 +135,7 @@ def test_concurrent_claimers_never_share_an_entry(
     errors: list[BaseException] = []
 
     def claimer(name: str) -> None:
-        client = QueueClient(snowflake_connect(database=queue_table.database), queue_table)
+        client = QueueClient(snowflake_connect(**location(queue_table)), queue_table)
         mine: list[str] = []
         try:
             while batch := client.claim(25, max_attempts=3, processor_id=name):
@@ -161,7 +162,7 @@ def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
 ) -> None:
     """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
     table = TableRef(database_name, "QUEUE", "LEGACY")
-    conn = snowflake_connect(database=database_name)
+    conn = snowflake_connect(**location(table))
     for statement in seed_schema_statements(SchemaTarget(table=table)):
         conn.cursor().execute(statement)
     ensure_queue_table(conn, SchemaTarget(table=table))

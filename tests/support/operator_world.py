@@ -33,6 +33,7 @@ from tests.support.kube_fixtures import KubeApi
 from tests.support.kube_manifests import job_manifest
 from tests.support.ports import free_port
 from tests.support.s3 import PREFIX, REGION, upload
+from tests.support.snowflake import location
 from tests.support.specs import merged
 
 NAMESPACE = "snowflake-processor"
@@ -188,7 +189,7 @@ class OperatorWorld:
     def new_queue(self, table_name: str) -> QueueClient:
         """Another queue table beside this world's, created empty."""
         table = TableRef(self.table.database, self.table.schema, table_name)
-        connection = self._connect(database=table.database)
+        connection = self._connect(**location(table))
         ensure_queue_table(connection, SchemaTarget(table=table))
         return QueueClient(connection, table)
 

@@ -1,16 +1,33 @@
-"""Connections to the Snowflake emulator (fakesnow's server) through the real connector."""
+"""Connections to the Snowflake emulator (fakesnow's server) through the real connector,
+and how the tests start it: behind the model of Snowflake's semantics."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import snowflake.connector
 
+from snowflake_worker.connection import SESSION_OPTIONS
+from snowflake_worker.identifiers import TableRef
+
+# A user whose sessions default to AUTOCOMMIT = FALSE, as after
+# ALTER USER NOCOMMIT SET AUTOCOMMIT = FALSE (or the same on the account).
+AUTOCOMMIT_OFF_USER = "nocommit"
+EMULATOR_MODEL_OPTIONS = (
+    "--snowflake-model",
+    "--user-default",
+    f"{AUTOCOMMIT_OFF_USER}:AUTOCOMMIT=false",
+)
+
 
 def connect_to_emulator(port: int, **overrides: Any) -> Any:
-    """A raw connector connection to the emulator on ``port``; keyword arguments are the
-    connector's, replacing these defaults."""
+    """A raw connector connection to the emulator on ``port``, with the session options the
+    project uses (qmark binds, autocommit, UTC); keyword arguments are the connector's,
+    replacing these defaults."""
     params: dict[str, Any] = {
+        **SESSION_OPTIONS,
         "user": "test",
         "password": "test",
         "account": "fakesnow",
@@ -22,3 +39,16 @@ def connect_to_emulator(port: int, **overrides: Any) -> Any:
     }
     params.update(overrides)
     return snowflake.connector.connect(**params)
+
+
+def location(table: TableRef) -> dict[str, str]:
+    """The session's current database and schema: the table's. (fakesnow runs a MERGE only
+    in a session with a current schema; the project's connections always have one.)"""
+    return {"database": table.database, "schema": table.schema}
+
+
+def model_stats(port: int) -> dict[str, Any]:
+    """What the emulator's Snowflake model saw (lock waits, refused statements)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/model/stats", timeout=10) as answer:
+        stats: dict[str, Any] = json.loads(answer.read())
+    return stats

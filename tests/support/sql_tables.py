@@ -48,11 +48,11 @@ def insert(conn: Any, target: SchemaTarget, **values: Any) -> None:
             exprs.append(value)
         elif name == "data":
             names.append(name)
-            exprs.append("PARSE_JSON(%s)")
+            exprs.append("PARSE_JSON(?)")
             params.append(value)
         else:
             names.append(name)
-            exprs.append("%s")
+            exprs.append("?")
             params.append(value)
     query(
         conn,
@@ -79,7 +79,7 @@ def columns_info(conn: Any, target: SchemaTarget) -> dict[str, tuple[Any, ...]]:
         conn,
         f"SELECT column_name, is_nullable, data_type, character_maximum_length"
         f" FROM {quote_identifier(target.table.database)}.information_schema.columns"
-        f" WHERE table_schema = %s AND table_name = %s",
+        f" WHERE table_schema = ? AND table_name = ?",
         (target.table.schema, target.table.table),
     )
     return {row[0]: tuple(row[1:]) for row in rows}

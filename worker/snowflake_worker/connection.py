@@ -65,9 +65,19 @@ class SnowflakeSettings(BaseSettings):
         return TableRef(self.database, self.schema_name, self.table)
 
 
+# How every session of the protocol behaves, whatever the account's or user's defaults:
+# - paramstyle qmark: values are bound on the server, so entry data and error messages stay
+#   out of the query text QUERY_HISTORY shows (the default, pyformat, escapes them into it);
+# - autocommit: each statement commits on its own. An account or user can default AUTOCOMMIT
+#   to FALSE; a claim would then never commit and would hold the table's lock.
+# - timezone UTC: any time function that follows the session's zone agrees with SYSDATE().
+SESSION_OPTIONS: dict[str, Any] = {"paramstyle": "qmark", "autocommit": True, "timezone": "UTC"}
+
+
 def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
     """Keyword arguments for snowflake.connector.connect (pure: no I/O, no secrets logged)."""
     params: dict[str, Any] = {
+        **SESSION_OPTIONS,
         "account": settings.account,
         "database": settings.database,
         "schema": settings.schema_name,
