@@ -123,7 +123,7 @@ def requests_per_poll(polls: int = 10) -> dict[str, Any]:
                         },
                         "endpoint": {"url": "https://service.example.com/"},
                         "certificates": {"s3": {"bucket": bucket, "prefix": "prod/"}},
-                        "job": {"entriesPerJob": 100, "maxActiveJobs": 30, "image": "worker:bench"},
+                        "job": {"entriesPerJob": 100, "maxActiveJobs": 19, "image": "worker:bench"},
                         "pollIntervalSeconds": 1,
                     },
                 },
@@ -158,7 +158,7 @@ def reconcile_wall_time(iterations: int = 2000) -> dict[str, Any]:
         {
             "snowflake": {"account": "a", "database": "D", "schema": "S", "table": "T"},
             "endpoint": {"url": "https://x/"},
-            "job": {"entriesPerJob": 100, "maxActiveJobs": 30},
+            "job": {"entriesPerJob": 100, "maxActiveJobs": 19},
         }
     )
     raw_jobs = [({"creationTimestamp": "2026-11-25T10:00:00Z"}, {"active": 1}) for _ in range(20)]

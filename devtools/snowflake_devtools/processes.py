@@ -78,8 +78,9 @@ def start_server(
 def start_snowflake_emulator(
     data_dir: Path, log_path: Path, port: int = 0, options: Sequence[str] = ()
 ) -> ServerProcess:
-    """The emulator; ``options`` are more of its command-line flags (``--snowflake-model``,
-    ``--lock-waiters N``, ``--lock-hold-ms N``, ``--user-default USER:PARAMETER=VALUE``)."""
+    """The emulator, behaving as Snowflake where fakesnow differs (snowflake_model.py);
+    ``options`` are more of its command-line flags (``--lock-waiters N``,
+    ``--lock-hold-ms N``, ``--user-default USER:PARAMETER=VALUE``, ``--fakesnow-only``)."""
     return start_server(
         "Snowflake emulator",
         "snowflake_devtools.snowflake_emulator",

@@ -2,9 +2,9 @@
 
 Started as ``python -m snowflake_devtools.snowflake_emulator --data DIR``; it prints
 ``READY <port>`` on stdout once it accepts connections. Data survives a restart or a
-kill -9 because every session shares one on-disk instance. ``--snowflake-model`` puts the
-model of Snowflake's semantics (snowflake_model.py) in front of fakesnow: unenforced
-primary keys, enforced VARCHAR lengths, table locks, user defaults.
+kill -9 because every session shares one on-disk instance. The model of Snowflake's
+semantics (snowflake_model.py) stands in front of fakesnow: unenforced primary keys,
+enforced VARCHAR lengths, table locks, user defaults; ``--fakesnow-only`` leaves it out.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def user_default(text: str) -> tuple[str, str, str]:
 
 
 def model_options(args: argparse.Namespace) -> ModelOptions | None:
-    if not args.snowflake_model:
+    if args.fakesnow_only:
         return None
     defaults: dict[str, dict[str, str]] = {}
     for user, name, value in args.user_default:
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="folder for the DuckDB files")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
     parser.add_argument(
-        "--snowflake-model",
+        "--fakesnow-only",
         action="store_true",
-        help="behave as Snowflake where fakesnow differs (see snowflake_model.py)",
+        help="without the model of Snowflake's semantics (snowflake_model.py): fakesnow as is",
     )
     parser.add_argument(
         "--lock-waiters",

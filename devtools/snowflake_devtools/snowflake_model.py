@@ -1,5 +1,5 @@
 """Snowflake's behaviour where fakesnow differs and the project depends on it, as an ASGI
-layer in front of fakesnow's server (the emulator runs it with ``--snowflake-model``).
+layer in front of fakesnow's server (the emulator runs it unless ``--fakesnow-only``).
 
 fakesnow is lenient where Snowflake is strict and strict where Snowflake is lenient. The
 model makes it behave as Snowflake documents, for every client of the emulator process

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
+from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
 
 
 class _Model(BaseModel):
@@ -117,7 +118,9 @@ class QueueSettings(_Model):
 
 class JobSettings(_Model):
     entries_per_job: int = Field(default=2000, ge=1)
-    max_active_jobs: int = Field(default=10, ge=1, le=500)
+    # At most MAX_ACTIVE_JOBS (19): their statements never make more than Snowflake's 20
+    # waiters for the table's lock (snowflake_worker/lock_budget.py).
+    max_active_jobs: int = Field(default=10, ge=1, le=MAX_ACTIVE_JOBS)
     concurrency: int = Field(default=32, ge=1, le=1024)
     # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
     active_deadline_seconds: int | None = Field(default=None, ge=60)

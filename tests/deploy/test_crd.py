@@ -384,7 +384,7 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("zero-timeout", "endpoint.timeoutSeconds", 0, "exclusiveMinimum"),
     ("max-attempts-101", "queue.maxAttempts", 101, "maximum"),
     ("claim-batch-10001", "queue.claimBatch", 10_001, "maximum"),
-    ("max-active-jobs-501", "job.maxActiveJobs", 501, "maximum"),
+    ("max-active-jobs-20", "job.maxActiveJobs", 20, "maximum"),
     ("concurrency-1025", "job.concurrency", 1025, "maximum"),
     ("retries-21", "endpoint.retries", 21, "maximum"),
     ("port-65536", "snowflake.port", 65536, "exclusiveMaximum"),

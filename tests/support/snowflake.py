@@ -15,11 +15,7 @@ from snowflake_worker.identifiers import TableRef
 # A user whose sessions default to AUTOCOMMIT = FALSE, as after
 # ALTER USER NOCOMMIT SET AUTOCOMMIT = FALSE (or the same on the account).
 AUTOCOMMIT_OFF_USER = "nocommit"
-EMULATOR_MODEL_OPTIONS = (
-    "--snowflake-model",
-    "--user-default",
-    f"{AUTOCOMMIT_OFF_USER}:AUTOCOMMIT=false",
-)
+EMULATOR_MODEL_OPTIONS = ("--user-default", f"{AUTOCOMMIT_OFF_USER}:AUTOCOMMIT=false")
 
 
 def connect_to_emulator(port: int, **overrides: Any) -> Any:
