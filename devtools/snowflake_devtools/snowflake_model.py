@@ -17,7 +17,8 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   ``ALTER USER ... SET AUTOCOMMIT = FALSE``.
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table and counts of
-statements refused. Statements the model itself runs (length probes) are not counted by
+statements refused. ``GET /model/queries`` lists the text of the latest statements as
+they arrived (QUERY_HISTORY's QUERY_TEXT: what anyone who can see the history reads). Statements the model itself runs (length probes) are not counted by
 clients, and only the emulator pays for them.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +51,9 @@ _LOGIN = "/session/v1/login-request"
 _QUERY = "/queries/v1/query-request"
 _SESSION = "/session"
 _STATS = "/model/stats"
+_QUERIES = "/model/queries"
+_QUERY_TEXTS_KEPT = 500
+_QUERY_TEXT_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class SnowflakeModel:
         limit = options.lock_waiters_limit
         self.locks = TableLocks(limit) if limit is not None else None
         self.refused: dict[str, int] = {"too_long": 0, "constraints_dropped": 0}
+        self.query_texts: deque[tuple[int, str]] = deque(maxlen=_QUERY_TEXTS_KEPT)
         self._session_state: dict[str, _Session] = {}
         self._limits: dict[str, dict[str, int]] = {}
 
@@ -95,6 +101,9 @@ class SnowflakeModel:
             await self.app(scope, receive, send)
         elif path == _STATS:
             await _send(send, _json_response(self.stats()))
+        elif path == _QUERIES:
+            texts = [{"length": n, "text": text} for n, text in self.query_texts]
+            await _send(send, _json_response({"queries": texts}))
         elif path == _LOGIN:
             await _send(send, await self._login(scope, await _read_body(receive)))
         elif path == _QUERY:
@@ -131,8 +140,10 @@ class SnowflakeModel:
     async def _query(self, scope: Scope, raw: bytes) -> _Response:
         body, compressed = _decode(scope, raw)
         token = _token(scope)
+        text = str(body.get("sqlText", ""))
+        self.query_texts.append((len(text), text[:_QUERY_TEXT_CHARS]))
         try:
-            statement = rules.parse(body.get("sqlText", ""))
+            statement = rules.parse(text)
         except ParseError:
             return await self._forward(scope, raw)  # fakesnow reports its own syntax error
         if body.get("describeOnly"):

@@ -65,22 +65,33 @@ def misplaced_limits(statement: exp.Expr) -> list[str]:
     """Each subquery with LIMIT/FETCH that is not an uncorrelated scalar subquery."""
     found: list[str] = []
     for select in statement.find_all(exp.Select):
-        if not isinstance(select.parent, exp.Subquery) or select.args.get("limit") is None:
+        context = _subquery_context(select)
+        if context is None or select.args.get("limit") is None:
             continue
-        if _is_scalar(select) and not _is_correlated(select):
+        if _is_scalar(select, context) and not _is_correlated(select):
             continue
         found.append(select.sql(dialect=DIALECT))
     return found
 
 
-def _is_scalar(select: exp.Select) -> bool:
+def _subquery_context(select: exp.Select) -> exp.Expr | None:
+    """What a subquery is used by, or None for a SELECT that is no subquery (the statement
+    itself, an INSERT's source, a CTE)."""
+    parent = select.parent
+    if isinstance(parent, exp.Subquery):
+        return parent.parent
+    if isinstance(parent, exp.Exists | exp.In | exp.Any | exp.All):
+        return parent
+    return None
+
+
+def _is_scalar(select: exp.Select, context: exp.Expr | None) -> bool:
     """A value: one column, used where an expression goes (not IN/EXISTS/ANY, not FROM)."""
-    holder = select.parent
-    if not isinstance(holder, exp.Subquery) or len(select.expressions) != 1:
+    if len(select.expressions) != 1:
         return False
-    context = holder.parent
     return not isinstance(
-        context, exp.In | exp.Exists | exp.Any | exp.All | exp.From | exp.Join | exp.Merge
+        context,
+        exp.In | exp.Exists | exp.Any | exp.All | exp.From | exp.Join | exp.Merge | exp.Lateral,
     )
 
 

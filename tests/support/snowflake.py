@@ -45,6 +45,17 @@ def location(table: TableRef) -> dict[str, str]:
 
 def model_stats(port: int) -> dict[str, Any]:
     """What the emulator's Snowflake model saw (lock waits, refused statements)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/model/stats", timeout=10) as answer:
-        stats: dict[str, Any] = json.loads(answer.read())
-    return stats
+    return _model_get(port, "stats")
+
+
+def query_texts(port: int) -> list[dict[str, Any]]:
+    """The latest statements' text as the emulator received them (QUERY_HISTORY's view):
+    ``{"length": characters, "text": the first 64 KiB}``, oldest first."""
+    queries: list[dict[str, Any]] = _model_get(port, "queries")["queries"]
+    return queries
+
+
+def _model_get(port: int, what: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/model/{what}", timeout=10) as answer:
+        found: dict[str, Any] = json.loads(answer.read())
+    return found
