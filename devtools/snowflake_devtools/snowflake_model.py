@@ -15,11 +15,14 @@ model makes it behave as Snowflake documents, for every client of the emulator p
 - Account or user defaults for session parameters (``user_defaults``): a login that does
   not set AUTOCOMMIT or LOCK_TIMEOUT gets its user's default, as after
   ``ALTER USER ... SET AUTOCOMMIT = FALSE``.
+- CREATE TABLE IF NOT EXISTS of an existing table changes nothing (fakesnow records the
+  new definition's column lengths for the old table).
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table and counts of
-statements refused. ``GET /model/queries`` lists the text of the latest statements as
-they arrived (QUERY_HISTORY's QUERY_TEXT: what anyone who can see the history reads). Statements the model itself runs (length probes) are not counted by
-clients, and only the emulator pays for them.
+statements refused. ``GET /model/queries`` lists the text of the latest statements as they
+arrived (QUERY_HISTORY's QUERY_TEXT: what anyone who can see the history reads).
+Statements the model itself runs (length probes) are not counted by clients, and only the
+emulator pays for them.
 """
 
 from __future__ import annotations
@@ -150,6 +153,10 @@ class SnowflakeModel:
             return await self._forward(scope, raw)
         if isinstance(statement, exp.Create | exp.Alter | exp.Drop):
             self._limits.clear()
+        if await self._creates_nothing(statement, token):
+            # fakesnow would record the new definition's column lengths for the old table
+            body = {"sqlText": "SELECT 'Table already exists, statement succeeded.' AS status"}
+            return await self._forward(scope, _encode(body, compressed))
         rewritten = self._without_constraints(statement)
         if rewritten is not None:
             body["sqlText"] = rewritten
@@ -169,6 +176,21 @@ class SnowflakeModel:
             return await self._forward(scope, raw)
         finally:
             self._after_statement(statement, token, table)
+
+    async def _creates_nothing(self, statement: exp.Expr, token: str) -> bool:
+        """CREATE TABLE IF NOT EXISTS of a table that exists: a no-op on Snowflake."""
+        if not (
+            isinstance(statement, exp.Create)
+            and statement.kind == "TABLE"
+            and statement.args.get("exists")
+            and isinstance(table := statement.find(exp.Table), exp.Table)
+        ):
+            return False
+        connection = self.sessions.get(token)
+        if connection is None:
+            return False
+        name = rules.qualified_name(table, *self._session_location(token))
+        return await run_in_threadpool(_table_exists, connection, name)
 
     def _without_constraints(self, statement: exp.Expr) -> str | None:
         if not self.options.drop_unenforced_constraints:
@@ -287,6 +309,17 @@ def _column_limits(connection: Any, name: str) -> dict[str, int]:
         " AND character_maximum_length IS NOT NULL"
     )
     return {str(column).upper(): int(length) for column, length in cursor.fetchall()}
+
+
+def _table_exists(connection: Any, name: str) -> bool:
+    database, schema, table = name.split(".")
+    cursor = connection.cursor()
+    cursor.execute(
+        f'SELECT COUNT(*) FROM "{database}".information_schema.tables'
+        f" WHERE table_schema = '{schema}' AND table_name = '{table}'"
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _first_row(connection: Any, sql: str) -> tuple[Any, ...]:
