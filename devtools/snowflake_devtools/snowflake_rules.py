@@ -15,14 +15,14 @@ from sqlglot import exp
 
 DIALECT = "snowflake"
 
-# "Transactions" (docs.snowflake.com/en/sql-reference/transactions): UPDATE, DELETE and
-# MERGE statements hold locks that generally prevent them from running in parallel with
-# other UPDATE, DELETE and MERGE statements on the same table. INSERT does not wait.
+# "Transactions", resource locking: "UPDATE, DELETE, and MERGE statements hold locks that
+# generally prevent them from running in parallel with other UPDATE, DELETE, and MERGE
+# statements." "Most INSERT and COPY statements write only new partitions" and run in
+# parallel: the model lets INSERT through without the lock.
 LOCKING_STATEMENTS = (exp.Update, exp.Delete, exp.Merge)
 
 # Time functions whose result follows the session's TIMEZONE (America/Los_Angeles unless
-# someone set it); SYSDATE() is UTC ("SYSDATE": "returns the current timestamp ... in the UTC
-# time zone").
+# someone set it); SYSDATE() is the current time in UTC.
 _SESSION_ZONE_FUNCTIONS = ("NOW", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "SYSTIMESTAMP")
 
 
@@ -128,8 +128,9 @@ def session_zone_times(statement: exp.Expr) -> list[str]:
 
 
 # -- constraints ---------------------------------------------------------------------------
-# "Overview of constraints": Snowflake supports defining PRIMARY KEY, UNIQUE and FOREIGN KEY
-# constraints but does not enforce them (hybrid tables aside); NOT NULL is enforced.
+# "Constraints": "For standard tables, Snowflake supports defining and maintaining
+# constraints, but doesn't enforce them, except for NOT NULL and CHECK constraints, which
+# are always enforced." PRIMARY KEY, UNIQUE and FOREIGN KEY are removed; the rest stays.
 
 _UNENFORCED = (
     exp.PrimaryKeyColumnConstraint,
