@@ -71,7 +71,8 @@ def model_options(args: argparse.Namespace) -> ModelOptions | None:
     for user, name, value in args.user_default:
         defaults.setdefault(user, {})[name] = value
     return ModelOptions(
-        lock_waiters_limit=args.lock_waiters,
+        enforce_varchar_lengths=not args.no_length_checks,
+        lock_waiters_limit=None if args.no_table_locks else args.lock_waiters,
         lock_hold_seconds=args.lock_hold_ms / 1000,
         user_defaults=defaults,
     )
@@ -85,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         "--fakesnow-only",
         action="store_true",
         help="without the model of Snowflake's semantics (snowflake_model.py): fakesnow as is",
+    )
+    parser.add_argument(
+        "--no-table-locks",
+        action="store_true",
+        help="let UPDATE/DELETE/MERGE run side by side, as fakesnow does",
+    )
+    parser.add_argument(
+        "--no-length-checks",
+        action="store_true",
+        help="store strings longer than their VARCHAR(n), as fakesnow does",
     )
     parser.add_argument(
         "--lock-waiters",
