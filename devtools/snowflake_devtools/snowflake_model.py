@@ -37,7 +37,6 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import ParseError
-from starlette.concurrency import run_in_threadpool
 
 from . import snowflake_rules as rules
 from .string_lengths import TooLong, check_probe, string_writes, written_table
@@ -190,7 +189,7 @@ class SnowflakeModel:
         if connection is None:
             return False
         name = rules.qualified_name(table, *self._session_location(token))
-        return await run_in_threadpool(_table_exists, connection, name)
+        return await asyncio.to_thread(_table_exists, connection, name)
 
     def _without_constraints(self, statement: exp.Expr) -> str | None:
         if not self.options.drop_unenforced_constraints:
@@ -248,13 +247,13 @@ class SnowflakeModel:
         name = rules.qualified_name(target, database, schema)
         limits = self._limits.get(name)
         if limits is None:
-            limits = await run_in_threadpool(_column_limits, connection, name)
+            limits = await asyncio.to_thread(_column_limits, connection, name)
             self._limits[name] = limits
         writes = string_writes(statement, _bound_values(bindings), limits)
         if writes.too_long:
             return writes.too_long[0]
         for probe, columns in writes.probes:
-            lengths = await run_in_threadpool(_first_row, connection, probe)
+            lengths = await asyncio.to_thread(_first_row, connection, probe)
             found = check_probe(columns, lengths, limits)
             if found:
                 return found[0]

@@ -18,7 +18,7 @@ from snowflake_worker.queue import (
 )
 from tests.support.queues import fetch_rows, fill
 from tests.support.snowflake import location
-from tests.support.sql_tables import seed_schema_statements
+from tests.support.sql_tables import migrated_seed_table
 
 
 def test_claim_stamps_one_token_and_respects_the_limit(queue: QueueClient) -> None:
@@ -163,9 +163,7 @@ def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
     """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
     table = TableRef(database_name, "QUEUE", "LEGACY")
     conn = snowflake_connect(**location(table))
-    for statement in seed_schema_statements(SchemaTarget(table=table)):
-        conn.cursor().execute(statement)
-    ensure_queue_table(conn, SchemaTarget(table=table))
+    migrated_seed_table(conn, table)
     conn.cursor().execute(
         f"INSERT INTO {table.sql} (id, data, status, retry_count) "
         "SELECT 'legacy-1', PARSE_JSON('{\"a\": 1}'), 'pending', NULL"

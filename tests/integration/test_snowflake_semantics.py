@@ -34,7 +34,7 @@ from tests.support.snowflake import (
     model_stats,
     query_texts,
 )
-from tests.support.sql_tables import query, seed_schema_statements
+from tests.support.sql_tables import migrated_seed_table, query
 from tests.support.worker_runs import WorkerWorld, make_spec
 
 pytestmark = pytest.mark.integration
@@ -203,9 +203,7 @@ def test_a_migrated_legacy_table_takes_ids_of_64_characters(
     """The seed made id VARCHAR(36); Snowflake refuses longer strings, enqueue takes 64."""
     table = TableRef(database_name, "QUEUE", "LEGACY")
     connection = snowflake_connect(**location(table))
-    for statement in seed_schema_statements(SchemaTarget(table=table)):
-        query(connection, statement)
-    ensure_queue_table(connection, SchemaTarget(table=table))
+    migrated_seed_table(connection, table)
     queue = QueueClient(connection, table)
     assert queue.enqueue([("x" * 64, {"n": 1})]) == 1
     assert [e.id for e in queue.claim(1, max_attempts=3, processor_id="w")] == ["x" * 64]
