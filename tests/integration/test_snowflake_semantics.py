@@ -224,6 +224,13 @@ def test_entry_data_and_errors_never_reach_the_query_text(
     assert [s for s in secrets if any(s in text for text in texts)] == []
 
 
+def test_a_connection_that_binds_on_the_client_is_refused(
+    snowflake_connect: Callable[..., Any], queue_table: TableRef
+) -> None:
+    with pytest.raises(ValueError, match="paramstyle='qmark'"):
+        QueueClient(snowflake_connect(paramstyle="pyformat"), queue_table)
+
+
 def test_a_write_back_near_the_bind_budget_keeps_its_statement_text_small(
     snowflake_server: ServerProcess, queue: QueueClient
 ) -> None:
