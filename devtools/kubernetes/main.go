@@ -3,6 +3,7 @@
 //
 // It dispatches on the name it is called by (a symlink such as kube-apiserver)
 // or, failing that, on its first argument: `kube kubelet --config=...`.
+// `kube cri-cleanup --endpoint=...` removes every pod sandbox (see cri.go).
 package main
 
 import (
@@ -37,8 +38,21 @@ var cobraCommands = map[string]func() *cobra.Command{
 	"kubelet":                 func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) },
 }
 
+// tools are the extra commands that are not Kubernetes components.
+var tools = map[string]func([]string) int{
+	"etcd": func(args []string) int {
+		// etcdmain reads args[1:] as its flags, like os.Args.
+		etcdmain.Main(append([]string{"etcd"}, args...))
+		return 0
+	},
+	"cri-cleanup": criCleanup,
+}
+
 func names() []string {
-	out := []string{"etcd"}
+	out := []string{}
+	for name := range tools {
+		out = append(out, name)
+	}
 	for name := range cobraCommands {
 		out = append(out, name)
 	}
@@ -47,15 +61,14 @@ func names() []string {
 }
 
 func known(name string) bool {
-	_, ok := cobraCommands[name]
-	return ok || name == "etcd"
+	_, component := cobraCommands[name]
+	_, tool := tools[name]
+	return component || tool
 }
 
 func run(name string, args []string) int {
-	if name == "etcd" {
-		// etcdmain reads args[1:] as its flags, like os.Args.
-		etcdmain.Main(append([]string{"etcd"}, args...))
-		return 0
+	if tool, ok := tools[name]; ok {
+		return tool(args)
 	}
 	cmd := cobraCommands[name]()
 	cmd.SetArgs(args)

@@ -378,6 +378,7 @@ def containerd_config(s: ClusterSettings) -> str:
 
 def kubeconfig(server: str, ca_pem: str, cert_pem: str, key_pem: str, user: str) -> dict[str, Any]:
     """A kubeconfig with its certificates embedded, so it can be copied elsewhere."""
+
     def b64(text: str) -> str:
         return base64.b64encode(text.encode()).decode()
 

