@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -41,7 +40,9 @@ class Network:
     """Addresses of the cluster. Pods only reach this machine, through the bridge."""
 
     bridge: str = "sfpbr0"
-    pod_cidr: str = "10.88.0.0/16"
+    # Not podman's/buildah's default 10.88.0.0/16: a `buildah bud` without
+    # --network host creates that bridge, and it must not clash with ours.
+    pod_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/24"
     apiserver_port: int = 6443
     # Below the ephemeral port range (32768+) that port-0 servers of other test
@@ -172,7 +173,3 @@ class ClusterSettings:
         """Our own nftables table (inet family) that keeps pods' traffic on this machine."""
         return f"sfp_guard_{self.network.bridge}"
 
-
-def state_key(path: Path) -> str:
-    """A short stable id of a state dir, for names that must be unique per cluster."""
-    return hashlib.sha256(str(path).encode()).hexdigest()[:8]
