@@ -27,6 +27,8 @@ RECIPE_LABEL = "org.snowflake-processor.recipe"
 
 SUITE = "bookworm"
 PACKAGES = ("python3.11", "python3.11-venv", "ca-certificates", "netbase", "tzdata")
+# Only for the pip/setuptools/wheel install below (python:3.11-slim ships all three).
+HELPER_PACKAGES = ("python3-wheel-whl",)
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Commands run in the chroot once the packages are in (see docs/cluster.md).
 CHROOT_STEPS = (
@@ -35,6 +37,7 @@ CHROOT_STEPS = (
     # pip/setuptools/wheel in /usr/local from Debian's bundled wheels: the Dockerfiles'
     # last stage uninstalls pip, which Debian's own python3-pip would not allow.
     "python3.11 $(ls /usr/share/python-wheels/pip-*.whl)/pip install --no-index --no-cache-dir"
+    " --disable-pip-version-check --root-user-action=ignore"
     " --find-links /usr/share/python-wheels pip setuptools wheel",
     "ln -sf /usr/bin/python3.11 /usr/local/bin/python3",
     "ln -sf /usr/bin/python3.11 /usr/local/bin/python",
@@ -49,7 +52,7 @@ def recipe_hash() -> str:
         "version": RECIPE_VERSION,
         "suite": SUITE,
         "variant": "minbase",
-        "packages": PACKAGES,
+        "packages": PACKAGES + HELPER_PACKAGES,
         "steps": CHROOT_STEPS,
         "path": IMAGE_PATH,
     }
@@ -88,11 +91,15 @@ def _chroot(rootfs: Path, command: str) -> None:
     # env -i: the host's REQUESTS_CA_BUNDLE, PIP_* and proxies must not leak in.
     env = ["env", "-i", f"PATH={IMAGE_PATH}", "HOME=/root", "LANG=C.UTF-8"]
     env.append("DEBIAN_FRONTEND=noninteractive")
-    subprocess.run(
+    done = subprocess.run(
         ["chroot", str(rootfs), *env, "sh", "-ec", command],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-1500:]
+        raise RuntimeError(f"in the base image chroot, `{command}` failed:\n{output}")
 
 
 def _commit_rootfs(rootfs: Path, name: str, config: list[str]) -> None:
@@ -143,7 +150,11 @@ def ensure_base_image(say: Callable[[str], None] = print, force: bool = False) -
                 capture_output=True,
             )
             _chroot(rootfs, "apt-get -qq update")
-            _chroot(rootfs, "apt-get -qq install -y --no-install-recommends " + " ".join(PACKAGES))
+            _chroot(
+                rootfs,
+                "apt-get -qq install -y --no-install-recommends "
+                + " ".join(PACKAGES + HELPER_PACKAGES),
+            )
             for step in CHROOT_STEPS:
                 _chroot(rootfs, step)
             _commit_rootfs(

@@ -172,4 +172,3 @@ class ClusterSettings:
     def nft_guard_table(self) -> str:
         """Our own nftables table (inet family) that keeps pods' traffic on this machine."""
         return f"sfp_guard_{self.network.bridge}"
-
