@@ -18,7 +18,14 @@ from typing import Any
 
 from . import golang
 from .locking import file_lock
-from .settings import COMPONENTS, ETCD_VERSION, KUBERNETES_VERSION, cache_root
+from .settings import (
+    COMPONENTS,
+    ETCD_VERSION,
+    KUBERNETES_BUILD_DATE,
+    KUBERNETES_COMMIT,
+    KUBERNETES_VERSION,
+    cache_root,
+)
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "kubernetes"
 SOURCE_FILES = ("go.mod", "go.sum", "main.go", "pause/main.go")
@@ -45,8 +52,24 @@ def binaries_dir(environ: dict[str, str] | None = None) -> Path:
     return cache_root(environ) / "kubernetes" / KUBERNETES_VERSION
 
 
+def version_ldflags(version: str = KUBERNETES_VERSION) -> str:
+    """What the upstream build (hack/lib/version.sh) stamps into every binary."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    values = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitCommit": KUBERNETES_COMMIT,
+        "gitTreeState": "clean",
+        "buildDate": KUBERNETES_BUILD_DATE,
+    }
+    packages = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+    return " ".join(f"-X {pkg}.{key}={value}" for pkg in packages for key, value in values.items())
+
+
 def source_hash(source_dir: Path = SOURCE_DIR) -> str:
-    digest = hashlib.sha256()
+    """Changes whenever the sources or the way they are built change."""
+    digest = hashlib.sha256(version_ldflags().encode() + b"\0")
     for name in SOURCE_FILES:
         digest.update(name.encode() + b"\0" + (source_dir / name).read_bytes() + b"\0")
     return digest.hexdigest()
@@ -54,10 +77,11 @@ def source_hash(source_dir: Path = SOURCE_DIR) -> str:
 
 def build_commands(go: Path, out_dir: Path) -> list[list[str]]:
     """Static, stripped binaries; -trimpath keeps the cache independent of the clone's path."""
-    flags = ["-trimpath", "-ldflags", "-s -w"]
+    kube_flags = ["-trimpath", "-ldflags", f"-s -w {version_ldflags()}"]
+    pause_flags = ["-trimpath", "-ldflags", "-s -w"]
     return [
-        [str(go), "build", *flags, "-o", str(out_dir / f"{MULTI_CALL}.new"), "."],
-        [str(go), "build", *flags, "-o", str(out_dir / f"{PAUSE}.new"), "./pause"],
+        [str(go), "build", *kube_flags, "-o", str(out_dir / f"{MULTI_CALL}.new"), "."],
+        [str(go), "build", *pause_flags, "-o", str(out_dir / f"{PAUSE}.new"), "./pause"],
     ]
 
 

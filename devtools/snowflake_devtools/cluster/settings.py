@@ -9,6 +9,10 @@ from pathlib import Path
 
 # Must match the Terraform default EKS version (terraform/eks/variables.tf).
 KUBERNETES_VERSION = "v1.34.12"
+# Its tag's commit and date (from the Go module proxy's .info), stamped into the
+# binaries: without them they report v0.0.0-master, and Helm's kubeVersion checks fail.
+KUBERNETES_COMMIT = "26c89157669bdc7e3657302bc1abde758507095b"
+KUBERNETES_BUILD_DATE = "2026-09-23T17:08:30Z"
 # The etcd version k8s.io/kubernetes v1.34.x requires in its go.mod.
 ETCD_VERSION = "v3.6.4"
 
