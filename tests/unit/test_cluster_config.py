@@ -148,6 +148,7 @@ def test_containerd_config_keeps_everything_under_the_state_dir(
     assert f'sandbox_image = "{settings.sandbox_image}"' in text
     assert "netns_mounts_under_state_dir = true" in text
     assert "SystemdCgroup = false" in text
+    assert "restrict_oom_score_adj = true" in text  # no CAP_SYS_RESOURCE here
     assert f'Root = "{settings.layout.runc_root}"' in text
 
 

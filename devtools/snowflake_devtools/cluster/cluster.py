@@ -7,6 +7,7 @@ cluster.stop()
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -62,8 +63,9 @@ def _port_free(host: str, port: int) -> bool:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
-            return False
+        except OSError as error:
+            # The bridge address does not exist before we create it: nobody listens there.
+            return error.errno == errno.EADDRNOTAVAIL
     return True
 
 

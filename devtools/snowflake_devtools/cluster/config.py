@@ -276,6 +276,8 @@ def kubelet_config(s: ClusterSettings) -> dict[str, Any]:
             "imagefs.available": "1%",
         },
         "serializeImagePulls": False,
+        # Lowering an OOM score needs CAP_SYS_RESOURCE, which these machines withhold.
+        "oomScoreAdj": 0,
         "nodeStatusReportFrequency": "10s",
         "shutdownGracePeriod": "0s",
     }
@@ -295,6 +297,7 @@ def kube_proxy_config(s: ClusterSettings) -> dict[str, Any]:
         "metricsBindAddress": f"127.0.0.1:{n.proxy_metrics_port}",
         "healthzBindAddress": f"127.0.0.1:{n.proxy_healthz_port}",
         "nodePortAddresses": [f"{n.host_address}/32"],
+        "oomScoreAdj": 0,  # see kubelet_config
         # Zero means "leave the host's conntrack sysctls alone".
         "conntrack": {
             "maxPerCore": 0,
@@ -352,6 +355,10 @@ def containerd_config(s: ClusterSettings) -> str:
         "  netns_mounts_under_state_dir = true",
         '  stream_server_address = "127.0.0.1"',
         '  stream_server_port = "0"',
+        # These machines withhold CAP_SYS_RESOURCE: nothing may lower its OOM score
+        # below containerd's own (the kubelet asks -998 for sandboxes, which runc
+        # then fails to set). Clamp instead of failing every pod.
+        "  restrict_oom_score_adj = true",
         "  enable_unprivileged_ports = false",
         "",
         f"[{cri}.cni]",
