@@ -73,6 +73,8 @@ def test_apiserver_flags(settings: ClusterSettings) -> None:
     assert flag(command, "service-account-signing-key-file").endswith("sa.key")
     assert flag(command, "service-account-key-file").endswith("sa.pub")
     assert flag(command, "anonymous-auth") == "false"
+    assert flag(command, "requestheader-client-ca-file").endswith("front-proxy-ca.crt")
+    assert flag(command, "proxy-client-cert-file").endswith("front-proxy-client.crt")
     # Privileged pods must reach PodSecurity to be refused by it.
     assert flag(command, "allow-privileged") == "true"
 
@@ -188,9 +190,11 @@ def test_pki_identities_and_sans(settings: ClusterSettings) -> None:
     assert subject("kube-controller-manager") == ("system:kube-controller-manager", [])
     assert subject("kube-scheduler") == ("system:kube-scheduler", [])
     assert subject("kube-proxy") == ("system:kube-proxy", [])
-    ca = load("ca")
+    ca, front_proxy = load("ca"), load("front-proxy-ca")
+    assert load("front-proxy-client").issuer == front_proxy.subject
     for stem in pairs:
-        assert load(stem).issuer == ca.subject
+        if not stem.startswith("front-proxy"):
+            assert load(stem).issuer == ca.subject
 
 
 def test_kube_chain_cleanup_removes_jumps_then_chains() -> None:

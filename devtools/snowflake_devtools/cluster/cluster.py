@@ -315,7 +315,12 @@ def clean_up_leftovers(layout: Layout, say: Say = print) -> list[str]:
         previous = ClusterState(ClusterSettings(layout=layout, binaries=binaries))
     if previous.procs or previous.ready:
         say("stopping the previous cluster of this state dir")
-    return teardown.teardown(previous, say)
+    problems = teardown.teardown(previous, say)
+    if layout.state_file.exists():
+        previous.procs.clear()
+        previous.ready = False
+        previous.save()  # keeps the logs and timings; nothing is left to stop
+    return problems
 
 
 def stop_cluster(state_dir: Path | None = None, say: Say = print) -> list[str]:

@@ -28,6 +28,7 @@ CLIENT_IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 def kubelet_identity(node_name: str) -> tuple[str, tuple[str, ...]]:
@@ -143,6 +144,15 @@ def apiserver_command(s: ClusterSettings) -> list[str]:
                 # Privileged pods must be refused by PodSecurity, not by this switch,
                 # so tests can see the admission plugin work.
                 "allow-privileged": True,
+                # The aggregation layer (front proxy), as on EKS; without it the
+                # controller-manager and scheduler complain about a missing CA bundle.
+                "requestheader-client-ca-file": str(p.cert("front-proxy-ca")),
+                "requestheader-allowed-names": FRONT_PROXY_CLIENT,
+                "requestheader-username-headers": "X-Remote-User",
+                "requestheader-group-headers": "X-Remote-Group",
+                "requestheader-extra-headers-prefix": "X-Remote-Extra-",
+                "proxy-client-cert-file": str(p.cert("front-proxy-client")),
+                "proxy-client-key-file": str(p.key("front-proxy-client")),
                 "service-account-issuer": SERVICE_ACCOUNT_ISSUER,
                 "service-account-key-file": str(p.service_account_public_key),
                 "service-account-signing-key-file": str(p.service_account_key),

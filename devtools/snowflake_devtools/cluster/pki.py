@@ -140,6 +140,12 @@ def issue_all(s: ClusterSettings, ca: Authority) -> dict[str, KeyPair]:
             ip_addresses=(s.network.host_address,),
         ),
     }
+    # The aggregation layer's own CA, as kubeadm and EKS set it up: the API server
+    # publishes it in kube-system/extension-apiserver-authentication for the
+    # controller-manager and scheduler (and any extension API server) to trust.
+    front_proxy = Authority.create("snowflake-processor-local-front-proxy-ca")
+    pairs["front-proxy-ca"] = front_proxy.pair
+    pairs["front-proxy-client"] = front_proxy.issue(config.FRONT_PROXY_CLIENT, client=True)
     identities = dict(config.CLIENT_IDENTITIES)
     identities["kubelet"] = config.kubelet_identity(s.node_name)
     for stem, (cn, orgs) in identities.items():
