@@ -238,7 +238,9 @@ class Cluster:
             self._spawn(name, commands[name])
         self._wait("containerd", "containerd", lambda: _containerd_up(s), 60)
         say(f"importing images into containerd: {', '.join([s.sandbox_image, *images])}")
+        began = time.monotonic()
         self.import_images([s.sandbox_image, *images])
+        self.state.timings["image import"] = round(time.monotonic() - began, 1)
 
         say("starting kubelet, kube-proxy")
         self._spawn("kubelet", commands["kubelet"])

