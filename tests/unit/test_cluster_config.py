@@ -10,7 +10,16 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from snowflake_devtools.cluster import base_image, build, buildah, config, mounts, network, pki
+from snowflake_devtools.cluster import (
+    base_image,
+    build,
+    buildah,
+    config,
+    hostpaths,
+    mounts,
+    network,
+    pki,
+)
 from snowflake_devtools.cluster.processes import Proc
 from snowflake_devtools.cluster.settings import ClusterSettings, Layout, Network, cache_root
 from snowflake_devtools.cluster.state import ClusterState
@@ -322,11 +331,29 @@ def test_state_round_trips(settings: ClusterSettings) -> None:
         settings=settings,
         procs={"etcd": Proc("etcd", 42, 7, "/l/etcd.log")},
         sysctls={"kernel/panic": "1"},
-        var_log_containers_existed=False,
+        created_host_dirs=["/var/lib/cni"],
     )
     again = ClusterState.from_json(json.loads(json.dumps(state.to_json())))
     assert again.settings.layout == settings.layout
     assert again.settings.network == settings.network
     assert again.procs == state.procs
     assert again.sysctls == {"kernel/panic": "1"}
-    assert again.var_log_containers_existed is False
+    assert again.created_host_dirs == ["/var/lib/cni"]
+
+
+def test_cni_cache_entries_of_our_network_and_their_loopbacks_only() -> None:
+    names = [
+        "sfp-pods-abc123-eth0",
+        "cni-loopback-abc123-lo",
+        "cni-loopback-other9-lo",
+        "podman-def456-eth0",
+    ]
+    assert hostpaths.cni_cache_entries(names, "sfp-pods") == [
+        "sfp-pods-abc123-eth0",
+        "cni-loopback-abc123-lo",
+    ]
+
+
+def test_controller_manager_keeps_flex_volume_dir_in_state(settings: ClusterSettings) -> None:
+    command = config.controller_manager_command(settings)
+    assert flag(command, "flex-volume-plugin-dir").startswith(str(settings.layout.state_dir))

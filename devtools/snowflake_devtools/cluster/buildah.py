@@ -114,7 +114,26 @@ def build_dockerfile(
     command = bud_command(
         context, dockerfile or context / "Dockerfile", tag, args, host_ca_bundle()
     )
-    subprocess.run(command, check=True)
+    had_cni_dir = CNI_ETC.exists()
+    try:
+        subprocess.run(command, check=True)
+    finally:
+        if not had_cni_dir:
+            _remove_cni_lock_dir()
+
+
+# `buildah bud` sets up its CNI backend even with --network host, leaving an empty
+# /etc/cni/net.d with a lock file; remove it again when it was not there before.
+CNI_ETC = Path("/etc/cni")
+
+
+def _remove_cni_lock_dir() -> None:
+    net_d = CNI_ETC / "net.d"
+    if net_d.is_dir() and [p.name for p in net_d.iterdir()] in ([], ["cni.lock"]):
+        (net_d / "cni.lock").unlink(missing_ok=True)
+        net_d.rmdir()
+    if CNI_ETC.is_dir() and not any(CNI_ETC.iterdir()):
+        CNI_ETC.rmdir()
 
 
 def archive_for(name: str) -> Path:

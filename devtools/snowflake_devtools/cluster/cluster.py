@@ -24,6 +24,7 @@ from . import (
     buildah,
     config,
     hostdeps,
+    hostpaths,
     kubeapi,
     network,
     pki,
@@ -178,7 +179,7 @@ class Cluster:
         _check_ports(settings.network)
         state = ClusterState(settings=settings)
         state.sysctls = sysctls.snapshot()
-        state.var_log_containers_existed = teardown.VAR_LOG_CONTAINERS.is_dir()
+        state.created_host_dirs = hostpaths.missing_now()
         _reset_state_dir(layout)
         state.save()  # from here on, a crash leaves enough behind to be undone
         cluster = cls(state)

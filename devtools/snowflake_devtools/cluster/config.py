@@ -183,6 +183,8 @@ def controller_manager_command(s: ClusterSettings) -> list[str]:
                 "use-service-account-credentials": True,
                 "service-account-private-key-file": str(p.service_account_key),
                 "root-ca-file": str(p.ca),
+                # Its default is under /usr/libexec; it creates the directory at start.
+                "flex-volume-plugin-dir": str(s.layout.kubelet_root / "volume-plugins"),
                 "cluster-signing-cert-file": str(p.ca),
                 "cluster-signing-key-file": str(p.key("ca")),
                 # One instance: leader election would only delay the start.

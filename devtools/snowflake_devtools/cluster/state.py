@@ -20,7 +20,8 @@ class ClusterState:
     settings: ClusterSettings
     procs: dict[str, Proc] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)  # values before we started
-    var_log_containers_existed: bool = True
+    # Fixed host directories that did not exist before `up` (see hostpaths.py).
+    created_host_dirs: list[str] = field(default_factory=list)
     ready: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -33,7 +34,7 @@ class ClusterState:
             "node_name": s.node_name,
             "procs": [p.to_json() for p in self.procs.values()],
             "sysctls": self.sysctls,
-            "var_log_containers_existed": self.var_log_containers_existed,
+            "created_host_dirs": self.created_host_dirs,
             "ready": self.ready,
             "timings": self.timings,
         }
@@ -51,7 +52,7 @@ class ClusterState:
             settings=settings,
             procs={p.name: p for p in procs},
             sysctls=dict(data.get("sysctls", {})),
-            var_log_containers_existed=bool(data.get("var_log_containers_existed", True)),
+            created_host_dirs=[str(d) for d in data.get("created_host_dirs", [])],
             ready=bool(data.get("ready", False)),
             timings=dict(data.get("timings", {})),
         )

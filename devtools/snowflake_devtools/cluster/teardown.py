@@ -12,13 +12,12 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from . import cgroups, mounts, network, processes, sysctls
+from . import cgroups, config, hostpaths, mounts, network, processes, sysctls
 from .state import ClusterState
 
 # Stopped first to last; containerd is handled on its own (pods must go first).
 CONTROL_ORDER = ("kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager")
 STORE_ORDER = ("kube-apiserver", "etcd")
-VAR_LOG_CONTAINERS = Path("/var/log/containers")
 
 
 def _remove_pods(state: ClusterState, say: Callable[[str], None]) -> None:
@@ -78,17 +77,6 @@ def _our_processes(state: ClusterState) -> list[int]:
     return ours
 
 
-def _log_links(state: ClusterState) -> None:
-    """The kubelet links container logs into /var/log/containers (a fixed path)."""
-    pod_logs = str(state.settings.layout.pod_logs)
-    if VAR_LOG_CONTAINERS.is_dir():
-        for link in VAR_LOG_CONTAINERS.iterdir():
-            if link.is_symlink() and str(link.readlink()).startswith(pod_logs):
-                link.unlink()
-        if not state.var_log_containers_existed and not any(VAR_LOG_CONTAINERS.iterdir()):
-            VAR_LOG_CONTAINERS.rmdir()
-
-
 def teardown(state: ClusterState, say: Callable[[str], None] = print) -> list[str]:
     """Undo the cluster; return what could not be cleaned (empty when all is gone)."""
     s = state.settings
@@ -114,7 +102,7 @@ def teardown(state: ClusterState, say: Callable[[str], None] = print) -> list[st
     network.delete_bridge(s)
     network.remove_guard(s)
     sysctls.restore(state.sysctls)
-    _log_links(state)
+    hostpaths.clean(s.layout.pod_logs, config.cni_config(s)["name"], state.created_host_dirs)
     problems = [f"mount still present: {m}" for m in stuck_mounts]
     problems += [f"cgroup still present: {c}" for c in stuck_cgroups]
     problems += [f"process still running: {p}" for p in _our_processes(state)]
