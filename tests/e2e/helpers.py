@@ -30,12 +30,14 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
-def restricted_container(script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def restricted_container(
+    script: str, env: dict[str, str] | None = None, image: str = BASE_IMAGE
+) -> dict[str, Any]:
     """The base image running a Python script as the project's images run: uid 10001,
     read-only root, no capabilities (what PodSecurity `restricted` demands)."""
     return {
         "name": "main",
-        "image": BASE_IMAGE,
+        "image": image,
         "imagePullPolicy": "Never",  # imported locally; there is no registry
         "command": ["python3", "-c", script],
         "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
@@ -55,13 +57,14 @@ def pod_spec(
     script: str,
     env: dict[str, str] | None = None,
     service_account: str | None = None,
+    image: str = BASE_IMAGE,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "tolerations": [FARGATE_TOLERATION],
         "enableServiceLinks": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [restricted_container(script, env)],
+        "containers": [restricted_container(script, env, image)],
     }
     if service_account:
         spec["serviceAccountName"] = service_account
@@ -85,11 +88,12 @@ def run_pod(
     *,
     env: dict[str, str] | None = None,
     service_account: str | None = None,
+    image: str = BASE_IMAGE,
     timeout: float = 120,
 ) -> Any:
     """Run the script in a pod until it ends; return its container's terminated state."""
     core: Any = client.CoreV1Api(api)
-    body = {"metadata": {"name": name}, "spec": pod_spec(script, env, service_account)}
+    body = {"metadata": {"name": name}, "spec": pod_spec(script, env, service_account, image)}
     core.create_namespaced_pod(namespace, body)
 
     def finished() -> Any:

@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -275,3 +276,22 @@ def test_deleting_owner_garbage_collects_dependents(api_client: Any, namespace: 
         return "dependent" not in config_maps and "dependent" not in secrets and not pods
 
     wait_until(collected, 90, "the garbage collector to delete the dependents")
+
+
+DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN python3 -m venv /opt/venv && echo "built on the base" > /opt/venv/marker
+USER 10001:10001
+"""
+
+
+def test_image_built_from_a_dockerfile_on_the_base_runs_in_a_pod(
+    api_client: Any, namespace: str, real_cluster: Cluster, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    tag = "localhost/sfp-e2e-dockerfile:test"
+    real_cluster.build_image(tmp_path, tag)
+    script = "open('/dev/termination-log', 'w').write(open('/opt/venv/marker').read())"
+    terminated = run_pod(api_client, namespace, "from-dockerfile", script, image=tag)
+    assert terminated.message.strip() == "built on the base"

@@ -106,8 +106,14 @@ def build_dockerfile(
     *,
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
+    containerd_socket: Path | None = None,
 ) -> None:
-    """`buildah bud` a Dockerfile into buildah's storage as `tag`."""
+    """`buildah bud` a Dockerfile into buildah's storage as `tag`.
+
+    BASE_IMAGE defaults to the local base image. With containerd_socket (e.g.
+    `cluster.settings.layout.containerd_socket`) the image is then imported where the
+    cluster's kubelet finds it.
+    """
     from .base_image import BASE_IMAGE
 
     args = {"BASE_IMAGE": BASE_IMAGE, **(build_args or {})}
@@ -120,6 +126,8 @@ def build_dockerfile(
     finally:
         if not had_cni_dir:
             _remove_cni_lock_dir()
+    if containerd_socket is not None:
+        import_into_containerd([tag], containerd_socket)
 
 
 # `buildah bud` sets up its CNI backend even with --network host, leaving an empty

@@ -137,6 +137,15 @@ class Cluster:
     def import_images(self, names: Sequence[str]) -> None:
         buildah.import_into_containerd(names, self.settings.layout.containerd_socket)
 
+    def build_image(self, context: Path, tag: str, dockerfile: Path | None = None) -> None:
+        """Build a Dockerfile on the local base image and make it available to pods."""
+        buildah.build_dockerfile(
+            context,
+            tag,
+            dockerfile=dockerfile,
+            containerd_socket=self.settings.layout.containerd_socket,
+        )
+
     def stop(self, say: Say = print) -> list[str]:
         problems = teardown.teardown(self.state, say)
         self.state.procs.clear()
