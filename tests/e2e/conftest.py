@@ -34,6 +34,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the binaries and images before any test runs: a cold build takes about 20
+    minutes, far beyond the per-test timeout that would otherwise include it."""
+    if session.config.option.collectonly or os.geteuid() != 0:
+        return
+    if not any("real_cluster" in getattr(i, "fixturenames", ()) for i in session.items):
+        return
+    if Cluster.attach(_state_dir()) is not None:
+        return
+    from snowflake_devtools.cluster import base_image, build
+
+    def say(message: str) -> None:
+        print(f"[cluster] {message}", flush=True)
+
+    binaries = build.ensure_binaries(say=say)
+    base_image.ensure_pause_image(binaries.pause, say)
+    base_image.ensure_base_image(say)
+
+
 def _state_dir() -> Path:
     value = os.environ.get(STATE_DIR_ENV)
     return Path(value) if value else default_state_dir()

@@ -53,6 +53,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no cluster in {state_dir}")
         return 1
     cluster = Cluster(state)
+    if not state.procs:
+        print(f"no cluster running in {state_dir} (logs of the last one: {cluster.logs_dir})")
+        return 1
     for name, proc in state.procs.items():
         print(f"{name:24} pid {proc.pid:<8} {'running' if proc.alive() else 'NOT RUNNING'}")
     healthy = bool(state.procs) and cluster.dead_component() is None
