@@ -77,24 +77,30 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def stop(proc: Proc, grace: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after `grace` seconds."""
-    if not proc.alive():
-        _signal_group(proc, signal.SIGKILL)  # children of a dead leader, if any
-        return
-    _signal_group(proc, signal.SIGTERM)
+def stop(procs: Iterable[Proc], grace: float = 10.0) -> list[str]:
+    """SIGTERM the process groups together, SIGKILL what is left after `grace` seconds.
+
+    Returns the names of those that had to be killed.
+    """
+    procs = list(procs)
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM if proc.alive() else signal.SIGKILL)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        _reap(proc.pid)
-        if not proc.alive():
+    while time.monotonic() < deadline and any(_running(p) for p in procs):
+        time.sleep(0.1)
+    killed = [p.name for p in procs if _running(p)]
+    for proc in procs:
+        _signal_group(proc, signal.SIGKILL)  # also children of a leader that exited
+    for _ in range(50):
+        if not any(_running(p) for p in procs):
             break
         time.sleep(0.1)
-    _signal_group(proc, signal.SIGKILL)
-    for _ in range(50):
-        _reap(proc.pid)
-        if not proc.alive():
-            return
-        time.sleep(0.1)
+    return killed
+
+
+def _running(proc: Proc) -> bool:
+    _reap(proc.pid)
+    return proc.alive()
 
 
 def pids_referring_to(paths: Iterable[Path], exclude: Iterable[int] = ()) -> list[int]:

@@ -15,9 +15,8 @@ from pathlib import Path
 from . import cgroups, config, hostpaths, mounts, network, processes, sysctls
 from .state import ClusterState
 
-# Stopped first to last; containerd is handled on its own (pods must go first).
+# Stopped together, first; containerd next (after the pods), the store last.
 CONTROL_ORDER = ("kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager")
-STORE_ORDER = ("kube-apiserver", "etcd")
 
 
 def _remove_pods(state: ClusterState, say: Callable[[str], None]) -> None:
@@ -80,19 +79,22 @@ def _our_processes(state: ClusterState) -> list[int]:
 def teardown(state: ClusterState, say: Callable[[str], None] = print) -> list[str]:
     """Undo the cluster; return what could not be cleaned (empty when all is gone)."""
     s = state.settings
-    for name in CONTROL_ORDER:
-        if name in state.procs:
-            processes.stop(state.procs[name])
+
+    def stop(names: tuple[str, ...]) -> None:
+        killed = processes.stop([state.procs[n] for n in names if n in state.procs])
+        if killed:
+            say(f"killed (did not stop on SIGTERM in time): {', '.join(killed)}")
+
+    stop(CONTROL_ORDER)
     containerd = state.procs.get("containerd")
     if containerd is not None and containerd.alive():
         try:
             _remove_pods(state, say)
         except (OSError, subprocess.SubprocessError) as error:
             say(f"removing pods through CRI failed ({error}); killing them instead")
-        processes.stop(containerd)
-    for name in STORE_ORDER:
-        if name in state.procs:
-            processes.stop(state.procs[name])
+    stop(("containerd",))
+    stop(("kube-apiserver",))  # before etcd: it would log errors without its store
+    stop(("etcd",))
     processes.kill_pids(_our_processes(state))
     _runc_leftovers(state)
     stuck_cgroups = cgroups.remove_pod_cgroups()
