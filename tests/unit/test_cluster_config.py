@@ -15,6 +15,7 @@ from snowflake_devtools.cluster import (
     build,
     buildah,
     config,
+    hostdeps,
     hostpaths,
     mounts,
     network,
@@ -357,3 +358,7 @@ def test_cni_cache_entries_of_our_network_and_their_loopbacks_only() -> None:
 def test_controller_manager_keeps_flex_volume_dir_in_state(settings: ClusterSettings) -> None:
     command = config.controller_manager_command(settings)
     assert flag(command, "flex-volume-plugin-dir").startswith(str(settings.layout.state_dir))
+
+
+def test_hostdeps_reports_only_missing_packages() -> None:
+    assert hostdeps.missing(["dpkg", "sfp-no-such-package"]) == ["sfp-no-such-package"]

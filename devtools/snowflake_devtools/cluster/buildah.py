@@ -114,8 +114,10 @@ def build_dockerfile(
     `cluster.settings.layout.containerd_socket`) the image is then imported where the
     cluster's kubelet finds it.
     """
+    from . import hostdeps
     from .base_image import BASE_IMAGE
 
+    hostdeps.ensure(hostdeps.IMAGE_PACKAGES)
     args = {"BASE_IMAGE": BASE_IMAGE, **(build_args or {})}
     command = bud_command(
         context, dockerfile or context / "Dockerfile", tag, args, host_ca_bundle()
