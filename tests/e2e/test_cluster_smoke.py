@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from snowflake_devtools.cluster import Cluster
+from snowflake_devtools.cluster import Cluster, buildah
 
 from tests.e2e.helpers import (
     APP_UID,
@@ -292,6 +292,9 @@ def test_image_built_from_a_dockerfile_on_the_base_runs_in_a_pod(
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     tag = "localhost/sfp-e2e-dockerfile:test"
     real_cluster.build_image(tmp_path, tag)
-    script = "open('/dev/termination-log', 'w').write(open('/opt/venv/marker').read())"
-    terminated = run_pod(api_client, namespace, "from-dockerfile", script, image=tag)
-    assert terminated.message.strip() == "built on the base"
+    try:
+        script = "open('/dev/termination-log', 'w').write(open('/opt/venv/marker').read())"
+        terminated = run_pod(api_client, namespace, "from-dockerfile", script, image=tag)
+        assert terminated.message.strip() == "built on the base"
+    finally:
+        buildah.buildah("rmi", tag)  # a throwaway: keep buildah's storage small

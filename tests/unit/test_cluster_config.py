@@ -362,3 +362,11 @@ def test_controller_manager_keeps_flex_volume_dir_in_state(settings: ClusterSett
 
 def test_hostdeps_reports_only_missing_packages() -> None:
     assert hostdeps.missing(["dpkg", "sfp-no-such-package"]) == ["sfp-no-such-package"]
+
+
+def test_image_archives_are_keyed_by_name_and_id() -> None:
+    prefix, first = buildah.archive_name("localhost/a:1", "f" * 64)
+    same_prefix, rebuilt = buildah.archive_name("localhost/a:1", "e" * 64)
+    other_prefix, _ = buildah.archive_name("localhost/b:1", "f" * 64)
+    assert prefix == same_prefix and first != rebuilt
+    assert first.startswith(prefix + "-") and other_prefix != prefix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -146,22 +147,32 @@ def _remove_cni_lock_dir() -> None:
         CNI_ETC.rmdir()
 
 
+def archive_name(name: str, ident: str) -> tuple[str, str]:
+    """(prefix for this image name, file name for this name at this image id).
+
+    The archive carries the name it was pushed under, so it is keyed by name as well
+    as by id; a rebuilt image replaces the older archive of the same name.
+    """
+    prefix = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return prefix, f"{prefix}-{ident[:12]}.tar"
+
+
 def archive_for(name: str) -> Path:
-    """A docker-archive of the image, cached by image id (pushing takes seconds)."""
+    """A docker-archive of the image, cached (pushing a 200 MB image takes seconds)."""
     ident = image_id(name)
     if not ident:
         raise RuntimeError(f"image {name} is not in buildah's storage")
     directory = cache_root() / "image-archives"
-    target = directory / f"{ident[:24]}.tar"
+    prefix, file_name = archive_name(name, ident)
+    target = directory / file_name
     with file_lock(directory / ".lock"):
         if not target.is_file():
             partial = target.with_suffix(".partial")
             partial.unlink(missing_ok=True)
             buildah("push", name, f"docker-archive:{partial}:{name}")
             partial.rename(target)
-        # Archives of older builds are useless; keep the directory small.
-        for old in directory.glob("*.tar"):
-            if old != target and old.stat().st_mtime < target.stat().st_mtime - 7 * 86400:
+        for old in directory.glob(f"{prefix}-*.tar"):
+            if old != target:
                 old.unlink()
     return target
 
