@@ -135,16 +135,16 @@ class Cluster:
         return "\n".join(parts)
 
     def import_images(self, names: Sequence[str]) -> None:
-        buildah.import_into_containerd(names, self.settings.layout.containerd_socket)
+        """Hand images from buildah's storage to the cluster (skipped when already there)."""
+        layout = self.settings.layout
+        buildah.import_into_containerd(
+            names, layout.containerd_socket, record=layout.containerd_root / "sfp-imported.json"
+        )
 
     def build_image(self, context: Path, tag: str, dockerfile: Path | None = None) -> None:
         """Build a Dockerfile on the local base image and make it available to pods."""
-        buildah.build_dockerfile(
-            context,
-            tag,
-            dockerfile=dockerfile,
-            containerd_socket=self.settings.layout.containerd_socket,
-        )
+        buildah.build_dockerfile(context, tag, dockerfile=dockerfile)
+        self.import_images([tag])
 
     def stop(self, say: Say = print) -> list[str]:
         problems = teardown.teardown(self.state, say)
@@ -235,22 +235,25 @@ class Cluster:
         write_files(s)
         api = self.api()
 
-        say("starting etcd")
+        # containerd and the image import do not need the API server: they overlap
+        # with its start-up, the slowest step.
+        say("starting etcd, containerd")
         self._spawn("etcd", commands["etcd"])
+        self._spawn("containerd", commands["containerd"])
         self._wait("etcd", "etcd", lambda: _etcd_healthy(s), 60)
 
         say("starting kube-apiserver")
         self._spawn("kube-apiserver", commands["kube-apiserver"])
-        self._wait("kube-apiserver /readyz", "kube-apiserver", lambda: _ok(api, "/readyz"), 90)
-
-        say("starting kube-controller-manager, kube-scheduler, containerd")
-        for name in ("kube-controller-manager", "kube-scheduler", "containerd"):
-            self._spawn(name, commands[name])
         self._wait("containerd", "containerd", lambda: _containerd_up(s), 60)
         say(f"importing images into containerd: {', '.join([s.sandbox_image, *images])}")
         began = time.monotonic()
         self.import_images([s.sandbox_image, *images])
         self.state.timings["image import"] = round(time.monotonic() - began, 1)
+        self._wait("kube-apiserver /readyz", "kube-apiserver", lambda: _ok(api, "/readyz"), 90)
+
+        say("starting kube-controller-manager, kube-scheduler")
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            self._spawn(name, commands[name])
 
         say("starting kubelet, kube-proxy")
         self._spawn("kubelet", commands["kubelet"])
@@ -298,9 +301,22 @@ def write_files(s: ClusterSettings) -> None:
 
 
 def _reset_state_dir(layout: Layout) -> None:
-    """A fresh cluster every time: tests then never see a previous run's objects."""
+    """A fresh cluster every time: tests then never see a previous run's objects.
+
+    Only containerd's root survives: it holds the imported images (importing and
+    unpacking the 200 MB base image again, and deleting it, costs tens of seconds).
+    Its containers were removed through CRI at teardown; after a crash the kubelet
+    removes the stale ones.
+    """
+    keep = layout.containerd_root
     if layout.state_dir.exists():
-        shutil.rmtree(layout.state_dir)
+        for entry in [*layout.state_dir.iterdir(), *keep.parent.glob("*")]:
+            if entry in (keep, keep.parent):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
     for directory in (
         layout.pki,
         layout.config,

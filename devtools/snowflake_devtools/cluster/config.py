@@ -429,10 +429,10 @@ def component_commands(s: ClusterSettings) -> dict[str, list[str]]:
     """Every long-running process, in start order."""
     return {
         "etcd": etcd_command(s),
+        "containerd": containerd_command(s),
         "kube-apiserver": apiserver_command(s),
         "kube-controller-manager": controller_manager_command(s),
         "kube-scheduler": scheduler_command(s),
-        "containerd": containerd_command(s),
         "kubelet": kubelet_command(s),
         "kube-proxy": kube_proxy_command(s),
     }
