@@ -140,7 +140,7 @@ def ensure_binaries(
         toolchain = golang.find(cache_root(), say)
         go_version = toolchain.version()
         say(f"building kubernetes {KUBERNETES_VERSION} + etcd {ETCD_VERSION} with {go_version}")
-        say(f"(sources {SOURCE_DIR}; a cold build takes about 20 minutes on 2 cores)")
+        say(f"(sources {SOURCE_DIR}; cold, this takes 10-30 minutes on 2 cores)")
         env = build_env(toolchain, dict(os.environ))
         started = time.monotonic()
         for command in build_commands(toolchain.go, directory):
