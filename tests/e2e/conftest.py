@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from snowflake_devtools.cluster import Cluster, ClusterError
 from snowflake_devtools.cluster.base_image import BASE_IMAGE
 from snowflake_devtools.cluster.cluster import default_state_dir
@@ -94,7 +95,6 @@ def new_namespace(api_client: Any) -> Iterator[Callable[..., str]]:
     """Create fresh namespaces (deleted after the test), usable once their default
     ServiceAccount exists (the ServiceAccount admission refuses pods before)."""
     from kubernetes import client
-
     from tests.e2e.helpers import wait_until
 
     core: Any = client.CoreV1Api(api_client)

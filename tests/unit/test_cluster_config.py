@@ -10,6 +10,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
 from snowflake_devtools.cluster import (
     base_image,
     build,
