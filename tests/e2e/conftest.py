@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from snowflake_devtools.cluster import Cluster, ClusterError
-from snowflake_devtools.cluster.base_image import BASE_IMAGE
 from snowflake_devtools.cluster.cluster import default_state_dir
+from snowflake_devtools.cluster.settings import BASE_IMAGE
 
 STATE_DIR_ENV = "SFP_CLUSTER_STATE_DIR"
 

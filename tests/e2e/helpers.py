@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
-from snowflake_devtools.cluster.base_image import BASE_IMAGE
+from snowflake_devtools.cluster.settings import BASE_IMAGE
 
 FARGATE_TOLERATION = {
     "key": "eks.amazonaws.com/compute-type",

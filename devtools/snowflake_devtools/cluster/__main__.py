@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import base_image, build
 from .cluster import Cluster, ClusterError, default_state_dir, stop_cluster
-from .settings import Layout
+from .settings import BASE_IMAGE, Layout
 from .state import load
 
 
@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    images = () if args.no_base_image else (base_image.BASE_IMAGE,)
+    images = () if args.no_base_image else (BASE_IMAGE,)
     cluster = Cluster.start(args.state_dir, images=images, say=say)
     print(f"kubeconfig: {cluster.kubeconfig}")
     print(f"host address (pods reach this machine here): {cluster.host_address}")

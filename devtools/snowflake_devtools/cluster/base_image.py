@@ -19,9 +19,8 @@ from pathlib import Path
 
 from . import buildah, hostdeps
 from .locking import file_lock
-from .settings import cache_root
+from .settings import BASE_IMAGE, cache_root
 
-BASE_IMAGE = "localhost/snowflake-processor-base:bookworm-py3.11"
 PAUSE_IMAGE = "localhost/snowflake-processor-pause:1"
 RECIPE_LABEL = "org.snowflake-processor.recipe"
 

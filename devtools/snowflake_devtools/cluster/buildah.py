@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .locking import file_lock
-from .settings import cache_root
+from .settings import BASE_IMAGE, cache_root
 
 # buildah's default runtime (crun) fails on these cgroup-v1 hybrid hosts; runc works.
 RUNTIME = "/usr/sbin/runc"
@@ -116,7 +116,6 @@ def build_dockerfile(
     cluster's kubelet finds it.
     """
     from . import hostdeps
-    from .base_image import BASE_IMAGE
 
     hostdeps.ensure(hostdeps.IMAGE_PACKAGES)
     args = {"BASE_IMAGE": BASE_IMAGE, **(build_args or {})}

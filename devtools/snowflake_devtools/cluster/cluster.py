@@ -32,7 +32,7 @@ from . import (
     sysctls,
     teardown,
 )
-from .settings import ClusterSettings, Layout, Network, cache_root
+from .settings import BASE_IMAGE, ClusterSettings, Layout, Network, cache_root
 from .state import ClusterState, load
 
 Say = Callable[[str], None]
@@ -181,7 +181,7 @@ class Cluster:
         binaries = build.ensure_binaries(say=say)
         pause = base_image.ensure_pause_image(binaries.pause, say)
         for image in images:
-            if image == base_image.BASE_IMAGE:
+            if image == BASE_IMAGE:
                 base_image.ensure_base_image(say)
         settings = ClusterSettings(layout=layout, binaries=binaries.directory, sandbox_image=pause)
         clean_up_leftovers(layout, say)

@@ -16,6 +16,9 @@ KUBERNETES_BUILD_DATE = "2026-09-23T17:08:30Z"
 # The etcd version k8s.io/kubernetes v1.34.x requires in its go.mod.
 ETCD_VERSION = "v3.6.4"
 
+# The Debian bookworm base with Python 3.11 the Dockerfiles build on here (base_image.py).
+BASE_IMAGE = "localhost/snowflake-processor-base:bookworm-py3.11"
+
 # The multi-call binary's components; each gets a symlink named after it.
 COMPONENTS = (
     "etcd",
