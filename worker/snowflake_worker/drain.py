@@ -47,6 +47,7 @@ class Drainer:
         self.settings = settings
         self.queue = queue
         self.clients = clients  # caller k uses clients[k % len]: see http_clients.py
+        # One thread: at most one statement on the table per worker (lock_budget.py).
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowflake")
         self._inbox: asyncio.Queue[ClaimedEntry | None] = asyncio.Queue()
         self._in_flight: dict[str, ClaimedEntry] = {}
