@@ -55,19 +55,27 @@ def serve(data_dir: Path, port: int, model: ModelOptions | None = None) -> None:
     server.run()
 
 
-def user_default(text: str) -> tuple[str, str, str]:
-    """USER:PARAMETER=VALUE, as after ALTER USER USER SET PARAMETER = VALUE."""
+def user_default(text: str) -> tuple[str, str, bool | int | str]:
+    """USER:PARAMETER=VALUE, as after ALTER USER USER SET PARAMETER = VALUE. true/false and
+    whole numbers become JSON booleans and numbers, as a client sends them at login
+    (fakesnow reads any non-empty string as true)."""
     user, _, assignment = text.partition(":")
     name, _, value = assignment.partition("=")
     if not (user and name and value):
         raise argparse.ArgumentTypeError(f"expected USER:PARAMETER=VALUE, got {text!r}")
-    return user, name.strip().upper(), value.strip()
+    value = value.strip()
+    typed: bool | int | str = value
+    if value.lower() in {"true", "false"}:
+        typed = value.lower() == "true"
+    elif value.isdigit():
+        typed = int(value)
+    return user, name.strip().upper(), typed
 
 
 def model_options(args: argparse.Namespace) -> ModelOptions | None:
     if args.fakesnow_only:
         return None
-    defaults: dict[str, dict[str, str]] = {}
+    defaults: dict[str, dict[str, bool | int | str]] = {}
     for user, name, value in args.user_default:
         defaults.setdefault(user, {})[name] = value
     return ModelOptions(
