@@ -61,12 +61,3 @@ def test_a_transaction_takes_its_own_lock_again_and_releases_all_at_the_end() ->
 
     locks = asyncio.run(scenario())
     assert locks.holds("tx") == []
-
-
-def test_user_defaults_are_typed_as_a_client_sends_them() -> None:
-    """fakesnow reads any non-empty string as true: "false" must arrive as false."""
-    from snowflake_devtools.snowflake_emulator import user_default
-
-    assert user_default("nocommit:autocommit=false") == ("nocommit", "AUTOCOMMIT", False)
-    assert user_default("slow:LOCK_TIMEOUT=5") == ("slow", "LOCK_TIMEOUT", 5)
-    assert user_default("la:TIMEZONE=America/Los_Angeles")[2] == "America/Los_Angeles"
