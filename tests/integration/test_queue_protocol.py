@@ -18,7 +18,6 @@ from snowflake_worker.queue import (
 )
 from tests.support.queues import fetch_rows, fill
 from tests.support.snowflake import location
-from tests.support.sql_tables import migrated_seed_table
 
 
 def test_claim_stamps_one_token_and_respects_the_limit(queue: QueueClient) -> None:
@@ -158,17 +157,14 @@ def test_concurrent_claimers_never_share_an_entry(
 
 
 def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
-    snowflake_connect: Callable[..., Any], database_name: str
+    legacy_queue: QueueClient,
 ) -> None:
     """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
-    table = TableRef(database_name, "QUEUE", "LEGACY")
-    conn = snowflake_connect(**location(table))
-    migrated_seed_table(conn, table)
-    conn.cursor().execute(
-        f"INSERT INTO {table.sql} (id, data, status, retry_count) "
+    queue = legacy_queue
+    queue._connection.cursor().execute(
+        f"INSERT INTO {queue.table.sql} (id, data, status, retry_count) "
         "SELECT 'legacy-1', PARSE_JSON('{\"a\": 1}'), 'pending', NULL"
     )
-    queue = QueueClient(conn, table)
     assert queue.counts(max_attempts=3).eligible == 1
     (entry,) = queue.claim(5, max_attempts=3, processor_id="w")
     assert entry.id == "legacy-1" and entry.retry_count == 0

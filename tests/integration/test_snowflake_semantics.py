@@ -34,7 +34,7 @@ from tests.support.snowflake import (
     model_stats,
     query_texts,
 )
-from tests.support.sql_tables import migrated_seed_table, query
+from tests.support.sql_tables import query
 from tests.support.worker_runs import WorkerWorld, make_spec
 
 pytestmark = pytest.mark.integration
@@ -197,16 +197,11 @@ def test_an_id_given_twice_in_one_enqueue_is_added_once_with_its_first_data(
     assert [json.loads(r[0]) for r in rows] == [{"first": True}]
 
 
-def test_a_migrated_legacy_table_takes_ids_of_64_characters(
-    snowflake_connect: Callable[..., Any], database_name: str
-) -> None:
+def test_a_migrated_legacy_table_takes_ids_of_64_characters(legacy_queue: QueueClient) -> None:
     """The seed made id VARCHAR(36); Snowflake refuses longer strings, enqueue takes 64."""
-    table = TableRef(database_name, "QUEUE", "LEGACY")
-    connection = snowflake_connect(**location(table))
-    migrated_seed_table(connection, table)
-    queue = QueueClient(connection, table)
-    assert queue.enqueue([("x" * 64, {"n": 1})]) == 1
-    assert [e.id for e in queue.claim(1, max_attempts=3, processor_id="w")] == ["x" * 64]
+    assert legacy_queue.enqueue([("x" * 64, {"n": 1})]) == 1
+    claimed = legacy_queue.claim(1, max_attempts=3, processor_id="w")
+    assert [e.id for e in claimed] == ["x" * 64]
 
 
 # -- 4. values bound on the server, never in the query text -----------------------------
