@@ -56,7 +56,7 @@ PROMETHEUS_OPERATOR_APIS = (
 # Named value sets rendered by the tests: extra `helm template` arguments.
 VALUE_SETS: dict[str, tuple[str, ...]] = {
     "default": (),
-    "all-features": ("--values", str(ALL_FEATURES), *PROMETHEUS_OPERATOR_APIS),
+    "all-features": ("--values", str(ALL_FEATURES)),
 }
 CRD_NAME = "snowflakeprocessors.snowflake-processor.dev"
 
@@ -83,7 +83,8 @@ def render(*extra: str) -> tuple[Manifest, ...]:
 
 
 def render_set(name: str) -> tuple[Manifest, ...]:
-    return render(*VALUE_SETS[name])
+    """A value set rendered for a cluster that serves the Prometheus Operator's kinds."""
+    return render(*VALUE_SETS[name], *PROMETHEUS_OPERATOR_APIS)
 
 
 def of_kind(docs: tuple[Manifest, ...], kind: str) -> list[Manifest]:
@@ -502,7 +503,7 @@ def test_monitoring_objects_only_where_the_cluster_serves_their_kinds(tmp_path: 
     notes = render_notes(tmp_path, *enabled)
     assert "no ServiceMonitor was created" in notes
     assert "no PrometheusRule was created" in notes
-    served = render_notes(tmp_path / "served", *VALUE_SETS["all-features"])
+    served = render_notes(tmp_path / "served", *enabled, *PROMETHEUS_OPERATOR_APIS)
     assert "was created" not in served
 
 
@@ -607,7 +608,7 @@ def test_alert_expressions_use_the_operator_metrics_contract() -> None:
 
 
 def test_default_poll_alert_threshold_is_ten_minutes() -> None:
-    docs = render("--set", "metrics.prometheusRule.enabled=true")
+    docs = render("--set", "metrics.prometheusRule.enabled=true", *PROMETHEUS_OPERATOR_APIS)
     rules = {
         r["alert"]: r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]
     }
