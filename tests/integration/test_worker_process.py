@@ -115,21 +115,21 @@ def test_a_late_pod_stops_at_the_jobs_deadline_not_its_own(workers: WorkerWorld)
     at the operator's absolute deadline (SFP_DEADLINE_AT) and writes everything back,
     instead of draining on until Kubernetes kills it mid-batch."""
     queue = workers.queue
-    fill(queue, 400)
-    service = workers.start_service(latency_ms=300)  # 400 entries take about 30 s
+    fill(queue, 1000)
+    service = workers.start_service(latency_ms=300)  # 1000 entries take over a minute
     spec = workers.spec(service.port, concurrency=4, claim_batch=20, grace_seconds=5)
     relative = spec.worker_claim_deadline_seconds()
     assert relative > 60  # what the worker would have allowed itself counting from its start
-    # The Job was created this long ago: 3 s of its claiming time are left.
-    launched_at = datetime.now(UTC) - timedelta(seconds=relative - 3)
+    # The Job was created this long ago: 15 s of its claiming time are left.
+    launched_at = datetime.now(UTC) - timedelta(seconds=relative - 15)
     run = workers.start(spec, launched_at=launched_at)
-    code, stderr = run.wait(timeout=90)
+    code, stderr = run.wait(timeout=150)
     assert code == 0, stderr
     summary = run.summary()
     assert summary["stop_reason"] == "deadline", summary
     counts = queue.counts(max_attempts=3)
     assert counts.processing == 0  # everything claimed was written back or released
-    assert 0 < counts.completed < 400
+    assert 0 < counts.completed < 1000
     assert summary["completed"] == counts.completed
 
 
