@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,38 @@ def test_worker_settings_read_their_variables(env: pytest.MonkeyPatch) -> None:
     assert settings.cert_dir == Path("/tmp/certs")
     assert settings.lease_seconds == 900
     assert settings.deadline_seconds == 580
+
+
+@pytest.mark.parametrize(
+    ("deadline_at", "remaining"),
+    [
+        ("2026-11-25T10:01:40Z", 100.0),  # the Job's deadline comes first
+        ("2026-11-25T11:00:00Z", 580.0),  # the relative one comes first
+        ("2026-11-25T09:59:00Z", 0.0),  # already past: claim nothing, exit cleanly
+        ("2026-11-25T10:01:40+00:00", 100.0),
+        ("2026-11-25T10:01:40", 100.0),  # no offset: UTC, as the operator writes
+    ],
+)
+def test_absolute_deadline_counts_from_the_jobs_start(
+    env: pytest.MonkeyPatch, deadline_at: str, remaining: float
+) -> None:
+    env.setenv("SFP_LEASE_SECONDS", "900")
+    env.setenv("SFP_DEADLINE_SECONDS", "580")
+    env.setenv("SFP_DEADLINE_AT", deadline_at)
+    settings = load_worker_settings()
+    now = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+    assert settings.seconds_to_deadline(now) == remaining
+
+
+def test_without_an_absolute_deadline_the_relative_one_holds(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SFP_DEADLINE_SECONDS", "580")
+    settings = load_worker_settings()
+    assert settings.seconds_to_deadline(datetime.now(UTC)) == 580
+
+
+def test_a_malformed_absolute_deadline_names_the_variable(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SFP_DEADLINE_AT", "tomorrow")
+    assert "SFP_DEADLINE_AT" in _config_error(load_worker_settings)
 
 
 def test_upper_case_https_is_accepted(env: pytest.MonkeyPatch) -> None:

@@ -222,7 +222,8 @@ class Drainer:
             for k in range(s.concurrency)
         ]
         flusher = asyncio.create_task(self._flush_loop())
-        claimer = asyncio.create_task(self._claim_loop(started + s.deadline_seconds))
+        deadline = started + s.seconds_to_deadline(datetime.now(UTC))
+        claimer = asyncio.create_task(self._claim_loop(deadline))
         try:
             stop_waiter = asyncio.create_task(self._stopping.wait())
             await asyncio.wait({claimer, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -7,6 +7,7 @@ template and the local Job backend set them from the SnowflakeProcessor spec.
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -27,6 +28,9 @@ class WorkerSettings(BaseSettings):
     claim_batch: int = Field(default=200, gt=0, le=10_000)
     max_entries: int = Field(default=10_000, gt=0)  # the Job's entry budget
     deadline_seconds: float = Field(default=1800, gt=0)  # stop claiming after this long
+    # Stop claiming at this time (RFC 3339), if sooner: the operator sets it from the Job's
+    # start, which on Fargate is a minute or so before this process starts.
+    deadline_at: datetime | None = None
     lease_seconds: int = Field(default=3600, gt=0)
     max_attempts: int = Field(default=5, gt=0)
     request_timeout_seconds: float = Field(default=10, gt=0)
@@ -51,6 +55,16 @@ class WorkerSettings(BaseSettings):
                 "or the operator may hand entries still held by this worker to another"
             )
         return self
+
+    def seconds_to_deadline(self, now: datetime) -> float:
+        """How long from ``now`` this worker may still claim (0 when the time has passed)."""
+        if self.deadline_at is None:
+            return self.deadline_seconds
+        deadline_at = self.deadline_at
+        if deadline_at.tzinfo is None:  # a time without an offset is UTC, as the operator writes
+            deadline_at = deadline_at.replace(tzinfo=UTC)
+        remaining = (deadline_at - now).total_seconds()
+        return max(0.0, min(self.deadline_seconds, remaining))
 
 
 def load_worker_settings() -> WorkerSettings:
