@@ -7,13 +7,14 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from .connection import connect, load_snowflake_settings, reconnect
 from .constants import TERMINATION_MESSAGE_PATH
 from .drain import Drainer, summary_line
-from .errors import FatalError
+from .errors import FatalError, one_line
 from .http_clients import service_clients
 from .logs import configure_json_logging
 from .preflight import check_service_accepts_client
@@ -92,6 +93,15 @@ def _run(settings: WorkerSettings | None) -> int:
             settings.termination_message_path, {"event": "fatal", "error": str(exc)}
         )
         return exc.exit_code
+    except _StoppedBeforeClaiming:
+        raise
+    except Exception as exc:  # a bug: still one line and a termination message, never silence
+        message = f"worker failed: {type(exc).__name__}: {one_line(exc)}"
+        log.error(message, exc_info=exc)
+        write_termination_message(
+            settings.termination_message_path, {"event": "fatal", "error": message}
+        )
+        return 1
     finally:
         connection.close()
     line = summary_line(summary)
@@ -109,8 +119,10 @@ def _run(settings: WorkerSettings | None) -> int:
 
 
 async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any) -> Any:
-    async with service_clients(
-        settings.concurrency, ssl_context, settings.request_timeout_seconds
-    ) as clients:
-        await check_service_accepts_client(clients[0], settings.endpoint_url)
-        return await Drainer(settings, queue, clients).run()
+    timeout = settings.request_timeout_seconds
+    async with service_clients(settings.concurrency, ssl_context, timeout) as clients:
+        await check_service_accepts_client(clients[0], settings.endpoint_url, timeout)
+        # Measured from here, the start of claiming; an absolute time (the Job's start plus
+        # its deadline) can be converted to a monotonic instant here instead.
+        deadline_at = time.monotonic() + settings.deadline_seconds
+        return await Drainer(settings, queue, clients, deadline_at=deadline_at).run()
