@@ -77,10 +77,13 @@ def _assert_one_clear_line(stderr: str, *needles: str) -> None:
 def test_invalid_configuration_exits_2(
     filled: WorkerWorld, overrides: dict[str, str], needles: list[str]
 ) -> None:
-    code, stderr = filled.start(filled.spec(1), **overrides).wait()
+    run = filled.start(filled.spec(1), **overrides)
+    code, stderr = run.wait()
     assert code == 2
     _assert_one_clear_line(stderr, *needles)
     _assert_untouched(filled.queue)
+    assert run.summary()["event"] == "fatal"
+    assert needles[0] in run.summary()["error"]
 
 
 def test_missing_certificate_file(filled: WorkerWorld, tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def test_summaries_count_only_outcomes_that_were_applied(workers: WorkerWorld) -
     A writes it back: A's write-back of those changes nothing, and its summary says so."""
     queue = workers.queue
     fast = fill(queue, 10, prefix="fast")
-    queue.enqueue((f"slow{i:02d}", {"delay_seconds": 6}) for i in range(10))
+    queue.enqueue((f"slow{i:02d}", {"delay_seconds": 12}) for i in range(10))
     service = workers.start_service()
     spec = workers.spec(service.port, concurrency=20, claim_batch=20, timeout_seconds=30)
     first = workers.start(spec, name="job-a")

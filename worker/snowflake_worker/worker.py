@@ -32,6 +32,19 @@ def write_termination_message(path: Path, message: dict[str, Any]) -> None:
         path.write_text(text[:4000])  # the kubelet keeps at most 4096 bytes
 
 
+def _termination_path(settings: WorkerSettings | None) -> Path:
+    """The settings' path; before they load (or when they are invalid), the variable's."""
+    if settings is not None:
+        return settings.termination_message_path
+    return Path(os.environ.get("SFP_TERMINATION_MESSAGE_PATH", TERMINATION_MESSAGE_PATH))
+
+
+def _fatal(settings: WorkerSettings | None, message: str, exit_code: int) -> int:
+    log.error(message)
+    write_termination_message(_termination_path(settings), {"event": "fatal", "error": message})
+    return exit_code
+
+
 class _StoppedBeforeClaiming(Exception):
     """SIGTERM arrived while starting up, before anything was claimed."""
 
@@ -50,9 +63,8 @@ def run_worker() -> int:
         return _run(settings)
     except _StoppedBeforeClaiming:
         log.info("stopped before claiming anything")
-        path = Path(os.environ.get("SFP_TERMINATION_MESSAGE_PATH", TERMINATION_MESSAGE_PATH))
         write_termination_message(
-            path,
+            _termination_path(None),
             {
                 "event": "summary",
                 "stop_reason": "sigterm",
@@ -74,12 +86,7 @@ def _run(settings: WorkerSettings | None) -> int:
         ssl_context = client_ssl_context(settings.cert_dir)
         connection = connect(snowflake)
     except FatalError as exc:
-        log.error(str(exc))
-        if settings is not None:
-            write_termination_message(
-                settings.termination_message_path, {"event": "fatal", "error": str(exc)}
-            )
-        return exc.exit_code
+        return _fatal(settings, str(exc), exc.exit_code)
     queue = QueueClient(connection, snowflake.table_ref, reconnect=lambda: reconnect(snowflake))
     log.info(
         "worker started",
@@ -88,20 +95,11 @@ def _run(settings: WorkerSettings | None) -> int:
     try:
         summary = asyncio.run(_drain(settings, queue, ssl_context))
     except FatalError as exc:
-        log.error(str(exc))
-        write_termination_message(
-            settings.termination_message_path, {"event": "fatal", "error": str(exc)}
-        )
-        return exc.exit_code
+        return _fatal(settings, str(exc), exc.exit_code)
     except _StoppedBeforeClaiming:
         raise
     except Exception as exc:  # a bug: still one line and a termination message, never silence
-        message = f"worker failed: {type(exc).__name__}: {one_line(exc)}"
-        log.error(message, exc_info=exc)
-        write_termination_message(
-            settings.termination_message_path, {"event": "fatal", "error": message}
-        )
-        return 1
+        return _fatal(settings, f"worker failed: {type(exc).__name__}: {one_line(exc)}", 1)
     finally:
         connection.close()
     line = summary_line(summary)
