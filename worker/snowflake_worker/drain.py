@@ -103,12 +103,12 @@ class Drainer:
 
     # -- the three loops --------------------------------------------------------------
 
-    async def _claim_loop(self) -> None:
+    async def _claim_loop(self) -> str | None:
+        """Claim until stopped (None) or there is nothing more to claim (why not)."""
         s = self.settings
         while not self._stopping.is_set():
             if self.claimed >= s.max_entries:
-                self._stop_reason = "budget"
-                return
+                return "budget"
             if self._inbox.qsize() > s.concurrency:  # enough in hand: keep leases short
                 await asyncio.sleep(0.01)
                 continue
@@ -117,12 +117,12 @@ class Drainer:
                 self.queue.claim, size, max_attempts=s.max_attempts, processor_id=s.processor_id
             )
             if not batch:
-                self._stop_reason = "queue_empty"
-                return
+                return "queue_empty"
             self.claimed += len(batch)
             log.debug("claimed", extra={"entries": len(batch)})
             for entry in batch:
                 self._inbox.put_nowait(entry)
+        return None
 
     async def _call_loop(self, client: httpx.AsyncClient) -> None:
         while (entry := await self._inbox.get()) is not None:
@@ -288,9 +288,12 @@ class Drainer:
         flusher = asyncio.create_task(self._flush_loop())
         try:
             try:  # returns soon after a stop: a claim under way lands, then is released
-                await self._claim_loop()
+                finished = await self._claim_loop()
             except Exception as exc:
+                finished = None
                 self._fail_fatally(f"claiming from Snowflake failed: {one_line(exc)}")
+            if finished is not None and not self._stopping.is_set():  # a stop's reason wins
+                self._stop_reason = finished
             for _ in callers:
                 self._inbox.put_nowait(None)
             await self._wait_for_callers(callers)
