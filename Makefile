@@ -50,3 +50,6 @@ chaos: venv
 
 clean:
 	rm -rf .demo .tools .mypy_cache .ruff_cache .pytest_cache
+
+# Local Kubernetes cluster targets (cluster-build, cluster-up, cluster-down, ...)
+-include Makefile.cluster
