@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, 
 from pydantic.alias_generators import to_camel
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
+from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
 
 
@@ -233,8 +234,10 @@ class Endpoint(_Model):
     @field_validator("url")
     @classmethod
     def _https_only(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError(f"endpoint.url must be an https:// URL (mutual TLS), got {value!r}")
+        # The worker's own check: a URL it would refuse is refused here, before any Job.
+        problem = endpoint_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"endpoint.url {problem}")
         return value
 
 

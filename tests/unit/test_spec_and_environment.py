@@ -110,6 +110,20 @@ def test_http_url_is_rejected() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://127.0.0.1:99999/x", "port"),
+        ("https://[::1/x", "not a valid URL"),
+        ("https://", "host"),
+    ],
+)
+def test_url_the_worker_could_not_call_is_rejected(url: str, problem: str) -> None:
+    message = _rejected(endpoint={"url": url})
+    assert "endpoint.url" in message
+    assert problem in message
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         {"pollIntervalSecond": 10},

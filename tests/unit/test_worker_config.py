@@ -121,6 +121,67 @@ def test_http_endpoint_is_rejected(env: pytest.MonkeyPatch) -> None:
     assert "http://service.example/entries" in message
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://127.0.0.1:99999/x", "port"),
+        ("https://127.0.0.1:0/x", "port"),
+        ("https://[::1/x", "not a valid URL"),
+        ("https://", "host"),
+        ("https:///entries", "host"),
+        ("https://service example/x", "not a valid URL"),
+    ],
+)
+def test_endpoint_that_cannot_be_called_is_rejected(
+    env: pytest.MonkeyPatch, url: str, problem: str
+) -> None:
+    env.setenv("SFP_ENDPOINT_URL", url)
+    message = _config_error(load_worker_settings)
+    assert "SFP_ENDPOINT_URL:" in message
+    assert problem in message
+    assert url in message
+
+
+@pytest.mark.parametrize(
+    "url", ["https://service.example:8443/v1/process?x=1", "https://[::1]:443/x", "https://h"]
+)
+def test_callable_endpoints_are_accepted(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("SFP_ENDPOINT_URL", url)
+    assert load_worker_settings().endpoint_url == url
+
+
+@pytest.mark.parametrize("level", ["LOUD", "", "verbose", "5"])
+def test_unknown_log_level_is_rejected(env: pytest.MonkeyPatch, level: str) -> None:
+    env.setenv("SFP_LOG_LEVEL", level)
+    message = _config_error(load_worker_settings)
+    assert "SFP_LOG_LEVEL:" in message
+    assert "DEBUG, INFO, WARNING, ERROR" in message
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", "ERROR"])
+def test_log_levels_are_case_insensitive(env: pytest.MonkeyPatch, level: str) -> None:
+    env.setenv("SFP_LOG_LEVEL", level)
+    assert load_worker_settings().log_level == level.upper()
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "SFP_REQUEST_TIMEOUT_SECONDS",
+        "SFP_RETRY_BACKOFF_SECONDS",
+        "SFP_FLUSH_SECONDS",
+        "SFP_GRACE_SECONDS",
+        "SFP_DEADLINE_SECONDS",
+    ],
+)
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "Infinity"])
+def test_non_finite_numbers_are_rejected(
+    env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    env.setenv(variable, value)
+    assert f"{variable}:" in _config_error(load_worker_settings)
+
+
 def test_missing_endpoint_names_the_variable(env: pytest.MonkeyPatch) -> None:
     env.delenv("SFP_ENDPOINT_URL")
     assert "SFP_ENDPOINT_URL" in _config_error(load_worker_settings)
