@@ -68,6 +68,11 @@ WRITE_BACK = (
     "WHERE {table}.id = s.id AND {table}.claim_token = s.token "
     "AND {table}.status = 'processing'"
 )
+# Only after a write-back changed fewer rows than it had outcomes: which of them landed.
+WRITE_BACK_CHECK = (
+    "SELECT id, status, processor_id, claim_token, error_message FROM {table} "
+    "WHERE id IN (SELECT f.value::STRING FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)"
+)
 
 # -- the operator ------------------------------------------------------------------------
 
@@ -145,6 +150,7 @@ TEMPLATES = {
     "claim": CLAIM,
     "claim_select": CLAIM_SELECT,
     "write_back": WRITE_BACK,
+    "write_back_check": WRITE_BACK_CHECK,
     "lease_recovery": LEASE_RECOVERY,
     "lease_dead_lettered": LEASE_DEAD_LETTERED,
     "idle_show": IDLE_SHOW,
