@@ -418,6 +418,70 @@ def test_more_than_one_replica_peers_and_may_touch_the_peering_object(
     assert grants(docs) == {**BASE_GRANTS, ("kopf.dev", resource): PEERING_VERBS}
 
 
+def watched_namespaces(docs: tuple[Manifest, ...]) -> list[str]:
+    args = operator_container(docs)["args"]
+    return [args[i + 1] for i, arg in enumerate(args) if arg == "--namespace"]
+
+
+def test_default_rbac_is_namespace_scoped() -> None:
+    """By default nothing is granted cluster-wide: the operator reads Secrets only in the
+    namespace it watches (issue 11, item 9)."""
+    docs = render_set("default")
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    (role,), (binding,) = of_kind(docs, "Role"), of_kind(docs, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == JOBS_NAMESPACE
+    assert watched_namespaces(docs) == [JOBS_NAMESPACE]
+    assert grants(docs) == BASE_GRANTS
+
+
+def test_a_role_in_each_watched_namespace() -> None:
+    docs = render("--set", "watchNamespaces={team-a,team-b}")
+    assert watched_namespaces(docs) == ["team-a", "team-b"]
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding")}
+    assert set(roles) == set(bindings) == {"team-a", "team-b"}
+    for namespace, binding in bindings.items():
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": roles[namespace]["metadata"]["name"],
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": RELEASE_NAMESPACE}
+        ]
+        assert grants((roles[namespace],)) == BASE_GRANTS
+
+
+def operator_settings(docs: tuple[Manifest, ...], monkeypatch: pytest.MonkeyPatch) -> Any:
+    for env in operator_container(docs)["env"]:
+        if env["name"].startswith("SFP_OPERATOR_"):
+            monkeypatch.setenv(env["name"], env["value"])
+    return OperatorSettings()
+
+
+def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a resource may reference (issue 11, item 9): by default the chart's worker
+    image (any tag or digest), the chart's worker service account and no Secret."""
+    defaults = operator_settings(render_set("default"), monkeypatch)
+    assert defaults.allowed_service_accounts == [WORKER_SA]
+    assert defaults.allowed_secrets == []
+    assert defaults.image_allowed("snowflake-processor-worker:1.2.3")
+    assert defaults.image_allowed("snowflake-processor-worker@sha256:" + "a" * 64)
+    assert not defaults.image_allowed("snowflake-processor-worker-evil:1")
+    assert not defaults.image_allowed("attacker.example.com/snowflake-processor-worker:1")
+    allowed = (
+        '{"images": ["registry\\\\.example\\\\.com/team-a/.*"], "serviceAccounts": ["etl"],'
+        ' "secrets": ["snowflake-key", "team-a-.*"]}'
+    )
+    custom = operator_settings(render("--set-json", f"allowed={allowed}"), monkeypatch)
+    assert custom.allowed_service_accounts == [WORKER_SA, "etl"]
+    assert custom.allowed_secrets == ["snowflake-key", "team-a-.*"]
+    assert custom.image_allowed("registry.example.com/team-a/worker:2")
+    assert custom.image_allowed("snowflake-processor-worker:0.1.0")  # the default image stays
+    assert not custom.image_allowed("registry.example.com/team-b/worker:2")
+
+
 def test_one_replica_is_standalone_without_peering_grants() -> None:
     for scope in ("cluster", "namespace"):
         docs = render("--set", f"rbac.scope={scope}")

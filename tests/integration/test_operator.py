@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import kubernetes_validate
 import pytest
-import trustme
-from kubernetes import client
 
-from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.constants import FINGERPRINT_ANNOTATION, PLURAL
-from snowflake_worker.queue import QueueClient, dead_lettered
+from snowflake_worker.queue import dead_lettered
 from tests.support.cert_bundles import make_bundle
-from tests.support.kube_fixtures import KubeApi
 from tests.support.operator_world import (
     NAMESPACE,
     OperatorWorld,
@@ -31,40 +25,9 @@ from tests.support.operator_world import (
 from tests.support.polling import wait_for
 from tests.support.ports import closed_port
 from tests.support.queues import fill
-from tests.support.s3 import s3_environment, upload
 
 pytestmark = pytest.mark.integration
 share_operator_settings()  # before kopf first imports the handlers
-
-
-@pytest.fixture
-def world(
-    kube_api: KubeApi,
-    kube_client: client.ApiClient,
-    snowflake_server: ServerProcess,
-    snowflake_connect: Callable[..., Any],
-    queue: QueueClient,
-    s3_endpoint: str,
-    s3: Any,
-    bucket: str,
-    ca: trustme.CA,
-    monkeypatch: pytest.MonkeyPatch,
-) -> OperatorWorld:
-    """A fresh Kubernetes emulator, an empty queue, and a valid certificate bundle in a
-    fresh bucket that the operator (run in this process) reaches through its environment."""
-    for name, value in s3_environment(s3_endpoint).items():
-        monkeypatch.setenv(name, value)
-    upload(s3, bucket, make_bundle(ca))
-    return OperatorWorld(
-        kube=kube_api,
-        api=kube_client,
-        queue=queue,
-        snowflake_port=snowflake_server.port,
-        snowflake_connect=snowflake_connect,
-        s3=s3,
-        bucket=bucket,
-        ca=ca,
-    )
 
 
 def test_backlog_gets_exactly_the_expected_jobs(world: OperatorWorld) -> None:
