@@ -50,9 +50,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _write_client_dir(directory: Path, cert: trustme.LeafCert, ca_cert_pem: bytes) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / CLIENT_CERT).write_bytes(
-        b"".join(blob.bytes() for blob in cert.cert_chain_pems)
-    )
+    (directory / CLIENT_CERT).write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
     _write_private(directory / CLIENT_KEY, cert.private_key_pem.bytes())
     (directory / CA_CERT).write_bytes(ca_cert_pem)
 

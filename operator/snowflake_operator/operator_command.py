@@ -28,11 +28,6 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peering", default=None, help="kopf peering name, for more than one replica"
     )
-    parser.add_argument(
-        "--liveness",
-        default="http://0.0.0.0:8080/healthz",
-        help="liveness endpoint for the kubelet's probe (http://0.0.0.0:8080/healthz)",
-    )
     parser.add_argument("--log-level", default="INFO", help="INFO, DEBUG, WARNING (INFO)")
 
 
@@ -41,8 +36,7 @@ def run_operator(args: argparse.Namespace) -> int:
 
     configure_json_logging(args.log_level)
     if args.log_level.upper() != "DEBUG":
-        # kopf logs every timer run at INFO ("Timer 'reconcile' succeeded"): every few
-        # seconds per resource. Our own lines say what each poll did.
+        # kopf logs each handler run at INFO; our own lines say what each poll did.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     importlib.import_module("snowflake_operator.handlers")  # registers the handlers
     kopf.run(
@@ -50,7 +44,8 @@ def run_operator(args: argparse.Namespace) -> int:
         namespaces=args.namespace,
         standalone=args.standalone or args.peering is None,
         peering_name=args.peering,
-        liveness_endpoint=args.liveness or None,
+        # The probes (/healthz, /readyz) are the operator's own: SFP_OPERATOR_HEALTH_PORT.
+        liveness_endpoint=None,
     )
     logging.getLogger("snowflake_operator").info("operator stopped")
     return 0

@@ -14,6 +14,7 @@ import kubernetes_validate
 import pytest
 
 from snowflake_operator.constants import FINGERPRINT_ANNOTATION, PLURAL
+from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import dead_lettered
 from tests.support.cert_bundles import make_bundle
 from tests.support.operator_world import (
@@ -230,7 +231,10 @@ def test_no_list_call_per_tick(world: OperatorWorld) -> None:
     assert all(r.get("subresource") == "status" for r in polls)
 
 
-def test_snowflake_password_never_leaves_its_secret(world: OperatorWorld) -> None:
+def test_snowflake_password_never_leaves_its_secret(
+    world: OperatorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_SECRETS", '["sf-login"]')
     password = "Pa55-never-log-" + uuid.uuid4().hex
     world.core.create_namespaced_secret(
         NAMESPACE, {"metadata": {"name": "sf-login"}, "stringData": {"password": password}}
@@ -287,7 +291,8 @@ def test_metrics_are_exposed_per_resource(world: OperatorWorld) -> None:
 def test_a_bad_spec_is_reported_and_other_resources_keep_working(world: OperatorWorld) -> None:
     """What a cluster without CEL (or an older CRD) would let through reaches the operator."""
     fill(world.queue, 100)
-    broken = world.create("broken", endpoint={"url": "http://plain.example.com/"})
+    elsewhere = TableRef(world.table.database, world.table.schema, "BROKEN_QUEUE")
+    broken = world.create("broken", table=elsewhere, endpoint={"url": "http://plain.example.com/"})
     healthy = world.create("healthy")
     with world.run():
         ready = wait_for(lambda: broken.condition("Ready"), what="Ready")

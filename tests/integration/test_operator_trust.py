@@ -17,7 +17,7 @@ import pytest
 from tests.support.cert_bundles import make_bundle
 from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
 from tests.support.polling import wait_for
-from tests.support.ports import free_port
+from tests.support.ports import closed_port, free_port
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
@@ -52,8 +52,9 @@ def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> N
         )
         foreign[secret.metadata.name] = secret
     fill(world.queue, 100)
+    world.kube.reset_requests()
     orders = world.create("orders")
-    paused = world.create("paused", suspend=True)
+    paused = world.create("paused", table=world.table.sibling("_PAUSED"), suspend=True)
     with world.run():
         synced = wait_for(
             lambda: (
@@ -84,20 +85,42 @@ def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> N
 # --- item 11: probes ---------------------------------------------------------------------
 
 
-def test_probes_fail_while_the_api_server_cannot_be_reached(world: OperatorWorld) -> None:
-    """The chart's liveness and readiness probes ask /healthz; with the API server gone
-    they must stop answering 200."""
-    health = f"http://127.0.0.1:{free_port()}"
+def test_probes_fail_while_the_api_server_cannot_be_reached(
+    world: OperatorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readiness follows the API connection; liveness fails once a poll could not be
+    completed (its status not written) for longer than the configured time."""
+    port = free_port()
+    monkeypatch.setenv("SFP_OPERATOR_HEALTH_PORT", str(port))
+    monkeypatch.setenv("SFP_OPERATOR_LIVENESS_SECONDS", "3")
+    monkeypatch.setenv("SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS", "1")
+    liveness, readiness = (f"http://127.0.0.1:{port}/{path}" for path in ("healthz", "readyz"))
     watched = world.create("watched")
-    with world.run("--liveness", f"{health}/healthz", clean_exit=False):
+    with world.run(clean_exit=False):
         wait_for(lambda: watched.condition("Ready").get("status") == "True")
-        wait_for(lambda: http_status(f"{health}/healthz") == 200, what="healthy at first")
+        wait_for(lambda: http_status(liveness) == http_status(readiness) == 200, what="200s")
         world.kube.server.kill()  # the API server is gone
-        wait_for(
-            lambda: http_status(f"{health}/healthz") not in (200, None),
-            timeout=30,
-            what="/healthz failing",
-        )
+        wait_for(lambda: http_status(readiness) == 503, timeout=15, what="/readyz failing")
+        wait_for(lambda: http_status(liveness) == 503, timeout=30, what="/healthz failing")
+
+
+def test_liveness_holds_without_resources_and_while_polls_keep_up(
+    world: OperatorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No resource: nothing can be late. Polls that report Snowflake errors still
+    complete: restarting the operator would not mend Snowflake. (A failed connection
+    attempt takes about 3 s here: the limit is above that.)"""
+    port = free_port()
+    monkeypatch.setenv("SFP_OPERATOR_HEALTH_PORT", str(port))
+    monkeypatch.setenv("SFP_OPERATOR_LIVENESS_SECONDS", "8")
+    liveness = f"http://127.0.0.1:{port}/healthz"
+    with world.run():
+        wait_for(lambda: http_status(liveness) == 200, what="alive with no resources")
+        unreachable = world.create("unreachable", snowflake={"port": closed_port()})
+        wait_for(lambda: unreachable.condition("SnowflakeReachable").get("status") == "False")
+        for _ in range(10):  # about three more failing polls
+            assert http_status(liveness) == 200
+            time.sleep(1)
 
 
 # --- item 9: what a resource may reference ----------------------------------------------

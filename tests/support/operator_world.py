@@ -44,11 +44,16 @@ WORKER_IMAGE = "registry.example.com/worker:test"
 def share_operator_settings() -> None:
     """Settings every operator run in this process shares; call before the first run.
 
-    The tick is read when kopf first imports the handlers, and the metrics endpoint, once
-    started, stays on its port: the values cannot change from one test to the next."""
-    os.environ.setdefault("SFP_OPERATOR_TICK_SECONDS", "0.3")
+    The metrics endpoint, once started, stays on its port for the whole process. The other
+    settings are read when an operator starts: a test may change them (monkeypatch.setenv)
+    before its run. Resources name WORKER_IMAGE, the operator's default image, which the
+    image allow-list always admits. Probes are off unless a test gives them a port;
+    certificates are looked at again every half second (not every few minutes)."""
     os.environ.setdefault("SFP_OPERATOR_MAX_BACKOFF_SECONDS", "2")
     os.environ.setdefault("SFP_OPERATOR_METRICS_PORT", str(free_port()))
+    os.environ.setdefault("SFP_OPERATOR_WORKER_IMAGE", WORKER_IMAGE)
+    os.environ.setdefault("SFP_OPERATOR_HEALTH_PORT", "0")
+    os.environ.setdefault("SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS", "0.5")
 
 
 def processor_manifest(
