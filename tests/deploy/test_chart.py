@@ -133,9 +133,9 @@ def test_rendered_builtin_kinds_are_valid_kubernetes(value_set: str) -> None:
 def test_default_render_is_the_documented_set_of_objects() -> None:
     kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in render_set("default"))
     assert kinds == [
-        "ClusterRole/snowflake-processor-operator",
-        "ClusterRoleBinding/snowflake-processor-operator",
         "Deployment/snowflake-processor-operator",
+        "Role/snowflake-processor-operator",
+        "RoleBinding/snowflake-processor-operator",
         "Service/snowflake-processor-operator-metrics",
         f"ServiceAccount/{OPERATOR_SA}",
         f"ServiceAccount/{WORKER_SA}",
@@ -186,19 +186,15 @@ def test_jobs_namespace_is_created_only_when_asked() -> None:
 
 def test_operator_args_env_and_ports_by_default() -> None:
     container = operator_container(render_set("default"))
-    assert container["args"] == [
-        "operator",
-        "--liveness",
-        "http://0.0.0.0:8080/healthz",
-        "--standalone",
-    ]
+    assert container["args"] == ["operator", "--namespace", JOBS_NAMESPACE, "--standalone"]
     assert container["image"] == "snowflake-processor-operator:0.1.0"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["SFP_OPERATOR_WORKER_IMAGE"] == "snowflake-processor-worker:0.1.0"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8080}
+    assert env["SFP_OPERATOR_HEALTH_PORT"] == "8080"
 
 
 def test_image_tags_default_to_the_app_version_which_is_the_project_version() -> None:
@@ -214,8 +210,6 @@ def test_all_features_args_namespace_scope_and_peering() -> None:
     container = operator_container(render_set("all-features"))
     assert container["args"] == [
         "operator",
-        "--liveness",
-        "http://0.0.0.0:8080/healthz",
         "--namespace",
         JOBS_NAMESPACE,
         "--peering",
@@ -240,7 +234,7 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
     parser = argparse.ArgumentParser(exit_on_error=False)
     add_operator_arguments(parser)
     parsed = parser.parse_args(container["args"][1:])
-    assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+    assert parsed.namespace == [JOBS_NAMESPACE]
     assert parsed.standalone == (value_set == "default")
     fields = set(OperatorSettings.model_fields)
     for env in container["env"]:
@@ -253,11 +247,13 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
 
 
 def test_operator_config_values_become_environment_variables() -> None:
-    container = operator_container(render("--set", "operator.config.tickSeconds=5"))
+    container = operator_container(render("--set", "operator.config.livenessSeconds=900"))
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["SFP_OPERATOR_TICK_SECONDS"] == "5"
+    assert env["SFP_OPERATOR_LIVENESS_SECONDS"] == "900"
     assert env["SFP_OPERATOR_MAX_BACKOFF_SECONDS"] == "300"
     assert env["SFP_OPERATOR_EVENT_REPEAT_SECONDS"] == "600"
+    assert env["SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS"] == "300"
+    assert env["SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS"] == "300"
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -377,7 +373,8 @@ PEERING_VERBS = {"get", "list", "watch", "patch"}
 
 
 def test_cluster_scope_grants_exactly_what_the_operator_needs() -> None:
-    docs = render_set("default")
+    docs = render("--set", "rbac.scope=cluster")
+    assert watched_namespaces(docs) == []
     assert grants(docs) == BASE_GRANTS
     assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
     binding = one(docs, "ClusterRoleBinding")
@@ -656,6 +653,8 @@ def test_default_poll_alert_threshold_is_ten_minutes() -> None:
         ("worker:\n  image:\n    tag: 2\n", "tag"),
         ("operator:\n  serviceAccount:\n    roleArn: not-an-arn\n", "roleArn"),
         ("operator:\n  image:\n    digest: latest\n", "digest"),
+        ("watchNamespaces: [Team_A]\n", "watchNamespaces"),
+        ("allowed:\n  image: []\n", "image"),
     ],
 )
 def test_values_violating_the_schema_fail_naming_the_key(
