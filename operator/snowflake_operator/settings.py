@@ -47,7 +47,7 @@ class OperatorSettings(BaseSettings):
     certificates_recheck_seconds: float = Field(default=300.0, ge=0)
     # A poll whose outcome equals the status already written writes nothing; the status
     # (its lastPollTime) is still rewritten at least this often.
-    status_heartbeat_seconds: float = Field(default=300.0, gt=0)
+    status_heartbeat_seconds: float = Field(default=600.0, gt=0)
 
     # -- Probes (docs/operations.md, "Health"): /healthz and /readyz on this port; 0: none.
     health_port: int = Field(default=8080, ge=0, lt=65536)

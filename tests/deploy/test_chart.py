@@ -253,7 +253,7 @@ def test_operator_config_values_become_environment_variables() -> None:
     assert env["SFP_OPERATOR_MAX_BACKOFF_SECONDS"] == "300"
     assert env["SFP_OPERATOR_EVENT_REPEAT_SECONDS"] == "600"
     assert env["SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS"] == "300"
-    assert env["SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS"] == "300"
+    assert env["SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS"] == "600"
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)

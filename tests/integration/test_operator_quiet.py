@@ -49,13 +49,7 @@ def test_certificates_are_listed_again_only_when_a_job_needs_them(
         time.sleep(2.5)  # more than two polls, none of which needs a Job
         assert lazy.condition("CertificatesSynced")["status"] == "True"
         fill(world.queue, 100)  # now a Job is wanted: the listing runs first
-        blocked = wait_for(
-            lambda: (
-                lazy.condition("CertificatesSynced").get("status") == "False"
-                and lazy.condition("CertificatesSynced")
-            ),
-            what="the missing file noticed",
-        )
+        blocked = lazy.wait_for_condition("CertificatesSynced", status="False")
         time.sleep(1)
     assert "ca-cert.pem" in blocked["message"]
     assert lazy.jobs() == []

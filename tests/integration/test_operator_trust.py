@@ -56,18 +56,11 @@ def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> N
     orders = world.create("orders")
     paused = world.create("paused", table=world.table.sibling("_PAUSED"), suspend=True)
     with world.run():
-        synced = wait_for(
-            lambda: (
-                orders.condition("CertificatesSynced").get("reason") == "SecretConflict"
-                and orders.status()
-            ),
-            what="CertificatesSynced=False with reason SecretConflict",
-        )
-        wait_for(lambda: paused.condition("Suspended").get("status") == "True")
+        certificates = orders.wait_for_condition("CertificatesSynced", reason="SecretConflict")
+        paused.wait_for_condition("Suspended", status="True")
         events = wait_for(lambda: world.events("SecretConflict"), what="a SecretConflict event")
         time.sleep(1.5)  # more polls: still nothing written, nothing launched
-    ready = next(c for c in synced["conditions"] if c["type"] == "Ready")
-    certificates = next(c for c in synced["conditions"] if c["type"] == "CertificatesSynced")
+    ready = orders.condition("Ready")
     assert (ready["status"], certificates["status"]) == ("False", "False")
     assert "orders-certificates" in certificates["message"]
     assert "orders-certificates" in events[0].message
@@ -169,13 +162,7 @@ def test_references_outside_the_allow_lists_are_refused(
     fill(world.queue, 100)
     greedy = world.create("greedy", **spec)
     with world.run():
-        ready = wait_for(
-            lambda: (
-                greedy.condition("Ready").get("reason") == "NotAllowed"
-                and greedy.condition("Ready")
-            ),
-            what="Ready=False with reason NotAllowed",
-        )
+        ready = greedy.wait_for_condition("Ready", reason="NotAllowed")
         wait_for(lambda: world.events("NotAllowed"), what="a NotAllowed event")
         time.sleep(1.5)  # more polls: still nothing launched
     assert ready["status"] == "False"
@@ -203,13 +190,7 @@ def test_a_second_resource_on_a_table_is_refused_until_the_first_is_gone(
         snowflake={"database": table.database.lower(), "table": table.table.lower()},
     )
     with world.run():
-        refused = wait_for(
-            lambda: (
-                alpha.condition("Ready").get("reason") == "DuplicateTable"
-                and alpha.condition("Ready")
-            ),
-            what="Ready=False with reason DuplicateTable",
-        )
+        refused = alpha.wait_for_condition("Ready", reason="DuplicateTable")
         wait_for(lambda: len(zeta.jobs()) == 3, what="the earlier resource's Jobs")
         wait_for(lambda: world.events("DuplicateTable"), what="a DuplicateTable event")
         time.sleep(1.5)
@@ -219,5 +200,5 @@ def test_a_second_resource_on_a_table_is_refused_until_the_first_is_gone(
         assert f"{NAMESPACE}/zeta" in refused["message"], refused["message"]
         # the earlier one goes: the later one takes the table over
         world.delete("zeta")
-        wait_for(lambda: alpha.condition("Ready").get("status") == "True", timeout=60)
+        alpha.wait_for_condition("Ready", timeout=60, status="True")
         wait_for(lambda: len(alpha.jobs()) == 3, what="Jobs of the remaining resource")

@@ -33,6 +33,7 @@ from snowflake_worker.queue import QueueClient
 from tests.support.cert_bundles import Bundle, make_bundle
 from tests.support.kube_fixtures import KubeApi
 from tests.support.kube_manifests import job_manifest
+from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.support.s3 import PREFIX, REGION, s3_environment, upload
 from tests.support.specs import merged
@@ -124,6 +125,16 @@ class Processor:
 
     def condition(self, kind: str) -> dict[str, Any]:
         return condition(self.status(), kind)
+
+    def wait_for_condition(self, kind: str, timeout: float = 30, **fields: str) -> dict[str, Any]:
+        """Wait until the condition ``kind`` has ``fields`` (status="False", reason=...)
+        and return it."""
+
+        def matching() -> dict[str, Any]:
+            found = self.condition(kind)
+            return found if all(found.get(k) == v for k, v in fields.items()) else {}
+
+        return wait_for(matching, timeout, what=f"{self.name}: {kind} with {fields}")
 
     def jobs(self) -> list[Any]:
         """Its Jobs, by the processor label the operator puts on them."""
