@@ -69,7 +69,7 @@ def idle_cost(
             _create_processors(bench, world, tables, poll_seconds=60)
             log = root / "operator-60s.log"
             with _operator(command, {**world.environment(), **base}, log) as (pid, port):
-                _settle(port, resources, timeout=600)
+                _settle(port, resources, timeout=600, poll_seconds=60)
                 cpu = _cpu_share(world, port, pid, window)
         print(f"  operator CPU, {resources} idle resources: {cpu}", flush=True)
         with kube_world(_directory(root / "writes")) as world:
@@ -77,7 +77,7 @@ def idle_cost(
             heartbeat = {"SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS": str(600 // COMPRESSION)}
             compressed = {**world.environment(), **base, **heartbeat}
             with _operator(command, compressed, root / "operator-6s.log") as (_, port):
-                _settle(port, writes_resources, timeout=300)
+                _settle(port, writes_resources, timeout=300, poll_seconds=6)
                 writes = _writes_per_poll(world, port, writes_window)
     return {
         "resources": resources,
@@ -143,8 +143,10 @@ def _operator(
             process.wait()
 
 
-def _settle(metrics_port: int, resources: int, timeout: float) -> None:
-    """Every resource has polled, found its queue idle and written that down."""
+def _settle(metrics_port: int, resources: int, timeout: float, poll_seconds: float) -> None:
+    """Every resource has polled, found its queue idle and written that down, and one
+    more interval has passed: the polls that queued up behind the first ones (every
+    resource is due at once when the operator starts) are over."""
 
     def idle() -> bool:
         try:
@@ -153,7 +155,7 @@ def _settle(metrics_port: int, resources: int, timeout: float) -> None:
             return False
 
     wait(idle, timeout=timeout, what=f"{resources} idle resources")
-    time.sleep(5)  # the status writes of the polls that found it idle have landed
+    time.sleep(poll_seconds + 5)
 
 
 def _cpu_seconds(pid: int) -> float:

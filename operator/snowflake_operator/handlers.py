@@ -9,8 +9,10 @@ per poll.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -32,10 +34,17 @@ log = logging.getLogger("snowflake_operator")
 # After a resource is deleted or the operator stops, its loop is cancelled at once (a
 # poll running in a thread finishes on its own).
 STOP_SECONDS = 1.0
+POLL_THREADS = 32
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Polls and status writes run in threads (asyncio.to_thread): enough of them that a few
+    # resources stuck on a slow Snowflake cannot hold up the others (the default is 6 on
+    # 2 cores).
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="poll")
+    )
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"

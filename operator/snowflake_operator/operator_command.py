@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 
 from snowflake_worker.logs import configure_json_logging
+from snowflake_worker.validation_errors import settings_error_message
 
 
 def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,14 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
 def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
+    from .settings import OperatorSettings
+
+    try:
+        OperatorSettings()  # the handlers read them at startup: say what is wrong first
+    except ValueError as exc:
+        message = settings_error_message(exc, "SFP_OPERATOR_")
+        print(f"snowflake-processor operator: {message}", file=sys.stderr)
+        return 2
     configure_json_logging(args.log_level)
     if args.log_level.upper() != "DEBUG":
         # kopf logs each handler run at INFO; our own lines say what each poll did.

@@ -3,12 +3,14 @@ references (admission.py, reference_policy.py, table_claims.py, image_reference.
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
 
 from snowflake_operator.admission import DUPLICATE_TABLE, INVALID_SPEC, NOT_ALLOWED, Refusal, admit
 from snowflake_operator.image_reference import repository, repository_pattern
+from snowflake_operator.operator_command import add_operator_arguments, run_operator
 from snowflake_operator.reference_policy import ReferencePolicy, refusals, secret_references
 from snowflake_operator.settings import OperatorSettings
 from snowflake_operator.spec import ProcessorSpec
@@ -153,3 +155,15 @@ def test_admit_returns_the_spec_or_the_first_refusal() -> None:
     duplicate = admit(MINIMAL_SPEC, POLICY, MINE, [older])
     assert isinstance(duplicate, Refusal) and duplicate.reason == DUPLICATE_TABLE
     assert "other/orders" in duplicate.message and "ANALYTICS.QUEUE.WORK_ITEMS" in duplicate.message
+
+
+def test_the_operator_command_refuses_bad_settings_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_IMAGES", '["registry.example.com/(team"]')
+    parser = argparse.ArgumentParser()
+    add_operator_arguments(parser)
+    assert run_operator(parser.parse_args([])) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "SFP_OPERATOR_ALLOWED_IMAGES" in error and "not a regular expression" in error
