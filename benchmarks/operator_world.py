@@ -64,7 +64,7 @@ class KubeWorld:
     def requests(self) -> list[dict[str, Any]]:
         """What the emulator served since the last reset (see tests/support/kube_emulator)."""
         url = f"http://127.0.0.1:{self.emulator_port}/_emulator/requests"
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(url, timeout=120) as response:
             return list(json.load(response))
 
     def writes(self) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ class KubeWorld:
 
     def reset_requests(self) -> None:
         url = f"http://127.0.0.1:{self.emulator_port}/_emulator/reset"
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30):
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=120):
             pass
 
 
@@ -152,7 +152,7 @@ def processor_body(
 
 def metric_total(port: int, name: str) -> float:
     """The sum of a metric's samples over every resource, from the operator's /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as response:
         text = response.read().decode()
     return sum(
         sample.value
