@@ -1,0 +1,138 @@
+"""A real single-node Kubernetes cluster for end-to-end tests (see docs/cluster.md).
+
+`real_cluster` reuses a cluster started by `make cluster-up` (same state dir) and
+leaves it running; otherwise it starts one (building the binaries on the first run,
+about 20 minutes cold) and stops it when the session ends. It needs root. When the
+cluster cannot start, every test using it fails with the reason and the failing
+component's log: never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snowflake_devtools.cluster import Cluster, ClusterError
+from snowflake_devtools.cluster.cluster import default_state_dir
+from snowflake_devtools.cluster.settings import BASE_IMAGE
+
+STATE_DIR_ENV = "SFP_CLUSTER_STATE_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: needs the real local Kubernetes cluster (root)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in item.nodeid:
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the binaries and images before any test runs: a cold build takes about 20
+    minutes, far beyond the per-test timeout that would otherwise include it."""
+    if session.config.option.collectonly or os.geteuid() != 0:
+        return
+    if not any("real_cluster" in getattr(i, "fixturenames", ()) for i in session.items):
+        return
+    if Cluster.attach(_state_dir()) is not None:
+        return
+    from snowflake_devtools.cluster import base_image, build
+
+    def say(message: str) -> None:
+        print(f"[cluster] {message}", flush=True)
+
+    binaries = build.ensure_binaries(say=say)
+    base_image.ensure_pause_image(binaries.pause, say)
+    base_image.ensure_base_image(say)
+
+
+def _state_dir() -> Path:
+    value = os.environ.get(STATE_DIR_ENV)
+    return Path(value) if value else default_state_dir()
+
+
+@pytest.fixture(scope="session")
+def real_cluster() -> Iterator[Cluster]:
+    if os.geteuid() != 0:
+        pytest.fail("the real cluster needs root (bridge, mounts, cgroups); run as root")
+    state_dir = _state_dir()
+    running = Cluster.attach(state_dir)
+    if running is not None:
+        print(f"\nreusing the cluster running in {state_dir}")
+        running.import_images([BASE_IMAGE])  # cheap if present; picks up a rebuilt base
+        yield running
+        return
+    began = time.monotonic()
+    try:
+        cluster = Cluster.start(state_dir, images=[BASE_IMAGE], say=lambda m: print(f"\n{m}"))
+    except ClusterError as error:
+        tail = f"\n--- {error.component}.log ---\n{error.log_tail}" if error.log_tail else ""
+        pytest.fail(f"the local cluster did not start: {error}{tail}")
+    print(f"\ncluster started in {time.monotonic() - began:.0f} s")
+    yield cluster
+    problems = cluster.stop(say=lambda _m: None)
+    assert not problems, f"cluster teardown left things behind: {problems}"
+
+
+@pytest.fixture(scope="session")
+def api_client(real_cluster: Cluster) -> Any:
+    from kubernetes import config as kube_config
+
+    new_client: Any = kube_config.new_client_from_config
+    return new_client(config_file=str(real_cluster.kubeconfig))
+
+
+@pytest.fixture
+def new_namespace(api_client: Any) -> Iterator[Callable[..., str]]:
+    """Create fresh namespaces (deleted after the test), usable once their default
+    ServiceAccount exists (the ServiceAccount admission refuses pods before)."""
+    from kubernetes import client
+
+    from tests.e2e.helpers import wait_until
+
+    core: Any = client.CoreV1Api(api_client)
+    created: list[str] = []
+
+    def create(labels: dict[str, str] | None = None) -> str:
+        name = f"e2e-{uuid.uuid4().hex[:8]}"
+        core.create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+        created.append(name)
+
+        def has_default_sa() -> bool:
+            accounts = core.list_namespaced_service_account(name).items
+            return any(sa.metadata.name == "default" for sa in accounts)
+
+        wait_until(has_default_sa, 60, f"the default ServiceAccount of {name}")
+        return name
+
+    yield create
+    for name in created:
+        core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(new_namespace: Callable[..., str]) -> str:
+    return new_namespace()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failed e2e test, attach the tail of every component's log to the report."""
+    report = yield
+    if (
+        report.failed
+        and call.when == "call"
+        and "real_cluster" in getattr(item, "fixturenames", ())
+    ):
+        cluster = Cluster.attach(_state_dir())
+        if cluster is not None:
+            report.sections.append(("cluster logs", cluster.dump_logs(lines=30)))
+    return report
