@@ -4,6 +4,8 @@
 2. ours vs the seed's design (benchmarks/seed_baseline.py) on identical workloads: the
    same entries, the same Snowflake emulator and mTLS service, latency 50 ms.
    Options: ``make bench ARGS="--entries 2000 --worker-entries 6000"``.
+3. the operator: Kubernetes API requests per poll for a busy resource, and the idle cost
+   of 100 resources polled every 60 s (benchmarks/operator_idle.py): CPU and API writes.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import operator_requests, ours, seed_baseline, worker_throughput
+from benchmarks import operator_idle, operator_requests, ours, seed_baseline, worker_throughput
 from benchmarks.fargate_model import START_BILLED_SECONDS
 from benchmarks.harness import bench_environment
 
 LATENCY_MS = 50.0
 TARGETS = {"throughput_ratio": 10.0, "statement_ratio": 40.0, "pod_start_ratio": 50.0}
+# Upper bounds for the operator's idle cost (issue 12, part 5).
+OPERATOR_LIMITS = {
+    "operator_cpu_percent_100_resources": 2.5,
+    "operator_api_writes_per_idle_poll": 0.2,
+}
 
 
 def comparison_entries(count: int) -> list[tuple[str, Any]]:
@@ -48,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=2000, help="comparison workload (2000)")
     parser.add_argument("--worker-entries", type=int, default=6000, help="worker benchmark")
+    parser.add_argument(
+        "--operator-window", type=float, default=120, help="seconds of idle operator measured"
+    )
     args = parser.parse_args(argv)
 
     print("worker throughput: 1 worker, concurrency 32, service latency 50 ms ...", flush=True)
@@ -179,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  reconcile wall time excluding Snowflake: {operator['reconcile_wall_time_us']} us")
 
+    print("operator: 100 idle resources polled every 60 s (about 5 minutes) ...", flush=True)
+    idle = operator_idle.idle_cost(window=args.operator_window)
+    for name, limit in OPERATOR_LIMITS.items():
+        verdict = "met" if idle[name] is not None and idle[name] <= limit else "MISSED"
+        print(f"  {name}: {idle[name]} (at most {limit}: {verdict})")
+
     result = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()} {platform.python_version()}",
@@ -194,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         "operator": operator,
         "operator_requests_per_poll": operator["requests_per_poll"],
         "reconcile_wall_time_us": operator["reconcile_wall_time_us"],
+        "operator_idle": idle,
+        "operator_cpu_percent_100_resources": idle["operator_cpu_percent_100_resources"],
+        "operator_api_writes_per_idle_poll": idle["operator_api_writes_per_idle_poll"],
+        "operator_limits": OPERATOR_LIMITS,
     }
     print(json.dumps(result), flush=True)
     return 0

@@ -40,6 +40,19 @@ class SnowflakeAuth(_Model):
             raise ValueError("auth.mode password needs auth.passwordSecret")
         return self
 
+    def secrets_in_use(self) -> dict[str, SecretKeyRef]:
+        """The Secret references the login of this mode reads, by field name."""
+        if self.mode is AuthMode.KEY_PAIR:
+            refs = {
+                "privateKeySecret": self.private_key_secret,
+                "privateKeyPassphraseSecret": self.private_key_passphrase_secret,
+            }
+        elif self.mode is AuthMode.PASSWORD:
+            refs = {"passwordSecret": self.password_secret}
+        else:
+            refs = {}
+        return {field: ref for field, ref in refs.items() if ref is not None}
+
 
 class SnowflakeTarget(_Model):
     account: str = Field(min_length=1)

@@ -18,6 +18,7 @@ from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
+from tests.support.operator_world import world  # noqa: F401 (shared fixture)
 from tests.support.s3 import moto_server, s3_client, versioned_bucket
 from tests.support.snowflake import location
 from tests.support.sql_tables import migrated_seed_table
