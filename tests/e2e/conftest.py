@@ -95,6 +95,7 @@ def new_namespace(api_client: Any) -> Iterator[Callable[..., str]]:
     """Create fresh namespaces (deleted after the test), usable once their default
     ServiceAccount exists (the ServiceAccount admission refuses pods before)."""
     from kubernetes import client
+
     from tests.e2e.helpers import wait_until
 
     core: Any = client.CoreV1Api(api_client)

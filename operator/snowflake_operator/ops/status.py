@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # only for annotations: the session pulls in the Snowflake co
     from .session import Session
 
 HELP = "entries by status, the oldest pending age, recent dead letters"
-ERROR_WIDTH = 80  # in the table; JSON has the whole message
+ERROR_WIDTH = 80  # in the table; -o wide, json and yaml have the whole message
 
 
 def _count(text: str, *, low: int, high: int) -> int:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
         "total": counts.total,
     }
     output = session.output
-    if output.json_mode:
+    if output.structured:
         document: dict[str, Any] = {
             "table": session.target.table_name,
             "max_attempts": max_attempts,
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
                 for letter in dead
             ],
         }
-        output.json(document)
+        output.document(document)
         return 0
     output.table(
         f"queue {session.target.table_name}",
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
                 letter.id,
                 letter.retry_count,
                 utc_text(letter.failed_at),
-                truncate(letter.error_message, ERROR_WIDTH),
+                truncate(letter.error_message, None if output.wide else ERROR_WIDTH),
             ]
             for letter in dead
         ],
