@@ -38,6 +38,7 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    add_help: bool = True  # False: the command adds its own -h/--help
 
 
 # Commands provided by other distributions, with the hint shown when they are missing.
@@ -50,9 +51,26 @@ KNOWN_PLUGINS = {
 }
 
 
+class _WorkerHelpAction(argparse.Action):
+    """`worker --help`: the worker's own help, every SFP_* variable with its default and
+    meaning (read from its settings models only when asked for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from snowflake_worker.__main__ import help_text
+
+        print(help_text(), end="")
+        parser.exit()
+
+
 def _worker_command() -> Command:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.description = "Run one Job: claim entries and call the service."
+        parser.add_argument(
+            "-h", "--help", action=_WorkerHelpAction, help="every SFP_* variable, and exit"
+        )
 
     def run(args: argparse.Namespace) -> int:
         from snowflake_worker.worker import run_worker
@@ -64,6 +82,7 @@ def _worker_command() -> Command:
         "run one Job: claim entries and call the service (config: SFP_* environment)",
         add_arguments,
         run,
+        add_help=False,
     )
 
 
@@ -156,7 +175,10 @@ def build_parser(commands: Sequence[Command], prog: str = PROG) -> argparse.Argu
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     present = {command.name for command in commands}
     for command in commands:
-        command.add_arguments(subparsers.add_parser(command.name, help=command.help))
+        subparser = subparsers.add_parser(
+            command.name, help=command.help, add_help=command.add_help
+        )
+        command.add_arguments(subparser)
     for name, (help_text, _) in KNOWN_PLUGINS.items():
         if name not in present:  # listed in --help, explained when run
             subparsers.add_parser(name, help=f"{help_text} (not installed)", add_help=False)
