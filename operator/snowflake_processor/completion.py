@@ -37,7 +37,8 @@ def complete(parser: argparse.ArgumentParser) -> None:
 
 def kubectl_completions(parser: argparse.ArgumentParser, words: Sequence[str]) -> list[str]:
     """Completions of the last of ``words`` ('' starts a new word), each "word\\tdescription"."""
-    import argcomplete
+    import argcomplete.io
+    from argcomplete.finders import CompletionFinder
 
     *done, current = list(words) or [""]
     line = " ".join(["kubectl-sfp", *(shlex.quote(word) for word in done), current])
@@ -52,8 +53,15 @@ def kubectl_completions(parser: argparse.ArgumentParser, words: Sequence[str]) -
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     answer = io.StringIO()
+
+    class Finder(CompletionFinder):
+        def _init_debug_stream(self) -> None:
+            # argcomplete debugs to file descriptor 9, which a shell sets up; kubectl does not
+            # (and in this process it may be another file): keep its debug output here.
+            argcomplete.io.debug_stream = io.StringIO()
+
     try:
-        argcomplete.autocomplete(parser, exit_method=_stop, output_stream=answer)
+        Finder()(parser, exit_method=_stop, output_stream=answer)
     except _Completed:
         pass
     finally:
