@@ -79,10 +79,11 @@ def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
+    parser.description = textwrap.fill(
         "Print the queue table's SQL with its variables filled in, one statement after "
         "another ending in ';', or write one file per source file (--out-dir) for `snow sql "
-        "-f FILE` or a worksheet. Needs no Snowflake login."
+        "-f FILE` or a worksheet. Needs no Snowflake login.",
+        width=78,
     )
     add_schema_arguments(parser)
     parser.add_argument(
@@ -94,10 +95,11 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
+    parser.description = textwrap.fill(
         "Run the queue table's SQL on Snowflake, file by file, statement by statement. Every "
         "statement is safe to run again: applying twice changes nothing the second time. "
-        "Needs an admin role (--role), not the service role."
+        "Needs an admin role (--role), not the service role.",
+        width=78,
     )
     add_schema_arguments(parser)
     parser.add_argument(
