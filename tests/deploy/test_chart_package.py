@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from tests.support.deploy_tools import ROOT, tool
+from tests.support.generators import assert_generated_file_current
 
 CHART = ROOT / "charts" / "snowflake-processor"
 README = CHART / "README.md"
@@ -47,14 +47,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_readme_is_generated_from_the_values() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_chart_readme.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    assert_generated_file_current("gen_chart_readme.py")
     readme = README.read_text(encoding="utf-8")
     values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
     for key in _keys(values):

@@ -134,29 +134,21 @@ def test_kubectl_runs_the_sfp_plugin(orders: QueueClient) -> None:
     assert (bin_dir / "kubectl-sfp").exists(), "pip install -e . installs the kubectl-sfp script"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SFP_")}
     env["PATH"] = os.pathsep.join([str(bin_dir), str(KUBECTL.parent), env.get("PATH", "")])
-    result = subprocess.run(
-        [str(KUBECTL), "sfp", "status", "-n", NAMESPACE, "orders"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        run = subprocess.run(
+            [str(KUBECTL), *args], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        return run
+
+    result = kubectl("sfp", "status", "-n", NAMESPACE, "orders")
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"SnowflakeProcessor {NAMESPACE}/orders: Ready True")
     assert f"queue {orders.table}" in lines
     assert any(line.split() == ["failed", "(dead", "letters)", "1"] for line in lines)
     # kubectl's own completion of `kubectl sfp st` asks kubectl_complete-sfp
-    completion = subprocess.run(
-        [str(KUBECTL), "__complete", "sfp", "st"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    assert completion.returncode == 0, completion.stderr
+    completion = kubectl("__complete", "sfp", "st")
     assert completion.stdout.splitlines()[0].split("\t")[0] == "status"
     assert completion.stdout.splitlines()[-1] == ":4"
 

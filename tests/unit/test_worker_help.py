@@ -13,6 +13,7 @@ import pytest
 
 from snowflake_worker.connection import SnowflakeSettings
 from snowflake_worker.settings import WorkerSettings
+from tests.support.generators import assert_generated_file_current
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,14 +73,7 @@ def test_the_operator_cli_shows_the_same_help(worker_help: str) -> None:
 
 
 def test_the_documented_tables_are_generated_from_the_same_models() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_worker_environment.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    assert_generated_file_current("gen_worker_environment.py")
     doc = (ROOT / "docs" / "worker-environment.md").read_text(encoding="utf-8")
     for model, name, field in FIELDS:
         assert f"| `{_variable(model, name, field)}` |" in doc
