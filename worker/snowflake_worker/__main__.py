@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .termination import (
+    NOTHING_CLAIMED,
+    StoppedBeforeClaiming,
+    stop_cleanly_until_claiming,
+    termination_message_path,
+    write_termination_message,
+)
+
 USAGE = """\
 usage: snowflake-processor-worker
 
@@ -95,8 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args:
         print(f"error: unrecognized arguments: {' '.join(args)}", file=sys.stderr)
         return 2
-    from .worker import run_worker
-
+    stop_cleanly_until_claiming()  # before the heavy imports below
+    try:
+        from .worker import run_worker
+    except StoppedBeforeClaiming:
+        write_termination_message(termination_message_path(), NOTHING_CLAIMED)
+        return 0
     return run_worker()
 
 
