@@ -151,6 +151,9 @@ def test_kubectl_runs_the_sfp_plugin(orders: QueueClient) -> None:
     completion = kubectl("__complete", "sfp", "st")
     assert completion.stdout.splitlines()[0].split("\t")[0] == "status"
     assert completion.stdout.splitlines()[-1] == ":4"
+    # NAME completes from the cluster, in the namespace given so far
+    names = kubectl("__complete", "sfp", "status", "-n", NAMESPACE, "or").stdout.splitlines()
+    assert [line.split("\t")[0] for line in names] == ["orders", ":4"]
 
 
 def test_names_are_refused_clearly(

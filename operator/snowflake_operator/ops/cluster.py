@@ -82,6 +82,17 @@ def read_processor(
     return ClusterResource(namespace, name, document, api)
 
 
+def processor_names(
+    namespace: str | None, context: str | None, kubeconfig: Path | None
+) -> list[str]:
+    """The SnowflakeProcessors in the namespace, for completing NAME (a short timeout)."""
+    api, default_namespace = _api_client(context, kubeconfig)
+    listed: Any = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP, VERSION, namespace or default_namespace, PLURAL, _request_timeout=3
+    )
+    return sorted(str(item["metadata"]["name"]) for item in listed.get("items", []))
+
+
 def _api_client(context: str | None, kubeconfig: Path | None) -> tuple[client.ApiClient, str]:
     """A client configured like kubectl's, and the namespace to use when -n is not given."""
     configuration = client.Configuration()

@@ -46,12 +46,13 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, login: bool = True)
             "SnowflakeProcessor YAML file; or --database, --schema and --table."
         ),
     )
-    where.add_argument(
+    name = where.add_argument(
         "name",
         nargs="?",
         metavar="NAME",
         help="a SnowflakeProcessor in the cluster (kubectl get sfp lists them)",
     )
+    name.completer = complete_processor_names  # type: ignore[attr-defined]  # argcomplete's
     where.add_argument(
         "-n",
         "--namespace",
@@ -106,6 +107,24 @@ def _add_login_arguments(parser: argparse.ArgumentParser) -> None:
     login.add_argument(
         "--private-key-file", type=Path, metavar="PATH", help="PKCS#8 private key (key_pair)"
     )
+
+
+def complete_processor_names(
+    prefix: str, parsed_args: argparse.Namespace, **_: object
+) -> list[str]:
+    """NAME completes to the SnowflakeProcessors of the namespace given so far (-n, else the
+    context's), as `kubectl get sfp <TAB>` does; nothing when the cluster cannot say."""
+    from .cluster import processor_names  # the kubernetes client: only while completing
+
+    try:
+        names = processor_names(
+            getattr(parsed_args, "namespace", None),
+            getattr(parsed_args, "context", None),
+            getattr(parsed_args, "kubeconfig", None),
+        )
+    except Exception:  # a completion never fails loudly: it offers nothing
+        return []
+    return [name for name in names if name.startswith(prefix)]
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
