@@ -5,14 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 ARGS ?=
 
-.PHONY: venv tools demo test lint typecheck unit bench chaos chart clean
+.PHONY: venv tools demo test lint typecheck unit bench chaos chart lock clean
 
 # Three distributions, installed editable together: the worker (worker/), the operator
 # and CLI (the root), the development tools (devtools/: demo, emulators, mTLS service).
-$(STAMP): pyproject.toml worker/pyproject.toml devtools/pyproject.toml
+# Every version comes from requirements/constraints.txt, the file both images install
+# from too: the tests run what the images hold (make lock rewrites it).
+CONSTRAINTS := requirements/constraints.txt
+$(STAMP): pyproject.toml worker/pyproject.toml devtools/pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ./worker -e ./devtools -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ./worker -e ./devtools -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -56,6 +59,10 @@ chart: tools
 	.tools/bin/helm lint --strict charts/snowflake-processor
 	@mkdir -p $(DIST)
 	.tools/bin/helm package charts/snowflake-processor --destination $(DIST)
+
+# Re-resolve every dependency at the newest versions the pyproject.toml files allow.
+lock:
+	$(PYTHON) scripts/lock_requirements.py
 
 clean:
 	rm -rf .demo .tools .mypy_cache .ruff_cache .pytest_cache

@@ -22,7 +22,7 @@ from snowflake_devtools.specs import emulator_spec
 from snowflake_worker.connection import connect
 from snowflake_worker.queue import QueueClient
 
-from .fargate_model import OURS_JOB_VCPU, vcpu_seconds
+from .fargate_model import OURS_JOB, OURS_JOB_BEFORE, fargate_cost
 from .harness import Bench
 
 ENTRIES_PER_JOB = 1000
@@ -49,7 +49,8 @@ def run(
             "entries_per_job": ENTRIES_PER_JOB,
             "max_active_jobs": MAX_ACTIVE_JOBS,
             "concurrency": CONCURRENCY,
-            "cpu": str(OURS_JOB_VCPU),
+            "cpu": OURS_JOB["cpu"],
+            "memory": OURS_JOB["memory"],
         },
         poll_interval_seconds=POLL_SECONDS,
     )
@@ -112,7 +113,9 @@ def run(
         "tick_seconds": POLL_SECONDS,
         "http_calls": stats_after["requests"] - stats_before["requests"],
         "duplicates": stats_after["duplicates"] - stats_before["duplicates"],
-        "fargate": vcpu_seconds(
-            starts=starts, run_seconds=run_seconds, task_vcpu=OURS_JOB_VCPU, entries=total
+        "fargate": fargate_cost(starts=starts, run_seconds=run_seconds, entries=total, **OURS_JOB),
+        # The same run billed at the former default request (0.5 vCPU / 1Gi: 2 GB billed).
+        "fargate_before": fargate_cost(
+            starts=starts, run_seconds=run_seconds, entries=total, **OURS_JOB_BEFORE
         ),
     }

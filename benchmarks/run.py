@@ -86,14 +86,26 @@ def main(argv: list[str] | None = None) -> int:
             seed["pod_starts_per_1000_entries"], mine["pod_starts_per_1000_entries"]
         ),
     }
+    ours_cost, seed_cost, before = mine["fargate"], seed["fargate"], mine["fargate_before"]
     fargate = {
-        "model": f"starts x {START_BILLED_SECONDS:.0f} s x task vCPU + run seconds x task vCPU",
-        "ours_vcpu_seconds_per_1000_entries": mine["fargate"]["vcpu_seconds_per_1000_entries"],
-        "seed_vcpu_seconds_per_1000_entries": seed["fargate"]["vcpu_seconds_per_1000_entries"],
-        "vcpu_seconds_ratio": _ratio(
-            seed["fargate"]["vcpu_seconds_per_1000_entries"],
-            mine["fargate"]["vcpu_seconds_per_1000_entries"],
+        "model": (
+            f"(starts x {START_BILLED_SECONDS:.0f} s + run seconds) x billed size; EKS bills "
+            "the request + 256 MB rounded up to a Fargate size"
         ),
+        "ours_billed": ours_cost["billed"],
+        "seed_billed": seed_cost["billed"],
+        "ours_vcpu_seconds_per_1000_entries": ours_cost["vcpu_seconds_per_1000_entries"],
+        "seed_vcpu_seconds_per_1000_entries": seed_cost["vcpu_seconds_per_1000_entries"],
+        "vcpu_seconds_ratio": _ratio(
+            seed_cost["vcpu_seconds_per_1000_entries"], ours_cost["vcpu_seconds_per_1000_entries"]
+        ),
+        "ours_gb_seconds_per_1000_entries": ours_cost["gb_seconds_per_1000_entries"],
+        "seed_gb_seconds_per_1000_entries": seed_cost["gb_seconds_per_1000_entries"],
+        "ours_usd_per_1000_entries": ours_cost["usd_per_1000_entries"],
+        "seed_usd_per_1000_entries": seed_cost["usd_per_1000_entries"],
+        "usd_ratio": _ratio(seed_cost["usd_per_1000_entries"], ours_cost["usd_per_1000_entries"]),
+        "ours_before_billed": before["billed"],
+        "ours_before_usd_per_1000_entries": before["usd_per_1000_entries"],
     }
     both = [
         ("entries", mine["entries"], seed["entries"]),
@@ -112,7 +124,17 @@ def main(argv: list[str] | None = None) -> int:
             mine["pod_starts_per_1000_entries"],
             seed["pod_starts_per_1000_entries"],
         ),
-        ("task vCPU", mine["fargate"]["task_vcpu"], seed["fargate"]["task_vcpu"]),
+        ("Fargate size billed", ours_cost["billed"], seed_cost["billed"]),
+        (
+            "Fargate GB-s per 1,000 entries",
+            ours_cost["gb_seconds_per_1000_entries"],
+            seed_cost["gb_seconds_per_1000_entries"],
+        ),
+        (
+            "Fargate USD per 1,000 entries",
+            ours_cost["usd_per_1000_entries"],
+            seed_cost["usd_per_1000_entries"],
+        ),
         (
             "Fargate vCPU-s per 1,000 entries",
             mine["fargate"]["vcpu_seconds_per_1000_entries"],
@@ -132,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "met" if value is not None and value >= target else "MISSED"
         print(f"  {name}: {value} (target {target:.0f}x: {verdict})")
     print(f"  Fargate vCPU-seconds ratio: {fargate['vcpu_seconds_ratio']}", flush=True)
+    print(
+        f"  Fargate cost ratio: {fargate['usd_ratio']} (ours billed as {fargate['ours_billed']}; "
+        f"at the former 0.5 vCPU / 1Gi request, billed as {fargate['ours_before_billed']}: "
+        f"{fargate['ours_before_usd_per_1000_entries']} USD per 1,000 entries)",
+        flush=True,
+    )
     if not seed["drained"] or not mine["drained"]:
         print(
             "  note: a side did not drain within its time limit; its per-1,000 figures divide "

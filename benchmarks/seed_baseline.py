@@ -403,7 +403,7 @@ def run(
     """Drain ``entries`` with the seed's design; the figures the comparison reports."""
     from snowflake_devtools.mtls_service import fetch_stats
 
-    from .fargate_model import SEED_TASK_VCPU, vcpu_seconds
+    from .fargate_model import SEED_TASK, fargate_cost
 
     queue = bench.fresh_queue(table)
     queue.enqueue(entries)
@@ -463,8 +463,9 @@ def run(
         "tick_seconds": tick_seconds,
         "http_calls": stats_after["requests"] - stats_before["requests"],
         "duplicates": stats_after["duplicates"] - stats_before["duplicates"],
-        "fargate": vcpu_seconds(
-            starts=starts, run_seconds=run_seconds, task_vcpu=SEED_TASK_VCPU, entries=total
+        # ECS bills the task size as written: no pod overhead.
+        "fargate": fargate_cost(
+            starts=starts, run_seconds=run_seconds, entries=total, overhead=False, **SEED_TASK
         ),
     }
 

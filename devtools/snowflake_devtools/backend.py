@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ class LocalJobBackend:
         termination = directory / "termination-log"
         termination.write_text("")  # the kubelet creates it empty, too
         env = {
-            **worker_environment(spec, name),
+            # Launched now, like a Job created now: the deadline is absolute, as in a pod.
+            **worker_environment(spec, name, launched_at=datetime.now(UTC)),
             "SFP_CERT_DIR": str(self.cert_dir),
             "SFP_TERMINATION_MESSAGE_PATH": str(termination),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -3,6 +3,7 @@
 Layout under ``root`` after :func:`write_demo_certificates`::
 
     root/ca/ca-cert.pem                 the CA that signed the server and the demo client
+    root/ca/ca-key.pem                  its key (0600), to issue more clients later
     root/server/server.pem              server certificate for 127.0.0.1 and localhost
     root/server/server-key.pem          (0600)
     root/client/client.pem              client certificate, identity snowflake-processor-demo
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import trustme
@@ -26,6 +28,7 @@ from snowflake_worker.constants import CA_CERT, CLIENT_CERT, CLIENT_KEY
 
 DEMO_CLIENT_IDENTITY = "snowflake-processor-demo"
 UNTRUSTED_CLIENT_IDENTITY = "snowflake-processor-untrusted"
+CA_KEY = "ca-key.pem"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def write_demo_certificates(root: Path) -> DemoCertificates:
     ca_dir.mkdir(parents=True, exist_ok=True)
     ca_cert = ca_dir / CA_CERT
     ca_cert.write_bytes(ca_pem)
+    _write_private(ca_dir / CA_KEY, ca.private_key_pem.bytes())
 
     server = ca.issue_cert("127.0.0.1", "localhost", common_name="localhost")
     server_dir = root / "server"
@@ -103,6 +107,27 @@ def write_untrusted_client(root: Path) -> Path:
     client = other_ca.issue_cert(UNTRUSTED_CLIENT_IDENTITY, common_name=UNTRUSTED_CLIENT_IDENTITY)
     directory = root / "untrusted-client"
     _write_client_dir(directory, client, server_ca.read_bytes())
+    return directory
+
+
+def write_client_valid_between(
+    root: Path, name: str, not_before: datetime, not_after: datetime
+) -> Path:
+    """Write ``root/<name>/``: a client signed by the demo CA, valid only in that window.
+
+    ``root`` is the folder :func:`write_demo_certificates` wrote; the client is trusted by
+    the service, so an expired or not-yet-valid certificate is its only problem.
+    """
+    ca_dir = root / "ca"
+    ca = trustme.CA.from_pem((ca_dir / CA_CERT).read_bytes(), (ca_dir / CA_KEY).read_bytes())
+    client = ca.issue_cert(
+        DEMO_CLIENT_IDENTITY,
+        common_name=DEMO_CLIENT_IDENTITY,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    directory = root / name
+    _write_client_dir(directory, client, ca.cert_pem.bytes())
     return directory
 
 

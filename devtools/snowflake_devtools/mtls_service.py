@@ -10,6 +10,11 @@ and an ``Idempotency-Key`` header, after ``--latency-ms``:
 
 * body not a JSON object, or no ``entry_id``: 400;
 * ``data`` is a JSON object (or a string holding one) with ``"poison": true``: 422, always;
+* ``data`` asks for a misbehaving answer (see :class:`Misbehaviour`): ``"delay_seconds": s``
+  waits ``s`` more before answering; ``"trickle_seconds": s`` answers 200 at once, then
+  sends its body one byte every ``s`` seconds (:data:`TRICKLE_BYTES` bytes);
+  ``"error_body_bytes": n`` answers 422 with a body of ``n`` bytes. Bodies are streamed
+  and stop when the client leaves; ``streamed_body_bytes`` counts what was sent;
 * with probability ``--timeout-rate``: hold the request for 60 s (or until the client
   disconnects), then 503;
 * else with probability ``--transient-rate``: 503 ``{"error": "transient"}``;
@@ -48,6 +53,8 @@ Send = Callable[[Message], Awaitable[None]]
 STATS_PATH = "/_stats"
 TIMEOUT_HOLD_SECONDS = 60.0
 MAX_BODY_BYTES = 1024 * 1024
+TRICKLE_BYTES = 30
+STREAM_CHUNK_BYTES = 1024 * 1024
 MODULE = "snowflake_devtools.mtls_service"
 
 
@@ -57,6 +64,7 @@ class Stats:
     status_counts: Counter[int] = field(default_factory=Counter)
     successes_by_key: Counter[str] = field(default_factory=Counter)
     missing_idempotency_key: int = 0
+    streamed_body_bytes: int = 0  # of trickled and large bodies, until their client left
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -66,7 +74,29 @@ class Stats:
             "duplicates": sum(n - 1 for n in self.successes_by_key.values() if n > 1),
             "status_counts": {str(status): n for status, n in sorted(self.status_counts.items())},
             "missing_idempotency_key": self.missing_idempotency_key,
+            "streamed_body_bytes": self.streamed_body_bytes,
         }
+
+
+@dataclass(frozen=True)
+class Misbehaviour:
+    """What an entry's data asks the service to do wrong (the worker's abuse tests)."""
+
+    delay_seconds: float = 0.0
+    trickle_seconds: float | None = None
+    error_body_bytes: int | None = None
+
+    @classmethod
+    def of(cls, data: Any) -> Misbehaviour:
+        data = _object(data)
+        delay, trickle, size = (
+            data.get(k) for k in ("delay_seconds", "trickle_seconds", "error_body_bytes")
+        )
+        return cls(
+            delay_seconds=float(delay) if _is_number(delay) else 0.0,
+            trickle_seconds=float(trickle) if _is_number(trickle) else None,
+            error_body_bytes=int(size) if _is_number(size) else None,
+        )
 
 
 class MtlsService:
@@ -124,6 +154,12 @@ class MtlsService:
         if _is_poison(payload.get("data")):
             await self._finish(send, 422, {"error": "poison entry rejected"})
             return
+        misbehaviour = Misbehaviour.of(payload.get("data"))
+        await asyncio.sleep(misbehaviour.delay_seconds)
+        if misbehaviour.error_body_bytes is not None:
+            self.stats.status_counts[422] += 1
+            await self._stream(send, receive, 422, misbehaviour.error_body_bytes, 0.0)
+            return
         if self.random.random() < self.timeout_rate:
             self.stats.status_counts[503] += 1
             await self._hold(receive)
@@ -134,7 +170,32 @@ class MtlsService:
             return
         key = idempotency_key if idempotency_key is not None else str(entry_id)
         self.stats.successes_by_key[key] += 1
+        if misbehaviour.trickle_seconds is not None:
+            self.stats.status_counts[200] += 1
+            await self._stream(send, receive, 200, TRICKLE_BYTES, misbehaviour.trickle_seconds)
+            return
         await self._finish(send, 200, {"ok": True, "entry_id": entry_id})
+
+    async def _stream(
+        self, send: Send, receive: Receive, status: int, size: int, pause: float
+    ) -> None:
+        """Send ``size`` bytes of body (one byte per ``pause`` seconds when ``pause``),
+        stopping as soon as the client disconnects."""
+        left = asyncio.ensure_future(_disconnected(receive))
+        headers = [(b"content-type", b"text/plain"), (b"content-length", str(size).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        chunk = b"x" if pause else b"x" * STREAM_CHUNK_BYTES
+        sent = 0
+        try:
+            while sent < size and not left.done():
+                piece = chunk[: size - sent]
+                more = sent + len(piece) < size
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+                sent += len(piece)
+                await asyncio.sleep(pause if more else 0)
+        finally:
+            left.cancel()
+            self.stats.streamed_body_bytes += sent
 
     async def _hold(self, receive: Receive) -> None:
         """Wait out a simulated timeout: until the client leaves, shutdown, or the hold ends."""
@@ -219,13 +280,22 @@ def _parse(body: bytes | None) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def _is_poison(data: Any) -> bool:
+def _object(data: Any) -> dict[str, Any]:
+    """The entry's data as a JSON object (parsed once if it is a string), else empty."""
     if isinstance(data, str):
         try:
             data = json.loads(data)
         except ValueError:
-            return False
-    return isinstance(data, dict) and data.get("poison") is True
+            return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _is_poison(data: Any) -> bool:
+    return _object(data).get("poison") is True
 
 
 def _listening_socket(port: int) -> socket.socket:

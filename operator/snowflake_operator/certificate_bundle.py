@@ -26,6 +26,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from snowflake_worker.tls import validity_problem
+
 from .constants import (
     CA_CERT,
     CERT_FILES,
@@ -107,10 +109,6 @@ def _public_key_der(key: Any) -> bytes:
     )
 
 
-def _timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def check_bundle(files: dict[str, bytes], now: datetime) -> BundleCheck:
     """Parse and cross-check the three files; raise CertificateProblem naming the bad file.
 
@@ -143,12 +141,10 @@ def check_bundle(files: dict[str, bytes], now: datetime) -> BundleCheck:
 
     _certificates(files, CA_CERT, "one or more PEM certificates")
 
-    not_before = client.not_valid_before_utc
     not_after = client.not_valid_after_utc
-    if not_after < now:
-        raise CertificateProblem(CLIENT_CERT, f"expired on {_timestamp(not_after)}")
-    if not_before > now:
-        raise CertificateProblem(CLIENT_CERT, f"not valid before {_timestamp(not_before)}")
+    problem = validity_problem(client.not_valid_before_utc, not_after, now)
+    if problem is not None:  # the worker refuses the same certificate the same way
+        raise CertificateProblem(CLIENT_CERT, problem)
     expires_in_days = (not_after - now).total_seconds() / 86400
     return BundleCheck(
         not_after=not_after,

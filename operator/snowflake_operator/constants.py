@@ -37,6 +37,10 @@ NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 APP_NAME = "snowflake-processor"
+# On every worker pod, whatever the resource says: the label the worker Fargate profile
+# selects (terraform/eks/main.tf, local.worker_pod_labels).
+FARGATE_PROFILE_LABEL = f"{GROUP}/fargate"
+FARGATE_PROFILE_LABEL_VALUE = "true"
 # What created the object: the operator (the chart's own objects say Helm, as Helm's do).
 MANAGED_BY = "snowflake-processor-operator"
 

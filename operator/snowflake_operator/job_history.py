@@ -24,10 +24,35 @@ def termination_message(status: Mapping[str, Any] | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class JobReport:
+    """What one finished Job did, from its worker's summary (zeros when there was none)."""
+
+    name: str
+    succeeded: bool
+    completed: int
+    failed: int
+    summary_seen: bool
+
+
+@dataclass(frozen=True)
 class Totals:
     completed: int = 0
     failed: int = 0
     counted_jobs: tuple[str, ...] = ()
+    reports: tuple[JobReport, ...] = ()
+
+
+def job_event(report: JobReport) -> tuple[str, str, str]:
+    """The Event that records a counted Job once the Job itself is deleted: (type, reason,
+    message). The history of finished Jobs lives in Events and status.totals, not in
+    finished pods that Fargate keeps billing."""
+    outcome = "succeeded" if report.succeeded else "failed"
+    if report.summary_seen:
+        detail = f"{report.completed} entries completed, {report.failed} failed for good"
+    else:
+        detail = "no summary from its worker (see the pod's log)"
+    kind, reason = ("Normal", "JobSucceeded") if report.succeeded else ("Warning", "JobFailed")
+    return kind, reason, f"Job {report.name} {outcome}: {detail}"
 
 
 def fold_summaries(
@@ -36,8 +61,7 @@ def fold_summaries(
     """Entries completed and failed by finished Jobs not yet counted, from their workers'
     summaries. A Job whose pod is gone (or never wrote one) is counted as zero once its
     summary has had time to arrive."""
-    completed = failed = 0
-    counted: list[str] = []
+    reports: list[JobReport] = []
     for record in records:
         if not record.finished or record.counted:
             continue
@@ -45,10 +69,21 @@ def fold_summaries(
         if text is None and not _long_finished(record, now):
             continue
         summary = _parse(text)
-        completed += int(summary.get("completed") or 0)
-        failed += int(summary.get("failed") or 0)
-        counted.append(record.name)
-    return Totals(completed, failed, tuple(counted))
+        reports.append(
+            JobReport(
+                name=record.name,
+                succeeded=record.succeeded,
+                completed=int(summary.get("completed") or 0),
+                failed=int(summary.get("failed") or 0),
+                summary_seen=bool(summary),
+            )
+        )
+    return Totals(
+        completed=sum(r.completed for r in reports),
+        failed=sum(r.failed for r in reports),
+        counted_jobs=tuple(r.name for r in reports),
+        reports=tuple(reports),
+    )
 
 
 def _parse(text: str | None) -> dict[str, Any]:

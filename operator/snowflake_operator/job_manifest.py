@@ -3,6 +3,7 @@ composed of small builders (labels, environment, volumes, security, container, p
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from snowflake_worker.connection import AuthMode
@@ -11,6 +12,8 @@ from .constants import (
     APP_NAME,
     CERT_MOUNT_PATH,
     COMPONENT_LABEL,
+    FARGATE_PROFILE_LABEL,
+    FARGATE_PROFILE_LABEL_VALUE,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     NAME_LABEL,
@@ -28,6 +31,18 @@ from .worker_environment import worker_environment, worker_secret_environment
 TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
 
 
+def pod_labels(spec: ProcessorSpec, processor: str, job_name: str) -> dict[str, str]:
+    """spec.job.podLabels, then the operator's own: the common labels and the label the
+    worker Fargate profile selects, which a resource can neither drop nor change (a pod
+    that no profile selects stays Pending forever on a cluster without EC2 nodes)."""
+    return {
+        **spec.job.pod_labels,
+        **common_labels(processor),
+        FARGATE_PROFILE_LABEL: FARGATE_PROFILE_LABEL_VALUE,
+        "job-name": job_name,
+    }
+
+
 def common_labels(processor: str) -> dict[str, str]:
     return {
         NAME_LABEL: APP_NAME,
@@ -37,11 +52,12 @@ def common_labels(processor: str) -> dict[str, str]:
     }
 
 
-def container_environment(spec: ProcessorSpec, job_name: str) -> list[dict[str, Any]]:
+def container_environment(
+    spec: ProcessorSpec, job_name: str, launched_at: datetime
+) -> list[dict[str, Any]]:
     """Plain values, Secret references (never the secrets themselves), and HOME."""
-    env: list[dict[str, Any]] = [
-        {"name": key, "value": value} for key, value in worker_environment(spec, job_name).items()
-    ]
+    plain = worker_environment(spec, job_name, launched_at=launched_at)
+    env: list[dict[str, Any]] = [{"name": key, "value": value} for key, value in plain.items()]
     env += [
         {"name": key, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
         for key, ref in worker_secret_environment(spec).items()
@@ -104,7 +120,11 @@ def container_security_context() -> dict[str, Any]:
 
 
 def worker_container(
-    spec: ProcessorSpec, job_name: str, image: str, mounts: list[dict[str, Any]]
+    spec: ProcessorSpec,
+    job_name: str,
+    image: str,
+    mounts: list[dict[str, Any]],
+    launched_at: datetime,
 ) -> dict[str, Any]:
     """Requests equal limits (Fargate sizes the pod from them)."""
     resources = {"cpu": spec.job.cpu, "memory": spec.job.memory}
@@ -113,7 +133,7 @@ def worker_container(
         "image": image,
         "imagePullPolicy": spec.job.image_pull_policy,
         "command": list(WORKER_COMMAND),
-        "env": container_environment(spec, job_name),
+        "env": container_environment(spec, job_name, launched_at),
         "resources": {"requests": resources, "limits": resources},
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -122,7 +142,11 @@ def worker_container(
 
 
 def pod_spec(
-    spec: ProcessorSpec, job_name: str, image: str, certificates_secret: str
+    spec: ProcessorSpec,
+    job_name: str,
+    image: str,
+    certificates_secret: str,
+    launched_at: datetime,
 ) -> dict[str, Any]:
     volumes, mounts = volumes_and_mounts(spec, certificates_secret)
     return {
@@ -132,7 +156,7 @@ def pod_spec(
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": spec.job.grace_seconds + 10,
         "securityContext": pod_security_context(),
-        "containers": [worker_container(spec, job_name, image, mounts)],
+        "containers": [worker_container(spec, job_name, image, mounts, launched_at)],
         "volumes": volumes,
     }
 
@@ -144,10 +168,11 @@ def build_job(
     *,
     image: str,
     certificates_secret: str,
+    launched_at: datetime,
 ) -> dict[str, Any]:
-    """A batch/v1 Job manifest: one pod, never retried by Kubernetes (the queue retries)."""
+    """A batch/v1 Job manifest: one pod, never retried by Kubernetes (the queue retries).
+    ``launched_at`` is when it is created: the worker's deadline counts from it."""
     labels = common_labels(processor.name)
-    pod_labels = {**spec.job.pod_labels, **labels, "job-name": job_name}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -164,8 +189,8 @@ def build_job(
             "activeDeadlineSeconds": spec.job_active_deadline_seconds(),  # below the lease
             "ttlSecondsAfterFinished": spec.job.ttl_seconds_after_finished,
             "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": pod_spec(spec, job_name, image, certificates_secret),
+                "metadata": {"labels": pod_labels(spec, processor.name, job_name)},
+                "spec": pod_spec(spec, job_name, image, certificates_secret, launched_at),
             },
         },
     }

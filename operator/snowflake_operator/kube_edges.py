@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kubernetes import client
 
@@ -51,7 +51,12 @@ class KubeJobs:
 
     def launch(self, name: str, spec: ProcessorSpec, certificates_secret: str) -> bool:
         manifest = build_job(
-            name, self.processor, spec, image=self.image, certificates_secret=certificates_secret
+            name,
+            self.processor,
+            spec,
+            image=self.image,
+            certificates_secret=certificates_secret,
+            launched_at=datetime.now(UTC),  # the worker's deadline counts from here
         )
         if not create_job(self.api, manifest):
             return False

@@ -5,8 +5,9 @@
     3. observe           lease recovery and counts, or the idle gate's warehouse-free check
     4. plan              pure: planning.plan_poll
     5. launch            the planned Jobs, with names fixed per poll slot
-    6. fold summaries    finished Jobs' worker summaries into status.totals
-    7. clean up          finished Jobs beyond the history limits
+    6. fold summaries    finished Jobs' worker summaries into status.totals, one Event each
+    7. clean up          counted Jobs beyond the history limits (0 by default: at once,
+                         since a finished pod on Fargate is billed until it is removed)
 
 The operator (handlers.py, through kube_edges.py) and the local demo (snowflake_devtools)
 run this same function; what differs is behind PollEdges: where Jobs run and where
@@ -28,7 +29,7 @@ from snowflake_worker.queue import LeaseRecovery, QueueClient, QueueCounts
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
-from .job_history import fold_summaries, jobs_beyond_history
+from .job_history import fold_summaries, job_event, jobs_beyond_history
 from .planning import Condition, Observation, PollPlan, plan_poll
 from .spec import ProcessorSpec
 
@@ -89,6 +90,7 @@ class QueueView:
 class FoldedTotals:
     totals: dict[str, int] = field(default_factory=dict)
     counted_jobs: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()  # one per counted Job: its record once it is deleted
 
 
 def run_poll(
@@ -133,7 +135,7 @@ def run_poll(
         launched=launched,
         status=status,
         conditions=plan.conditions,
-        events=certificates.events + plan.events,
+        events=certificates.events + plan.events + list(folded.events),
         failed=snowflake_failed or not certificates.ready,
         certificates=certificates,
         seconds=time.monotonic() - started,
@@ -201,14 +203,16 @@ def fold_worker_summaries(
             "failed": before["failed"] + folded.failed,
         },
         folded.counted_jobs,
+        tuple(job_event(report) for report in folded.reports),
     )
 
 
 def clean_up_history(
     history: JobHistory | None, spec: ProcessorSpec, counted_now: tuple[str, ...]
 ) -> None:
-    """Delete finished Jobs beyond the history limits; never one whose summary is not yet
-    in the totals."""
+    """Delete counted Jobs beyond the history limits (with their pods: propagation
+    Background); never one whose summary is not yet in the totals. With the default limits
+    of 0 a Job goes in the very poll that counts it."""
     if history is None:
         return
     records = history.records()

@@ -3,12 +3,14 @@ commands read the same fields, with the same defaults as the CRD."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
+from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
 
 
@@ -81,35 +83,91 @@ class SnowflakeTarget(_Model):
         )
 
 
+# What a worker needs after its grace period to release and write back what it holds and
+# exit, plus clock skew between the operator and the node.
+WRITE_BACK_MARGIN_SECONDS = 15
+
 FargateCpu = Literal["0.25", "0.5", "1", "2", "4", "8", "16"]
-# Fargate task sizes: vCPU -> (min GiB, max GiB, step GiB); 0.25 vCPU also allows 0.5 GiB.
-_FARGATE_MEMORY_GIB: dict[str, tuple[float, float, float]] = {
-    "0.25": (1, 2, 1),
-    "0.5": (1, 4, 1),
-    "1": (2, 8, 1),
-    "2": (4, 16, 1),
-    "4": (8, 30, 1),
-    "8": (16, 60, 4),
-    "16": (32, 120, 8),
+# Fargate pod sizes: vCPU -> the memory sizes (MiB) that vCPU comes with.
+FARGATE_SIZES_MIB: dict[str, tuple[int, ...]] = {
+    "0.25": (512, 1024, 2048),
+    "0.5": tuple(range(1024, 4097, 1024)),
+    "1": tuple(range(2048, 8193, 1024)),
+    "2": tuple(range(4096, 16385, 1024)),
+    "4": tuple(range(8192, 30721, 1024)),
+    "8": tuple(range(16384, 61441, 4096)),
+    "16": tuple(range(32768, 122881, 8192)),
 }
+# EKS Fargate adds this to the pod's memory request (kubelet, kube-proxy, containerd) and
+# then bills the smallest size that holds the sum: a request of 1Gi is billed as 2 GB.
+FARGATE_MEMORY_OVERHEAD_MIB = 256
 FARGATE_SIZES_HELP = (
-    "0.25 vCPU: 512Mi, 1Gi, 2Gi; 0.5: 1-4Gi; 1: 2-8Gi; 2: 4-16Gi; 4: 8-30Gi; "
-    "8: 16-60Gi in 4Gi steps; 16: 32-120Gi in 8Gi steps"
+    "a Fargate size less the 256Mi Fargate adds to every pod: 0.25 vCPU: 256Mi, 768Mi, "
+    "1792Mi; 0.5: 768Mi-3840Mi; 1: 1792Mi-7936Mi; 2: 3840Mi-16128Mi; 4: 7936Mi-30464Mi, "
+    "in 1024Mi steps; 8: 16128Mi-61184Mi in 4096Mi steps; 16: 32512Mi-122624Mi in 8192Mi "
+    "steps"
 )
 
 
-def fargate_size_allowed(cpu: str, memory: str) -> bool:
-    """Whether a pod of this size maps onto a Fargate size without rounding up."""
+def memory_mib(memory: str) -> int:
+    """A quantity of the form the CRD allows (``<digits>Mi`` or ``<digits>Gi``) in MiB."""
     amount = int(memory[:-2])
-    gib = amount / 1024 if memory.endswith("Mi") else float(amount)
-    low, high, step = _FARGATE_MEMORY_GIB[cpu]
-    if cpu == "0.25" and gib == 0.5:
-        return True
-    return low <= gib <= high and (gib - low) % step == 0
+    return amount * 1024 if memory.endswith("Gi") else amount
+
+
+def fargate_billed_size(cpu: str, request_mib: int) -> tuple[str, int] | None:
+    """The (vCPU, MiB) size Fargate bills for a pod with these requests, or None when the
+    pod fits no size (it never starts). Fargate takes the smallest size whose vCPU and
+    memory hold the requests, memory plus FARGATE_MEMORY_OVERHEAD_MIB."""
+    needed = request_mib + FARGATE_MEMORY_OVERHEAD_MIB
+    for vcpu, sizes in FARGATE_SIZES_MIB.items():
+        if float(vcpu) < float(cpu):
+            continue
+        for size in sizes:
+            if size >= needed:
+                return vcpu, size
+    return None
+
+
+def describe_size(size: tuple[str, int]) -> str:
+    vcpu, mib = size
+    return f"{vcpu} vCPU / {mib / 1024:g} GB"
+
+
+def exact_fargate_requests(cpu: str) -> list[str]:
+    """The memory requests that bill exactly ``cpu`` vCPU and one of its memory sizes."""
+    return [f"{size - FARGATE_MEMORY_OVERHEAD_MIB}Mi" for size in FARGATE_SIZES_MIB[cpu]]
+
+
+def fargate_size_allowed(cpu: str, memory: str) -> bool:
+    """Whether a pod of these requests is billed as exactly ``cpu`` vCPU and the requested
+    memory plus the Fargate overhead, with nothing rounded up."""
+    request = memory_mib(memory)
+    return fargate_billed_size(cpu, request) == (cpu, request + FARGATE_MEMORY_OVERHEAD_MIB)
+
+
+def fargate_size_problem(cpu: str, memory: str) -> str | None:
+    """Why these requests do not fit a Fargate size exactly (naming what would be billed),
+    or None when they do."""
+    if fargate_size_allowed(cpu, memory):
+        return None
+    billed = fargate_billed_size(cpu, memory_mib(memory))
+    outcome = (
+        "fits no Fargate size, so the pod would never start"
+        if billed is None
+        else f"is billed as {describe_size(billed)}"
+    )
+    requests = exact_fargate_requests(cpu)
+    choices = ", ".join(requests) if len(requests) <= 4 else f"{requests[0]} to {requests[-1]}"
+    return (
+        f"job.cpu {cpu} with job.memory {memory} {outcome} (Fargate adds "
+        f"{FARGATE_MEMORY_OVERHEAD_MIB}Mi to every pod and rounds up); for {cpu} vCPU "
+        f"request one of {choices} ({FARGATE_SIZES_HELP})"
+    )
 
 
 class QueueSettings(_Model):
-    lease_seconds: int = Field(default=900, ge=60)
+    lease_seconds: int = Field(default=900, ge=60, le=86_400)
     max_attempts: int = Field(default=5, ge=1, le=100)
     claim_batch: int = Field(default=200, ge=1, le=10_000)
     retry_delay_seconds: int = Field(default=60, ge=0)
@@ -130,18 +188,21 @@ class JobSettings(_Model):
     service_account_name: str = Field(default="snowflake-processor-worker", min_length=1)
     pod_labels: dict[str, str] = Field(default_factory=dict)  # e.g. what a Fargate profile selects
     cpu: FargateCpu = "0.5"
-    memory: str = Field(default="1Gi", pattern=r"^[0-9]+(Mi|Gi)$")
-    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
-    successful_jobs_history_limit: int = Field(default=3, ge=0)
-    failed_jobs_history_limit: int = Field(default=5, ge=0)
+    # 768Mi + the 256Mi Fargate adds = 0.5 vCPU / 1 GB, the smallest size for 0.5 vCPU.
+    memory: str = Field(default="768Mi", max_length=8, pattern=r"^[0-9]+(Mi|Gi)$")
+    # A safety net only: the operator deletes a finished Job as soon as its summary is
+    # counted (a finished pod on Fargate is billed until it is removed).
+    ttl_seconds_after_finished: int = Field(default=300, ge=0)
+    # Finished Jobs kept (with their pods) after counting: 0, since on Fargate each one
+    # keeps billing; raise them only where a finished pod costs nothing (EC2 nodes).
+    successful_jobs_history_limit: int = Field(default=0, ge=0)
+    failed_jobs_history_limit: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _fargate_size(self) -> JobSettings:
-        if not fargate_size_allowed(self.cpu, self.memory):
-            raise ValueError(
-                f"job.cpu {self.cpu} with job.memory {self.memory} is not a Fargate size: "
-                f"{FARGATE_SIZES_HELP}"
-            )
+        problem = fargate_size_problem(self.cpu, self.memory)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -173,8 +234,10 @@ class Endpoint(_Model):
     @field_validator("url")
     @classmethod
     def _https_only(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError(f"endpoint.url must be an https:// URL (mutual TLS), got {value!r}")
+        # The worker's own check: a URL it would refuse is refused here, before any Job.
+        problem = endpoint_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"endpoint.url {problem}")
         return value
 
 
@@ -198,7 +261,10 @@ class ProcessorSpec(_Model):
                 "or a lease could expire under a running Job"
             )
         if self.worker_claim_deadline_seconds() < 1:
-            raise ValueError("job.activeDeadlineSeconds must exceed job.graceSeconds")
+            raise ValueError(
+                "job.activeDeadlineSeconds must exceed job.graceSeconds + "
+                f"{WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back and exit)"
+            )
         return self
 
     def job_active_deadline_seconds(self) -> int:
@@ -207,5 +273,18 @@ class ProcessorSpec(_Model):
         return self.queue.lease_seconds * 2 // 3
 
     def worker_claim_deadline_seconds(self) -> int:
-        """A worker stops claiming early enough to finish within the Job's deadline."""
-        return self.job_active_deadline_seconds() - self.job.grace_seconds
+        """Seconds after the Job's start at which its worker stops claiming: then it gives
+        calls in flight graceSeconds and writes back within the margin, all before
+        Kubernetes' activeDeadlineSeconds (counted from the Job's start) kills it."""
+        return (
+            self.job_active_deadline_seconds() - self.job.grace_seconds - WRITE_BACK_MARGIN_SECONDS
+        )
+
+    def worker_deadline_at(self, job_created: datetime) -> datetime:
+        """The absolute time the worker stops claiming, for a Job created at ``job_created``.
+
+        Kubernetes counts activeDeadlineSeconds from the Job's status.startTime, which the
+        Job controller sets at or after the Job's creation; counting from creation (or
+        from just before it) errs on the early side. A pod that takes a minute to start on
+        Fargate then has a minute less, instead of being killed before it writes back."""
+        return job_created + timedelta(seconds=self.worker_claim_deadline_seconds())

@@ -6,6 +6,8 @@ receive exactly the same configuration.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from snowflake_worker.connection import AuthMode
 
 from .constants import CERT_MOUNT_PATH, SNOWFLAKE_KEY_MOUNT_PATH, TERMINATION_MESSAGE_PATH
@@ -13,9 +15,15 @@ from .spec import ProcessorSpec, SecretKeyRef
 
 
 def worker_environment(
-    spec: ProcessorSpec, job_name: str, *, cert_dir: str = CERT_MOUNT_PATH
+    spec: ProcessorSpec,
+    job_name: str,
+    *,
+    launched_at: datetime | None = None,
+    cert_dir: str = CERT_MOUNT_PATH,
 ) -> dict[str, str]:
-    """Plain (non-secret) variables for one Job."""
+    """Plain (non-secret) variables for one Job. ``launched_at`` (when the Job is created)
+    makes the claim deadline absolute: SFP_DEADLINE_AT, counted like Kubernetes counts
+    activeDeadlineSeconds, from the Job's start and not from the worker's."""
     sf = spec.snowflake
     env = {
         "SFP_PROCESSOR_ID": job_name,
@@ -42,6 +50,9 @@ def worker_environment(
         "SFP_SNOWFLAKE_TABLE": sf.table,
         "SFP_SNOWFLAKE_AUTH": sf.auth.mode.value,
     }
+    if launched_at is not None:
+        deadline = spec.worker_deadline_at(launched_at).astimezone(UTC)
+        env["SFP_DEADLINE_AT"] = deadline.isoformat(timespec="seconds").replace("+00:00", "Z")
     optional = {
         "SFP_SNOWFLAKE_USER": sf.user,
         "SFP_SNOWFLAKE_ROLE": sf.role,

@@ -27,8 +27,10 @@ locals {
   partition  = data.aws_partition.current.partition
   azs        = data.aws_availability_zones.selected.names
 
-  # The chart's pod labels (charts/snowflake-processor) and the example resource's
-  # spec.job.podLabels: a pod that matches no Fargate profile stays Pending forever.
+  # The chart's operator pod label (charts/snowflake-processor) and the label the operator
+  # puts on every worker Job's pod, whatever the resource says
+  # (snowflake_operator.constants.FARGATE_PROFILE_LABEL): a pod that matches no Fargate
+  # profile stays Pending forever.
   operator_pod_labels = { "app.kubernetes.io/name" = "snowflake-processor" }
   worker_pod_labels   = { "snowflake-processor.dev/fargate" = "true" }
 
@@ -125,8 +127,10 @@ module "eks" {
 
   authentication_mode                      = "API"
   enable_cluster_creator_admin_permissions = true
+  # Keyed by the ARN, not by the list index: removing one principal must not shift the
+  # keys of the others (which would destroy and recreate their access entries).
   access_entries = {
-    for index, arn in var.cluster_admin_principal_arns : "admin-${index}" => {
+    for arn in var.cluster_admin_principal_arns : arn => {
       principal_arn = arn
       policy_associations = {
         admin = {

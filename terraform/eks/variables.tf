@@ -9,9 +9,11 @@ variable "name" {
   type        = string
   default     = "snowflake-processor"
 
+  # The EKS module names the cluster's IAM role with the name_prefix "<name>-cluster-", and
+  # IAM allows a name prefix of at most 38 characters: 29 + len("-cluster-") = 38.
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,37}$", var.name))
-    error_message = "name must start with a letter and hold at most 38 letters, digits or hyphens (IAM role name prefixes are limited)."
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,28}$", var.name))
+    error_message = "name must start with a letter and hold at most 29 letters, digits or hyphens: the EKS module's cluster IAM role takes the name prefix \"<name>-cluster-\", and IAM limits a name prefix to 38 characters."
   }
 }
 
@@ -68,9 +70,14 @@ variable "cluster_endpoint_private_access_cidrs" {
 }
 
 variable "cluster_admin_principal_arns" {
-  description = "IAM principals (roles, users) given cluster-admin through EKS access entries, in addition to the identity that runs terraform apply."
+  description = "IAM principals (roles, users) given cluster-admin through EKS access entries, in addition to the identity that runs terraform apply. Each entry is keyed by its ARN, so removing one leaves the others in place."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = length(distinct(var.cluster_admin_principal_arns)) == length(var.cluster_admin_principal_arns)
+    error_message = "cluster_admin_principal_arns must not list an ARN twice."
+  }
 }
 
 variable "certificate_bucket_name" {

@@ -25,6 +25,7 @@ import yaml
 
 from snowflake_operator.operator_command import add_operator_arguments
 from snowflake_operator.settings import OperatorSettings
+from snowflake_operator.spec import fargate_size_allowed
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool, tool_env
 
@@ -45,11 +46,19 @@ ALERTS = {
     "SnowflakeProcessorNoSuccessfulPoll",
     "SnowflakeProcessorOperatorDown",
 }
+# What a cluster with the Prometheus Operator serves (helm template knows only built-ins).
+PROMETHEUS_OPERATOR_APIS = (
+    "--api-versions",
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "--api-versions",
+    "monitoring.coreos.com/v1/PrometheusRule",
+)
 # Named value sets rendered by the tests: extra `helm template` arguments.
 VALUE_SETS: dict[str, tuple[str, ...]] = {
     "default": (),
     "all-features": ("--values", str(ALL_FEATURES)),
 }
+CRD_NAME = "snowflakeprocessors.snowflake-processor.dev"
 
 Manifest = dict[str, Any]
 
@@ -74,7 +83,8 @@ def render(*extra: str) -> tuple[Manifest, ...]:
 
 
 def render_set(name: str) -> tuple[Manifest, ...]:
-    return render(*VALUE_SETS[name])
+    """A value set rendered for a cluster that serves the Prometheus Operator's kinds."""
+    return render(*VALUE_SETS[name], *PROMETHEUS_OPERATOR_APIS)
 
 
 def of_kind(docs: tuple[Manifest, ...], kind: str) -> list[Manifest]:
@@ -135,6 +145,7 @@ def test_default_render_is_the_documented_set_of_objects() -> None:
     assert kinds == [
         "ClusterRole/snowflake-processor-operator",
         "ClusterRoleBinding/snowflake-processor-operator",
+        f"CustomResourceDefinition/{CRD_NAME}",
         "Deployment/snowflake-processor-operator",
         "Service/snowflake-processor-operator-metrics",
         f"ServiceAccount/{OPERATOR_SA}",
@@ -145,6 +156,7 @@ def test_default_render_is_the_documented_set_of_objects() -> None:
 def test_all_features_render_every_optional_object() -> None:
     kinds = {d["kind"] for d in render_set("all-features")}
     assert kinds == {
+        "CustomResourceDefinition",
         "Namespace",
         "ServiceAccount",
         "Role",
@@ -162,6 +174,8 @@ def test_objects_land_in_the_contract_namespaces() -> None:
         namespace = doc["metadata"].get("namespace")
         if doc["kind"] == "Namespace":
             assert namespace is None and doc["metadata"]["name"] == JOBS_NAMESPACE
+        elif doc["kind"] == "CustomResourceDefinition":
+            assert namespace is None  # cluster-scoped
         elif doc["kind"] in {"Role", "RoleBinding"} or (
             doc["kind"] == "ServiceAccount" and doc["metadata"]["name"] == WORKER_SA
         ):
@@ -349,8 +363,12 @@ def test_operator_resources_are_a_fargate_size_with_requests_equal_to_limits(
 ) -> None:
     resources = operator_container(render_set(value_set))["resources"]
     assert resources["requests"] == resources["limits"]
+    # Fargate adds 256Mi and bills the size that holds the sum: the request fills it.
+    requests = resources["requests"]
+    cpu = str(int(requests["cpu"].removesuffix("m")) / 1000).removesuffix(".0")
+    assert fargate_size_allowed(cpu, requests["memory"]), requests
     if value_set == "default":
-        assert resources["requests"] == {"cpu": "250m", "memory": "512Mi"}
+        assert requests == {"cpu": "250m", "memory": "768Mi"}  # billed 0.25 vCPU / 1 GB
 
 
 def test_single_replica_recreates_and_peers_roll() -> None:
@@ -467,8 +485,26 @@ def test_metrics_service_selects_the_operator_pods(value_set: str) -> None:
 def test_monitoring_objects_only_when_enabled() -> None:
     kinds = {d["kind"] for d in render_set("default")}
     assert not kinds & {"ServiceMonitor", "PrometheusRule"}
-    only_rule = {d["kind"] for d in render("--set", "metrics.prometheusRule.enabled=true")}
+    only_rule = {
+        d["kind"]
+        for d in render("--set", "metrics.prometheusRule.enabled=true", *PROMETHEUS_OPERATOR_APIS)
+    }
     assert "PrometheusRule" in only_rule and "ServiceMonitor" not in only_rule
+
+
+def test_monitoring_objects_only_where_the_cluster_serves_their_kinds(tmp_path: Path) -> None:
+    """Enabled on a cluster without the Prometheus Operator CRDs, a ServiceMonitor or
+    PrometheusRule would fail the whole install ("no matches for kind"): they are left
+    out, and the notes say so."""
+    enabled = ("--values", str(ALL_FEATURES))
+    kinds = {d["kind"] for d in render(*enabled)}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+    assert "Deployment" in kinds
+    notes = render_notes(tmp_path, *enabled)
+    assert "no ServiceMonitor was created" in notes
+    assert "no PrometheusRule was created" in notes
+    served = render_notes(tmp_path / "served", *enabled, *PROMETHEUS_OPERATOR_APIS)
+    assert "was created" not in served
 
 
 def test_service_monitor_without_the_service_is_refused() -> None:
@@ -500,7 +536,12 @@ def test_service_monitor_structure() -> None:
     assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert spec["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
     (endpoint,) = spec["endpoints"]
-    check_keys(endpoint, {"port", "path", "scheme", "interval", "scrapeTimeout"}, "endpoint")
+    check_keys(
+        endpoint, {"port", "path", "scheme", "interval", "scrapeTimeout", "honorLabels"}, "endpoint"
+    )
+    # The operator's series carry the processor's own namespace label: keep it, or
+    # Prometheus renames it exported_namespace and the alerts point at the operator's.
+    assert endpoint["honorLabels"] is True
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
     assert duration_seconds(endpoint["scrapeTimeout"]) < duration_seconds(endpoint["interval"])
@@ -567,7 +608,7 @@ def test_alert_expressions_use_the_operator_metrics_contract() -> None:
 
 
 def test_default_poll_alert_threshold_is_ten_minutes() -> None:
-    docs = render("--set", "metrics.prometheusRule.enabled=true")
+    docs = render("--set", "metrics.prometheusRule.enabled=true", *PROMETHEUS_OPERATOR_APIS)
     rules = {
         r["alert"]: r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]
     }
@@ -695,16 +736,22 @@ def test_all_features_values_turn_everything_on() -> None:
 
 def test_chart_crd_is_a_byte_identical_copy_of_the_top_level_crd() -> None:
     top = sorted(p.name for p in (ROOT / "crds").iterdir())
-    chart = sorted(p.name for p in (CHART / "crds").iterdir())
+    chart = sorted(p.name for p in (CHART / "files" / "crds").iterdir())
     assert chart == top
     for name in top:
-        assert (CHART / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), name
+        copy = CHART / "files" / "crds" / name
+        assert copy.read_bytes() == (ROOT / "crds" / name).read_bytes(), name
 
 
-def test_helm_installs_the_crd_from_crds() -> None:
-    docs = render("--include-crds")
-    crd = one(docs, "CustomResourceDefinition")
-    assert crd["metadata"]["name"] == "snowflakeprocessors.snowflake-processor.dev"
+def test_helm_upgrade_upgrades_the_crd() -> None:
+    """Helm installs a chart's crds/ once and never upgrades it: the CRD is a template, so
+    `helm upgrade` applies every change to it, and it outlives `helm uninstall`."""
+    assert not (CHART / "crds").exists(), "crds/ would be installed once, never upgraded"
+    crd = one(render_set("default"), "CustomResourceDefinition")
+    top = yaml.safe_load((ROOT / "crds" / "snowflakeprocessors.yaml").read_text())
+    assert crd == top  # rendered as it is, not re-serialised
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert not of_kind(render("--set", "crds.install=false"), "CustomResourceDefinition")
 
 
 # --- NOTES.txt ------------------------------------------------------------------------------
@@ -729,7 +776,7 @@ def test_notes_say_how_to_check_it_worked(value_set: str, tmp_path: Path) -> Non
     assert f"kubectl get pods -n {RELEASE_NAMESPACE}" in notes
     assert "kubectl apply -f examples/processor-workload-identity.yaml" in notes
     assert f"kubectl get sfp -n {JOBS_NAMESPACE}" in notes
-    assert "kubectl apply -f charts/snowflake-processor/crds/" in notes
+    assert "helm upgrade also upgrades the CRD" in notes
     assert ("kopf peering" in notes) == (value_set == "all-features")
 
 
@@ -760,7 +807,8 @@ def test_install_guide_has_the_commands_the_chart_expects() -> None:
         "helm install snowflake-processor charts/snowflake-processor "
         "-n snowflake-processor-system --create-namespace -f values.yaml"
     ) in guide
-    assert "kubectl apply -f charts/snowflake-processor/crds/" in guide
+    assert "kubectl apply -f charts/snowflake-processor/crds/" not in guide  # no such folder
+    assert "kubectl label crd snowflakeprocessors.snowflake-processor.dev" in guide  # adoption
     assert "## Before Helm: Terraform" in guide
     assert "terraform/eks/README.md" in guide
     assert re.search(r"NAME +BACKLOG +ACTIVE +FAILED +READY +AGE", guide)  # kubectl get sfp

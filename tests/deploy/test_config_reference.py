@@ -142,7 +142,8 @@ def test_types_defaults_and_required(crd: dict[str, Any]) -> None:
     assert "| yes |" in rows["`spec.snowflake.account`"]
     assert "| no |" in rows["`spec.queue`"]
     assert "integer, 1-500" in rows["`spec.job.maxActiveJobs`"]
-    assert "integer, >= 60" in rows["`spec.queue.leaseSeconds`"]
+    assert "integer, 60-86400" in rows["`spec.queue.leaseSeconds`"]
+    assert "integer, >= 60" in rows["`spec.job.activeDeadlineSeconds`"]
     assert "number, > 0" in rows["`spec.endpoint.timeoutSeconds`"]
     assert "matching `^[0-9]+(Mi\\|Gi)$`" in rows["`spec.job.memory`"]  # pipe escaped
     assert '| `"0.5"` |' in rows["`spec.job.cpu`"]  # quoted as YAML needs it
@@ -150,7 +151,7 @@ def test_types_defaults_and_required(crd: dict[str, Any]) -> None:
     assert "map of string to string" in rows["`spec.job.podLabels`"]
     # YAML-folded descriptions become one line with single spaces.
     ttl = rows["`spec.job.ttlSecondsAfterFinished`"]
-    assert "Kubernetes deletes a finished Job this many seconds after it ends" in ttl
+    assert "Kubernetes deletes a finished Job (and its pod) this many seconds after it ends" in ttl
 
 
 def test_cross_field_rules_listed_under_their_object(crd: dict[str, Any]) -> None:

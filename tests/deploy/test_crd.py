@@ -313,7 +313,8 @@ def test_workload_identity_example() -> None:
     assert model.certificates.s3 is not None
     assert model.certificates.s3.bucket == "acme-snowflake-processor-certs"
     assert model.certificates.s3.prefix == "prod/"
-    assert model.job.pod_labels == {"snowflake-processor.dev/fargate": "true"}
+    # Nothing Fargate-specific to set: the operator labels every Job's pod for its profile.
+    assert model.job.pod_labels == {}
 
 
 def test_key_pair_example() -> None:
@@ -417,6 +418,10 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("fractional-entries-per-job", "job.entriesPerJob", 2.5, "type"),
     ("cpu-as-number", "job.cpu", 1, "type"),
     ("identifier-too-long", "snowflake.table", "T" * 256, "pattern"),
+    # Bounded, so CEL's cost estimate of the Fargate rules over it is bounded too.
+    ("memory-too-long", "job.memory", "000000768Mi", "maxLength"),
+    # Bounded, so CEL's arithmetic on it (2/3 of it) stays far from overflow.
+    ("lease-over-a-day", "queue.leaseSeconds", 86_401, "maximum"),
 ]
 # Where the model is laxer than the schema: the model half of these fails (strict xfail)
 # until spec.py is fixed; then drop the entry here.
@@ -537,6 +542,27 @@ CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
         ["self.cpu != '4'", "self.memory"],
     ),
     (
+        # The former default: 1Gi + the 256Mi Fargate adds is billed as 2 GB.
+        "fargate-0.5-vcpu-1gi",
+        {p("job.cpu"): "0.5", p("job.memory"): "1Gi"},
+        p("job"),
+        ["self.cpu != '0.5'", "self.memory"],
+    ),
+    (
+        # The largest memory of a vCPU size is billed as the next vCPU size.
+        "fargate-1-vcpu-8gi",
+        {p("job.cpu"): "1", p("job.memory"): "8Gi"},
+        p("job"),
+        ["self.cpu != '1'", "+ 256"],
+    ),
+    (
+        # 120Gi + 256Mi fits no Fargate size: the pod would never start.
+        "fargate-16-vcpu-120gi",
+        {p("job.cpu"): "16", p("job.memory"): "120Gi"},
+        p("job"),
+        ["self.cpu != '16'", "+ 256"],
+    ),
+    (
         "fargate-8-vcpu-off-step",
         {p("job.cpu"): "8", p("job.memory"): "18Gi"},
         p("job"),
@@ -565,6 +591,13 @@ CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
         {p("job.activeDeadlineSeconds"): 60, p("job.graceSeconds"): 60},
         (),
         ["activeDeadlineSeconds", "graceSeconds"],
+    ),
+    (
+        # Above the grace, but with no time left to write back before Kubernetes kills it.
+        "deadline-without-write-back-margin",
+        {p("job.activeDeadlineSeconds"): 60, p("job.graceSeconds"): 50},
+        (),
+        ["activeDeadlineSeconds", "graceSeconds + 15"],
     ),
     (
         "default-deadline-not-above-grace",
@@ -621,7 +654,8 @@ _MIB = (
 )
 _LISTED = re.compile(r"self\.cpu != '([0-9.]+)' \|\| MIB in \[([0-9, ]+)\]")
 _RANGED = re.compile(
-    r"self\.cpu != '([0-9.]+)' \|\| \(MIB % (\d+) == 0 && MIB >= (\d+) && MIB <= (\d+)\)"
+    r"self\.cpu != '([0-9.]+)' \|\| "
+    r"\(\(MIB \+ 256\) % (\d+) == 0 && MIB >= (\d+) && MIB <= (\d+)\)"
 )
 
 
@@ -634,8 +668,8 @@ def cel_fargate_rules() -> dict[str, Callable[[int], bool]]:
             rules[match.group(1)] = lambda mib, allowed=allowed: mib in allowed  # type: ignore[misc]
         elif match := _RANGED.fullmatch(text):
             step, low, high = (int(group) for group in match.groups()[1:])
-            rules[match.group(1)] = (
-                lambda mib, step=step, low=low, high=high: mib % step == 0 and low <= mib <= high  # type: ignore[misc]
+            rules[match.group(1)] = lambda mib, step=step, low=low, high=high: (  # type: ignore[misc]
+                (mib + 256) % step == 0 and low <= mib <= high
             )
         else:
             pytest.fail(f"a job rule of an unknown shape: {rule['rule']}")
@@ -667,11 +701,14 @@ def test_fargate_cel_rule_matches_the_model(cpu: str) -> None:
 def test_fargate_cel_rules_cover_every_cpu_and_the_documented_sizes() -> None:
     rules = cel_fargate_rules()
     assert sorted(rules) == sorted(FARGATE_CPUS)
-    documented = {"0.25": ["512Mi", "1Gi", "2Gi"], "8": ["16Gi", "20Gi", "60Gi"]}
+    # Fargate sizes less the 256Mi Fargate adds to every pod.
+    documented = {"0.25": ["256Mi", "768Mi", "1792Mi"], "8": ["16128Mi", "20224Mi", "61184Mi"]}
     for cpu, sizes in documented.items():
         assert all(rules[cpu](_mib(size)) for size in sizes), cpu
-    assert not rules["0.25"](_mib("1536Mi"))
-    assert not rules["8"](_mib("18Gi"))
+    assert not rules["0.25"](_mib("1Gi"))  # billed as 0.25 vCPU / 2 GB
+    assert not rules["0.5"](_mib("1Gi"))  # billed as 0.5 vCPU / 2 GB
+    assert not rules["8"](_mib("16Gi"))  # billed as 8 vCPU / 20 GB
+    assert not rules["16"](_mib("120Gi"))  # fits no size
     memory = spec_schema(CRD)["properties"]["job"]["properties"]["memory"]
     assert FARGATE_SIZES_HELP in memory["description"]
 

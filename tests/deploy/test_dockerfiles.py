@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.metadata
 import json
 import re
 import subprocess
+import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
 
 from snowflake_operator.constants import WORKER_UID
 from snowflake_operator.job_manifest import build_job
@@ -88,13 +92,27 @@ def parse(path: Path) -> list[Instruction]:
 
 
 def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
-    """The build stages, each starting with its FROM."""
+    """The build stages, each starting with its FROM (global ARGs before it are left out)."""
     found: list[list[Instruction]] = []
     for instruction in instructions:
         if instruction.keyword == "FROM":
             found.append([])
+        if not found and instruction.keyword == "ARG":
+            continue  # a global build argument, usable in FROM lines
         assert found, f"line {instruction.line}: {instruction.keyword} before the first FROM"
         found[-1].append(instruction)
+    return found
+
+
+def global_args(instructions: list[Instruction]) -> dict[str, str | None]:
+    """ARGs declared before the first FROM, with their defaults."""
+    found: dict[str, str | None] = {}
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword == "ARG":
+            name, sep, default = instruction.args.partition("=")
+            found[name.strip()] = default.strip() if sep else None
     return found
 
 
@@ -176,8 +194,12 @@ def test_checkov_dockerfile_checks_pass(image: str) -> None:
     report = checkov_report(DOCKERFILES[image])
     passed = passed_checks(report)
     assert report["summary"]["parsing_errors"] == 0
-    # The ones this file is about: a non-root USER, a non-latest tag, a HEALTHCHECK.
-    assert {"CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8", "CKV_DOCKER_2"} <= passed
+    # The ones this file is about: a non-root USER, a HEALTHCHECK, and a non-latest tag,
+    # which checkov cannot see through FROM ${BASE_IMAGE} (skipped in the file with its
+    # reason; test_base_image_is_one_build_argument_pinned_to_an_exact_version checks it).
+    assert {"CKV_DOCKER_3", "CKV_DOCKER_8", "CKV_DOCKER_2"} <= passed
+    skipped = {c["check_id"] for c in report["results"]["skipped_checks"]}
+    assert skipped == {"CKV_DOCKER_7"}, skipped
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -285,6 +307,7 @@ def test_worker_image_runs_what_the_job_asks_for() -> None:
         spec,
         image="worker:0.1.0",
         certificates_secret="p-certificates",
+        launched_at=datetime.now(UTC),
     )
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["command"] == ENTRYPOINTS["worker"] + CMDS["worker"]
@@ -316,8 +339,12 @@ def test_builder_installs_only_its_wheels_without_a_cache(image: str) -> None:
 
 
 @pytest.mark.parametrize("image", IMAGES)
-def test_base_images_are_pinned_to_one_exact_version(image: str) -> None:
+def test_base_image_is_one_build_argument_pinned_to_an_exact_version(image: str) -> None:
+    """One ARG names the base of both stages, so it can be overridden (or pinned by digest)
+    in one place, and the two stages cannot drift apart: the venv's interpreter is a
+    symlink into the base."""
     found = stages(PARSED[image])
+    arguments = global_args(PARSED[image])
     aliases: set[str] = set()
     bases: set[str] = set()
     for stage in found:
@@ -327,12 +354,117 @@ def test_base_images_are_pinned_to_one_exact_version(image: str) -> None:
             aliases.add(words[2].lower())
         if reference.lower() in aliases:
             continue  # FROM an earlier stage
-        assert "$" not in reference, f"{image}: {reference}: no build-arg in FROM"
-        assert not reference.endswith(":latest"), reference
-        assert PINNED_IMAGE.match(reference), f"{image}: {reference} is not an exact version"
         bases.add(reference)
-    # The venv's interpreter is a symlink into the base: the builder's base is the final's.
-    assert len(bases) == 1, bases
+    assert bases == {"${BASE_IMAGE}"}, f"{image}: every stage FROM ${{BASE_IMAGE}}, not {bases}"
+    default = arguments.get("BASE_IMAGE")
+    assert default is not None, f"{image}: ARG BASE_IMAGE=<image> before the first FROM"
+    assert default == "python:3.11.14-slim-bookworm", default
+    assert not default.endswith(":latest") and PINNED_IMAGE.match(default), default
+    assert PINNED_IMAGE.match(default + "@sha256:" + "0" * 64)  # a digest may be appended
+
+
+# -- pinned dependencies, and nothing assumed of the base's pip ---------------------------
+
+CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
+BUILD_TOOLS_FILE = ROOT / "requirements" / "build.txt"
+OWN_DISTRIBUTIONS = {
+    "snowflake-processor",
+    "snowflake-processor-worker",
+    "snowflake-processor-devtools",
+}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def constraints() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"{CONSTRAINTS.name}: not an exact pin: {line!r}"
+        pins[canonical(name)] = version.strip()
+    return pins
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_every_install_in_the_image_takes_the_pinned_versions(image: str) -> None:
+    """Each pip install in the builder is constrained by requirements/constraints.txt,
+    the build tools included (wheels are built without isolation, with the pinned
+    setuptools and wheel): a rebuild of the same commit installs the same versions."""
+    installs = pip_installs(builder(image))
+    assert installs
+    for command in installs:
+        assert "-c requirements/constraints.txt" in command, command
+    assert any("-r requirements/build.txt" in command for command in installs)
+    runs = " ".join(i.args for i in of(builder(image), "RUN"))
+    assert re.search(r"pip wheel\b[^&]*--no-build-isolation", runs), (
+        "an isolated build fetches setuptools"
+    )
+    copied = " ".join(i.args for i in of(builder(image), "COPY"))
+    assert re.search(r"\brequirements/? requirements/", copied), copied
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_nothing_is_assumed_of_the_bases_pip(image: str) -> None:
+    """The builder uses the venv's own pip (from the base's venv module); the final stage
+    removes the base's pip only where it can be uninstalled."""
+    for run in of(builder(image), "RUN"):
+        for command in re.split(r"&&|;|\|\|", run.args):
+            if re.search(r"\bpip3?\b", command):
+                assert "/opt/venv/bin/" in command, f"{image}: the base's pip: {command.strip()}"
+    assert re.search(
+        r"python3 -m venv /opt/venv", " ".join(r.args for r in of(builder(image), "RUN"))
+    )
+    for run in of(final(image), "RUN"):
+        if "pip uninstall" in run.args:
+            assert re.search(r"if python3 -m pip --version[^;]*; then", run.args), run.args
+            assert re.search(r"pip uninstall[^;]*\|\|", run.args), (
+                "a refused uninstall fails the build"
+            )
+
+
+def test_the_constraints_pin_every_dependency_the_pyproject_files_allow() -> None:
+    pins = constraints()
+    assert not OWN_DISTRIBUTIONS & set(pins), "the project's own distributions are not pinned"
+    for name in ("pip", "setuptools", "wheel"):
+        assert name in pins, f"{name}: the build tools are pinned too"
+        assert name in BUILD_TOOLS_FILE.read_text().split()
+    for pyproject in (ROOT / "pyproject.toml", ROOT / "worker" / "pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        for text in project["dependencies"]:
+            requirement = Requirement(text)
+            name = canonical(requirement.name)
+            if name in OWN_DISTRIBUTIONS:
+                continue
+            assert name in pins, f"{pyproject.parent.name}: {name} is not pinned"
+            assert requirement.specifier.contains(pins[name], prereleases=True), (
+                f"{name}=={pins[name]} does not satisfy {text} ({pyproject.relative_to(ROOT)})"
+            )
+
+
+def test_the_test_environment_is_installed_from_the_constraints() -> None:
+    """What the tests run on is what the images hold: every distribution in this venv
+    that the constraints name is at the pinned version (make installs with -c)."""
+    pins = constraints()
+    installed = {
+        canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()
+    }
+    differ = {
+        name: (installed[name], pins[name])
+        for name in pins
+        if name in installed and installed[name] != pins[name]
+    }
+    assert differ == {}, f"installed vs pinned: {differ} (run `make venv`)"
+    unpinned = set(installed) - set(pins) - OWN_DISTRIBUTIONS
+    assert unpinned == set(), f"installed but not in {CONSTRAINTS.name}: {sorted(unpinned)}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "CONSTRAINTS := requirements/constraints.txt" in makefile
+    installs = [line for line in makefile.splitlines() if "pip install" in line]
+    assert installs and all("-c $(CONSTRAINTS)" in line for line in installs), installs
 
 
 @pytest.mark.parametrize("image", IMAGES)

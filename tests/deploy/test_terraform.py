@@ -30,6 +30,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ import hcl2
 import pytest
 import yaml
 
+from snowflake_operator.constants import FARGATE_PROFILE_LABEL, FARGATE_PROFILE_LABEL_VALUE
+from snowflake_operator.job_manifest import build_job
+from snowflake_operator.processor_ref import ProcessorRef
+from snowflake_operator.spec import ProcessorSpec
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool
 
@@ -45,6 +50,9 @@ TF_DIR = ROOT / "terraform" / "eks"
 CHART_DIR = ROOT / "charts" / "snowflake-processor"
 CHART_VALUES = CHART_DIR / "values.yaml"
 EXAMPLE = ROOT / "examples" / "processor-workload-identity.yaml"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# IAM limits a role's name_prefix to 38 characters (64 less a 26-character unique suffix).
+IAM_NAME_PREFIX_LIMIT = 38
 
 # The chart is installed into this namespace (its release namespace, named in the
 # chart's values.yaml header and docs/install.md); the Helm release is not in any file.
@@ -299,15 +307,14 @@ def load_contract() -> Contract:
     assert job["serviceAccountName"] == worker_service_account, (
         "the example's spec.job.serviceAccountName is not the chart's worker service account"
     )
-    pod_labels = job.get("podLabels") or {}
-    assert pod_labels, "the example resource sets no spec.job.podLabels"
     return Contract(
         operator_namespace=OPERATOR_NAMESPACE,
         operator_service_account=chart_value(values, "operator", "serviceAccount", "name"),
         operator_pod_labels=dict(OPERATOR_POD_LABELS),
         jobs_namespace=jobs_namespace,
         worker_service_account=worker_service_account,
-        worker_pod_labels={str(k): str(v) for k, v in pod_labels.items()},
+        # What the operator puts on every Job's pod, whatever the resource says.
+        worker_pod_labels={FARGATE_PROFILE_LABEL: FARGATE_PROFILE_LABEL_VALUE},
         certificate_bucket=s3["bucket"],
         certificate_prefix=s3["prefix"],
         chart_values=values,
@@ -1075,3 +1082,103 @@ def test_contract_check_fails_when_the_chart_renames_the_worker_account(
     renamed = Contract(**{**contract.__dict__, "worker_service_account": "processor-worker"})
     with pytest.raises(AssertionError):
         check_irsa_trust(CONFIG, renamed)
+
+
+# -- every example's Job lands on a worker Fargate profile -------------------------------
+
+
+def profile_selecting(config: Config, namespace: str, labels: dict[str, str]) -> str | None:
+    """The Fargate profile that selects a pod, as EKS matches them: a selector's namespace
+    equals the pod's and every one of its labels is on the pod."""
+    for name, profile in fargate_profiles(config).items():
+        for selector in blocks(profile.get("selectors")):
+            wanted = {str(k): str(v) for k, v in (selector.get("labels") or {}).items()}
+            if selector.get("namespace") == namespace and wanted.items() <= labels.items():
+                return name
+    return None
+
+
+def example_job(path: Path) -> dict[str, Any]:
+    """The Job the operator launches for the resource in ``path``, as written (kubectl puts
+    a resource without a namespace into the default namespace)."""
+    document = yaml.safe_load(path.read_text())
+    namespace = document["metadata"].get("namespace", "default")
+    processor = ProcessorRef(document["metadata"]["name"], namespace, "uid")
+    return build_job(
+        f"{processor.name}-0",
+        processor,
+        ProcessorSpec.model_validate(document["spec"]),
+        image="worker:0.1.0",
+        certificates_secret="certificates",
+        launched_at=datetime.now(UTC),
+    )
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_every_example_job_is_scheduled_by_a_worker_fargate_profile(
+    path: Path, contract: Contract
+) -> None:
+    """On a cluster without EC2 nodes a pod that no Fargate profile selects stays Pending
+    forever; the profiles are read from terraform/eks, the Job from the operator's own
+    manifest builder."""
+    job = example_job(path)
+    namespace = job["metadata"]["namespace"]
+    template = job["spec"]["template"]
+    assert profile_selecting(CONFIG, namespace, template["metadata"]["labels"]) == "jobs", (
+        f"{path.name}: its Job's pod (namespace {namespace}, labels "
+        f"{template['metadata']['labels']}) matches no worker Fargate profile"
+    )
+    # The worker service account exists there (the chart creates it in jobs.namespace),
+    # and the worker IAM role trusts exactly it.
+    assert namespace == contract.jobs_namespace, path.name
+    assert template["spec"]["serviceAccountName"] == contract.worker_service_account, path.name
+
+
+def test_a_pod_outside_the_profiles_is_found_out() -> None:
+    labels = {FARGATE_PROFILE_LABEL: FARGATE_PROFILE_LABEL_VALUE}
+    assert profile_selecting(CONFIG, "snowflake-processor", labels) == "jobs"
+    assert profile_selecting(CONFIG, "data-pipelines", labels) is None
+    assert profile_selecting(CONFIG, "snowflake-processor", {"team": "data"}) is None
+
+
+# -- names IAM accepts, access entries that survive a removal --------------------------
+
+
+def name_validation_pattern(config: Config) -> re.Pattern[str]:
+    (validation,) = blocks(config.variables["name"].get("validation"))
+    match = re.search(r'regex\("(.+?)", var\.name\)', str(validation["condition"]))
+    assert match, validation["condition"]
+    return re.compile(match.group(1).replace("\\\\", "\\"))
+
+
+def cluster_role_name_prefix(name: str) -> str:
+    """terraform-aws-eks 20.37.2: iam_role_name defaults to "${cluster_name}-cluster" and,
+    with iam_role_use_name_prefix (default true), is used as name_prefix "<that>-"."""
+    return f"{name}-cluster-"
+
+
+def test_cluster_names_that_iam_would_refuse_are_refused() -> None:
+    pattern = name_validation_pattern(CONFIG)
+    eks = eks_module(CONFIG)
+    assert eks.get("iam_role_use_name_prefix", True) is not False  # the module's default
+    longest = "a" * (IAM_NAME_PREFIX_LIMIT - len(cluster_role_name_prefix("")))
+    assert pattern.fullmatch(longest), "the longest name IAM accepts is refused"
+    assert len(cluster_role_name_prefix(longest)) == IAM_NAME_PREFIX_LIMIT
+    for too_long in (longest + "b", "a" * 38):
+        assert len(cluster_role_name_prefix(too_long)) > IAM_NAME_PREFIX_LIMIT
+        assert not pattern.fullmatch(too_long), f"{len(too_long)} characters break the apply"
+    assert pattern.fullmatch(str(resolve(CONFIG, "${var.name}")))  # the default passes
+
+
+def test_access_entries_are_keyed_by_principal_not_by_position() -> None:
+    """Keys by list index shift when a principal is removed from the middle of the list:
+    Terraform then destroys and recreates the access entries after it."""
+    entries = str(eks_module(CONFIG).get("access_entries"))
+    match = re.search(
+        r"for\s+(.+?)\s+in\s+var\.cluster_admin_principal_arns\s*:\s*(.+?)\s*=>", entries
+    )
+    assert match, entries
+    variables, key = match.group(1), match.group(2)
+    names = [v.strip() for v in variables.split(",")]
+    assert len(names) == 1, f"the loop takes the index ({variables}): keys shift on removal"
+    assert key.strip() == names[0], f"keyed by {key}, not by the principal ARN"

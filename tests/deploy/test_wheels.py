@@ -36,12 +36,43 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheels")
     for project in (source, source / "worker"):
-        subprocess.run(
-            [*PIP_WHEEL, "--wheel-dir", str(out), str(project)], check=True, capture_output=True
+        built = subprocess.run(
+            [*PIP_WHEEL, "--verbose", "--wheel-dir", str(out), str(project)],
+            check=True,
+            capture_output=True,
+            text=True,
         )
+        BUILD_OUTPUT.append(built.stdout + built.stderr)
     found = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
     assert set(found) == {"snowflake_processor", "snowflake_processor_worker"}, found
     return found
+
+
+BUILD_OUTPUT: list[str] = []
+
+
+def test_wheels_build_without_deprecation_warnings(wheels: dict[str, Path]) -> None:
+    """setuptools stops supporting `license = { text = ... }` in February 2027; the SPDX
+    string needs setuptools 77 or newer, which every pyproject.toml requires."""
+    assert len(BUILD_OUTPUT) == 2
+    for output in BUILD_OUTPUT:
+        assert "is deprecated" not in output, output[-3000:]
+    for path in (
+        ROOT / "pyproject.toml",
+        ROOT / "worker" / "pyproject.toml",
+        ROOT / "devtools" / "pyproject.toml",
+    ):
+        text = path.read_text()
+        assert 'license = "Apache-2.0"' in text, path
+        assert 'requires = ["setuptools>=77"' in text, path
+
+
+@pytest.mark.parametrize("name", ["snowflake_processor", "snowflake_processor_worker"])
+def test_wheel_metadata_carries_the_spdx_license(wheels: dict[str, Path], name: str) -> None:
+    with zipfile.ZipFile(wheels[name]) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode()
+    assert "License-Expression: Apache-2.0" in headers.splitlines()
 
 
 def imported_roots(source: str) -> set[str]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from snowflake_devtools.certificates import write_mismatched_key_client
+from snowflake_devtools.certificates import (
+    write_client_valid_between,
+    write_mismatched_key_client,
+)
 from snowflake_worker.queue import QueueClient
 from tests.support.ports import closed_port
 from tests.support.queues import fetch_rows, fill
@@ -49,16 +53,37 @@ def _assert_one_clear_line(stderr: str, *needles: str) -> None:
         ({"SFP_CLAIM_BATCH": "-5"}, ["SFP_CLAIM_BATCH"]),
         ({"SFP_MAX_ENTRIES": "0"}, ["SFP_MAX_ENTRIES"]),
         ({"SFP_DEADLINE_SECONDS": "5000", "SFP_LEASE_SECONDS": "600"}, ["SFP_LEASE_SECONDS"]),
+        ({"SFP_ENDPOINT_URL": "https://127.0.0.1:99999/x"}, ["SFP_ENDPOINT_URL", "port"]),
+        ({"SFP_ENDPOINT_URL": "https://[::1/x"}, ["SFP_ENDPOINT_URL", "https://[::1/x"]),
+        ({"SFP_ENDPOINT_URL": "https://"}, ["SFP_ENDPOINT_URL", "host"]),
+        ({"SFP_LOG_LEVEL": "LOUD"}, ["SFP_LOG_LEVEL", "LOUD"]),
+        ({"SFP_REQUEST_TIMEOUT_SECONDS": "inf"}, ["SFP_REQUEST_TIMEOUT_SECONDS", "finite"]),
     ],
-    ids=["table", "database", "http-endpoint", "concurrency", "claim-batch", "budget", "lease"],
+    ids=[
+        "table",
+        "database",
+        "http-endpoint",
+        "concurrency",
+        "claim-batch",
+        "budget",
+        "lease",
+        "port-out-of-range",
+        "broken-ipv6-host",
+        "no-host",
+        "unknown-log-level",
+        "infinite-timeout",
+    ],
 )
 def test_invalid_configuration_exits_2(
     filled: WorkerWorld, overrides: dict[str, str], needles: list[str]
 ) -> None:
-    code, stderr = filled.start(filled.spec(1), **overrides).wait()
+    run = filled.start(filled.spec(1), **overrides)
+    code, stderr = run.wait()
     assert code == 2
     _assert_one_clear_line(stderr, *needles)
     _assert_untouched(filled.queue)
+    assert run.summary()["event"] == "fatal"
+    assert needles[0] in run.summary()["error"]
 
 
 def test_missing_certificate_file(filled: WorkerWorld, tmp_path: Path) -> None:
@@ -75,6 +100,25 @@ def test_key_that_does_not_match_its_certificate(filled: WorkerWorld, tmp_path: 
     code, stderr = filled.start(filled.spec(1), cert_dir=mismatched).wait()
     assert code == 2
     _assert_one_clear_line(stderr, "client-key.pem", "does not match")
+    _assert_untouched(filled.queue)
+
+
+@pytest.mark.parametrize(
+    ("window", "needle"),
+    [((-30, -1), "expired on"), ((1, 30), "not valid before")],
+    ids=["expired", "not-yet-valid"],
+)
+def test_client_certificate_outside_its_validity(
+    filled: WorkerWorld, window: tuple[int, int], needle: str
+) -> None:
+    now = datetime.now(UTC)
+    start, end = (now + timedelta(days=days) for days in window)
+    root = filled.certs.ca_cert.parent.parent
+    cert_dir = write_client_valid_between(root, f"valid-from-{window[0]}-days", start, end)
+    service = filled.start_service()
+    code, stderr = filled.start(filled.spec(service.port), cert_dir=cert_dir).wait()
+    assert code == 2
+    _assert_one_clear_line(stderr, "client.pem", needle)
     _assert_untouched(filled.queue)
 
 

@@ -96,13 +96,15 @@ def test_ctrl_c_stops_workers_and_releases_their_entries(tmp_path: Path) -> None
         text=True,
     )
 
-    def a_worker_started() -> bool:
-        if list((tmp_path / "jobs").glob("*/worker.log")):
+    def workers_started() -> bool:
+        # Started, not just launched: a worker still importing dies of SIGTERM unheard.
+        logs = list((tmp_path / "jobs").glob("*/worker.log"))
+        if logs and all("worker started" in log.read_text() for log in logs):
             return True
         assert demo.poll() is None, "the demo ended before a worker started"
         return False
 
-    wait_for(a_worker_started, 120, "a worker's log")
+    wait_for(workers_started, 120, "the workers' 'worker started' lines")
     time.sleep(3)  # workers are mid-batch
     os.kill(demo.pid, signal.SIGINT)
     _, stderr = demo.communicate(timeout=90)

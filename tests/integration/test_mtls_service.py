@@ -110,6 +110,7 @@ def test_trusted_client_gets_200_and_is_counted(
         "duplicates": 0,
         "status_counts": {"200": 1},
         "missing_idempotency_key": 0,
+        "streamed_body_bytes": 0,
     }
 
 
@@ -183,6 +184,58 @@ def test_poison_entry_is_rejected_every_time(
     assert stats["status_counts"] == {"422": 3}
     assert stats["successes"] == 0
     assert stats["distinct_successes"] == 0
+
+
+def test_delay_seconds_slows_one_answer(service: ServerProcess, certs: DemoCertificates) -> None:
+    context = client_ssl_context(certs)
+    started = time.monotonic()
+    response = post_entry(service.port, context, entry_body("e-1", {"delay_seconds": 1}))
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 1
+    with pytest.raises(httpx.ReadTimeout):
+        post_entry(service.port, context, entry_body("e-2", {"delay_seconds": 5}), timeout=0.5)
+
+
+def test_trickle_sends_the_status_then_a_byte_at_a_time(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    url = f"https://127.0.0.1:{service.port}/v1/process"
+    body = entry_body("e-1", {"trickle_seconds": 0.2})
+    with (
+        httpx.Client(verify=client_ssl_context(certs), timeout=5) as client,
+        client.stream("POST", url, json=body) as response,
+    ):
+        assert response.status_code == 200
+        raw = response.iter_raw()
+        chunks = [next(raw) for _ in range(3)]
+    assert chunks == [b"x", b"x", b"x"]
+    stats = wait_for(
+        lambda: (s := fetch_stats(service.port, certs))["streamed_body_bytes"] and s, 10, "count"
+    )
+    assert 3 <= stats["streamed_body_bytes"] < 30  # it stopped when the client left
+    assert stats["status_counts"] == {"200": 1}
+
+
+def test_error_body_bytes_streams_a_422_until_the_client_leaves(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    url = f"https://127.0.0.1:{service.port}/v1/process"
+    size = 500 * 1024 * 1024
+    with httpx.Client(verify=client_ssl_context(certs), timeout=5) as client:
+        response = client.post(url, json=entry_body("e-1", {"error_body_bytes": 1000}))
+        assert (response.status_code, response.content) == (422, b"x" * 1000)
+        with client.stream("POST", url, json=entry_body("e-2", {"error_body_bytes": size})) as big:
+            assert big.status_code == 422
+            assert big.headers["content-length"] == str(size)
+            next(big.iter_raw())
+    stats = wait_for(
+        lambda: (s := fetch_stats(service.port, certs))["streamed_body_bytes"] > 1000 and s,
+        10,
+        "the large body's count",
+    )
+    assert stats["streamed_body_bytes"] < 100 * 1024 * 1024
+    assert stats["status_counts"] == {"422": 2}
+    assert stats["successes"] == 0
 
 
 def test_poison_must_be_true_not_truthy(service: ServerProcess, certs: DemoCertificates) -> None:

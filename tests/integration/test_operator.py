@@ -252,6 +252,32 @@ def test_two_resources_do_not_interfere_and_history_is_trimmed(world: OperatorWo
         assert len(alpha.jobs()) == 2
 
 
+def test_a_counted_job_is_deleted_at_once_and_recorded_by_an_event(world: OperatorWorld) -> None:
+    """A finished pod on Fargate is billed until it is removed: by default (no history
+    limits set) the poll that counts a Job's summary deletes the Job (propagation
+    Background removes its pod), and an Event keeps what it did."""
+    fill(world.queue, 50)
+    lean = world.create("lean")
+    with world.run():
+        (job,) = wait_for(lambda: lean.jobs() or None, what="a Job")
+        assert job.spec.ttl_seconds_after_finished == 300  # the safety net, not an hour
+        summary = {"event": "summary", "claimed": 50, "completed": 48, "failed": 2}
+        world.worker_pod(job, summary)
+        world.finish(job)
+        wait_for(lambda: lean.status().get("totals", {}).get("completed") == 48, what="counted")
+        wait_for(
+            lambda: job.metadata.name not in {j.metadata.name for j in lean.jobs()},
+            what="the counted Job deleted",
+        )
+        (event,) = wait_for(lambda: world.events("JobSucceeded") or None, what="its Event")
+    assert event.type == "Normal"
+    assert (
+        event.message
+        == f"Job {job.metadata.name} succeeded: 48 entries completed, 2 failed for good"
+    )
+    assert event.involved_object.name == "lean"
+
+
 def test_no_list_call_per_tick(world: OperatorWorld) -> None:
     fill(world.queue, 100)  # one Job's worth; the Job is unfinished: nothing more to launch
     quiet = world.create("quiet")

@@ -80,6 +80,40 @@ def test_write_back_after_lease_recovery_changes_nothing(queue: QueueClient) -> 
     assert queue.write_back([completed(e) for e in fresh]) == 5
 
 
+def test_apply_outcomes_reports_what_landed_at_no_extra_cost(queue: QueueClient) -> None:
+    fill(queue, 6)
+    batch = queue.claim(6, max_attempts=3, processor_id="w")
+    outcomes = [completed(e) for e in batch[:3]] + [dead_lettered(e, "HTTP 422") for e in batch[3:]]
+    before = queue.statements.copy()
+    assert queue.apply_outcomes(outcomes, "w") == outcomes
+    assert queue.statements - before == {"write_back": 1}  # no read-back when all landed
+
+
+def test_apply_outcomes_after_leases_were_taken_over(queue: QueueClient) -> None:
+    """A mixed batch where only some outcomes still hold their lease: one read-back tells
+    which landed, including rows lease recovery dead-lettered (same status, not ours)."""
+    queue.enqueue([("last-chance", {"n": 0})])
+    queue.claim(1, max_attempts=3, processor_id="earlier")  # two attempts already spent
+    queue.recover_expired_leases(lease_seconds=0, max_attempts=3)
+    queue.claim(1, max_attempts=3, processor_id="earlier")
+    queue.recover_expired_leases(lease_seconds=0, max_attempts=3)
+    fill(queue, 4)
+    lost = queue.claim(10, max_attempts=3, processor_id="slow")  # all five
+    recovery = queue.recover_expired_leases(lease_seconds=0, max_attempts=3)
+    assert (recovery.requeued, recovery.dead_lettered) == (4, 1)
+    taken = queue.claim(2, max_attempts=3, processor_id="fast")  # two of the requeued
+    kept = queue.claim(2, max_attempts=3, processor_id="slow")  # the other two, again
+    by_id = {e.id: e for e in lost}
+    outcomes = [
+        dead_lettered(by_id["last-chance"], "HTTP 422: late"),  # lease dead-lettered it
+        *[completed(by_id[e.id]) for e in taken],  # another worker holds them now
+        *[released(e, error="HTTP 503", delay_seconds=60) for e in kept],  # still ours
+    ]
+    before = queue.statements.copy()
+    assert queue.apply_outcomes(outcomes, "slow") == outcomes[-2:]
+    assert queue.statements - before == {"write_back": 1, "write_back_check": 1}
+
+
 def test_expired_leases_are_dead_lettered_past_max_attempts(queue: QueueClient) -> None:
     fill(queue, 4)
     for attempt in range(1, 4):

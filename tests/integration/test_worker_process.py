@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 
 from snowflake_devtools.certificates import write_untrusted_client
 from snowflake_devtools.mtls_service import fetch_stats
@@ -106,6 +107,30 @@ def test_sigterm_mid_batch_finishes_or_releases_everything(workers: WorkerWorld)
     assert summary["completed"] == counts.completed
     assert summary["released"] == summary["claimed"] - summary["completed"] > 0
     assert all(r["retry_count"] == 0 for r in fetch_rows(queue, "status = 'pending'"))
+
+
+def test_a_late_pod_stops_at_the_jobs_deadline_not_its_own(workers: WorkerWorld) -> None:
+    """Kubernetes counts activeDeadlineSeconds from the Job's start; on Fargate the pod
+    starts a minute or more later. A worker whose Job was created long ago stops claiming
+    at the operator's absolute deadline (SFP_DEADLINE_AT) and writes everything back,
+    instead of draining on until Kubernetes kills it mid-batch."""
+    queue = workers.queue
+    fill(queue, 1000)
+    service = workers.start_service(latency_ms=300)  # 1000 entries take over a minute
+    spec = workers.spec(service.port, concurrency=4, claim_batch=20, grace_seconds=5)
+    relative = spec.worker_claim_deadline_seconds()
+    assert relative > 60  # what the worker would have allowed itself counting from its start
+    # The Job was created this long ago: 15 s of its claiming time are left.
+    launched_at = datetime.now(UTC) - timedelta(seconds=relative - 15)
+    run = workers.start(spec, launched_at=launched_at)
+    code, stderr = run.wait(timeout=150)
+    assert code == 0, stderr
+    summary = run.summary()
+    assert summary["stop_reason"] == "deadline", summary
+    counts = queue.counts(max_attempts=3)
+    assert counts.processing == 0  # everything claimed was written back or released
+    assert 0 < counts.completed < 1000
+    assert summary["completed"] == counts.completed
 
 
 def test_kill_9_mid_batch_loses_nothing_after_lease_recovery(workers: WorkerWorld) -> None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,16 @@ class StartWorker:
         spec: ProcessorSpec,
         name: str = "job-0",
         cert_dir: Path | None = None,
+        launched_at: datetime | None = None,
         **env_overrides: str,
     ) -> WorkerRun:
-        """Run `python -m snowflake_worker` with the environment a Job would get."""
+        """Run `python -m snowflake_worker` with the environment a Job would get
+        (launched_at: when its Job was created, as the operator passes it)."""
         termination = self.directory / f"{name}.termination"
         termination.write_text("")
-        env = worker_environment(spec, name, cert_dir=str(cert_dir or self.certs.client_dir))
+        env = worker_environment(
+            spec, name, launched_at=launched_at, cert_dir=str(cert_dir or self.certs.client_dir)
+        )
         env.update(SFP_TERMINATION_MESSAGE_PATH=str(termination), **env_overrides)
         env.update(PATH=os.environ["PATH"], PYTHONUNBUFFERED="1")
         process = subprocess.Popen(

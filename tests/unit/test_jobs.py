@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
-from snowflake_operator.constants import CERT_MOUNT_PATH, PROCESSOR_LABEL
+from snowflake_operator.constants import CERT_MOUNT_PATH, FARGATE_PROFILE_LABEL, PROCESSOR_LABEL
 from snowflake_operator.job_history import JobRecord, job_record, jobs_beyond_history
 from snowflake_operator.job_manifest import build_job
 from snowflake_operator.processor_ref import ProcessorRef
@@ -27,8 +28,8 @@ SPEC: dict[str, Any] = {
     },
     "endpoint": {"url": "https://api.example.com/process"},
     "certificates": {"s3": {"bucket": "acme-certs", "prefix": "prod/"}},
-    "job": {"podLabels": {"snowflake-processor.dev/fargate": "true"}},
 }
+LAUNCHED_AT = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 
 
 def _spec(**changes: Any) -> ProcessorSpec:
@@ -42,6 +43,7 @@ def _job(spec: ProcessorSpec | None = None) -> dict[str, Any]:
         spec or _spec(),
         image="registry.example.com/snowflake-processor-worker:0.1.0",
         certificates_secret="orders-certificates",
+        launched_at=LAUNCHED_AT,
     )
 
 
@@ -71,10 +73,27 @@ def test_job_is_owned_labelled_and_never_retried_by_kubernetes() -> None:
     assert job["metadata"]["labels"][PROCESSOR_LABEL] == "orders"
     assert job["metadata"]["namespace"] == "snowflake-processor"
     assert job["spec"]["backoffLimit"] == 0
-    assert job["spec"]["ttlSecondsAfterFinished"] == 3600
+    # A safety net only: the operator deletes a Job once its summary is counted.
+    assert job["spec"]["ttlSecondsAfterFinished"] == 300
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
-    assert pod_labels["snowflake-processor.dev/fargate"] == "true"  # Fargate profile selector
     assert pod_labels[PROCESSOR_LABEL] == "orders"
+
+
+@pytest.mark.parametrize(
+    "pod_labels",
+    [{}, {"team": "data"}, {FARGATE_PROFILE_LABEL: "false"}, {FARGATE_PROFILE_LABEL: ""}],
+    ids=["none", "unrelated", "false", "empty"],
+)
+def test_every_pod_carries_the_worker_fargate_profile_label(pod_labels: dict[str, str]) -> None:
+    """Whatever spec.job.podLabels says (default: nothing), the pod has the label the
+    worker Fargate profile selects; without it the pod stays Pending on Fargate."""
+    job = _job(_spec(job={"podLabels": pod_labels}))
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels[FARGATE_PROFILE_LABEL] == "true"
+    assert (
+        labels.items()
+        >= {k: v for k, v in pod_labels.items() if k != FARGATE_PROFILE_LABEL}.items()
+    )
 
 
 def test_deadline_stays_below_the_lease() -> None:
@@ -83,6 +102,20 @@ def test_deadline_stays_below_the_lease() -> None:
     assert job["spec"]["activeDeadlineSeconds"] == 800 < 1200
     env = {e["name"]: e.get("value") for e in _container(job)["env"]}
     assert int(env["SFP_DEADLINE_SECONDS"]) + int(env["SFP_GRACE_SECONDS"]) <= 800
+
+
+def test_worker_deadline_is_absolute_from_the_jobs_start() -> None:
+    """Kubernetes counts activeDeadlineSeconds from the Job's start, pod scheduling and
+    image pull included: the worker gets the time to stop claiming, counted from the
+    Job's creation, so that it stops, gives calls in flight their grace and writes back
+    before Kubernetes kills it, however late its pod started."""
+    job = _job(_spec(queue={"leaseSeconds": 1200}, job={"graceSeconds": 30}))
+    env = {e["name"]: e.get("value") for e in _container(job)["env"]}
+    deadline_at = datetime.fromisoformat(env["SFP_DEADLINE_AT"])
+    killed_at = LAUNCHED_AT + timedelta(seconds=job["spec"]["activeDeadlineSeconds"])
+    assert deadline_at + timedelta(seconds=30) < killed_at
+    assert killed_at - deadline_at == timedelta(seconds=30 + 15)  # grace + write-back margin
+    assert env["SFP_DEADLINE_AT"].endswith("Z")
 
 
 def test_pod_is_locked_down() -> None:
@@ -98,7 +131,8 @@ def test_pod_is_locked_down() -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
     resources = container["resources"]
-    assert resources["requests"] == resources["limits"] == {"cpu": "0.5", "memory": "1Gi"}
+    # 768Mi + the 256Mi Fargate adds is 0.5 vCPU / 1 GB exactly: nothing billed unused.
+    assert resources["requests"] == resources["limits"] == {"cpu": "0.5", "memory": "768Mi"}
     (certificates,) = [v for v in pod["volumes"] if v["name"] == "certificates"]
     assert certificates["secret"] == {"secretName": "orders-certificates", "defaultMode": 0o400}
     mount = next(m for m in container["volumeMounts"] if m["name"] == "certificates")
@@ -193,3 +227,68 @@ def test_fold_summaries_counts_each_finished_job_once() -> None:
     totals = fold_summaries([done, counted, waiting, gone, garbled, running], summaries, now)
     assert (totals.completed, totals.failed) == (40, 2)
     assert set(totals.counted_jobs) == {"done", "gone", "garbled"}
+
+
+class _History:
+    """A JobHistory in memory: what the poll's fold and clean-up steps see and do."""
+
+    def __init__(self, records: list[JobRecord], summaries: dict[str, str | None]) -> None:
+        self._records = records
+        self._summaries = summaries
+        self.counted: list[str] = []
+        self.deleted: list[str] = []
+
+    def records(self) -> list[JobRecord]:
+        return [r for r in self._records if r.name not in self.deleted]
+
+    def summaries(self) -> dict[str, str | None]:
+        return self._summaries
+
+    def mark_counted(self, name: str) -> None:
+        self.counted.append(name)
+
+    def delete(self, name: str) -> None:
+        self.deleted.append(name)
+
+
+def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
+    """On Fargate a finished pod is billed until it is removed: with the default history
+    limits the poll that folds a Job's summary into the totals also deletes the Job (and
+    its pod); an Event keeps its record."""
+    from snowflake_operator.poll import clean_up_history, fold_worker_summaries
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    history = _History(
+        [
+            _record("ok", done="2026-11-25T11:59:00Z"),
+            _record("bad", done="2026-11-25T11:59:30Z", ok=False),
+            _record("waiting", done="2026-11-25T11:59:40Z"),  # its pod not seen yet
+            _record("running", done=None),
+        ],
+        {"ok": '{"completed": 1990, "failed": 10}', "bad": '{"completed": 5, "failed": 0}'},
+    )
+    spec = _spec()
+    folded = fold_worker_summaries(history, now, {"completed": 7, "failed": 1})
+    clean_up_history(history, spec, folded.counted_jobs)
+    assert folded.totals == {"completed": 7 + 1990 + 5, "failed": 1 + 10}
+    assert sorted(history.deleted) == ["bad", "ok"]  # at once, not an hour later
+    assert sorted(history.counted) == ["bad", "ok"]
+    assert sorted(folded.events) == [
+        ("Normal", "JobSucceeded", "Job ok succeeded: 1990 entries completed, 10 failed for good"),
+        ("Warning", "JobFailed", "Job bad failed: 5 entries completed, 0 failed for good"),
+    ]
+
+
+def test_history_limits_keep_counted_jobs_where_asked() -> None:
+    from snowflake_operator.poll import clean_up_history
+
+    history = _History(
+        [
+            _record("ok-1", done="2026-11-25T10:01:00Z"),
+            _record("ok-2", done="2026-11-25T10:02:00Z"),
+        ],
+        {},
+    )
+    spec = _spec(job={"successfulJobsHistoryLimit": 1})
+    clean_up_history(history, spec, ("ok-1", "ok-2"))
+    assert history.deleted == ["ok-1"]

@@ -15,9 +15,11 @@ from snowflake_worker.outcomes import (
     backoff_delay,
     classify_exception,
     classify_status,
+    failed_attempt,
     parse_entry_data,
     release_delay,
 )
+from snowflake_worker.queue import ClaimedEntry, Status
 
 # -- classify_status ----------------------------------------------------------------
 
@@ -142,6 +144,13 @@ def test_json_string_with_broken_json_is_bad_data() -> None:
         parse_entry_data('"{broken"')
 
 
+@pytest.mark.parametrize("wrapped", [False, True], ids=["variant", "string-holding-json"])
+def test_data_nested_too_deeply_is_bad_data(wrapped: bool) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(BadData, match="nested too deeply"):
+        parse_entry_data(json.dumps(deep) if wrapped else deep)
+
+
 def test_null_is_bad_data() -> None:
     with pytest.raises(BadData, match="NULL"):
         parse_entry_data(None)
@@ -199,3 +208,26 @@ def test_release_delay_treats_negative_retry_counts_as_zero() -> None:
 def test_release_delay_zero_base_means_no_delay(base: int) -> None:
     assert release_delay(0, base) == 0
     assert release_delay(5, base) == 0
+
+
+# -- failed_attempt -----------------------------------------------------------------
+
+
+def _entry(retry_count: int) -> ClaimedEntry:
+    return ClaimedEntry("e-1", "{}", retry_count, "token-1")
+
+
+def test_a_failed_attempt_with_attempts_left_is_released_for_later() -> None:
+    outcome = failed_attempt(_entry(1), "HTTP 503", max_attempts=5, release_delay_seconds=60)
+    assert outcome.status is Status.PENDING
+    assert (outcome.error, outcome.retry_increment, outcome.delay_seconds) == ("HTTP 503", 1, 120)
+
+
+@pytest.mark.parametrize("retry_count", [4, 9])
+def test_the_last_failed_attempt_dead_letters_with_the_error(retry_count: int) -> None:
+    outcome = failed_attempt(
+        _entry(retry_count), "worker error: ValueError: x", max_attempts=5, release_delay_seconds=60
+    )
+    assert outcome.status is Status.FAILED
+    assert outcome.retry_increment == 1
+    assert outcome.error == "gave up after 5 attempts: worker error: ValueError: x"

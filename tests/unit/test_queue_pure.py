@@ -15,11 +15,14 @@ from snowflake_worker.queue import (
     ClaimedEntry,
     Outcome,
     QueueCounts,
+    RowAfterWrite,
     Status,
+    _json_batches,
     _json_chunks,
     completed,
     dead_lettered,
     is_transient_snowflake_error,
+    landed_outcomes,
     released,
 )
 
@@ -148,6 +151,78 @@ def test_chunks_serialise_unknown_types_as_text() -> None:
 
 
 # -- QueueCounts --------------------------------------------------------------------
+
+
+def test_batches_carry_their_items_with_the_text() -> None:
+    items = [{"n": i, "pad": "x" * 40} for i in range(30)]
+    batches = list(_json_batches(items, lambda item: item, limit=200))
+    assert len(batches) > 1
+    assert [item for batch, _ in batches for item in batch] == items
+    for batch, text in batches:
+        assert json.loads(text) == batch
+
+
+# -- landed_outcomes ----------------------------------------------------------------
+
+
+def _claimed(entry_id: str, claim: str = "mine") -> ClaimedEntry:
+    return ClaimedEntry(id=entry_id, data="{}", retry_count=0, claim_token=claim)
+
+
+def _row(entry_id: str, status: str, processor: str | None = "me", **kw: Any) -> RowAfterWrite:
+    return RowAfterWrite(entry_id, status, processor, kw.get("token"), kw.get("error"))
+
+
+def test_outcomes_whose_rows_show_this_write_landed() -> None:
+    outcomes = [
+        completed(_claimed("a")),
+        dead_lettered(_claimed("b"), "HTTP 422: no"),
+        released(_claimed("c"), error="HTTP 503", delay_seconds=60),
+        released(_claimed("d")),
+    ]
+    rows = [
+        _row("a", "completed"),
+        _row("b", "failed", error="HTTP 422: no"),
+        _row("c", "pending", error="HTTP 503"),
+        _row("d", "pending"),
+    ]
+    assert landed_outcomes(outcomes, rows, "me", changed=4) == outcomes
+
+
+def test_rows_taken_over_by_lease_recovery_did_not_land() -> None:
+    outcomes = [
+        completed(_claimed("requeued")),
+        completed(_claimed("reclaimed")),
+        completed(_claimed("finished-by-other")),
+        dead_lettered(_claimed("lease-dead"), "HTTP 422: no"),
+        released(_claimed("requeued-too")),
+        completed(_claimed("mine")),
+    ]
+    rows = [
+        _row("requeued", "pending", processor=None),  # lease requeue clears the processor
+        _row("reclaimed", "processing", processor="other", token="theirs"),
+        _row("finished-by-other", "completed", processor="other"),
+        _row("lease-dead", "failed", error="lease expired after 900 s; attempts exhausted"),
+        _row("requeued-too", "pending", processor=None),
+        _row("mine", "completed"),
+    ]
+    assert landed_outcomes(outcomes, rows, "me", changed=1) == [outcomes[-1]]
+
+
+def test_an_entry_claimed_twice_counts_once_by_its_latest_outcome() -> None:
+    old = completed(_claimed("a", claim="first"))
+    new = released(_claimed("a", claim="second"))
+    assert landed_outcomes([old, new], [_row("a", "pending")], "me", changed=1) == [new]
+
+
+def test_never_more_outcomes_than_rows_changed() -> None:
+    outcomes = [completed(_claimed("a")), completed(_claimed("b"))]
+    rows = [_row("a", "completed"), _row("b", "completed")]
+    assert landed_outcomes(outcomes, rows, "me", changed=1) == outcomes[:1]
+
+
+def test_a_missing_row_did_not_land() -> None:
+    assert landed_outcomes([completed(_claimed("gone"))], [], "me", changed=0) == []
 
 
 def test_queue_counts_total_excludes_eligible() -> None:

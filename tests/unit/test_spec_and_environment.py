@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from snowflake_operator.spec import ProcessorSpec, SecretKeyRef
+from snowflake_operator.spec import (
+    FARGATE_SIZES_MIB,
+    ProcessorSpec,
+    SecretKeyRef,
+    exact_fargate_requests,
+    fargate_billed_size,
+)
 from snowflake_operator.worker_environment import (
     SNOWFLAKE_KEY_MOUNT_PATH,
     worker_environment,
@@ -72,7 +79,7 @@ def test_camel_case_spec_parses() -> None:
     assert spec.job.max_active_jobs == 3
     assert spec.job.concurrency == 8
     assert spec.job_active_deadline_seconds() == 900
-    assert spec.worker_claim_deadline_seconds() == 870
+    assert spec.worker_claim_deadline_seconds() == 900 - 30 - 15  # grace, write-back margin
     assert spec.job.flush_every == 10
     assert spec.job.flush_seconds == 1.5
 
@@ -92,7 +99,7 @@ def test_defaults_are_filled() -> None:
     assert spec.job.concurrency == 32
     assert spec.job.active_deadline_seconds is None
     assert spec.job_active_deadline_seconds() == 600  # 2/3 of the lease
-    assert spec.worker_claim_deadline_seconds() == 580  # minus the grace
+    assert spec.worker_claim_deadline_seconds() == 565  # minus the grace and the margin
     assert spec.endpoint.timeout_seconds == 10
     assert spec.endpoint.retries == 3
 
@@ -100,6 +107,20 @@ def test_defaults_are_filled() -> None:
 def test_http_url_is_rejected() -> None:
     message = _rejected(endpoint={"url": "http://service.example/entries"})
     assert "https://" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://127.0.0.1:99999/x", "port"),
+        ("https://[::1/x", "not a valid URL"),
+        ("https://", "host"),
+    ],
+)
+def test_url_the_worker_could_not_call_is_rejected(url: str, problem: str) -> None:
+    message = _rejected(endpoint={"url": url})
+    assert "endpoint.url" in message
+    assert problem in message
 
 
 @pytest.mark.parametrize(
@@ -211,7 +232,7 @@ def test_environment_round_trip(clean_env: pytest.MonkeyPatch, tmp_path: Path) -
     assert worker.max_entries == spec.job.entries_per_job == 750
     assert worker.lease_seconds == spec.queue.lease_seconds == 1200
     assert worker.max_attempts == spec.queue.max_attempts == 7
-    assert worker.deadline_seconds == spec.worker_claim_deadline_seconds() == 800 - 30
+    assert worker.deadline_seconds == spec.worker_claim_deadline_seconds() == 800 - 30 - 15
     assert worker.grace_seconds == 30
     assert worker.request_timeout_seconds == 4
     assert worker.request_retries == 2
@@ -326,3 +347,59 @@ def test_no_secret_ever_appears_in_the_plain_environment(auth: dict[str, Any]) -
     for value in env.values():
         assert "sf-pw" not in value
         assert "sf-pass" not in value
+
+
+# -- Fargate sizes: what a pod requests is not what Fargate bills ------------------------
+
+
+def test_fargate_bills_the_request_plus_256mi_rounded_up_as_aws_documents() -> None:
+    # The EKS user guide: "a request for 1 vCPU and 8 GB will provision 2 vCPUs and 9 GB".
+    assert fargate_billed_size("1", 8 * 1024) == ("2", 9 * 1024)
+    assert fargate_billed_size("0.5", 1024) == ("0.5", 2048)  # the former default
+    assert fargate_billed_size("0.5", 768) == ("0.5", 1024)
+    assert fargate_billed_size("16", 120 * 1024) is None  # fits no size: never starts
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "billed"),
+    [
+        ("0.5", "1Gi", "is billed as 0.5 vCPU / 2 GB"),
+        ("0.25", "2Gi", "is billed as 0.5 vCPU / 3 GB"),
+        ("1", "8Gi", "is billed as 2 vCPU / 9 GB"),
+        ("4", "30Gi", "is billed as 8 vCPU / 32 GB"),
+        ("16", "120Gi", "fits no Fargate size"),
+        ("2", "1Gi", "is billed as 2 vCPU / 4 GB"),
+    ],
+)
+def test_a_size_that_does_not_fit_exactly_is_refused_naming_what_is_billed(
+    cpu: str, memory: str, billed: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _spec(job={"cpu": cpu, "memory": memory})
+    message = str(caught.value)
+    assert f"job.cpu {cpu} with job.memory {memory} {billed}" in message
+    assert "256Mi" in message
+
+
+@pytest.mark.parametrize("cpu", list(FARGATE_SIZES_MIB))
+def test_every_exact_request_bills_its_own_size(cpu: str) -> None:
+    for request, size in zip(exact_fargate_requests(cpu), FARGATE_SIZES_MIB[cpu], strict=True):
+        spec = _spec(job={"cpu": cpu, "memory": request})
+        assert fargate_billed_size(cpu, int(spec.job.memory[:-2])) == (cpu, size)
+
+
+def test_the_default_job_bills_half_a_vcpu_and_one_gb() -> None:
+    job = _spec().job
+    assert (job.cpu, job.memory) == ("0.5", "768Mi")
+    assert fargate_billed_size(job.cpu, 768) == ("0.5", 1024)
+
+
+def test_launched_at_gives_the_worker_an_absolute_deadline(clean_env: pytest.MonkeyPatch) -> None:
+    spec = _spec()
+    launched = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+    env = worker_environment(spec, "job-5", launched_at=launched)
+    assert env["SFP_DEADLINE_AT"] == "2026-11-25T10:09:25Z"  # + 600 - 20 - 15 s
+    _load_into(clean_env, env)
+    worker = load_worker_settings()
+    # A pod that starts 70 s after its Job was created may still claim for 495 s, not 565.
+    assert worker.seconds_to_deadline(launched + timedelta(seconds=70)) == 565 - 70

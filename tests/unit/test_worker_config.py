@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,38 @@ def test_worker_settings_read_their_variables(env: pytest.MonkeyPatch) -> None:
     assert settings.deadline_seconds == 580
 
 
+@pytest.mark.parametrize(
+    ("deadline_at", "remaining"),
+    [
+        ("2026-11-25T10:01:40Z", 100.0),  # the Job's deadline comes first
+        ("2026-11-25T11:00:00Z", 580.0),  # the relative one comes first
+        ("2026-11-25T09:59:00Z", 0.0),  # already past: claim nothing, exit cleanly
+        ("2026-11-25T10:01:40+00:00", 100.0),
+        ("2026-11-25T10:01:40", 100.0),  # no offset: UTC, as the operator writes
+    ],
+)
+def test_absolute_deadline_counts_from_the_jobs_start(
+    env: pytest.MonkeyPatch, deadline_at: str, remaining: float
+) -> None:
+    env.setenv("SFP_LEASE_SECONDS", "900")
+    env.setenv("SFP_DEADLINE_SECONDS", "580")
+    env.setenv("SFP_DEADLINE_AT", deadline_at)
+    settings = load_worker_settings()
+    now = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+    assert settings.seconds_to_deadline(now) == remaining
+
+
+def test_without_an_absolute_deadline_the_relative_one_holds(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SFP_DEADLINE_SECONDS", "580")
+    settings = load_worker_settings()
+    assert settings.seconds_to_deadline(datetime.now(UTC)) == 580
+
+
+def test_a_malformed_absolute_deadline_names_the_variable(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SFP_DEADLINE_AT", "tomorrow")
+    assert "SFP_DEADLINE_AT" in _config_error(load_worker_settings)
+
+
 def test_upper_case_https_is_accepted(env: pytest.MonkeyPatch) -> None:
     env.setenv("SFP_ENDPOINT_URL", "HTTPS://service.example")
     assert load_worker_settings().endpoint_url == "HTTPS://service.example"
@@ -86,6 +119,67 @@ def test_http_endpoint_is_rejected(env: pytest.MonkeyPatch) -> None:
     message = _config_error(load_worker_settings)
     assert "https://" in message
     assert "http://service.example/entries" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://127.0.0.1:99999/x", "port"),
+        ("https://127.0.0.1:0/x", "port"),
+        ("https://[::1/x", "not a valid URL"),
+        ("https://", "host"),
+        ("https:///entries", "host"),
+        ("https://service example/x", "not a valid URL"),
+    ],
+)
+def test_endpoint_that_cannot_be_called_is_rejected(
+    env: pytest.MonkeyPatch, url: str, problem: str
+) -> None:
+    env.setenv("SFP_ENDPOINT_URL", url)
+    message = _config_error(load_worker_settings)
+    assert "SFP_ENDPOINT_URL:" in message
+    assert problem in message
+    assert url in message
+
+
+@pytest.mark.parametrize(
+    "url", ["https://service.example:8443/v1/process?x=1", "https://[::1]:443/x", "https://h"]
+)
+def test_callable_endpoints_are_accepted(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("SFP_ENDPOINT_URL", url)
+    assert load_worker_settings().endpoint_url == url
+
+
+@pytest.mark.parametrize("level", ["LOUD", "", "verbose", "5"])
+def test_unknown_log_level_is_rejected(env: pytest.MonkeyPatch, level: str) -> None:
+    env.setenv("SFP_LOG_LEVEL", level)
+    message = _config_error(load_worker_settings)
+    assert "SFP_LOG_LEVEL:" in message
+    assert "DEBUG, INFO, WARNING, ERROR" in message
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", "ERROR"])
+def test_log_levels_are_case_insensitive(env: pytest.MonkeyPatch, level: str) -> None:
+    env.setenv("SFP_LOG_LEVEL", level)
+    assert load_worker_settings().log_level == level.upper()
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "SFP_REQUEST_TIMEOUT_SECONDS",
+        "SFP_RETRY_BACKOFF_SECONDS",
+        "SFP_FLUSH_SECONDS",
+        "SFP_GRACE_SECONDS",
+        "SFP_DEADLINE_SECONDS",
+    ],
+)
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "Infinity"])
+def test_non_finite_numbers_are_rejected(
+    env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    env.setenv(variable, value)
+    assert f"{variable}:" in _config_error(load_worker_settings)
 
 
 def test_missing_endpoint_names_the_variable(env: pytest.MonkeyPatch) -> None:

@@ -4,12 +4,16 @@ Three kinds of task share one event loop: a claimer that keeps a small backlog o
 claimed entries in memory, ``concurrency`` callers, and a flusher that writes outcomes
 back every ``flush_every`` results or ``flush_seconds``. Snowflake calls are blocking,
 so they run one at a time on a dedicated thread and never stall the HTTP calls.
+
+Stopping (SIGTERM, the deadline, or a fatal error) ends claiming at once; entries not yet
+started are released; calls in flight get ``grace_seconds``, after which they are cut
+off and their entries released too. Every entry the worker holds is thus written back
+or released before it exits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import signal
@@ -17,11 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from .constants import ERROR_TEXT_LIMIT
 from .errors import one_line
 from .outcomes import (
     BadData,
@@ -30,26 +33,40 @@ from .outcomes import (
     backoff_delay,
     classify_exception,
     classify_status,
+    failed_attempt,
     parse_entry_data,
-    release_delay,
 )
-from .queue import ClaimedEntry, Outcome, QueueClient, completed, dead_lettered, released
+from .queue import ClaimedEntry, Outcome, QueueClient, Status, completed, dead_lettered, released
+from .service_call import call_service
 from .settings import WorkerSettings
 
 log = logging.getLogger("snowflake_worker")
-T = TypeVar("T")
 
 
 class Drainer:
+    """One run of the drain loop.
+
+    ``deadline_at`` is a ``time.monotonic()`` instant: there the run stops as SIGTERM
+    would stop it, and calls still in flight ``grace_seconds`` later are cut off. The
+    caller decides what it is measured from (today: the start of the run).
+    """
+
     def __init__(
-        self, settings: WorkerSettings, queue: QueueClient, clients: list[httpx.AsyncClient]
+        self,
+        settings: WorkerSettings,
+        queue: QueueClient,
+        clients: list[httpx.AsyncClient],
+        *,
+        deadline_at: float,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.clients = clients  # caller k uses clients[k % len]: see http_clients.py
+        self.deadline_at = deadline_at
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowflake")
         self._inbox: asyncio.Queue[ClaimedEntry | None] = asyncio.Queue()
-        self._in_flight: dict[str, ClaimedEntry] = {}
+        self._in_flight: set[asyncio.Timeout] = set()  # one per call, rescheduled on a stop
+        self._cutoff: float | None = None  # loop time when calls in flight are cut off
         self._buffer: list[Outcome] = []
         self._first_buffered = 0.0
         self._stopping = asyncio.Event()
@@ -63,10 +80,16 @@ class Drainer:
     # -- control ----------------------------------------------------------------------
 
     def request_stop(self, reason: str = "sigterm") -> None:
-        if not self._stopping.is_set():
-            log.info("stop requested: claiming no more entries", extra={"reason": reason})
-            self._stop_reason = reason
-            self._stopping.set()
+        """Claim no more; calls in flight get the grace period, then are cut off."""
+        if self._stopping.is_set():
+            return
+        grace = self.settings.grace_seconds
+        log.info("stop requested: claiming no more entries", extra={"reason": reason})
+        self._stop_reason = reason
+        self._stopping.set()
+        self._cutoff = asyncio.get_running_loop().time() + grace
+        for call in self._in_flight:
+            call.reschedule(self._cutoff)
 
     def _fail_fatally(self, message: str) -> None:
         if self.fatal_error is None:
@@ -80,15 +103,12 @@ class Drainer:
 
     # -- the three loops --------------------------------------------------------------
 
-    async def _claim_loop(self, deadline: float) -> None:
+    async def _claim_loop(self) -> str | None:
+        """Claim until stopped (None) or there is nothing more to claim (why not)."""
         s = self.settings
         while not self._stopping.is_set():
             if self.claimed >= s.max_entries:
-                self._stop_reason = "budget"
-                return
-            if time.monotonic() >= deadline:
-                self._stop_reason = "deadline"
-                return
+                return "budget"
             if self._inbox.qsize() > s.concurrency:  # enough in hand: keep leases short
                 await asyncio.sleep(0.01)
                 continue
@@ -97,27 +117,19 @@ class Drainer:
                 self.queue.claim, size, max_attempts=s.max_attempts, processor_id=s.processor_id
             )
             if not batch:
-                self._stop_reason = "queue_empty"
-                return
+                return "queue_empty"
             self.claimed += len(batch)
             log.debug("claimed", extra={"entries": len(batch)})
             for entry in batch:
                 self._inbox.put_nowait(entry)
+        return None
 
     async def _call_loop(self, client: httpx.AsyncClient) -> None:
         while (entry := await self._inbox.get()) is not None:
             if self._stopping.is_set():
                 self._record(released(entry))  # never started: hand it back untouched
                 continue
-            self._in_flight[entry.id] = entry
-            try:
-                outcome = await self._process(entry, client)
-            except Exception as exc:  # a bug must not strand the entry: hand it back
-                log.exception("unexpected error processing an entry", extra={"id": entry.id})
-                outcome = released(entry, error=f"worker error: {type(exc).__name__}: {exc}")
-            finally:
-                self._in_flight.pop(entry.id, None)
-            self._record(outcome)
+            self._record(await self._settle(entry, client))
 
     async def _flush_loop(self) -> None:
         """Never cancelled mid-write: a cancelled write-back could be lost or left uncounted."""
@@ -129,6 +141,41 @@ class Drainer:
                 await self._flush()
 
     # -- one entry --------------------------------------------------------------------
+
+    async def _settle(self, entry: ClaimedEntry, client: httpx.AsyncClient) -> Outcome:
+        """The entry's outcome, whatever happens while it is processed."""
+        cut = asyncio.timeout_at(self._cutoff)
+        try:
+            async with cut:
+                self._in_flight.add(cut)
+                try:
+                    return await self._process(entry, client)
+                finally:
+                    self._in_flight.discard(cut)
+        except TimeoutError as exc:
+            if cut.expired():  # cut off by the grace period: the service never answered
+                return released(entry)
+            return self._unexpected(entry, exc)
+        except asyncio.CancelledError:
+            self._record(released(entry))  # a caller cancelled from outside still hands back
+            raise
+        except Exception as exc:
+            return self._unexpected(entry, exc)
+
+    def _unexpected(self, entry: ClaimedEntry, exc: BaseException) -> Outcome:
+        """A bug or an input nobody foresaw: an attempt like any failed one, so the entry
+        ends as a dead letter once its attempts are spent instead of pending forever."""
+        log.error("unexpected error processing an entry", exc_info=exc, extra={"id": entry.id})
+        return self._gave_up(entry, f"worker error: {type(exc).__name__}: {one_line(exc)}")
+
+    def _gave_up(self, entry: ClaimedEntry, error: str) -> Outcome:
+        s = self.settings
+        return failed_attempt(
+            entry,
+            error,
+            max_attempts=s.max_attempts,
+            release_delay_seconds=s.release_delay_seconds,
+        )
 
     async def _process(self, entry: ClaimedEntry, client: httpx.AsyncClient) -> Outcome:
         s = self.settings
@@ -147,14 +194,7 @@ class Drainer:
         attempt = 0
         while True:
             attempt += 1
-            self.http_calls += 1
-            try:
-                response = await client.post(s.endpoint_url, json=payload, headers=headers)
-                result = classify_status(response.status_code)
-                detail = f"HTTP {response.status_code}: {response.text[:ERROR_TEXT_LIMIT]}"
-            except httpx.HTTPError as exc:
-                result = classify_exception(exc)
-                detail = f"{type(exc).__name__}: {exc}"[:500]
+            result, detail = await self._call(client, payload, headers)
             if result is CallResult.SUCCESS:
                 return completed(entry)
             if result is CallResult.PERMANENT:
@@ -167,13 +207,30 @@ class Drainer:
                 )
                 return released(entry)
             if attempt > s.request_retries or self._stopping.is_set():
-                if entry.retry_count + 1 >= s.max_attempts:
-                    gave_up = f"gave up after {s.max_attempts} attempts: {detail}"
-                    return dead_lettered(entry, gave_up)
-                delay = release_delay(entry.retry_count, s.release_delay_seconds)
-                return released(entry, error=detail, delay_seconds=delay)
+                return self._gave_up(entry, detail)
             self.http_retries += 1
             await asyncio.sleep(random.uniform(0, backoff_delay(attempt, s.retry_backoff_seconds)))  # noqa: S311
+            if self._stopping.is_set():  # no new call once stopping
+                return self._gave_up(entry, detail)
+
+    async def _call(
+        self, client: httpx.AsyncClient, payload: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[CallResult, str]:
+        """One call: what it means for the entry, and a one-line detail for its error."""
+        s = self.settings
+        self.http_calls += 1
+        try:
+            answer = await call_service(
+                client,
+                "POST",
+                s.endpoint_url,
+                json=payload,
+                headers=headers,
+                timeout_seconds=s.request_timeout_seconds,
+            )
+        except httpx.HTTPError as exc:
+            return classify_exception(exc), f"{type(exc).__name__}: {exc}"[:500]
+        return classify_status(answer.status_code), f"HTTP {answer.status_code}: {answer.text}"
 
     def _record(self, outcome: Outcome) -> None:
         if not self._buffer:
@@ -185,26 +242,30 @@ class Drainer:
         if not batch:
             return
         try:
-            changed = await self._db_call(self.queue.write_back, batch)
+            landed = await self._db_call(
+                self.queue.apply_outcomes, batch, self.settings.processor_id
+            )
         except Exception as exc:
             # Keep them: the next flush retries. If Snowflake never comes back, the lease
             # expires and the operator hands the entries out again (at-least-once).
             log.warning("write-back failed; will retry", extra={"error": one_line(exc)})
             self._buffer = batch + self._buffer
             return
-        self._count(batch)
-        self.not_applied += len(batch) - changed
-        if changed < len(batch):
+        self._count(landed)
+        skipped = len(batch) - len(landed)
+        self.not_applied += skipped
+        if skipped:
             log.warning(
                 "some outcomes were not applied: their lease was recovered",
-                extra={"skipped": len(batch) - changed},
+                extra={"skipped": skipped},
             )
 
-    def _count(self, batch: list[Outcome]) -> None:
-        for outcome in batch:
-            if outcome.status.value == "completed":
+    def _count(self, landed: list[Outcome]) -> None:
+        """Only outcomes that landed: the operator adds these into the resource's totals."""
+        for outcome in landed:
+            if outcome.status is Status.COMPLETED:
                 self.completed += 1
-            elif outcome.status.value == "failed":
+            elif outcome.status is Status.FAILED:
                 self.failed += 1
             else:
                 self.released += 1
@@ -215,6 +276,9 @@ class Drainer:
         s = self.settings
         started = time.monotonic()
         loop = asyncio.get_running_loop()
+        deadline = loop.call_later(
+            max(0.0, self.deadline_at - time.monotonic()), self.request_stop, "deadline"
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         callers = [
@@ -222,20 +286,19 @@ class Drainer:
             for k in range(s.concurrency)
         ]
         flusher = asyncio.create_task(self._flush_loop())
-        claimer = asyncio.create_task(self._claim_loop(started + s.deadline_seconds))
         try:
-            stop_waiter = asyncio.create_task(self._stopping.wait())
-            await asyncio.wait({claimer, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-            stop_waiter.cancel()
-            if not claimer.done():  # stopped mid-claim: let that claim land, then release it
-                with contextlib.suppress(Exception):
-                    await claimer
-            elif claimer.exception() is not None:
-                self._fail_fatally(f"claiming from Snowflake failed: {claimer.exception()}")
+            try:  # returns soon after a stop: a claim under way lands, then is released
+                finished = await self._claim_loop()
+            except Exception as exc:
+                finished = None
+                self._fail_fatally(f"claiming from Snowflake failed: {one_line(exc)}")
+            if finished is not None and not self._stopping.is_set():  # a stop's reason wins
+                self._stop_reason = finished
             for _ in callers:
                 self._inbox.put_nowait(None)
             await self._wait_for_callers(callers)
         finally:
+            deadline.cancel()
             self._closing = True
             await flusher
             await self._final_flush()
@@ -259,22 +322,11 @@ class Drainer:
         )
 
     async def _wait_for_callers(self, callers: list[asyncio.Task[None]]) -> None:
-        """Let callers finish; once stopping, in-flight calls get only the grace period."""
-        callers_done: asyncio.Future[Any] = asyncio.gather(*callers, return_exceptions=True)
-        stop_waiter: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({callers_done, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        stop_waiter.cancel()
-        if not callers_done.done():
-            await asyncio.wait({callers_done}, timeout=self.settings.grace_seconds)
-        if not callers_done.done():
-            log.warning("grace period over: releasing entries still in flight")
-            for task in callers:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await callers_done
-        for entry in list(self._in_flight.values()):  # cut off by the grace period
-            self._record(released(entry))
-        self._in_flight.clear()
+        """Callers end on their own: their calls finish, or are cut off after a stop.
+        Whatever a failed caller left in the inbox is released."""
+        for result in await asyncio.gather(*callers, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("a caller failed", exc_info=result)
         while not self._inbox.empty():
             if (unstarted := self._inbox.get_nowait()) is not None:
                 self._record(released(unstarted))

@@ -1,4 +1,5 @@
-"""Pure decisions about one entry: is its data usable, what does a response mean."""
+"""Pure decisions about one entry: is its data usable, what does a response mean, what
+becomes of it after a failed attempt."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+
+from .queue import ClaimedEntry, Outcome, dead_lettered, released
 
 
 class CallResult(Enum):
@@ -60,20 +63,23 @@ def parse_entry_data(raw: Any) -> Any:
     Producers often store serialised JSON in a VARIANT string. If that inner text is
     not JSON, the entry is malformed and fails permanently.
     """
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError as exc:
-        raise BadData(f"data is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    value = _loads(raw) if isinstance(raw, str) else raw
     if value is None:  # SQL NULL or a JSON null
         raise BadData("data is NULL")
     if isinstance(value, str):
         stripped = value.strip()
         if stripped[:1] in ("{", "["):
-            try:
-                return json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise BadData(f"data is not valid JSON: {exc.msg} at position {exc.pos}") from None
+            return _loads(stripped)
     return value
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadData(f"data is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:  # the parser recurses once per level
+        raise BadData("data is nested too deeply to parse") from None
 
 
 def backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
@@ -86,6 +92,19 @@ def release_delay(retry_count: int, base_seconds: int, cap_seconds: int = 3600) 
     if base_seconds <= 0:
         return 0
     return int(min(cap_seconds, base_seconds * (2 ** max(0, retry_count))))
+
+
+def failed_attempt(
+    entry: ClaimedEntry, error: str, *, max_attempts: int, release_delay_seconds: int
+) -> Outcome:
+    """An attempt that failed without the service rejecting the entry (transient errors
+    that outlasted the in-Job retries, or an error the worker did not expect): it counts.
+    The last attempt allowed dead-letters the entry; an earlier one releases it for later.
+    """
+    if entry.retry_count + 1 >= max_attempts:
+        return dead_lettered(entry, f"gave up after {max_attempts} attempts: {error}")
+    delay = release_delay(entry.retry_count, release_delay_seconds)
+    return released(entry, error=error, delay_seconds=delay)
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,19 @@ import httpx
 
 from .errors import FatalError
 from .outcomes import CallResult, classify_exception
+from .service_call import call_service
 
 PROBE_ATTEMPTS = 3
 
 
-async def check_service_accepts_client(client: httpx.AsyncClient, url: str) -> None:
+async def check_service_accepts_client(
+    client: httpx.AsyncClient, url: str, timeout_seconds: float
+) -> None:
     """One OPTIONS request: any HTTP answer, even 405, proves the mTLS handshake passed."""
     problem: httpx.HTTPError | None = None
     for attempt in range(PROBE_ATTEMPTS):
         try:
-            await client.request("OPTIONS", url)
+            await call_service(client, "OPTIONS", url, timeout_seconds=timeout_seconds)
             return
         except httpx.HTTPError as exc:
             problem = exc

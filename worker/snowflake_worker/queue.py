@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from snowflake.connector import DictCursor
 from tenacity import (
@@ -32,6 +32,8 @@ from .queue_sql import statements_for
 # Keep one statement's JSON bind well under Snowflake's ~1 MB statement limit.
 MAX_BIND_BYTES = 512 * 1024
 ERROR_MESSAGE_LIMIT = 1000  # the column's width
+
+T = TypeVar("T")
 
 _LOCK_WAITERS_EXCEEDED = 625  # "number of waiters for this lock exceeds the 20 statements limit"
 
@@ -62,12 +64,17 @@ class Outcome:
     retry_increment: int = 0
     delay_seconds: int = 0
 
+    @property
+    def stored_error(self) -> str | None:
+        """The error as the column keeps it."""
+        return None if self.error is None else self.error[:ERROR_MESSAGE_LIMIT]
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.entry_id,
             "token": self.claim_token,
             "status": self.status.value,
-            "error": None if self.error is None else self.error[:ERROR_MESSAGE_LIMIT],
+            "error": self.stored_error,
             "retry_inc": self.retry_increment,
             "delay": self.delay_seconds,
         }
@@ -133,6 +140,48 @@ class DeadLetter:
 class LeaseRecovery:
     requeued: int
     dead_lettered: int
+
+
+@dataclass(frozen=True)
+class RowAfterWrite:
+    """What a write-back check reads of one row."""
+
+    id: str
+    status: str
+    processor_id: str | None
+    claim_token: str | None
+    error_message: str | None
+
+
+def landed_outcomes(
+    outcomes: Sequence[Outcome], rows: Iterable[RowAfterWrite], processor_id: str, changed: int
+) -> list[Outcome]:
+    """Which outcomes a write-back applied, from their rows read back right after it.
+
+    Only this worker's own write-back leaves a row in the outcome's status, with no claim
+    token and this worker's ``processor_id``: lease recovery clears ``processor_id`` when
+    it requeues, another worker stamps its own. A row the operator dead-lettered keeps
+    ``processor_id`` but carries the lease's error, so a failed outcome must find its own.
+    An entry counts once (its last outcome: a later claim's), and no more outcomes land
+    than the statement changed rows.
+    """
+    by_id = {row.id: row for row in rows}
+    landed: list[Outcome] = []
+    seen: set[str] = set()
+    for outcome in reversed(outcomes):
+        row = by_id.get(outcome.entry_id)
+        if outcome.entry_id in seen or row is None:
+            continue
+        seen.add(outcome.entry_id)
+        matches = (
+            row.status == outcome.status.value
+            and row.claim_token is None
+            and row.processor_id == processor_id
+            and (outcome.status is not Status.FAILED or row.error_message == outcome.stored_error)
+        )
+        if matches:
+            landed.append(outcome)
+    return list(reversed(landed))[:changed]
 
 
 def is_transient_snowflake_error(exc: BaseException) -> bool:
@@ -250,6 +299,26 @@ class QueueClient:
         for chunk in _json_chunks([o.as_json() for o in outcomes]):
             changed += int(self._execute("write_back", {"outcomes": chunk}) or 0)
         return changed
+
+    def apply_outcomes(self, outcomes: Sequence[Outcome], processor_id: str) -> list[Outcome]:
+        """Write outcomes back like :meth:`write_back`; return the ones that landed.
+
+        Each statement's changed-row count is compared with its outcomes: equal (nearly
+        always) means all landed, at no extra cost. Fewer (a lease recovered under this
+        worker, or a retried statement whose first try had landed) costs one SELECT of
+        those rows, read by :func:`landed_outcomes`.
+        """
+        landed: list[Outcome] = []
+        for batch, chunk in _json_batches(list(outcomes), Outcome.as_json):
+            changed = int(self._execute("write_back", {"outcomes": chunk}) or 0)
+            if changed >= len(batch):
+                landed += batch
+                continue
+            ids = json.dumps(sorted({o.entry_id for o in batch}))
+            rows = self._execute("write_back_check", {"ids": ids}, fetch=True)
+            after = [RowAfterWrite(str(r[0]), *r[1:]) for r in rows]
+            landed += landed_outcomes(batch, after, processor_id, changed)
+        return landed
 
     # -- operator side ----------------------------------------------------------------
 
@@ -388,14 +457,23 @@ def _json_string_chunks(items: list[str], limit: int = MAX_BIND_BYTES) -> Iterab
 
 def _json_chunks(items: list[dict[str, Any]], limit: int = MAX_BIND_BYTES) -> Iterable[str]:
     """Split items into JSON arrays whose text stays under ``limit`` bytes each."""
-    chunk: list[str] = []
+    return (text for _, text in _json_batches(items, lambda item: item, limit))
+
+
+def _json_batches(
+    items: list[T], as_json: Callable[[T], Any], limit: int = MAX_BIND_BYTES
+) -> Iterable[tuple[list[T], str]]:
+    """Split items into batches whose JSON array text stays under ``limit`` bytes each."""
+    batch: list[T] = []
+    texts: list[str] = []
     size = 2
     for item in items:
-        text = json.dumps(item, separators=(",", ":"), default=str)
-        if chunk and size + len(text) + 1 > limit:
-            yield "[" + ",".join(chunk) + "]"
-            chunk, size = [], 2
-        chunk.append(text)
+        text = json.dumps(as_json(item), separators=(",", ":"), default=str)
+        if texts and size + len(text) + 1 > limit:
+            yield batch, "[" + ",".join(texts) + "]"
+            batch, texts, size = [], [], 2
+        batch.append(item)
+        texts.append(text)
         size += len(text) + 1
-    if chunk:
-        yield "[" + ",".join(chunk) + "]"
+    if texts:
+        yield batch, "[" + ",".join(texts) + "]"

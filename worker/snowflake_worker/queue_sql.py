@@ -54,6 +54,11 @@ WRITE_BACK = (
     "WHERE {table}.id = s.id AND {table}.claim_token = s.token "
     "AND {table}.status = 'processing'"
 )
+# Only after a write-back changed fewer rows than it had outcomes: which of them landed.
+WRITE_BACK_CHECK = (
+    "SELECT id, status, processor_id, claim_token, error_message FROM {table} "
+    "WHERE id IN (SELECT f.value::STRING FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)"
+)
 
 # -- the operator ------------------------------------------------------------------------
 
@@ -120,6 +125,7 @@ TEMPLATES = {
     "claim": CLAIM,
     "claim_select": CLAIM_SELECT,
     "write_back": WRITE_BACK,
+    "write_back_check": WRITE_BACK_CHECK,
     "lease_dead_letter": LEASE_DEAD_LETTER,
     "lease_requeue": LEASE_REQUEUE,
     "idle_show": IDLE_SHOW,

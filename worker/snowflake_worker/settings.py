@@ -7,22 +7,31 @@ template and the local Job backend set them from the SnowflakeProcessor spec.
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .constants import CERT_MOUNT_PATH, TERMINATION_MESSAGE_PATH
+from .endpoint import endpoint_url_problem
 from .errors import ConfigError
 from .validation_errors import settings_error_message
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SFP_", extra="ignore")
+    # allow_inf_nan: "inf" is a float to pydantic, and an infinite timeout is no limit.
+    model_config = SettingsConfigDict(env_prefix="SFP_", extra="ignore", allow_inf_nan=False)
 
     # Each description is the variable's line in `--help` and in docs/worker-environment.md
     # (scripts/gen_worker_environment.py writes its tables from them).
-    endpoint_url: str = Field(min_length=1, description="the service URL; must be https://")
+    endpoint_url: str = Field(
+        min_length=1,
+        description="the service URL: https://, a host, a port (if any) of 1-65535; a URL "
+        "that does not parse is refused at start",
+    )
     cert_dir: Path = Field(
         default=Path(CERT_MOUNT_PATH),
         description="folder holding client.pem, client-key.pem (must match client.pem) and "
@@ -49,8 +58,21 @@ class WorkerSettings(BaseSettings):
         gt=0,
         description="entry budget of this Job: it stops claiming after this many",
     )
-    deadline_seconds: float = Field(
-        default=1800, gt=0, description="it stops claiming after this long"
+    deadline_seconds: float = Field(  # see drain.py
+        default=1800,
+        gt=0,
+        description="this long after it starts claiming, the worker stops as on SIGTERM",
+    )
+    # The operator sets it from the Job's start, which on Fargate is a minute or so before
+    # this process starts.
+    deadline_at: datetime | None = Field(
+        default=None,
+        description="it stops (as with SFP_DEADLINE_SECONDS) at this time (RFC 3339, e.g. "
+        "2026-11-25T10:09:25Z; no offset means UTC) if that comes before "
+        "SFP_DEADLINE_SECONDS. The operator sets it to the Job's creation + "
+        "activeDeadlineSeconds - graceSeconds - 15 s, because Kubernetes counts "
+        "activeDeadlineSeconds from the Job's start (on Fargate a minute or more before the "
+        "worker starts); a worker that starts after it claims nothing and exits 0",
     )
     lease_seconds: int = Field(
         default=3600,
@@ -62,7 +84,13 @@ class WorkerSettings(BaseSettings):
         gt=0,
         description="an entry whose attempt count reaches this is dead-lettered",
     )
-    request_timeout_seconds: float = Field(default=10, gt=0, description="per call")
+    request_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="one attempt's whole time: connect, send, the answer's status and body; "
+        "past it the attempt is a timeout (transient), however steadily the service trickles "
+        "bytes",
+    )
     request_retries: int = Field(
         default=3,
         ge=0,
@@ -92,27 +120,52 @@ class WorkerSettings(BaseSettings):
     grace_seconds: float = Field(
         default=20,
         gt=0,
-        description="after SIGTERM or the deadline, time for calls in flight; then they are "
-        "released",
+        description="after SIGTERM, the deadline or a fatal error: time for calls in flight "
+        "to finish; then they are cut off and their entries released",
     )
     termination_message_path: Path = Field(
         default=Path(TERMINATION_MESSAGE_PATH),
         description="the run's summary is written there, only if the file exists",
     )
-    log_level: str = Field(default="INFO", description="JSON log lines on stderr")
+    log_level: str = Field(
+        default="INFO",
+        description="JSON log lines on stderr: DEBUG, INFO, WARNING or ERROR (any case); "
+        "anything else is refused",
+    )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _callable(cls, url: str) -> str:
+        problem = endpoint_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in LOG_LEVELS:
+            raise ValueError(f"{level!r} is not a log level: one of {', '.join(LOG_LEVELS)}")
+        return level.upper()
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerSettings:
-        if not self.endpoint_url.lower().startswith("https://"):
-            raise ValueError(
-                f"endpoint URL must start with https:// (mutual TLS), got {self.endpoint_url!r}"
-            )
         if self.deadline_seconds + self.grace_seconds >= self.lease_seconds:
             raise ValueError(
                 "SFP_DEADLINE_SECONDS + SFP_GRACE_SECONDS must stay below SFP_LEASE_SECONDS, "
                 "or the operator may hand entries still held by this worker to another"
             )
         return self
+
+    def seconds_to_deadline(self, now: datetime) -> float:
+        """How long from ``now`` this worker may still claim (0 when the time has passed)."""
+        if self.deadline_at is None:
+            return self.deadline_seconds
+        deadline_at = self.deadline_at
+        if deadline_at.tzinfo is None:  # a time without an offset is UTC, as the operator writes
+            deadline_at = deadline_at.replace(tzinfo=UTC)
+        remaining = (deadline_at - now).total_seconds()
+        return max(0.0, min(self.deadline_seconds, remaining))
 
 
 def load_worker_settings() -> WorkerSettings:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .connection import connect, load_snowflake_settings, reconnect
 from .drain import Drainer, summary_line
-from .errors import FatalError
+from .errors import FatalError, one_line
 from .http_clients import service_clients
 from .logs import configure_json_logging
 from .preflight import check_service_accepts_client
@@ -24,6 +27,19 @@ from .termination import (
 from .tls import client_ssl_context
 
 log = logging.getLogger("snowflake_worker")
+
+
+def _termination_path(settings: WorkerSettings | None) -> Path:
+    """The settings' path; before they load (or when they are invalid), the variable's."""
+    if settings is not None:
+        return settings.termination_message_path
+    return termination_message_path()
+
+
+def _fatal(settings: WorkerSettings | None, message: str, exit_code: int) -> int:
+    log.error(message)
+    write_termination_message(_termination_path(settings), {"event": "fatal", "error": message})
+    return exit_code
 
 
 def run_worker() -> int:
@@ -45,12 +61,7 @@ def _run(settings: WorkerSettings | None) -> int:
         ssl_context = client_ssl_context(settings.cert_dir)
         connection = connect(snowflake)
     except FatalError as exc:
-        log.error(str(exc))
-        if settings is not None:
-            write_termination_message(
-                settings.termination_message_path, {"event": "fatal", "error": str(exc)}
-            )
-        return exc.exit_code
+        return _fatal(settings, str(exc), exc.exit_code)
     queue = QueueClient(connection, snowflake.table_ref, reconnect=lambda: reconnect(snowflake))
     log.info(
         "worker started",
@@ -59,11 +70,11 @@ def _run(settings: WorkerSettings | None) -> int:
     try:
         summary = asyncio.run(_drain(settings, queue, ssl_context))
     except FatalError as exc:
-        log.error(str(exc))
-        write_termination_message(
-            settings.termination_message_path, {"event": "fatal", "error": str(exc)}
-        )
-        return exc.exit_code
+        return _fatal(settings, str(exc), exc.exit_code)
+    except StoppedBeforeClaiming:
+        raise
+    except Exception as exc:  # a bug: still one line and a termination message, never silence
+        return _fatal(settings, f"worker failed: {type(exc).__name__}: {one_line(exc)}", 1)
     finally:
         connection.close()
     line = summary_line(summary)
@@ -81,8 +92,11 @@ def _run(settings: WorkerSettings | None) -> int:
 
 
 async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any) -> Any:
-    async with service_clients(
-        settings.concurrency, ssl_context, settings.request_timeout_seconds
-    ) as clients:
-        await check_service_accepts_client(clients[0], settings.endpoint_url)
-        return await Drainer(settings, queue, clients).run()
+    timeout = settings.request_timeout_seconds
+    async with service_clients(settings.concurrency, ssl_context, timeout) as clients:
+        await check_service_accepts_client(clients[0], settings.endpoint_url, timeout)
+        # Measured from here, the start of claiming; an absolute time (the Job's start plus
+        # its deadline) can be converted to a monotonic instant here instead.
+        # The earlier of SFP_DEADLINE_AT (from the Job's start) and SFP_DEADLINE_SECONDS.
+        deadline_at = time.monotonic() + settings.seconds_to_deadline(datetime.now(UTC))
+        return await Drainer(settings, queue, clients, deadline_at=deadline_at).run()

@@ -1,0 +1,77 @@
+"""One call to the service, bounded in time and in memory.
+
+httpx's timeouts bound each network operation (the connect, each read, each write), so
+a service that trickles a byte now and then holds a call forever; and a response that
+is not streamed is read whole into memory, however large. Here a call, its answer
+included, has one time limit, and the body is read only as far as the text kept of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .constants import ERROR_TEXT_LIMIT
+
+# Read at most this much of a body: any small answer ends within it, so its connection
+# is reused; a longer one is cut off and its connection closed.
+BODY_READ_LIMIT = 64 * 1024
+# What is kept to decode: ERROR_TEXT_LIMIT characters of UTF-8 need at most 4 bytes each.
+BODY_KEEP_BYTES = 4 * ERROR_TEXT_LIMIT
+# Compressed bodies would be read raw (undecoded) to keep memory bounded: ask for none.
+PLAIN_BODY = {"Accept-Encoding": "identity"}
+
+
+class CallTimedOut(httpx.TimeoutException):
+    """No complete answer within the call's time limit."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    text: str  # the start of the body, at most ERROR_TEXT_LIMIT characters
+
+
+async def call_service(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    timeout_seconds: float,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """Send one request; raise httpx.HTTPError (CallTimedOut past ``timeout_seconds``)."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            request_headers = {**PLAIN_BODY, **(headers or {})}
+            async with client.stream(method, url, json=json, headers=request_headers) as answer:
+                head = await _body_start(answer)
+    except TimeoutError:  # only this call's own limit: a cancellation from outside passes
+        raise CallTimedOut(f"no complete answer within {timeout_seconds:g} s") from None
+    return Answer(answer.status_code, _decode(head, answer.charset_encoding))
+
+
+async def _body_start(answer: httpx.Response) -> bytes:
+    """The first BODY_KEEP_BYTES of the body, reading no more than BODY_READ_LIMIT."""
+    kept = bytearray()
+    read = 0
+    async for chunk in answer.aiter_raw():
+        if len(kept) < BODY_KEEP_BYTES:
+            kept += chunk[: BODY_KEEP_BYTES - len(kept)]
+        read += len(chunk)
+        if read >= BODY_READ_LIMIT:
+            break  # closing the stream unread drops the connection, not the worker
+    return bytes(kept)
+
+
+def _decode(head: bytes, charset: str | None) -> str:
+    try:
+        codec = codecs.lookup(charset or "utf-8").name
+    except LookupError:
+        codec = "utf-8"
+    return head.decode(codec, errors="replace")[:ERROR_TEXT_LIMIT]
