@@ -63,7 +63,8 @@ def test_helm_show_readme_prints_it_from_the_package(package: Path) -> None:
     assert chart["annotations"]["artifacthub.io/license"] == "Apache-2.0"
     with tarfile.open(package) as archive:
         names = set(archive.getnames())
-    assert "snowflake-processor/crds/snowflakeprocessors.yaml" in names
+    assert "snowflake-processor/templates/crds.yaml" in names
+    assert "snowflake-processor/files/crds/snowflakeprocessors.yaml" in names
     assert "snowflake-processor/values.schema.json" in names
 
 
