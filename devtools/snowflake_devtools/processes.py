@@ -74,10 +74,12 @@ def start_server(
     raise ServerStartError(f"{name} did not start within {timeout:.0f} s; see {log_path}")
 
 
-def start_snowflake_emulator(data_dir: Path, log_path: Path, port: int = 0) -> ServerProcess:
+def start_snowflake_emulator(
+    data_dir: Path, log_path: Path, port: int = 0, host: str = "127.0.0.1"
+) -> ServerProcess:
     return start_server(
         "Snowflake emulator",
         "snowflake_devtools.snowflake_emulator",
-        ["--data", str(data_dir), "--port", str(port)],
+        ["--data", str(data_dir), "--port", str(port), "--host", host],
         log_path,
     )

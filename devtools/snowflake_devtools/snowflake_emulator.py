@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 
-def free_port() -> int:
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def serve(data_dir: Path, port: int) -> None:
+def serve(data_dir: Path, port: int, host: str = LOOPBACK) -> None:
     import importlib
 
     import uvicorn
@@ -34,7 +37,7 @@ def serve(data_dir: Path, port: int) -> None:
     # Internal knob, not public API: all sessions share one persistent instance.
     fakesnow_server.shared_fs = instance.FakeSnow(db_path=str(data_dir))
     config = uvicorn.Config(
-        fakesnow_server.app, host="127.0.0.1", port=port, log_level="warning", access_log=False
+        fakesnow_server.app, host=host, port=port, log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
     logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
@@ -53,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local Snowflake emulator (fakesnow server)")
     parser.add_argument("--data", type=Path, required=True, help="folder for the DuckDB files")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    # Pods of the local test cluster reach this machine on the cluster's bridge address
+    # only; never bind 0.0.0.0.
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on (127.0.0.1)")
     args = parser.parse_args(argv)
-    serve(args.data, args.port or free_port())
+    serve(args.data, args.port or free_port(args.host), args.host)
     return 0
 
 
