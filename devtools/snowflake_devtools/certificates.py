@@ -55,7 +55,9 @@ def _write_client_dir(directory: Path, cert: trustme.LeafCert, ca_cert_pem: byte
     (directory / CA_CERT).write_bytes(ca_cert_pem)
 
 
-def write_demo_certificates(root: Path, extra_server_hosts: tuple[str, ...] = ()) -> DemoCertificates:
+def write_demo_certificates(
+    root: Path, extra_server_hosts: tuple[str, ...] = ()
+) -> DemoCertificates:
     """Create a CA, a server certificate and a client certificate folder under ``root``.
 
     The server certificate names 127.0.0.1 and localhost, plus ``extra_server_hosts``
@@ -69,9 +71,7 @@ def write_demo_certificates(root: Path, extra_server_hosts: tuple[str, ...] = ()
     ca_cert = ca_dir / CA_CERT
     ca_cert.write_bytes(ca_pem)
 
-    server = ca.issue_cert(
-        "127.0.0.1", "localhost", *extra_server_hosts, common_name="localhost"
-    )
+    server = ca.issue_cert("127.0.0.1", "localhost", *extra_server_hosts, common_name="localhost")
     server_dir = root / "server"
     server_dir.mkdir(parents=True, exist_ok=True)
     server_cert = server_dir / "server.pem"

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 LOOPBACK = "127.0.0.1"
 
 

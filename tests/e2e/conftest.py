@@ -19,13 +19,12 @@ from typing import Any
 import pytest
 
 from snowflake_devtools.cluster import Cluster, ClusterError
-from tests.e2e import release
+from snowflake_devtools.cluster.cluster import default_state_dir
+from snowflake_devtools.cluster.settings import BASE_IMAGE
+from tests.e2e import figures, release
 from tests.e2e.commands import Commands
 from tests.e2e.host_services import HostServices, host_services
 from tests.e2e.release import Release
-from snowflake_devtools.cluster.cluster import default_state_dir
-from snowflake_devtools.cluster.settings import BASE_IMAGE
-from tests.e2e import figures
 
 STATE_DIR_ENV = "SFP_CLUSTER_STATE_DIR"
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +112,7 @@ def new_namespace(api_client: Any) -> Iterator[Callable[..., str]]:
     """Create fresh namespaces (deleted after the test), usable once their default
     ServiceAccount exists (the ServiceAccount admission refuses pods before)."""
     from kubernetes import client
+
     from tests.e2e.helpers import wait_until
 
     core: Any = client.CoreV1Api(api_client)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
+
 from snowflake_devtools.cluster.settings import BASE_IMAGE
 
 FARGATE_TOLERATION = {

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from kubernetes import client
+
 from snowflake_operator.constants import PROCESSOR_LABEL
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snowflake_devtools.cluster.project_images import OPERATOR, WORKER, TAG
+from snowflake_devtools.cluster.project_images import OPERATOR, TAG, WORKER
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import FARGATE_TOLERATION
 from tests.e2e.host_services import HostServices
@@ -52,9 +52,7 @@ def namespace_manifest(name: str) -> dict[str, Any]:
                 "pod-security.kubernetes.io/enforce": "restricted",
             },
             "annotations": {
-                "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(
-                    [FARGATE_TOLERATION]
-                )
+                "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([FARGATE_TOLERATION])
             },
         },
     }

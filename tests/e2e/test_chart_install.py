@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes import client
+
 from tests.e2e import figures
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import APP_UID, wait_until
 from tests.e2e.release import Release, release_status
 
-OPERATOR_SELECTOR = "app.kubernetes.io/name=snowflake-processor,app.kubernetes.io/component=operator"
+OPERATOR_SELECTOR = (
+    "app.kubernetes.io/name=snowflake-processor,app.kubernetes.io/component=operator"
+)
 
 
 def operator_pods(api_client: Any, release: Release) -> list[Any]:

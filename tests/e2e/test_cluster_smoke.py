@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubernetes import client
 from snowflake_devtools.cluster import Cluster, buildah
 from tests.e2e.helpers import (
     APP_UID,

@@ -70,7 +70,9 @@ def test_every_example_is_created_with_kubectl_apply(
 
 
 def minimal() -> dict[str, Any]:
-    resource: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "processor-minimal.yaml").read_text())
+    resource: dict[str, Any] = yaml.safe_load(
+        (ROOT / "examples" / "processor-minimal.yaml").read_text()
+    )
     return resource
 
 
@@ -112,7 +114,12 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("no-table", put("snowflake.table", None), "spec.snowflake.table", "Required value"),
     ("plain-http", put("endpoint.url", "http://x.example"), "spec.endpoint.url", "^https://"),
     ("bad-database", put("snowflake.database", "my-db"), "spec.snowflake.database", "should match"),
-    ("bad-auth-mode", put("snowflake.auth.mode", "kerberos"), "spec.snowflake.auth.mode", "Unsupported value"),
+    (
+        "bad-auth-mode",
+        put("snowflake.auth.mode", "kerberos"),
+        "spec.snowflake.auth.mode",
+        "Unsupported value",
+    ),
     (
         "key-pair-no-secret",
         both(put("snowflake.auth.mode", "key_pair"), put("snowflake.user", "SVC")),
@@ -134,7 +141,12 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "spec.snowflake",
         "auth.mode emulator needs snowflake.host and snowflake.port",
     ),
-    ("port-too-big", put("snowflake.port", 70000), "spec.snowflake.port", "less than or equal to 65536"),
+    (
+        "port-too-big",
+        put("snowflake.port", 70000),
+        "spec.snowflake.port",
+        "less than or equal to 65536",
+    ),
     (
         "two-cert-sources",
         put("certificates.s3", {"bucket": "my-bucket"}),
@@ -147,9 +159,24 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "spec.certificates.s3.bucket",
         "should match",
     ),
-    ("short-lease", put("queue.leaseSeconds", 30), "spec.queue.leaseSeconds", "greater than or equal to 60"),
-    ("no-attempts", put("queue.maxAttempts", 0), "spec.queue.maxAttempts", "greater than or equal to 1"),
-    ("too-many-jobs", put("job.maxActiveJobs", 501), "spec.job.maxActiveJobs", "less than or equal to 500"),
+    (
+        "short-lease",
+        put("queue.leaseSeconds", 30),
+        "spec.queue.leaseSeconds",
+        "greater than or equal to 60",
+    ),
+    (
+        "no-attempts",
+        put("queue.maxAttempts", 0),
+        "spec.queue.maxAttempts",
+        "greater than or equal to 1",
+    ),
+    (
+        "too-many-jobs",
+        put("job.maxActiveJobs", 501),
+        "spec.job.maxActiveJobs",
+        "less than or equal to 500",
+    ),
     ("odd-cpu", put("job.cpu", "3"), "spec.job.cpu", "Unsupported value"),
     (
         "not-a-fargate-size",
@@ -164,7 +191,12 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "spec",
         "job.activeDeadlineSeconds must stay below queue.leaseSeconds",
     ),
-    ("bad-pull-policy", put("job.imagePullPolicy", "Sometimes"), "spec.job.imagePullPolicy", "Unsupported value"),
+    (
+        "bad-pull-policy",
+        put("job.imagePullPolicy", "Sometimes"),
+        "spec.job.imagePullPolicy",
+        "Unsupported value",
+    ),
     ("bad-log-level", put("logLevel", "TRACE"), "spec.logLevel", "Unsupported value"),
     ("unknown-field", put("job.replicas", 3), "spec.job", 'unknown field "spec.job.replicas"'),
 ]

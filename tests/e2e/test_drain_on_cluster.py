@@ -10,6 +10,7 @@ status.totals adds up, and the TTL controller removes the finished Jobs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubernetes import client
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands
@@ -99,11 +100,13 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
 
     # The certificates Secret, synced from S3 by the operator, owned by the resource.
     resource = wait_until(
-        lambda: (r := read_processor(api_client, namespace, NAME))
-        .get("status", {})
-        .get("certificates", {})
-        .get("secretName")
-        and r,
+        lambda: (
+            (r := read_processor(api_client, namespace, NAME))
+            .get("status", {})
+            .get("certificates", {})
+            .get("secretName")
+            and r
+        ),
         120,
         "the certificates Secret to be synced",
     )
@@ -129,7 +132,9 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     drain_seconds = time.monotonic() - started
     replacement = ready_operator_pod(api_client, operator_release)
     assert replacement.metadata.name != old_operator
-    assert old_operator not in {p.metadata.name for p in operator_pods(api_client, operator_release)}
+    assert old_operator not in {
+        p.metadata.name for p in operator_pods(api_client, operator_release)
+    }
 
     counts = terminal_counts(queue)
     after = services.service_stats()
@@ -196,7 +201,6 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
 
 
 def _delete(commands: Commands, namespace: str) -> None:
-    try:
+    # The release's uninstall removes the namespace anyway.
+    with contextlib.suppress(AssertionError, ApiException):
         commands.kubectl("delete", "sfp", NAME, "-n", namespace, "--wait=true", "--timeout=120s")
-    except (AssertionError, ApiException):
-        pass  # the release's uninstall removes the namespace anyway

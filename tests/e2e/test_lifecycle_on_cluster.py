@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubernetes import client
 from snowflake_devtools.cluster import Cluster
 from tests.e2e import figures
 from tests.e2e.commands import Commands
@@ -88,8 +88,10 @@ def test_suspend_cordon_and_delete(
             "-p", '{"spec": {"suspend": false}}',
         )  # fmt: skip
         wait_until(
-            lambda: len(pods_of(api_client, namespace, NAME)) == MAX_ACTIVE
-            and all(unschedulable(p) for p in pods_of(api_client, namespace, NAME)),
+            lambda: (
+                len(pods_of(api_client, namespace, NAME)) == MAX_ACTIVE
+                and all(unschedulable(p) for p in pods_of(api_client, namespace, NAME))
+            ),
             180,
             f"{MAX_ACTIVE} Pending, unschedulable worker pods",
         )

@@ -65,7 +65,6 @@ def load_config(directory: Path) -> Config:
     return config
 
 
-
 def ref_of(value: Any) -> str | None:
     """The expression of a value that is one whole ``${...}`` interpolation, else None."""
     if isinstance(value, str):

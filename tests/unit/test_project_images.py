@@ -25,7 +25,9 @@ def test_a_source_change_or_a_new_base_changes_the_hash(tmp_path: Path) -> None:
 def test_caches_and_build_metadata_do_not_change_the_hash(tmp_path: Path) -> None:
     make_context(tmp_path)
     first = source_hash(tmp_path, WORKER, "base-1")
-    (tmp_path / "worker" / "snowflake_worker" / "__pycache__" / "drain.cpython-311.pyc").write_bytes(b"\0")
+    (
+        tmp_path / "worker" / "snowflake_worker" / "__pycache__" / "drain.cpython-311.pyc"
+    ).write_bytes(b"\0")
     (tmp_path / "worker" / "snowflake_processor_worker.egg-info").mkdir()
     (tmp_path / "worker" / "snowflake_processor_worker.egg-info" / "PKG-INFO").write_text("x")
     assert source_hash(tmp_path, WORKER, "base-1") == first
