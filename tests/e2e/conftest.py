@@ -152,7 +152,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         cluster = Cluster.attach(_state_dir())
         if cluster is not None:
             report.sections.append(("cluster logs", cluster.dump_logs(lines=30)))
+            report.sections.append(("operator and worker logs", _project_logs(cluster)))
     return report
+
+
+def _project_logs(cluster: Cluster) -> str:
+    """The last lines of every pod of the release's two namespaces, if they exist."""
+    commands = Commands(cluster.kubeconfig)
+    parts = []
+    for namespace in release.terraform_namespaces():
+        result = commands.run(
+            "kubectl", "logs", "-n", namespace, "-l", "app.kubernetes.io/name=snowflake-processor",
+            "--tail=30", "--prefix", "--all-containers", check=False,
+        )  # fmt: skip
+        parts.append(f"--- {namespace} ---\n{result.stdout}{result.stderr}")
+    return "\n".join(parts)
 
 
 # --- the project on the cluster ----------------------------------------------------------
