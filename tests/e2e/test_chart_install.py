@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from tests.e2e import figures
@@ -37,6 +38,9 @@ def ready_operator_pod(api_client: Any, release: Release, timeout: float = 180) 
     return wait_until(ready, timeout, "a Ready operator pod")
 
 
+# The first test to ask for the release pays for its setup: the cluster's start (when
+# none runs), the images' import and `helm install --wait`.
+@pytest.mark.timeout(900)
 def test_helm_release_is_deployed_and_operator_ready(
     operator_release: Release, commands: Commands, api_client: Any
 ) -> None:

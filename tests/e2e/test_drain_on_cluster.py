@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from snowflake_devtools.cluster.project_images import WORKER
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands
@@ -54,6 +56,7 @@ class Observed:
     pods: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     pod_phases: dict[str, str] = field(default_factory=dict)
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: set[str] = field(default_factory=set)
     most_unfinished: int = 0
     deleted_operator: str | None = None
 
@@ -69,6 +72,7 @@ class Observed:
             name = pod.metadata.name
             self.pods[name] = (pod.metadata.namespace, dict(pod.metadata.labels or {}))
             self.pod_phases[name] = pod.status.phase
+            self.images.update(c.image for c in pod.spec.containers)
             for status in pod.status.container_statuses or []:
                 terminated = status.state.terminated
                 if terminated is not None and terminated.message:
@@ -76,10 +80,7 @@ class Observed:
 
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for status in statuses(queue).values():
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    return dict(Counter(statuses(queue).values()))
 
 
 @pytest.mark.timeout(1500)
@@ -167,6 +168,7 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
 
     # The kubelet really ran the worker image: pods succeeded, each with its summary.
     assert observed.pods and set(observed.pod_phases.values()) == {"Succeeded"}
+    assert observed.images == {WORKER.tag}  # built from worker/Dockerfile
     assert sum(s.get("completed", 0) for s in observed.summaries.values()) == ENTRIES - POISON
     figures.record(kubelet=True)
 
