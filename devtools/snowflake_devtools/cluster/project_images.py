@@ -38,11 +38,12 @@ class ProjectImage:
         return f"localhost/snowflake-processor-{self.name}:{TAG}"
 
 
-WORKER = ProjectImage("worker", "worker/Dockerfile", ("worker",))
+# requirements/ (pinned versions, when the repository has it) is copied by both.
+WORKER = ProjectImage("worker", "worker/Dockerfile", ("requirements", "worker"))
 OPERATOR = ProjectImage(
     "operator",
     "operator/Dockerfile",
-    ("pyproject.toml", "README.md", "sql", "worker", "operator"),
+    ("pyproject.toml", "README.md", "requirements", "sql", "worker", "operator"),
 )
 IMAGES = (WORKER, OPERATOR)
 
