@@ -21,6 +21,7 @@ import pytest
 from snowflake_devtools.cluster import Cluster, ClusterError
 from snowflake_devtools.cluster.cluster import default_state_dir
 from snowflake_devtools.cluster.settings import BASE_IMAGE
+from snowflake_devtools.cluster.sharing import ClusterLease
 from tests.e2e import figures, release
 from tests.e2e.commands import Commands
 from tests.e2e.host_services import HostServices, host_services
@@ -85,21 +86,24 @@ def real_cluster() -> Iterator[Cluster]:
     if os.geteuid() != 0:
         pytest.fail("the real cluster needs root (bridge, mounts, cgroups); run as root")
     state_dir = _state_dir()
-    running = Cluster.attach(state_dir)
-    if running is not None:
-        print(f"\nreusing the cluster running in {state_dir}")
-        running.import_images([BASE_IMAGE])  # cheap if present; picks up a rebuilt base
-        yield running
-        return
+    lease = ClusterLease(state_dir)
     began = time.monotonic()
-    try:
-        cluster = Cluster.start(state_dir, images=[BASE_IMAGE], say=lambda m: print(f"\n{m}"))
-    except ClusterError as error:
-        tail = f"\n--- {error.component}.log ---\n{error.log_tail}" if error.log_tail else ""
-        pytest.fail(f"the local cluster did not start: {error}{tail}")
-    print(f"\ncluster started in {time.monotonic() - began:.0f} s")
+
+    def start() -> Cluster:
+        try:
+            return Cluster.start(state_dir, images=[BASE_IMAGE], say=lambda m: print(f"\n{m}"))
+        except ClusterError as error:
+            tail = f"\n--- {error.component}.log ---\n{error.log_tail}" if error.log_tail else ""
+            pytest.fail(f"the local cluster did not start: {error}{tail}")
+
+    cluster, started = lease.acquire(start)
+    if started:
+        print(f"\ncluster started in {time.monotonic() - began:.0f} s")
+    else:
+        print(f"\nreusing the cluster running in {state_dir}")
+        cluster.import_images([BASE_IMAGE])  # cheap if present; picks up a rebuilt base
     yield cluster
-    problems = cluster.stop(say=lambda _m: None)
+    problems = lease.release(lambda: cluster.stop(say=lambda _m: None))
     assert not problems, f"cluster teardown left things behind: {problems}"
 
 
