@@ -4,6 +4,7 @@ module has no statement for (it has no 'dump')."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,3 +58,14 @@ def settle(
     for entry_id in keep:
         batch.pop(entry_id)
     queue.write_back([released(e) for e in batch.values()])
+
+
+def steady_processing_count(queue: QueueClient, settle_seconds: float = 1.0) -> int:
+    """Entries in processing, read until two reads ``settle_seconds`` apart agree."""
+    count = queue.counts(max_attempts=3).processing
+    while True:
+        time.sleep(settle_seconds)
+        again = queue.counts(max_attempts=3).processing
+        if again == count:
+            return count
+        count = again

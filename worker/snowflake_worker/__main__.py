@@ -8,6 +8,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .termination import (
+    NOTHING_CLAIMED,
+    StoppedBeforeClaiming,
+    stop_cleanly_until_claiming,
+    termination_message_path,
+    write_termination_message,
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
@@ -23,8 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args:
         print(f"error: unrecognized arguments: {' '.join(args)}", file=sys.stderr)
         return 2
-    from .worker import run_worker
-
+    stop_cleanly_until_claiming()  # before the heavy imports below
+    try:
+        from .worker import run_worker
+    except StoppedBeforeClaiming:
+        write_termination_message(termination_message_path(), NOTHING_CLAIMED)
+        return 0
     return run_worker()
 
 

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import signal
-from pathlib import Path
 from typing import Any
 
 from .connection import connect, load_snowflake_settings, reconnect
-from .constants import TERMINATION_MESSAGE_PATH
 from .drain import Drainer, summary_line
 from .errors import FatalError
 from .http_clients import service_clients
@@ -19,49 +14,26 @@ from .logs import configure_json_logging
 from .preflight import check_service_accepts_client
 from .queue import QueueClient
 from .settings import WorkerSettings, load_worker_settings
+from .termination import (
+    NOTHING_CLAIMED,
+    StoppedBeforeClaiming,
+    stop_cleanly_until_claiming,
+    termination_message_path,
+    write_termination_message,
+)
 from .tls import client_ssl_context
 
 log = logging.getLogger("snowflake_worker")
 
 
-def write_termination_message(path: Path, message: dict[str, Any]) -> None:
-    """Kubernetes shows this file in the Pod's status; only written where the file exists."""
-    if path.is_file():
-        text = json.dumps(message, separators=(",", ":"), default=str)
-        path.write_text(text[:4000])  # the kubelet keeps at most 4096 bytes
-
-
-class _StoppedBeforeClaiming(Exception):
-    """SIGTERM arrived while starting up, before anything was claimed."""
-
-
-def _stop_before_claiming(signum: int, frame: object) -> None:
-    raise _StoppedBeforeClaiming
-
-
 def run_worker() -> int:
     configure_json_logging()
-    # Until the drain loop installs its own handler, SIGTERM simply ends the run cleanly:
-    # nothing has been claimed yet, so nothing needs releasing.
-    signal.signal(signal.SIGTERM, _stop_before_claiming)
-    settings: WorkerSettings | None = None
+    stop_cleanly_until_claiming()
     try:
-        return _run(settings)
-    except _StoppedBeforeClaiming:
+        return _run(None)
+    except StoppedBeforeClaiming:
         log.info("stopped before claiming anything")
-        path = Path(os.environ.get("SFP_TERMINATION_MESSAGE_PATH", TERMINATION_MESSAGE_PATH))
-        write_termination_message(
-            path,
-            {
-                "event": "summary",
-                "stop_reason": "sigterm",
-                "claimed": 0,
-                "completed": 0,
-                "failed": 0,
-                "released": 0,
-                "snowflake_statements": 0,
-            },
-        )
+        write_termination_message(termination_message_path(), NOTHING_CLAIMED)
         return 0
 
 
