@@ -76,7 +76,11 @@ def start_server(
 
 
 def start_snowflake_emulator(
-    data_dir: Path, log_path: Path, port: int = 0, options: Sequence[str] = ()
+    data_dir: Path,
+    log_path: Path,
+    port: int = 0,
+    options: Sequence[str] = (),
+    host: str = "127.0.0.1",
 ) -> ServerProcess:
     """The emulator, behaving as Snowflake where fakesnow differs (snowflake_model.py);
     ``options`` are more of its command-line flags (``--lock-waiters N``,
@@ -84,6 +88,6 @@ def start_snowflake_emulator(
     return start_server(
         "Snowflake emulator",
         "snowflake_devtools.snowflake_emulator",
-        ["--data", str(data_dir), "--port", str(port), *options],
+        ["--data", str(data_dir), "--port", str(port), "--host", host, *options],
         log_path,
     )

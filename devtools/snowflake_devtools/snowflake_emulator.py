@@ -19,14 +19,18 @@ from typing import Any
 from .snowflake_model import ModelOptions, SnowflakeModel
 from .table_locks import SNOWFLAKE_WAITERS_LIMIT
 
+LOOPBACK = "127.0.0.1"
 
-def free_port() -> int:
+
+def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def serve(data_dir: Path, port: int, model: ModelOptions | None = None) -> None:
+def serve(
+    data_dir: Path, port: int, model: ModelOptions | None = None, host: str = LOOPBACK
+) -> None:
     import importlib
 
     import uvicorn
@@ -41,7 +45,7 @@ def serve(data_dir: Path, port: int, model: ModelOptions | None = None) -> None:
     app = fakesnow_server.app
     if model is not None:
         app = SnowflakeModel(app, fakesnow_server.sessions, model)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
 
@@ -125,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="USER:PARAMETER=VALUE",
         help="a user's default session parameter, e.g. nocommit:AUTOCOMMIT=false (repeatable)",
     )
+    # Pods of the local test cluster reach this machine on the cluster's bridge address
+    # only; never bind 0.0.0.0.
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on (127.0.0.1)")
     args = parser.parse_args(argv)
-    serve(args.data, args.port or free_port(), model_options(args))
+    serve(args.data, args.port or free_port(args.host), model_options(args), args.host)
     return 0
 
 
