@@ -47,6 +47,8 @@ MANAGED_BY = "snowflake-processor-operator"
 # Annotations.
 COUNTED_ANNOTATION = f"{GROUP}/counted"  # a finished Job's summary is in status.totals
 FINGERPRINT_ANNOTATION = f"{GROUP}/certificates-fingerprint"  # S3 versions in a Secret
+# Which operator replica (or CronJob run) created a Job: its identity, for the record.
+LAUNCHED_BY_ANNOTATION = f"{GROUP}/launched-by"
 
 # The worker container and its pod.
 WORKER_CONTAINER = "worker"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +23,7 @@ from .health import Health
 from .health_server import serve_health
 from .job_history import JobRecord, job_record, termination_message
 from .kube_api import api_server_problem
+from .kube_edges import always_leading
 from .processor_loop import Indexes, Operator, ProcessorLoop
 from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState
@@ -52,29 +52,46 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING  # our own events say what happens
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 32
-    # With peering (more than one replica), replicas of equal priority all pause: give
-    # each its own, so the highest one works and the others stand by.
-    settings.peering.priority = random.randint(1, 1_000_000)  # noqa: S311
-    memo.api = _kubernetes_api()
-    memo.settings = operator_settings = OperatorSettings()  # read at startup, not import
-    memo.health = Health(
-        liveness_seconds=operator_settings.liveness_seconds,
-        api_check=lambda: api_server_problem(memo.api),
-    )
-    memo.health_server = None
-    if operator_settings.health_port:
-        memo.health_server = serve_health(memo.health, operator_settings.health_port)
-    metrics.serve(operator_settings.metrics_port)
+    start_services(memo)
+
+
+def start_services(memo: kopf.Memo) -> None:
+    """The API client, settings, probes and metrics endpoint, unless already there: with
+    leader election (operator_command.py) they start before kopf, so that a replica
+    standing by answers its probes and is scraped too."""
+    if memo.get("api") is None:
+        memo.api = kubernetes_api()
+    if memo.get("settings") is None:
+        memo.settings = OperatorSettings()  # read at startup, not import
+    if memo.get("health") is None:
+        memo.health = Health(
+            liveness_seconds=memo.settings.liveness_seconds,
+            api_check=lambda: api_server_problem(memo.api),
+        )
+        memo.health_server = None
+        if memo.settings.health_port:
+            memo.health_server = serve_health(memo.health, memo.settings.health_port)
+    metrics.serve(memo.settings.metrics_port)
 
 
 @kopf.on.cleanup()
-def stop_probes(memo: kopf.Memo, **_: Any) -> None:
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """First give up the lease (a standby takes over while polls in flight finish here,
+    launching nothing more), then stop the probes."""
+    leadership = memo.get("leadership")
+    if leadership is not None:
+        await asyncio.to_thread(leadership.step_down)
+    stop_flag = memo.get("stop_flag")
+    if stop_flag is not None:
+        # kopf waits for a threading.Event stop flag in an executor thread: release that
+        # thread, or asyncio.run would wait for it forever when a signal stopped kopf.
+        stop_flag.set()
     if memo.get("health_server") is not None:
         memo.health_server.shutdown()
         memo.health_server.server_close()
 
 
-def _kubernetes_api() -> client.ApiClient:
+def kubernetes_api() -> client.ApiClient:
     """In the cluster: the pod's service account; elsewhere: KUBECONFIG, like kubectl."""
     configuration = client.Configuration()
     try:
@@ -129,11 +146,18 @@ async def poll_processor(
     """Polls the resource whenever it is due, for as long as it exists."""
     assert processor_jobs is not None and worker_summaries is not None
     assert processor_tables is not None
+    leadership = memo.get("leadership")  # a leader_election.Candidate, or None
     loop = ProcessorLoop(
         processor=ProcessorRef(name, namespace, uid),
         body=body,
         state=_state(memo),
-        operator=Operator(memo.api, memo.settings, memo.health),
+        operator=Operator(
+            memo.api,
+            memo.settings,
+            memo.health,
+            leading=always_leading if leadership is None else leadership.leading,
+            identity="" if leadership is None else leadership.identity,
+        ),
         indexes=Indexes(processor_jobs, worker_summaries, processor_tables),
     )
     await loop.run(stopped.is_set)

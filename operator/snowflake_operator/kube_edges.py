@@ -4,6 +4,7 @@ Snowflake credentials from Secrets. Everything here runs in a worker thread."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from snowflake_worker.queue import QueueClient
 
 from .certificate_bundle import CertificatesOutcome
 from .certificate_sync import ensure_certificates
-from .constants import COUNTED_ANNOTATION
+from .constants import COUNTED_ANNOTATION, LAUNCHED_BY_ANNOTATION
 from .idle_gate import IdleGate
 from .job_history import JobRecord, unfinished_names
 from .job_manifest import build_job
@@ -24,6 +25,14 @@ from .poll import PollEdges
 from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState, connection_key
 from .spec import ProcessorSpec
+
+
+class NotLeading(Exception):
+    """This operator replica no longer holds the leader election Lease: it launches nothing."""
+
+
+def always_leading() -> bool:
+    return True
 
 
 @dataclass
@@ -37,6 +46,10 @@ class KubeJobs:
     state: ProcessorState
     indexed: list[JobRecord]
     worker_summaries: dict[str, str | None]
+    # Asked right before each launch: with more than one replica, only the Lease's holder
+    # launches (leader_election.py), even from a poll that began before it lost the Lease.
+    leading: Callable[[], bool] = always_leading
+    launcher: str = ""  # recorded on each Job (LAUNCHED_BY_ANNOTATION) when set
 
     def __post_init__(self) -> None:
         all_names = {r.name for r in self.indexed}
@@ -58,6 +71,10 @@ class KubeJobs:
             certificates_secret=certificates_secret,
             launched_at=datetime.now(UTC),  # the worker's deadline counts from here
         )
+        if self.launcher:
+            manifest["metadata"]["annotations"] = {LAUNCHED_BY_ANNOTATION: self.launcher}
+        if not self.leading():
+            raise NotLeading(f"Job {name} not launched: this replica no longer holds the lease")
         if not create_job(self.api, manifest):
             return False
         self.unfinished.add(name)
@@ -139,8 +156,10 @@ def kube_poll_edges(
     s3_endpoint_url: str | None,
     certificates_recheck_seconds: float,
     idle_gate: IdleGate | None,
+    leading: Callable[[], bool] = always_leading,
+    launcher: str = "",
 ) -> PollEdges:
-    jobs = KubeJobs(api, processor, image, state, records, summaries)
+    jobs = KubeJobs(api, processor, image, state, records, summaries, leading, launcher)
     certificates = KubeCertificates(
         api, processor, state, s3_endpoint_url, certificates_recheck_seconds
     )

@@ -61,6 +61,12 @@ LAST_SUCCESSFUL_POLL = Gauge(
     LABELS,
 )
 
+# Not per resource: 1 while this replica holds the leader election Lease and acts.
+LEADING = Gauge(
+    "snowflake_processor_operator_leading",
+    "1 while this operator replica holds the leader election Lease and acts",
+)
+
 _server_started = False
 
 

@@ -32,7 +32,7 @@ from .admission import DUPLICATE_TABLE, Refusal, admit
 from .health import Health
 from .job_history import JobRecord
 from .kube_api import patch_processor_status
-from .kube_edges import kube_poll_edges
+from .kube_edges import always_leading, kube_poll_edges
 from .planning import Condition, merge_conditions
 from .poll import PollEdges, PollResult, run_poll
 from .processor_ref import ProcessorRef
@@ -56,6 +56,10 @@ class Operator:
     api: client.ApiClient
     settings: OperatorSettings
     health: Health
+    # With leader election (operator_command.py): whether this replica acts right now, and
+    # its identity, recorded on the Jobs it launches. Without: always, and nothing.
+    leading: Callable[[], bool] = always_leading
+    identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class ProcessorLoop:
         else:
             outcome = await self.polled(admitted, now)
             outcome.status["observedGeneration"] = metadata.get("generation")
+        if not self.operator.leading():  # lost the Lease meanwhile: the new holder records
+            return
         await self.record(outcome, now, clock)
 
     # -- 1. admit --------------------------------------------------------------------
@@ -170,6 +176,8 @@ class ProcessorLoop:
             s3_endpoint_url=settings.s3_endpoint_url,
             certificates_recheck_seconds=settings.certificates_recheck_seconds,
             idle_gate=self.state.idle,
+            leading=self.operator.leading,
+            launcher=self.operator.identity,
         )
         totals = dict(self.last_status().get("totals") or {})
         try:

@@ -187,6 +187,7 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
                 obj["metadata"] = {**meta, "resourceVersion": self._next_revision()}
             return
 
+        self._check_precondition(request, obj)
         self._scope_patch(request)
         old = obj.raw
         try:
@@ -207,6 +208,26 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
             )
         else:
             data["metadata"] = {**(data.get("metadata") or {}), **stamps}
+
+    @staticmethod
+    def _check_precondition(request: kmock.Request, obj: kmock.Object) -> None:
+        """A merge patch that names a resourceVersion applies only to that version, as on
+        the API server: 409 Conflict when the object changed since (optimistic locking)."""
+        data = request.data
+        wanted = (
+            (data.get("metadata") or {}).get("resourceVersion") if isinstance(data, dict) else None
+        )
+        current = obj.raw["metadata"].get("resourceVersion")
+        if wanted is not None and str(wanted) != str(current):
+            raise kmock.KubernetesError(
+                status=409,
+                reason="Conflict",
+                message=(
+                    f"Operation cannot be fulfilled on {request.resource.plural if request.resource else 'objects'} "
+                    f'"{request.name}": the object has been modified; please apply your changes '
+                    "to the latest version and try again"
+                ),
+            )
 
     def _scope_patch(self, request: kmock.Request) -> None:
         """kmock applies a patch to the whole object whatever the URL: make ``/status`` change

@@ -1,0 +1,114 @@
+"""Two operator replicas (`snowflake-processor operator --leader-elect`, each a process of
+its own) against the Kubernetes emulator, the Snowflake emulator and moto's S3: one acts,
+the other stands by; when the acting one stops, the other takes over and launches nothing
+the first one had launched; a holder cut off from the API server exits to stand by again.
+(Takeover on the real cluster, with real pods deleted: tests/e2e/test_drain_on_cluster.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
+from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
+from tests.support.polling import wait_for
+from tests.support.queues import fill
+
+pytestmark = pytest.mark.integration
+share_operator_settings()
+
+LEASE = "snowflake-processor-operator"
+ELECTION = [
+    "--leader-elect",
+    "--leader-elect-resource-namespace",
+    NAMESPACE,
+    "--leader-elect-lease-duration",
+    "3",
+    "--leader-elect-renew-deadline",
+    "2",
+    "--leader-elect-retry-period",
+    "0.5",
+]
+
+
+@contextmanager
+def replica(name: str, logs: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`snowflake-processor operator --leader-elect` as pod ``name`` would run it (probes and
+    metrics off: two processes share this machine's ports)."""
+    env = {
+        **os.environ,
+        "POD_ID": name,
+        "SFP_OPERATOR_METRICS_PORT": "0",
+        "SFP_OPERATOR_HEALTH_PORT": "0",
+    }
+    command = [str(Path(sys.executable).with_name("snowflake-processor")), "operator", *ELECTION]
+    with (logs / f"{name}.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+def lease_holder(world: OperatorWorld) -> str:
+    try:
+        lease = client.CoordinationV1Api(world.api).read_namespaced_lease(LEASE, NAMESPACE)
+    except client.exceptions.ApiException:
+        return ""
+    return str(lease.spec.holder_identity or "")
+
+
+def launchers(jobs: list[Any]) -> dict[str, str]:
+    return {
+        j.metadata.name: (j.metadata.annotations or {}).get(LAUNCHED_BY_ANNOTATION) for j in jobs
+    }
+
+
+def test_one_replica_acts_and_the_other_takes_over_when_it_stops(
+    world: OperatorWorld, tmp_path: Path
+) -> None:
+    fill(world.queue, 250)
+    orders = world.create("orders", pollIntervalSeconds=1)
+    with replica("replica-a", tmp_path) as a, replica("replica-b", tmp_path) as b:
+        first = wait_for(lambda: len(orders.jobs()) == 3 and orders.jobs(), 60, what="3 Jobs")
+        acting = wait_for(lambda: lease_holder(world), 10, what="a holder")
+        assert set(launchers(first).values()) == {acting}, launchers(first)
+        time.sleep(2)  # more polls by the holder, none by the standby: still 3 Jobs
+        assert len(orders.jobs()) == 3
+        old, standby = (a, b) if acting.startswith("replica-a_") else (b, a)
+
+        old.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        assert old.wait(30) == 0
+        taken = wait_for(
+            lambda: (holder := lease_holder(world)) not in ("", acting) and holder,
+            10,
+            what="the standby to take the lease",
+        )
+        takeover = time.monotonic() - stopped
+        assert taken.startswith("replica-b_" if old is a else "replica-a_")
+        # The first Jobs finish; the new holder launches the next ones for the same backlog.
+        for job in first:
+            world.finish(job)
+        jobs = wait_for(lambda: len(orders.jobs()) == 6 and orders.jobs(), 30, what="3 more")
+        by = launchers(jobs)
+        assert sorted(by.values()) == sorted([acting] * 3 + [taken] * 3), by
+        assert takeover < 5, takeover  # released on SIGTERM: the next try takes it
+
+        # The holder cut off from the API server stops and exits to stand by again.
+        world.kube.server.stop()
+        assert standby.wait(30) == 1
+    log = (tmp_path / f"{taken.split('_')[0]}.log").read_text()
+    assert "leader election lost" in log, log[-2000:]
