@@ -219,13 +219,13 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
         )
         current = obj.raw["metadata"].get("resourceVersion")
         if wanted is not None and str(wanted) != str(current):
+            kind = request.resource.plural if request.resource else "objects"
             raise kmock.KubernetesError(
                 status=409,
                 reason="Conflict",
                 message=(
-                    f"Operation cannot be fulfilled on {request.resource.plural if request.resource else 'objects'} "
-                    f'"{request.name}": the object has been modified; please apply your changes '
-                    "to the latest version and try again"
+                    f'Operation cannot be fulfilled on {kind} "{request.name}": the object has '
+                    "been modified; please apply your changes to the latest version and try again"
                 ),
             )
 
