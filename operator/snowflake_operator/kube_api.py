@@ -7,6 +7,7 @@ Thin calls only: what to create is decided elsewhere (job_manifest.py, certifica
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from typing import Any
 
@@ -106,3 +107,79 @@ def write_secret(
         return
     metadata = {**manifest["metadata"], "resourceVersion": resource_version}
     core.patch_namespaced_secret(name, namespace, {**manifest, "metadata": metadata})
+
+
+# -- Without the CRD (reconcile_once.py): Jobs found by label, status in a ConfigMap.
+
+
+def list_labelled(
+    api: client.ApiClient, kind: str, namespace: str, selector: str
+) -> list[dict[str, Any]]:
+    """Jobs (``kind`` "jobs") or pods ("pods") matching a label selector, as plain dicts."""
+    if kind == "jobs":
+        listed: Any = client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=selector)
+    else:
+        listed = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector)
+    items: list[dict[str, Any]] = api.sanitize_for_serialization(listed.items)  # type: ignore[no-untyped-call]
+    return items
+
+
+def read_config_map(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        found = client.CoreV1Api(api).read_namespaced_config_map(name, namespace)
+    except ApiException as exc:
+        if exc.status == NOT_FOUND:
+            return None
+        raise
+    result: dict[str, Any] = api.sanitize_for_serialization(found)  # type: ignore[no-untyped-call]
+    return result
+
+
+def write_config_map(
+    api: client.ApiClient, manifest: dict[str, Any], resource_version: str | None
+) -> dict[str, Any]:
+    """Create the ConfigMap (``resource_version`` None: there was none), or patch its data
+    and annotations only if it is still the version that was read (409 otherwise)."""
+    core = client.CoreV1Api(api)
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    if resource_version is None:
+        written: Any = core.create_namespaced_config_map(namespace, manifest)  # type: ignore[arg-type]
+    else:
+        metadata = {**manifest["metadata"], "resourceVersion": resource_version}
+        written = core.patch_namespaced_config_map(
+            name, namespace, {**manifest, "metadata": metadata}
+        )
+    result: dict[str, Any] = api.sanitize_for_serialization(written)  # type: ignore[no-untyped-call]
+    return result
+
+
+def post_event(
+    api: client.ApiClient, involved: dict[str, Any], event: tuple[str, str, str], now: str
+) -> None:
+    """A core v1 Event about ``involved`` (an object reference). The same event again (type,
+    reason and message) counts up on the first one, as kubectl describe shows it (x3)."""
+    kind, reason, message = event
+    namespace = involved["namespace"]
+    digest = hashlib.sha256(f"{kind}\0{reason}\0{message}".encode()).hexdigest()[:16]
+    name = f"{involved['name']}.{digest}"
+    core = client.CoreV1Api(api)
+    body = {
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": involved,
+        "type": kind,
+        "reason": reason,
+        "message": message,
+        "source": {"component": "snowflake-processor"},
+        "reportingComponent": "snowflake-processor",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]
+    except ApiException as exc:
+        if exc.status != CONFLICT:
+            raise
+        earlier: Any = core.read_namespaced_event(name, namespace)
+        count = int(earlier.count or 1) + 1
+        core.patch_namespaced_event(name, namespace, {"count": count, "lastTimestamp": now})

@@ -10,19 +10,27 @@ from .constants import GROUP, KIND, VERSION
 
 @dataclass(frozen=True)
 class ProcessorRef:
-    """A SnowflakeProcessor by name, namespace and uid (what an ownerReference needs)."""
+    """A processor by name and namespace, and the object that owns what is made for it (its
+    Jobs, its certificates Secret): the SnowflakeProcessor itself, or in CronJob mode
+    (reconcile_once.py) the ConfigMap holding its spec, named ``owner_name``."""
 
     name: str
     namespace: str
-    uid: str
+    uid: str  # the owner's
+    owner_kind: str = KIND
+    owner_api_version: str = f"{GROUP}/{VERSION}"
+    owner_name: str | None = None  # None: ``name``
 
     def owner_reference(self) -> dict[str, Any]:
-        """Controller reference: deleting the resource garbage-collects what it owns."""
+        """Controller reference: deleting the owner garbage-collects what it owns. Only a
+        SnowflakeProcessor blocks its owner's foreground deletion (setting that on a
+        ConfigMap would need rights on configmaps/finalizers where the API server enforces
+        owner-reference permissions)."""
         return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "name": self.name,
+            "apiVersion": self.owner_api_version,
+            "kind": self.owner_kind,
+            "name": self.owner_name or self.name,
             "uid": self.uid,
             "controller": True,
-            "blockOwnerDeletion": True,
+            "blockOwnerDeletion": self.owner_kind == KIND,
         }

@@ -97,6 +97,21 @@ def _operator_command() -> Command:
     )
 
 
+def _reconcile_once_command() -> Command:
+    from snowflake_operator.reconcile_once_command import (
+        add_reconcile_once_arguments,
+        run_reconcile_once,
+    )
+
+    return Command(
+        "reconcile-once",
+        "one poll of one processor from a spec file, for clusters without the CRD "
+        "(the chart's CronJob mode)",
+        add_reconcile_once_arguments,
+        run_reconcile_once,
+    )
+
+
 def _ops_commands() -> list[Command]:
     from snowflake_operator.ops.registry import OPS_COMMANDS, OPS_GROUPS
 
@@ -134,7 +149,7 @@ def _ops_group(group: OpsGroup) -> Command:
 
 
 def builtin_commands() -> list[Command]:
-    return [_worker_command(), _operator_command(), *_ops_commands()]
+    return [_worker_command(), _operator_command(), _reconcile_once_command(), *_ops_commands()]
 
 
 def plugin_commands() -> list[Command]:

@@ -60,10 +60,6 @@ app.kubernetes.io/component: operator
 {{- include "snowflake-processor.image" (list .Values.worker.image .) -}}
 {{- end -}}
 
-{{/* true when the operator runs as kopf peers rather than --standalone. */}}
-{{- define "snowflake-processor.peering" -}}
-{{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
-{{- end -}}
 
 {{/* ServiceAccount annotations: the IRSA role (when set), then the extra ones. */}}
 {{- define "snowflake-processor.serviceAccountAnnotations" -}}

@@ -61,7 +61,7 @@ def read_processor(
 ) -> ClusterResource:
     """The resource, or ConfigError (no such resource, no kubeconfig, no such context) or
     FatalError (the API server unreachable or refusing) saying so in one line."""
-    api, default_namespace = _api_client(context, kubeconfig)
+    api, default_namespace = kube_client(context, kubeconfig)
     namespace = namespace or default_namespace
     objects = client.CustomObjectsApi(api)
     try:
@@ -86,14 +86,14 @@ def processor_names(
     namespace: str | None, context: str | None, kubeconfig: Path | None
 ) -> list[str]:
     """The SnowflakeProcessors in the namespace, for completing NAME (a short timeout)."""
-    api, default_namespace = _api_client(context, kubeconfig)
+    api, default_namespace = kube_client(context, kubeconfig)
     listed: Any = client.CustomObjectsApi(api).list_namespaced_custom_object(
         GROUP, VERSION, namespace or default_namespace, PLURAL, _request_timeout=3
     )
     return sorted(str(item["metadata"]["name"]) for item in listed.get("items", []))
 
 
-def _api_client(context: str | None, kubeconfig: Path | None) -> tuple[client.ApiClient, str]:
+def kube_client(context: str | None, kubeconfig: Path | None) -> tuple[client.ApiClient, str]:
     """A client configured like kubectl's, and the namespace to use when -n is not given."""
     configuration = client.Configuration()
     config_file = None if kubeconfig is None else str(kubeconfig.expanduser())

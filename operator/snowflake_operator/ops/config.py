@@ -202,26 +202,31 @@ def _cluster_secrets(resource: NamedResource, args: argparse.Namespace) -> dict[
 
 def load_resource_spec(path: Path) -> ProcessorSpec:
     """Read a SnowflakeProcessor YAML file and validate its spec as the operator does."""
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read the resource file {path}: {reason}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or one_line(exc)
-        raise ConfigError(f"{path} is not valid YAML{line}: {problem}") from None
+    document = read_yaml_file(path, "resource file")
     if not isinstance(document, dict) or not isinstance(document.get("spec"), dict):
         raise ConfigError(f"{path} is not a {RESOURCE_KIND} resource: it has no spec mapping")
     kind = document.get("kind")
     if kind is not None and kind != RESOURCE_KIND:
         raise ConfigError(f"{path} is a {kind}, not a {RESOURCE_KIND}")
     return validate_spec(document["spec"], f"resource {path}")
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The parsed YAML document; ConfigError saying why the file cannot be read or parsed."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read the {what} {path}: {reason}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or one_line(exc)
+        raise ConfigError(f"{path} is not valid YAML{line}: {problem}") from None
 
 
 def validate_spec(spec: Any, source: str) -> ProcessorSpec:

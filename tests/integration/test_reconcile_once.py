@@ -1,0 +1,228 @@
+"""`snowflake-processor reconcile-once` (CronJob mode, no CRD) as a process, against the
+Kubernetes emulator, the Snowflake emulator and moto's S3: one poll per run, Jobs owned by
+the spec ConfigMap, the status in a ConfigMap with events on it, the operator's admission
+messages, two runs in one minute launching once, and the idle gate kept between runs.
+(With the real CronJob and Job controllers: tests/e2e/test_cronjob_mode_on_cluster.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from snowflake_operator.admission import Refusal, admit
+from snowflake_operator.certificate_bundle import secret_name
+from snowflake_operator.configmap_status import IDLE_GATE_ANNOTATION, status_from_data
+from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
+from snowflake_operator.reference_policy import ReferencePolicy
+from snowflake_operator.table_claims import TableClaim
+from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
+from tests.support.queues import fill
+
+pytestmark = pytest.mark.integration
+share_operator_settings()
+
+NAME = "orders"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    report: dict[str, Any]
+    stderr: str
+
+
+class CronJobWorld:
+    """A processor without the CRD: its spec in a file and in the ConfigMap orders-spec."""
+
+    def __init__(self, world: OperatorWorld, tmp_path: Path, **spec: Any) -> None:
+        self.world = world
+        self.spec = world.manifest(NAME, **spec)["spec"]
+        self.spec_file = tmp_path / "spec.yaml"
+        self.write_spec(self.spec)
+        owner = {"metadata": {"name": f"{NAME}-spec"}, "data": {"spec.yaml": "{}"}}
+        self.owner = world.core.create_namespaced_config_map(NAMESPACE, owner)
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        self.spec_file.write_text(yaml.safe_dump(spec))
+
+    def command(self) -> list[str]:
+        executable = Path(sys.executable).with_name("snowflake-processor")
+        return [
+            str(executable),
+            "reconcile-once",
+            NAME,
+            "-n",
+            NAMESPACE,
+            "--spec",
+            str(self.spec_file),
+        ]
+
+    def run(self) -> Outcome:
+        done = subprocess.run(self.command(), capture_output=True, text=True, timeout=120)
+        return outcome(done.returncode, done.stdout, done.stderr)
+
+    def status_map(self) -> Any:
+        return self.world.core.read_namespaced_config_map(f"{NAME}-status", NAMESPACE)
+
+    def status(self) -> dict[str, Any]:
+        return status_from_data(self.status_map().data)
+
+    def events(self) -> dict[str, Any]:
+        return {
+            e.reason: e
+            for e in self.world.events()
+            if e.involved_object.kind == "ConfigMap" and e.involved_object.name == f"{NAME}-status"
+        }
+
+
+def outcome(code: int, stdout: str, stderr: str) -> Outcome:
+    lines = stdout.strip().splitlines()
+    return Outcome(code, json.loads(lines[-1]) if lines else {}, stderr)
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def test_one_run_launches_jobs_owned_by_the_spec_configmap_and_writes_its_status(
+    world: OperatorWorld, tmp_path: Path
+) -> None:
+    fill(world.queue, 250)
+    cron = CronJobWorld(world, tmp_path)
+    result = cron.run()
+    assert result.code == 0, result.stderr
+    assert result.report["backlog"] == 250
+    assert len(result.report["launched"]) == 3 and result.report["already_existed"] == []
+    jobs = world.batch.list_namespaced_job(NAMESPACE).items
+    assert sorted(j.metadata.name for j in jobs) == sorted(result.report["launched"])
+    for job in jobs:
+        (owner,) = job.metadata.owner_references
+        assert (owner.kind, owner.name, owner.uid) == (
+            "ConfigMap",
+            "orders-spec",
+            cron.owner.metadata.uid,
+        )
+        assert owner.controller is True and not owner.block_owner_deletion
+        assert job.metadata.annotations[LAUNCHED_BY_ANNOTATION]  # this run's host name
+    secret = world.secret(secret_name(NAME))
+    assert [o.uid for o in secret.metadata.owner_references] == [cron.owner.metadata.uid]
+
+    status = cron.status()
+    assert status["backlog"] == 250 and status["activeJobs"] == 3 and status["pending"] == 250
+    assert status["totals"] == {"completed": 0, "failed": 0}
+    assert condition(status, "Ready")["status"] == "True"
+    assert status["certificates"]["secretName"] == secret_name(NAME)
+    assert isinstance(status["lastPollTime"], str)
+    assert cron.status_map().data["backlog"] == "250"  # readable as it is
+    events = cron.events()
+    assert {"JobsLaunched", "CertificatesSynced"} <= set(events)
+
+    # A second run in the same minute sees the Jobs (a list call): nothing more to launch.
+    again = cron.run()
+    assert again.code == 0 and again.report["planned"] == [] and again.report["launched"] == []
+    assert len(world.batch.list_namespaced_job(NAMESPACE).items) == 3
+
+
+def test_two_runs_at_once_launch_each_job_once(world: OperatorWorld, tmp_path: Path) -> None:
+    fill(world.queue, 250)
+    cron = CronJobWorld(world, tmp_path)
+    if datetime.now(UTC).second > 45:  # both runs in one minute slot
+        time.sleep(61 - datetime.now(UTC).second)
+    processes = [
+        subprocess.Popen(cron.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [outcome(p.wait(120), *p.communicate()) for p in processes]
+    launched = [job for r in results for job in r.report.get("launched", [])]
+    jobs = world.batch.list_namespaced_job(NAMESPACE).items
+    assert len(jobs) == 3 and len(launched) == 3, [r.report for r in results]
+    assert sorted(launched) == sorted(j.metadata.name for j in jobs)
+    planned = [r.report["planned"] for r in results if r.report.get("planned")]
+    assert all(p == planned[0] for p in planned)  # the same names: the loser gets 409s
+    # Both may write the status: the one that read it first wins, the other says so.
+    for result in results:
+        assert result.code == 0 or "changed during this run" in result.stderr, result.stderr
+
+
+def test_an_invalid_spec_is_refused_with_the_operators_own_message(
+    world: OperatorWorld, tmp_path: Path
+) -> None:
+    fill(world.queue, 10)
+    cron = CronJobWorld(world, tmp_path)
+    bad = {**cron.spec, "job": {**cron.spec["job"], "cpu": "3"}}
+    cron.write_spec(bad)
+    result = cron.run()
+    expected = admit(bad, ReferencePolicy((".*",), (".*",), ()), TableClaim("", "", ""), [])
+    assert isinstance(expected, Refusal)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"reconcile-once: InvalidSpec: {expected.message}"
+    ]
+    ready = condition(cron.status(), "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "InvalidSpec",
+        expected.message,
+    )
+    assert cron.events()["InvalidSpec"].message == expected.message
+    assert world.batch.list_namespaced_job(NAMESPACE).items == []
+
+
+def test_finished_jobs_are_counted_into_the_totals_once_and_deleted(
+    world: OperatorWorld, tmp_path: Path
+) -> None:
+    fill(world.queue, 5)
+    cron = CronJobWorld(world, tmp_path)
+    assert cron.run().code == 0
+    (job,) = world.batch.list_namespaced_job(NAMESPACE).items
+    world.finish(job)  # as the Job controller would, with the worker's summary on its pod
+    world.worker_pod(job, {"completed": 40, "failed": 2})
+    result = cron.run()
+    assert result.code == 0, result.stderr
+    assert result.report["counted_jobs"] == [job.metadata.name]
+    assert cron.status()["totals"] == {"completed": 40, "failed": 2}
+    remaining = {j.metadata.name for j in world.batch.list_namespaced_job(NAMESPACE).items}
+    assert job.metadata.name not in remaining  # deleted once counted (history limit 0)
+    assert "JobSucceeded" in cron.events()
+    assert cron.run().code == 0
+    assert cron.status()["totals"] == {"completed": 40, "failed": 2}  # not counted twice
+
+
+def test_the_idle_gate_sleeps_across_runs(world: OperatorWorld, tmp_path: Path) -> None:
+    """An empty queue: the first run's full poll finds it idle and keeps the table's
+    signature on the status ConfigMap; the next run compares it without a warehouse."""
+    cron = CronJobWorld(world, tmp_path)
+    first = cron.run()
+    assert first.code == 0 and first.report["idle"] is False
+    assert json.loads(cron.status_map().metadata.annotations[IDLE_GATE_ANNOTATION])["signature"]
+    second = cron.run()
+    assert second.code == 0 and second.report["idle"] is True
+    fill(world.queue, 5)  # the table changed: the next run wakes up and launches
+    third = cron.run()
+    assert third.code == 0 and third.report["idle"] is False and len(third.report["launched"]) == 1
+
+
+def test_a_missing_spec_file_or_owner_is_one_line_and_exit_2(
+    world: OperatorWorld, tmp_path: Path
+) -> None:
+    cron = CronJobWorld(world, tmp_path)
+    cron.spec_file.unlink()
+    missing = cron.run()
+    assert missing.code == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"reconcile-once: cannot read the spec file {cron.spec_file}: No such file or directory"
+    ]
+    cron.write_spec(cron.spec)
+    world.core.delete_namespaced_config_map(f"{NAME}-spec", NAMESPACE)
+    orphan = cron.run()
+    assert orphan.code == 2 and len(orphan.stderr.strip().splitlines()) == 1
+    assert f"ConfigMap {NAMESPACE}/{NAME}-spec does not exist" in orphan.stderr
