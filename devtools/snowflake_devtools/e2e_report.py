@@ -36,6 +36,8 @@ HEADLINE = (
     "gc_ok",
     "pods_matching_fargate_profiles",
     "pods",
+    "cronjob_mode",  # {drained, lost, duplicate_launches, ...}: CronJob mode, no CRD
+    "failover",  # {takeover_seconds, duplicate_launches, ...}: the acting replica deleted
     "build_seconds",
     "seconds",
 )

@@ -79,6 +79,10 @@ EXIT_FAILED, EXIT_CONFIG = 1, 2
 RESOURCE_KINDS = ("SnowflakeProcessor",)
 
 
+class StatusConflict(FatalError):
+    """Another run wrote the status ConfigMap after this one read it."""
+
+
 @dataclass(frozen=True)
 class Run:
     """What one run works on."""
@@ -140,12 +144,14 @@ def reconcile(args: argparse.Namespace) -> dict[str, Any]:
     )
     if isinstance(admitted, Refusal):
         condition = Condition("Ready", False, admitted.reason, admitted.message)
-        written = record(run, {}, [condition], [("Warning", admitted.reason, admitted.message)])
+        written, conflict = recorded(
+            run, {}, [condition], [("Warning", admitted.reason, admitted.message)]
+        )
         return {
             **base_report(run),
             "refused": admitted.reason,
             "failed": True,
-            "reason": f"{admitted.reason}: {admitted.message}",
+            "reason": conflict or f"{admitted.reason}: {admitted.message}",
             "status_written": written,
         }
     return polled(run, admitted)
@@ -218,14 +224,14 @@ def polled(run: Run, spec: ProcessorSpec) -> dict[str, Any]:
         result = run_poll(processor.name, slotted, edges, run.now, totals)
     finally:
         state.drop_connection()
-    written = record(
+    written, conflict = recorded(
         run,
         dict(result.status),
         result.conditions,
         result.events,
         idle_gate_text(gate, run.now, run.clock),
     )
-    reason = failure_reason(result)
+    reason = conflict or failure_reason(result)
     return {
         **base_report(run),
         "slot": poll_slot(run.now, SLOT_SECONDS),
@@ -256,6 +262,20 @@ def failure_reason(result: PollResult) -> str | None:
         if condition.type != "Ready" and not condition.status:
             return f"{condition.type} is False ({condition.reason}): {condition.message}"
     return "the poll failed"
+
+
+def recorded(
+    run: Run,
+    status: dict[str, Any],
+    conditions: list[Condition],
+    events: list[tuple[str, str, str]],
+    gate_text: str = "",
+) -> tuple[bool, str | None]:
+    """(whether the status was written, why it could not be: another run wrote it)."""
+    try:
+        return record(run, status, conditions, events, gate_text), None
+    except StatusConflict as conflict:
+        return False, str(conflict)
 
 
 def record(
@@ -318,7 +338,7 @@ def write_status(run: Run, status: dict[str, Any], gate_text: str) -> dict[str, 
         return write_config_map(run.api, manifest, version)
     except ApiException as exc:
         if exc.status == CONFLICT:
-            raise FatalError(
+            raise StatusConflict(
                 f"ConfigMap {processor.namespace}/{name} changed during this run (another run "
                 "at the same time?): this run's status was not written"
             ) from None

@@ -23,7 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from snowflake_operator.operator_command import add_operator_arguments
+from snowflake_operator.operator_command import add_operator_arguments, election_timing
 from snowflake_operator.settings import OperatorSettings
 from snowflake_operator.spec import fargate_size_allowed
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
@@ -32,6 +32,7 @@ from tests.support.deploy_tools import passed_checks, tool, tool_env
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "snowflake-processor"
 ALL_FEATURES = CHART / "ci" / "all-features-values.yaml"
+CRONJOB_VALUES = CHART / "ci" / "cronjob-values.yaml"
 RELEASE, RELEASE_NAMESPACE, JOBS_NAMESPACE = (
     "snowflake-processor",
     "snowflake-processor-system",
@@ -53,10 +54,15 @@ PROMETHEUS_OPERATOR_APIS = (
     "--api-versions",
     "monitoring.coreos.com/v1/PrometheusRule",
 )
-# Named value sets rendered by the tests: extra `helm template` arguments.
+# Named value sets rendered by the tests: extra `helm template` arguments. VALUE_SETS are
+# operator mode's (a Deployment); EVERY_MODE adds CronJob mode (tests/deploy/test_chart_cronjob.py).
 VALUE_SETS: dict[str, tuple[str, ...]] = {
     "default": (),
     "all-features": ("--values", str(ALL_FEATURES)),
+}
+EVERY_MODE: dict[str, tuple[str, ...]] = {
+    **VALUE_SETS,
+    "cronjob": ("--values", str(CRONJOB_VALUES)),
 }
 CRD_NAME = "snowflakeprocessors.snowflake-processor.dev"
 
@@ -84,7 +90,7 @@ def render(*extra: str) -> tuple[Manifest, ...]:
 
 def render_set(name: str) -> tuple[Manifest, ...]:
     """A value set rendered for a cluster that serves the Prometheus Operator's kinds."""
-    return render(*VALUE_SETS[name], *PROMETHEUS_OPERATOR_APIS)
+    return render(*EVERY_MODE[name], *PROMETHEUS_OPERATOR_APIS)
 
 
 def of_kind(docs: tuple[Manifest, ...], kind: str) -> list[Manifest]:
@@ -122,13 +128,13 @@ def grants(docs: tuple[Manifest, ...]) -> dict[tuple[str, str], set[str]]:
 # --- lint and render --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value_set", VALUE_SETS)
+@pytest.mark.parametrize("value_set", EVERY_MODE)
 def test_helm_lint_passes(value_set: str) -> None:
-    result = helm("lint", str(CHART), "--strict", *VALUE_SETS[value_set])
+    result = helm("lint", str(CHART), "--strict", *EVERY_MODE[value_set])
     assert "0 chart(s) failed" in result.stdout
 
 
-@pytest.mark.parametrize("value_set", VALUE_SETS)
+@pytest.mark.parametrize("value_set", EVERY_MODE)
 def test_rendered_builtin_kinds_are_valid_kubernetes(value_set: str) -> None:
     validated = []
     for doc in render_set(value_set):
@@ -136,7 +142,11 @@ def test_rendered_builtin_kinds_are_valid_kubernetes(value_set: str) -> None:
             continue  # custom resources: checked below against their own structure
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         validated.append(doc["kind"])
-    expected = {"ServiceAccount", "Deployment", "Service"}
+    expected = (
+        {"ServiceAccount", "CronJob", "ConfigMap", "Role"}
+        if value_set == "cronjob"
+        else {"ServiceAccount", "Deployment", "Service", "PodDisruptionBudget"}
+    )
     assert expected <= set(validated), validated
 
 
@@ -145,8 +155,11 @@ def test_default_render_is_the_documented_set_of_objects() -> None:
     assert kinds == [
         f"CustomResourceDefinition/{CRD_NAME}",
         "Deployment/snowflake-processor-operator",
+        "PodDisruptionBudget/snowflake-processor-operator",
         "Role/snowflake-processor-operator",
+        "Role/snowflake-processor-operator-leader-election",
         "RoleBinding/snowflake-processor-operator",
+        "RoleBinding/snowflake-processor-operator-leader-election",
         "Service/snowflake-processor-operator-metrics",
         f"ServiceAccount/{OPERATOR_SA}",
         f"ServiceAccount/{WORKER_SA}",
@@ -163,6 +176,7 @@ def test_all_features_render_every_optional_object() -> None:
         "RoleBinding",
         "Service",
         "Deployment",
+        "PodDisruptionBudget",
         "ServiceMonitor",
         "PrometheusRule",
         "ConfigMap",  # the Grafana dashboard
@@ -176,6 +190,8 @@ def test_objects_land_in_the_contract_namespaces() -> None:
             assert namespace is None and doc["metadata"]["name"] == JOBS_NAMESPACE
         elif doc["kind"] == "CustomResourceDefinition":
             assert namespace is None  # cluster-scoped
+        elif doc["metadata"]["name"].endswith("-leader-election"):
+            assert namespace == RELEASE_NAMESPACE, doc["kind"]  # the Lease's namespace
         elif doc["kind"] in {"Role", "RoleBinding"} or (
             doc["kind"] == "ServiceAccount" and doc["metadata"]["name"] == WORKER_SA
         ):
@@ -198,9 +214,24 @@ def test_jobs_namespace_is_created_only_when_asked() -> None:
 # --- the contract with Terraform and the operator ------------------------------------------
 
 
+LEADER_ELECTION_ARGS = [
+    "--leader-elect",
+    "--leader-elect-resource-name",
+    "snowflake-processor-operator",
+    "--leader-elect-resource-namespace",
+    RELEASE_NAMESPACE,
+    "--leader-elect-lease-duration",
+    "15",
+    "--leader-elect-renew-deadline",
+    "10",
+    "--leader-elect-retry-period",
+    "2",
+]
+
+
 def test_operator_args_env_and_ports_by_default() -> None:
     container = operator_container(render_set("default"))
-    assert container["args"] == ["operator", "--namespace", JOBS_NAMESPACE, "--standalone"]
+    assert container["args"] == ["operator", "--namespace", JOBS_NAMESPACE, *LEADER_ELECTION_ARGS]
     assert container["image"] == "snowflake-processor-operator:0.1.0"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["SFP_OPERATOR_WORKER_IMAGE"] == "snowflake-processor-worker:0.1.0"
@@ -220,14 +251,13 @@ def test_image_tags_default_to_the_app_version_which_is_the_project_version() ->
     assert f'version = "{chart["appVersion"]}"' in pyproject
 
 
-def test_all_features_args_namespace_scope_and_peering() -> None:
+def test_all_features_args_namespace_scope_and_leader_election() -> None:
     container = operator_container(render_set("all-features"))
     assert container["args"] == [
         "operator",
         "--namespace",
         JOBS_NAMESPACE,
-        "--peering",
-        "snowflake-processor",
+        *LEADER_ELECTION_ARGS,
         "--log-level",
         "DEBUG",
     ]
@@ -249,7 +279,8 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
     add_operator_arguments(parser)
     parsed = parser.parse_args(container["args"][1:])
     assert parsed.namespace == [JOBS_NAMESPACE]
-    assert parsed.standalone == (value_set == "default")
+    assert parsed.leader_elect is True
+    assert election_timing(parsed).problem() is None
     fields = set(OperatorSettings.model_fields)
     for env in container["env"]:
         if env["name"].startswith("SFP_OPERATOR_"):
@@ -367,12 +398,35 @@ def test_operator_resources_are_a_fargate_size_with_requests_equal_to_limits(
         assert requests == {"cpu": "250m", "memory": "768Mi"}  # billed 0.25 vCPU / 1 GB
 
 
-def test_single_replica_recreates_and_peers_roll() -> None:
-    assert one(render_set("default"), "Deployment")["spec"]["strategy"]["type"] == "Recreate"
-    assert one(render_set("default"), "Deployment")["spec"]["replicas"] == 1
-    deployment = one(render_set("all-features"), "Deployment")
+def test_two_replicas_by_default_roll_without_a_gap_and_spread_out() -> None:
+    """Issue 13: replicaCount 2 is the production setting. Only the Lease's holder acts, so
+    old and new pods may overlap during a rollout: one more first, none less."""
+    docs = render_set("default")
+    deployment = one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
-    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    preferred = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert {term["podAffinityTerm"]["topologyKey"] for term in preferred} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    assert all(t["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector for t in preferred)
+    budget = one(docs, "PodDisruptionBudget")
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+    assert budget["metadata"]["namespace"] == RELEASE_NAMESPACE
+
+
+def test_one_replica_has_no_disruption_budget_that_would_block_node_drains() -> None:
+    assert not of_kind(render("--set", "replicaCount=1"), "PodDisruptionBudget")
+    assert not of_kind(
+        render("--set", "operator.podDisruptionBudget.enabled=false"), "PodDisruptionBudget"
+    )
 
 
 # --- RBAC -----------------------------------------------------------------------------------
@@ -387,14 +441,59 @@ BASE_GRANTS = {
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
-PEERING_VERBS = {"get", "list", "watch", "patch"}
+# Leader election between the replicas: the Lease in the release namespace, and only it.
+LEASE_GRANTS = {("coordination.k8s.io", "leases"): {"create", "get", "patch"}}
+
+
+def operator_roles(docs: tuple[Manifest, ...]) -> list[Manifest]:
+    return [
+        r for r in of_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader-election")
+    ]
+
+
+def operator_bindings(docs: tuple[Manifest, ...]) -> list[Manifest]:
+    return [
+        b
+        for b in of_kind(docs, "RoleBinding")
+        if not b["metadata"]["name"].endswith("-leader-election")
+    ]
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+def test_the_lease_is_all_the_release_namespace_grants(scope: str) -> None:
+    """Issue 13: the replicas' Lease needs a Role of its own where the operator runs;
+    reading and renewing are narrowed to the Lease's name (create cannot be)."""
+    docs = render("--set", f"rbac.scope={scope}")
+    (role,) = [
+        r for r in of_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader-election")
+    ]
+    assert role["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert grants((role,)) == LEASE_GRANTS
+    narrowed = [rule for rule in role["rules"] if rule.get("resourceNames")]
+    assert narrowed == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["snowflake-processor-operator"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    args = operator_container(docs)["args"]
+    assert args[args.index("--leader-elect-resource-name") + 1] == "snowflake-processor-operator"
+    (binding,) = [
+        b for b in of_kind(docs, "RoleBinding") if b["metadata"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": RELEASE_NAMESPACE}
+    ]
+    assert not any(group == "kopf.dev" for group, _ in grants(docs))  # no kopf peering
 
 
 def test_cluster_scope_grants_exactly_what_the_operator_needs() -> None:
     docs = render("--set", "rbac.scope=cluster")
     assert watched_namespaces(docs) == []
-    assert grants(docs) == BASE_GRANTS
-    assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
+    assert grants(docs) == {**BASE_GRANTS, **LEASE_GRANTS}
+    assert not operator_roles(docs) and not operator_bindings(docs)
     binding = one(docs, "ClusterRoleBinding")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -409,28 +508,15 @@ def test_cluster_scope_grants_exactly_what_the_operator_needs() -> None:
 def test_namespace_scope_grants_nothing_cluster_wide() -> None:
     docs = render("--set", "rbac.scope=namespace")
     assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
-    role, binding = one(docs, "Role"), one(docs, "RoleBinding")
+    (role,), (binding,) = operator_roles(docs), operator_bindings(docs)
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == JOBS_NAMESPACE
-    assert grants(docs) == BASE_GRANTS
+    assert grants((role,)) == BASE_GRANTS
     assert binding["roleRef"]["kind"] == "Role"
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": RELEASE_NAMESPACE}
     ]
     args = operator_container(docs)["args"]
     assert args[args.index("--namespace") + 1] == JOBS_NAMESPACE
-
-
-@pytest.mark.parametrize(
-    ("scope", "resource"), [("cluster", "clusterkopfpeerings"), ("namespace", "kopfpeerings")]
-)
-def test_more_than_one_replica_peers_and_may_touch_the_peering_object(
-    scope: str, resource: str
-) -> None:
-    docs = render("--set", "replicaCount=2", "--set", f"rbac.scope={scope}")
-    args = operator_container(docs)["args"]
-    assert args[args.index("--peering") + 1] == "snowflake-processor"
-    assert "--standalone" not in args
-    assert grants(docs) == {**BASE_GRANTS, ("kopf.dev", resource): PEERING_VERBS}
 
 
 def watched_namespaces(docs: tuple[Manifest, ...]) -> list[str]:
@@ -443,18 +529,18 @@ def test_default_rbac_is_namespace_scoped() -> None:
     namespace it watches (issue 11, item 9)."""
     docs = render_set("default")
     assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
-    (role,), (binding,) = of_kind(docs, "Role"), of_kind(docs, "RoleBinding")
+    (role,), (binding,) = operator_roles(docs), operator_bindings(docs)
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == JOBS_NAMESPACE
     assert watched_namespaces(docs) == [JOBS_NAMESPACE]
-    assert grants(docs) == BASE_GRANTS
+    assert grants((role,)) == BASE_GRANTS
 
 
 def test_a_role_in_each_watched_namespace() -> None:
     docs = render("--set", "watchNamespaces={team-a,team-b}")
     assert watched_namespaces(docs) == ["team-a", "team-b"]
     assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
-    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding")}
+    roles = {r["metadata"]["namespace"]: r for r in operator_roles(docs)}
+    bindings = {b["metadata"]["namespace"]: b for b in operator_bindings(docs)}
     assert set(roles) == set(bindings) == {"team-a", "team-b"}
     for namespace, binding in bindings.items():
         assert binding["roleRef"] == {
@@ -497,15 +583,7 @@ def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None
     assert not custom.image_allowed("registry.example.com/team-b/worker:2")
 
 
-def test_one_replica_is_standalone_without_peering_grants() -> None:
-    for scope in ("cluster", "namespace"):
-        docs = render("--set", f"rbac.scope={scope}")
-        args = operator_container(docs)["args"]
-        assert "--standalone" in args and "--peering" not in args
-        assert not any(group == "kopf.dev" for group, _ in grants(docs))
-
-
-@pytest.mark.parametrize("value_set", VALUE_SETS)
+@pytest.mark.parametrize("value_set", EVERY_MODE)
 def test_rbac_has_no_wildcards_nor_escalation(value_set: str) -> None:
     rules = rbac_rules(render_set(value_set))
     assert rules
@@ -689,6 +767,11 @@ def test_default_poll_alert_threshold_is_ten_minutes() -> None:
         ("metrics:\n  serviceMonitor:\n    intervall: 30s\n", "intervall"),
         ("replicaCount: two\n", "replicaCount"),
         ("replicaCount: 0\n", "replicaCount"),
+        ("mode: both\n", "mode"),
+        ("operator:\n  leaderElection:\n    leaseDurationSeconds: 0\n", "leaseDurationSeconds"),
+        ("cronjob:\n  processors:\n    - name: Orders_1\n      spec: {}\n", "name"),
+        ("cronjob:\n  processors:\n    - name: orders\n", "spec"),
+        ("cronjob:\n  processors:\n    - name: " + "a" * 53 + "\n      spec: {}\n", "name"),
         ("rbac:\n  scope: everything\n", "scope"),
         ("operator:\n  image:\n    tag: 1.2\n", "tag"),
         ("worker:\n  image:\n    tag: 2\n", "tag"),
@@ -723,15 +806,22 @@ def schema_nodes(node: Manifest, path: str = "") -> Iterator[tuple[str, Manifest
         yield from schema_nodes(node["additionalProperties"], f"{path}.*")
 
 
+# Objects the schema leaves open, and why.
+OPEN_OBJECTS = {
+    ".global": "parent charts pass their globals down",
+    ".cronjob.processors[].spec": "a SnowflakeProcessor spec: every run checks it with the "
+    "operator's own rules and messages (the CRD's schema and the admission code)",
+}
+
+
 def test_schema_is_draft7_and_closed_everywhere() -> None:
     """Every object with named properties rejects other keys; free-form maps (labels,
-    annotations, nodeSelector) accept only string values; `global` stays open for
-    parent charts (Helm passes their globals down)."""
+    annotations, nodeSelector) accept only string values; OPEN_OBJECTS stay open."""
     schema = load_schema()
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     jsonschema.Draft7Validator.check_schema(schema)
     for path, node in schema_nodes(schema):
-        if node.get("type") != "object" or path == ".global":
+        if node.get("type") != "object" or path in OPEN_OBJECTS:
             continue
         if "properties" in node:
             assert node.get("additionalProperties") is False, path
@@ -767,8 +857,8 @@ def merged(base: Manifest, override: Manifest) -> Manifest:
 def test_values_files_satisfy_the_schema() -> None:
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     jsonschema.validate(defaults, load_schema())
-    all_features = merged(defaults, yaml.safe_load(ALL_FEATURES.read_text()))
-    jsonschema.validate(all_features, load_schema())
+    for extra in (ALL_FEATURES, CRONJOB_VALUES):
+        jsonschema.validate(merged(defaults, yaml.safe_load(extra.read_text())), load_schema())
 
 
 def test_every_value_is_commented() -> None:
@@ -840,7 +930,7 @@ def test_notes_say_how_to_check_it_worked(value_set: str, tmp_path: Path) -> Non
     assert "kubectl apply -f examples/processor-workload-identity.yaml" in notes
     assert f"kubectl get sfp -n {JOBS_NAMESPACE}" in notes
     assert "helm upgrade also upgrades the CRD" in notes
-    assert ("kopf peering" in notes) == (value_set == "all-features")
+    assert f"kubectl get lease snowflake-processor-operator -n {RELEASE_NAMESPACE}" in notes
 
 
 # --- checkov ---------------------------------------------------------------------------------
@@ -850,9 +940,10 @@ def run_checkov(*extra: str) -> Manifest:
     return shared_checkov_report("helm", "-d", str(CHART), *extra)
 
 
-@pytest.mark.parametrize("value_set", VALUE_SETS)
+@pytest.mark.parametrize("value_set", EVERY_MODE)
 def test_checkov_helm_finds_no_failure(value_set: str) -> None:
-    extra = ("--var-file", str(ALL_FEATURES)) if value_set == "all-features" else ()
+    files = {"all-features": ALL_FEATURES, "cronjob": CRONJOB_VALUES}
+    extra = ("--var-file", str(files[value_set])) if value_set in files else ()
     report = run_checkov(*extra)
     passed_checks(report)
     assert report["summary"]["parsing_errors"] == 0, report["summary"]

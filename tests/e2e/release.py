@@ -18,6 +18,7 @@ from tests.support.terraform_config import TF_DIR, load_config, variable_default
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "snowflake-processor"
 RELEASE = "snowflake-processor"
+CRONJOB_RELEASE = "sfp-cron"
 S3_CREDENTIALS_SECRET = "s3-emulator-credentials"  # dummy keys moto accepts; tests only
 
 
@@ -70,7 +71,7 @@ def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
         "jobs": {"namespace": jobs_namespace},
         "operator": {
             "image": {"repository": OPERATOR.tag.split(":")[0], "tag": TAG, "pullPolicy": "Never"},
-            "config": {"tickSeconds": 1, "s3EndpointUrl": services.s3_endpoint},
+            "config": {"s3EndpointUrl": services.s3_endpoint},
             "extraEnv": [*secret_env, {"name": "AWS_DEFAULT_REGION", "value": REGION}],
         },
         "worker": {"image": {"repository": WORKER.tag.split(":")[0], "tag": TAG}},
@@ -103,6 +104,44 @@ def install(commands: Commands, services: HostServices, values_file: Path) -> Re
         operator_ns,
         jobs_ns,
         operator_service_account="snowflake-processor-operator",
+        worker_service_account="snowflake-processor-worker",
+    )
+
+
+def install_cronjob_mode(
+    commands: Commands,
+    services: HostServices,
+    values_file: Path,
+    namespace: str,
+    processors: list[dict[str, Any]],
+) -> Release:
+    """The chart in CronJob mode, as a team without rights to install a CRD or a controller
+    installs it: the release, its CronJobs and Jobs all in one namespace of theirs (made
+    here like Terraform's jobs namespace: restricted, on the Fargate node)."""
+    commands.apply(namespace_manifest(namespace))
+    commands.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": S3_CREDENTIALS_SECRET, "namespace": namespace},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            },
+        }
+    )
+    values = chart_values(services, namespace)
+    values.update(mode="cronjob", cronjob={"processors": processors})
+    values_file.write_text(json.dumps(values))
+    commands.helm(
+        "install", CRONJOB_RELEASE, str(CHART), "-n", namespace, "-f", str(values_file),
+        "--wait", "--timeout", "3m",
+    )  # fmt: skip
+    return Release(
+        CRONJOB_RELEASE,
+        namespace,
+        namespace,
+        operator_service_account="snowflake-processor-reconciler",
         worker_service_account="snowflake-processor-worker",
     )
 

@@ -1,6 +1,7 @@
 """`helm install` of the chart on the real cluster: the operator runs from the image built
 from operator/Dockerfile, under the chart's ServiceAccount and RBAC, in namespaces that
-enforce Pod Security `restricted`, and its probes pass."""
+enforce Pod Security `restricted`, and its probes pass; of its two replicas, the one
+holding the Lease acts and the other stands by, Ready too."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.e2e.release import Release, release_status
 OPERATOR_SELECTOR = (
     "app.kubernetes.io/name=snowflake-processor,app.kubernetes.io/component=operator"
 )
+LEASE = "snowflake-processor-operator"  # named like the Deployment, in the release namespace
+REPLICAS = 2  # the chart's default: the production setting
 
 
 def operator_pods(api_client: Any, release: Release) -> list[Any]:
@@ -38,6 +41,27 @@ def ready_operator_pod(api_client: Any, release: Release, timeout: float = 180) 
     return wait_until(ready, timeout, "a Ready operator pod")
 
 
+def lease(api_client: Any, release: Release) -> Any:
+    coordination: Any = client.CoordinationV1Api(api_client)
+    return coordination.read_namespaced_lease(LEASE, release.namespace)
+
+
+def holder_pod_name(holder: str | None) -> str:
+    """The pod of a Lease holder identity (<pod name>_<random>; operator's replica_identity)."""
+    return (holder or "").rpartition("_")[0]
+
+
+def acting_operator_pod(api_client: Any, release: Release, timeout: float = 180) -> Any:
+    """The Ready operator pod that holds the Lease (the one replica that acts)."""
+
+    def acting() -> Any:
+        name = holder_pod_name(lease(api_client, release).spec.holder_identity)
+        pods = {p.metadata.name: p for p in operator_pods(api_client, release)}
+        return pods.get(name)
+
+    return wait_until(acting, timeout, "an operator pod holding the Lease")
+
+
 # The first test to ask for the release pays for its setup: the cluster's start (when
 # none runs), the images' import and `helm install --wait`.
 @pytest.mark.timeout(900)
@@ -54,7 +78,20 @@ def test_helm_release_is_deployed_and_operator_ready(
     ).items
     pod = ready_operator_pod(api_client, operator_release)
     figures.record(operator_ready=True)
-    assert deployment.status.available_replicas == 1
+    wait_until(
+        lambda: (
+            apps.read_namespaced_deployment(
+                deployment.metadata.name, operator_release.namespace
+            ).status.available_replicas
+            == REPLICAS
+        ),
+        180,
+        f"{REPLICAS} available operator replicas",
+    )
+    # Both Ready (the standby answers its probes), exactly one of them holds the Lease.
+    acting = acting_operator_pod(api_client, operator_release)
+    names = {p.metadata.name for p in operator_pods(api_client, operator_release)}
+    assert len(names) == REPLICAS and acting.metadata.name in names
 
     spec = pod.spec
     (container,) = spec.containers
@@ -97,3 +134,10 @@ def test_operator_service_account_has_the_charts_rights_and_no_more(
     ]
     assert {r for r in allowed if not can_i(commands, operator_release, *r, jobs_ns)} == set()
     assert {r for r in refused if can_i(commands, operator_release, *r, jobs_ns)} == set()
+    # The Lease in the release namespace, and no other Lease anywhere.
+    own = operator_release.namespace
+    assert can_i(commands, operator_release, "patch", f"leases/{LEASE}", own)
+    assert can_i(commands, operator_release, "create", "leases", own)
+    assert not can_i(commands, operator_release, "patch", "leases/kube-scheduler", own)
+    assert not can_i(commands, operator_release, "patch", f"leases/{LEASE}", jobs_ns)
+    assert not can_i(commands, operator_release, "get", "secrets", own)

@@ -3,9 +3,11 @@
 The operator (installed by helm, running from its image) syncs the certificates from S3
 into a Secret, launches Jobs; the Job controller creates pods, the scheduler places them,
 the kubelet runs the worker image; the workers drain the emulator's queue through the
-mTLS service. Midway the operator's pod is deleted: its replacement must launch nothing
-twice. At the end every entry is completed or dead-lettered, the Jobs completed,
-status.totals adds up, and the TTL controller removes the finished Jobs.
+mTLS service. Midway the acting operator pod (the Lease's holder; the chart runs two
+replicas) is deleted: the other replica must take over within seconds and launch nothing
+the first one launched (`failover` in `make e2e`'s JSON line). At the end every entry is
+completed or dead-lettered, the Jobs completed, status.totals adds up, and the TTL
+controller removes the finished Jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from snowflake_devtools.cluster.project_images import WORKER
+from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands
@@ -37,7 +41,13 @@ from tests.e2e.processors import (
     read_processor,
 )
 from tests.e2e.release import Release
-from tests.e2e.test_chart_install import operator_pods, ready_operator_pod
+from tests.e2e.test_chart_install import (
+    acting_operator_pod,
+    holder_pod_name,
+    lease,
+    operator_pods,
+    ready_operator_pod,
+)
 from tests.support.queues import fill, statuses
 from tests.support.terraform_config import TF_DIR, fargate_selectors, load_config
 
@@ -53,6 +63,7 @@ class Observed:
     """What sampling the cluster during the drain saw."""
 
     jobs: dict[str, str | None] = field(default_factory=dict)  # name -> Complete/Failed/None
+    launches: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # by, when
     pods: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     pod_phases: dict[str, str] = field(default_factory=dict)
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -64,6 +75,8 @@ class Observed:
         jobs = jobs_of(api_client, namespace, NAME)
         unfinished = 0
         for job in jobs:
+            by = (job.metadata.annotations or {}).get(LAUNCHED_BY_ANNOTATION, "")
+            self.launches[job.metadata.name] = (by, job.metadata.creation_timestamp)
             state = job_finished(job)
             self.jobs[job.metadata.name] = state or self.jobs.get(job.metadata.name)
             unfinished += state is None
@@ -81,6 +94,54 @@ class Observed:
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
     return dict(Counter(statuses(queue).values()))
+
+
+@dataclass(frozen=True)
+class Takeover:
+    holder: str  # the new holder's identity
+    acquired: datetime  # its spec.acquireTime
+    lease_seconds: float  # from the deletion until the Lease named the other replica
+    seconds: float  # from the deletion until that replica had polled (a status write)
+
+
+def measure_takeover(
+    api_client: Any, release: Release, namespace: str, old_holder: str, deleted_at: datetime
+) -> Takeover:
+    """Wait for the other replica to hold the Lease, then for its first poll of the
+    resource (status.lastPollTime after it acquired the Lease); seconds from the deletion."""
+    taken = wait_until(
+        lambda: (
+            (spec := lease(api_client, release).spec).holder_identity not in ("", old_holder)
+            and spec
+        ),
+        120,
+        "the standby replica to take the Lease",
+        interval=0.2,
+    )
+    lease_seconds = (datetime.now(UTC) - deleted_at).total_seconds()
+
+    def polled() -> bool:
+        stamp = read_processor(api_client, namespace, NAME).get("status", {}).get("lastPollTime")
+        if not stamp:
+            return False
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= taken.acquire_time
+
+    wait_until(polled, 120, "the new holder's first poll", interval=0.2)
+    seconds = (datetime.now(UTC) - deleted_at).total_seconds()
+    return Takeover(taken.holder_identity, taken.acquire_time, lease_seconds, seconds)
+
+
+def launched_twice(
+    launches: dict[str, tuple[str, datetime]], old_holder: str, acquired: datetime
+) -> int:
+    """Jobs launched twice across the handover: by the old holder after the new one held
+    the Lease, or in a poll slot where both launched (names are fixed per slot: one slot's
+    Jobs come from one poll)."""
+    late = sum(by == old_holder and when > acquired for by, when in launches.values())
+    slots: dict[str, set[str]] = {}
+    for name, (by, _) in launches.items():
+        slots.setdefault(name.rsplit("-", 1)[0], set()).add(by)
+    return late + sum(len(launchers) > 1 for launchers in slots.values())
 
 
 @pytest.mark.timeout(1500)
@@ -118,24 +179,34 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     assert [o.uid for o in secret.metadata.owner_references] == [resource["metadata"]["uid"]]
 
     observed = Observed()
-    old_operator = ready_operator_pod(api_client, operator_release).metadata.name
+    acting = acting_operator_pod(api_client, operator_release)
+    old_operator, old_holder = (
+        acting.metadata.name,
+        lease(api_client, operator_release).spec.holder_identity,
+    )
+    standby = {p.metadata.name for p in operator_pods(api_client, operator_release)} - {
+        old_operator
+    }
+    wait_until(lambda: observed.sample(api_client, namespace) or observed.jobs, 300, "Jobs")
+    # Mid-run: the acting pod goes (SIGTERM, as a node drain or rollout does it).
+    core.delete_namespaced_pod(old_operator, operator_release.namespace)
+    deleted_at = datetime.now(UTC)
+    observed.deleted_operator = old_operator
+    takeover = measure_takeover(api_client, operator_release, namespace, old_holder, deleted_at)
+    assert holder_pod_name(takeover.holder) in standby  # the standby took over, not a new pod
 
     def drained() -> bool:
         observed.sample(api_client, namespace)
-        if observed.deleted_operator is None and observed.jobs:
-            # Mid-run: the operator's pod goes; the Deployment replaces it.
-            core.delete_namespaced_pod(old_operator, operator_release.namespace)
-            observed.deleted_operator = old_operator
         counts = terminal_counts(queue)
         return counts.get("completed", 0) + counts.get("failed", 0) == ENTRIES
 
     wait_until(drained, 1200, "every entry to be completed or dead-lettered", interval=2)
     drain_seconds = time.monotonic() - started
     replacement = ready_operator_pod(api_client, operator_release)
-    assert replacement.metadata.name != old_operator
     assert old_operator not in {
         p.metadata.name for p in operator_pods(api_client, operator_release)
     }
+    assert replacement.metadata.name != old_operator
 
     counts = terminal_counts(queue)
     after = services.service_stats()
@@ -161,10 +232,24 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     completed_jobs = [name for name, state in observed.jobs.items() if state == "Complete"]
     figures.record(jobs_completed=len(completed_jobs), jobs=len(observed.jobs))
     assert len(completed_jobs) == len(observed.jobs), observed.jobs
-    # The replacement operator launched nothing twice: never more than maxActiveJobs at
-    # once, and no more Jobs than the backlog asked for (deterministic names per poll).
+    # The replica that took over launched nothing twice: never more than maxActiveJobs at
+    # once, and no more Jobs than the backlog asked for (deterministic names per poll);
+    # the deleted one launched nothing once the other held the Lease.
+    duplicate_launches = launched_twice(observed.launches, old_holder, takeover.acquired)
+    figures.record(
+        failover={
+            "replicas": len(standby) + 1,
+            "takeover_seconds": round(takeover.seconds, 1),
+            "lease_moved_seconds": round(takeover.lease_seconds, 1),
+            "duplicate_launches": duplicate_launches,
+            "launched_before": sum(by == old_holder for by, _ in observed.launches.values()),
+            "launched_after": sum(by == takeover.holder for by, _ in observed.launches.values()),
+        }
+    )
+    assert duplicate_launches == 0, observed.launches
     assert observed.most_unfinished <= MAX_ACTIVE
     assert len(observed.jobs) <= math.ceil(ENTRIES / ENTRIES_PER_JOB) + MAX_ACTIVE
+    assert {by for by, _ in observed.launches.values()} <= {old_holder, takeover.holder}
 
     # The kubelet really ran the worker image: pods succeeded, each with its summary.
     assert observed.pods and set(observed.pod_phases.values()) == {"Succeeded"}

@@ -10,6 +10,7 @@ def test_summary_lists_every_headline_figure_first_even_when_not_measured() -> N
     assert list(line)[: len(HEADLINE)] == list(HEADLINE)
     assert line["kubelet"] is True and line["lost"] == 0
     assert line["helm"] is None  # its test did not get that far: null, never a guess
+    assert line["cronjob_mode"] is None and line["failover"] is None  # issue 13's figures
     assert line["seconds"] == 123.5
     assert line["drain_seconds"] == 41.5
     assert line["passed"] is True

@@ -83,3 +83,95 @@ watchNamespaces, or jobs.namespace alone. */}}
 {{- list .Values.jobs.namespace | toJson -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The operator's settings (SFP_OPERATOR_*, operator/snowflake_operator/settings.py) and
+operator.extraEnv: the same for the operator Deployment and, in CronJob mode, every run. */}}
+{{- define "snowflake-processor.settingsEnv" -}}
+- name: SFP_OPERATOR_WORKER_IMAGE
+  value: {{ include "snowflake-processor.workerImage" . | quote }}
+- name: SFP_OPERATOR_MAX_BACKOFF_SECONDS
+  value: {{ .Values.operator.config.maxBackoffSeconds | quote }}
+- name: SFP_OPERATOR_EVENT_REPEAT_SECONDS
+  value: {{ .Values.operator.config.eventRepeatSeconds | quote }}
+- name: SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS
+  value: {{ .Values.operator.config.certificatesRecheckSeconds | quote }}
+- name: SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS
+  value: {{ .Values.operator.config.statusHeartbeatSeconds | quote }}
+- name: SFP_OPERATOR_LIVENESS_SECONDS
+  value: {{ .Values.operator.config.livenessSeconds | quote }}
+# What a processor may reference (docs/security.md); JSON lists.
+- name: SFP_OPERATOR_ALLOWED_IMAGES
+  value: {{ .Values.allowed.images | toJson | quote }}
+- name: SFP_OPERATOR_ALLOWED_SERVICE_ACCOUNTS
+  value: {{ prepend .Values.allowed.serviceAccounts (regexQuoteMeta .Values.worker.serviceAccount.name) | uniq | toJson | quote }}
+- name: SFP_OPERATOR_ALLOWED_SECRETS
+  value: {{ .Values.allowed.secrets | toJson | quote }}
+{{- with .Values.operator.config.s3EndpointUrl }}
+# Tests and S3 emulators only (values.yaml).
+- name: SFP_OPERATOR_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.operator.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod's name (the Jobs it launches record it) and HOME on the writable /tmp. */}}
+{{- define "snowflake-processor.podEnv" -}}
+- name: POD_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+# The root file system is read-only; /tmp is an emptyDir.
+- name: HOME
+  value: /tmp
+{{- end -}}
+
+{{/* Pod and container security of the operator and of the CronJob runs: the numeric
+non-root user of the image, read-only root, no capabilities (Pod Security "restricted"). */}}
+{{- define "snowflake-processor.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "snowflake-processor.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* CronJob mode: each processor once, and each table once (the operator refuses a second
+resource on a table; here the install fails instead). Unquoted Snowflake identifiers are
+compared upper-cased, as Snowflake resolves them. */}}
+{{- define "snowflake-processor.checkProcessors" -}}
+{{- $names := dict -}}
+{{- $tables := dict -}}
+{{- range $processor := .Values.cronjob.processors -}}
+{{- if hasKey $names $processor.name -}}
+{{- fail (printf "cronjob.processors: %s is listed twice" $processor.name) -}}
+{{- end -}}
+{{- $_ := set $names $processor.name true -}}
+{{- $parts := list (lower (toString (dig "snowflake" "account" "" $processor.spec))) -}}
+{{- range $field := list "database" "schema" "table" -}}
+{{- $part := toString (dig "snowflake" $field "" $processor.spec) -}}
+{{- $parts = append $parts (ternary $part (upper $part) (hasPrefix "\"" $part)) -}}
+{{- end -}}
+{{- $table := join "." $parts -}}
+{{- if hasKey $tables $table -}}
+{{- fail (printf "cronjob.processors: %s and %s name the same table %s: one processor per table" (get $tables $table) $processor.name $table) -}}
+{{- end -}}
+{{- $_ := set $tables $table $processor.name -}}
+{{- end -}}
+{{- end -}}
