@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -77,14 +78,20 @@ def delete_job(api: client.ApiClient, namespace: str, name: str) -> None:
 
 def read_secret(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
     """The Secret as a plain dict (data still base64), or None when it does not exist."""
-    core = client.CoreV1Api(api)
+    return _read_or_none(api, client.CoreV1Api(api).read_namespaced_secret, name, namespace)
+
+
+def _read_or_none(
+    api: client.ApiClient, read: Callable[[str, str], Any], name: str, namespace: str
+) -> dict[str, Any] | None:
+    """The object as a plain dict, or None when it does not exist."""
     try:
-        secret = core.read_namespaced_secret(name, namespace)
+        found = read(name, namespace)
     except ApiException as exc:
         if exc.status == NOT_FOUND:
             return None
         raise
-    result: dict[str, Any] = api.sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
+    result: dict[str, Any] = api.sanitize_for_serialization(found)  # type: ignore[no-untyped-call]
     return result
 
 
@@ -125,14 +132,7 @@ def list_labelled(
 
 
 def read_config_map(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        found = client.CoreV1Api(api).read_namespaced_config_map(name, namespace)
-    except ApiException as exc:
-        if exc.status == NOT_FOUND:
-            return None
-        raise
-    result: dict[str, Any] = api.sanitize_for_serialization(found)  # type: ignore[no-untyped-call]
-    return result
+    return _read_or_none(api, client.CoreV1Api(api).read_namespaced_config_map, name, namespace)
 
 
 def write_config_map(

@@ -271,23 +271,9 @@ def recorded(
     events: list[tuple[str, str, str]],
     gate_text: str = "",
 ) -> tuple[bool, str | None]:
-    """(whether the status was written, why it could not be: another run wrote it)."""
-    try:
-        return record(run, status, conditions, events, gate_text), None
-    except StatusConflict as conflict:
-        return False, str(conflict)
-
-
-def record(
-    run: Run,
-    status: dict[str, Any],
-    conditions: list[Condition],
-    events: list[tuple[str, str, str]],
-    gate_text: str = "",
-) -> bool:
     """Write the status ConfigMap when something changed or the heartbeat is due, only over
-    the version this run read (FatalError when another run wrote it meanwhile), then post
-    the events on it. True when the status was written."""
+    the version this run read, then post the events on it: (whether the status was
+    written, why it could not be: another run wrote it meanwhile)."""
     previous = run.previous_status
     status = {
         **status,
@@ -302,7 +288,10 @@ def record(
     target = run.status_map
     if due:
         status[HEARTBEAT_FIELD] = run.now.isoformat().replace("+00:00", "Z")
-        target = write_status(run, status, gate_text)
+        try:
+            target = write_status(run, status, gate_text)
+        except StatusConflict as conflict:
+            return False, str(conflict)
     if target is not None:
         involved = {
             "apiVersion": "v1",
@@ -314,7 +303,7 @@ def record(
         stamp = run.now.isoformat().replace("+00:00", "Z")
         for event in events:
             post_event(run.api, involved, event, stamp)
-    return due
+    return due, None
 
 
 def write_status(run: Run, status: dict[str, Any], gate_text: str) -> dict[str, Any]:

@@ -78,22 +78,27 @@ def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
     }
 
 
-def install(commands: Commands, services: HostServices, values_file: Path) -> Release:
-    operator_ns, jobs_ns = terraform_namespaces()
-    uninstall(commands, operator_ns, jobs_ns)  # leftovers of an interrupted run
-    for namespace in (operator_ns, jobs_ns):
-        commands.apply(namespace_manifest(namespace))
+def apply_s3_credentials(commands: Commands, namespace: str) -> None:
+    """The dummy keys moto accepts, as a Secret that operator.extraEnv reads."""
     commands.apply(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": S3_CREDENTIALS_SECRET, "namespace": operator_ns},
+            "metadata": {"name": S3_CREDENTIALS_SECRET, "namespace": namespace},
             "stringData": {
                 "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
                 "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             },
         }
     )
+
+
+def install(commands: Commands, services: HostServices, values_file: Path) -> Release:
+    operator_ns, jobs_ns = terraform_namespaces()
+    uninstall(commands, operator_ns, jobs_ns)  # leftovers of an interrupted run
+    for namespace in (operator_ns, jobs_ns):
+        commands.apply(namespace_manifest(namespace))
+    apply_s3_credentials(commands, operator_ns)
     values_file.write_text(json.dumps(chart_values(services, jobs_ns)))
     commands.helm(
         "install", RELEASE, str(CHART), "-n", operator_ns, "-f", str(values_file),
@@ -119,17 +124,7 @@ def install_cronjob_mode(
     installs it: the release, its CronJobs and Jobs all in one namespace of theirs (made
     here like Terraform's jobs namespace: restricted, on the Fargate node)."""
     commands.apply(namespace_manifest(namespace))
-    commands.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": S3_CREDENTIALS_SECRET, "namespace": namespace},
-            "stringData": {
-                "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-                "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-            },
-        }
-    )
+    apply_s3_credentials(commands, namespace)
     values = chart_values(services, namespace)
     values.update(mode="cronjob", cronjob={"processors": processors})
     values_file.write_text(json.dumps(values))

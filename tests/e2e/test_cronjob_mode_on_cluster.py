@@ -115,6 +115,11 @@ def cronjob_world(
         commands.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
 
 
+def wait_past(moment: datetime, seconds: float, what: str) -> None:
+    """Until ``seconds`` after ``moment``: past a minute boundary, a scheduled run is due."""
+    wait_until(lambda: (datetime.now(UTC) - moment).total_seconds() > seconds, 120, what, 5)
+
+
 def cronjob_figures(**found: Any) -> None:
     figures.FIGURES.setdefault("cronjob_mode", {}).update(found)
 
@@ -267,12 +272,7 @@ def test_two_runs_at_once_launch_each_job_once_and_a_suspended_cronjob_launches_
     already_existed = sum(len(r["already_existed"]) for r in reports)
 
     # Suspended: the CronJob controller started no run, past a minute boundary.
-    wait_until(
-        lambda: (datetime.now(UTC) - suspended_at).total_seconds() > 75,
-        120,
-        "a minute past the suspension",
-        interval=5,
-    )
+    wait_past(suspended_at, 75, "a minute past the suspension")
     scheduled = {r.metadata.name for r in world.runs()} - runs_before - set(names)
     cronjob_figures(
         overlap_duplicate_launches=duplicate_launches,
@@ -296,12 +296,7 @@ def test_a_deleted_cronjob_launches_nothing_and_uninstall_collects_what_runs_mad
     deleted_at = datetime.now(UTC)
     fill(world.queue, 50, prefix="after")  # a backlog nobody may launch for
     workers_before = {j.metadata.name for j in world.workers()}
-    wait_until(
-        lambda: (datetime.now(UTC) - deleted_at).total_seconds() > 75,
-        120,
-        "a minute past the deletion",
-        interval=5,
-    )
+    wait_past(deleted_at, 75, "a minute past the deletion")
     launched = {j.metadata.name for j in world.workers()} - workers_before
     runs = [r for r in world.runs() if r.metadata.creation_timestamp > deleted_at]
     cronjob_figures(deleted_launches=len(launched) + len(runs))
