@@ -88,6 +88,9 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"how often the holder renews and a standby tries ({timing.retry_seconds:g})",
     )
+    # Charts before leader election passed --standalone (one replica, no kopf peering):
+    # still accepted, and it means what it meant, the default without --leader-elect.
+    parser.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="INFO", help="INFO, DEBUG, WARNING (INFO)")
 
 
