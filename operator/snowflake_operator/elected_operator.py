@@ -33,6 +33,10 @@ from .lease_store import KubeLeaseStore
 log = logging.getLogger("snowflake_operator")
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 EXIT_LOST = 1
+# After losing the Lease kopf is asked to stop; a call hung on an unreachable API server may
+# keep it from exiting, so the process exits regardless after this (as client-go's callers
+# do at once). Nothing is lost: launches are already fenced off, running Jobs carry on.
+LOST_EXIT_SECONDS = 5.0
 
 
 def replica_identity() -> str:
@@ -87,6 +91,9 @@ def run_elected(
     def on_lost() -> None:
         lost.set()
         stop.set()
+        timer = threading.Timer(LOST_EXIT_SECONDS, _exit_lost, args=(timing,))
+        timer.daemon = True
+        timer.start()
 
     renewer = threading.Thread(
         target=keep_leading, args=(candidate, renewing, on_lost), name="lease", daemon=True
@@ -99,14 +106,24 @@ def run_elected(
         candidate.step_down()  # done by kopf's cleanup already, unless kopf failed to start
         metrics.LEADING.set(0)
     if lost.is_set():
-        print(
-            "snowflake-processor operator: leader election lost: the lease was not renewed "
-            f"within {timing.renew_deadline_seconds:g} s; exiting to stand by again",
-            file=sys.stderr,
-        )
+        _say_lost(timing)
         return EXIT_LOST
     log.info("operator stopped")
     return 0
+
+
+def _say_lost(timing: ElectionTiming) -> None:
+    print(
+        "snowflake-processor operator: leader election lost: the lease was not renewed "
+        f"within {timing.renew_deadline_seconds:g} s; exiting to stand by again",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _exit_lost(timing: ElectionTiming) -> None:
+    _say_lost(timing)
+    os._exit(EXIT_LOST)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -30,6 +30,7 @@ from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands
+from tests.e2e.failover import launched_twice, measure_takeover, record_failover
 from tests.e2e.helpers import wait_until
 from tests.e2e.host_services import HostServices
 from tests.e2e.processors import (
@@ -96,54 +97,6 @@ def terminal_counts(queue: QueueClient) -> dict[str, int]:
     return dict(Counter(statuses(queue).values()))
 
 
-@dataclass(frozen=True)
-class Takeover:
-    holder: str  # the new holder's identity
-    acquired: datetime  # its spec.acquireTime
-    lease_seconds: float  # from the deletion until the Lease named the other replica
-    seconds: float  # from the deletion until that replica had polled (a status write)
-
-
-def measure_takeover(
-    api_client: Any, release: Release, namespace: str, old_holder: str, deleted_at: datetime
-) -> Takeover:
-    """Wait for the other replica to hold the Lease, then for its first poll of the
-    resource (status.lastPollTime after it acquired the Lease); seconds from the deletion."""
-    taken = wait_until(
-        lambda: (
-            (spec := lease(api_client, release).spec).holder_identity not in ("", old_holder)
-            and spec
-        ),
-        120,
-        "the standby replica to take the Lease",
-        interval=0.2,
-    )
-    lease_seconds = (datetime.now(UTC) - deleted_at).total_seconds()
-
-    def polled() -> bool:
-        stamp = read_processor(api_client, namespace, NAME).get("status", {}).get("lastPollTime")
-        if not stamp:
-            return False
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= taken.acquire_time
-
-    wait_until(polled, 120, "the new holder's first poll", interval=0.2)
-    seconds = (datetime.now(UTC) - deleted_at).total_seconds()
-    return Takeover(taken.holder_identity, taken.acquire_time, lease_seconds, seconds)
-
-
-def launched_twice(
-    launches: dict[str, tuple[str, datetime]], old_holder: str, acquired: datetime
-) -> int:
-    """Jobs launched twice across the handover: by the old holder after the new one held
-    the Lease, or in a poll slot where both launched (names are fixed per slot: one slot's
-    Jobs come from one poll)."""
-    late = sum(by == old_holder and when > acquired for by, when in launches.values())
-    slots: dict[str, set[str]] = {}
-    for name, (by, _) in launches.items():
-        slots.setdefault(name.rsplit("-", 1)[0], set()).add(by)
-    return late + sum(len(launchers) > 1 for launchers in slots.values())
-
-
 @pytest.mark.timeout(1500)
 def test_processor_drains_its_queue_through_real_jobs_and_pods(
     operator_release: Release,
@@ -192,7 +145,9 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     core.delete_namespaced_pod(old_operator, operator_release.namespace)
     deleted_at = datetime.now(UTC)
     observed.deleted_operator = old_operator
-    takeover = measure_takeover(api_client, operator_release, namespace, old_holder, deleted_at)
+    takeover = measure_takeover(
+        api_client, operator_release, namespace, NAME, old_holder, deleted_at
+    )
     assert holder_pod_name(takeover.holder) in standby  # the standby took over, not a new pod
 
     def drained() -> bool:
@@ -236,15 +191,13 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     # once, and no more Jobs than the backlog asked for (deterministic names per poll);
     # the deleted one launched nothing once the other held the Lease.
     duplicate_launches = launched_twice(observed.launches, old_holder, takeover.acquired)
-    figures.record(
-        failover={
-            "replicas": len(standby) + 1,
-            "takeover_seconds": round(takeover.seconds, 1),
-            "lease_moved_seconds": round(takeover.lease_seconds, 1),
-            "duplicate_launches": duplicate_launches,
-            "launched_before": sum(by == old_holder for by, _ in observed.launches.values()),
-            "launched_after": sum(by == takeover.holder for by, _ in observed.launches.values()),
-        }
+    record_failover(
+        "deleted",
+        takeover,
+        duplicate_launches,
+        replicas=len(standby) + 1,
+        launched_before=sum(by == old_holder for by, _ in observed.launches.values()),
+        launched_after=sum(by == takeover.holder for by, _ in observed.launches.values()),
     )
     assert duplicate_launches == 0, observed.launches
     assert observed.most_unfinished <= MAX_ACTIVE
