@@ -197,9 +197,9 @@ def commands(real_cluster: Cluster) -> Commands:
 @pytest.fixture(scope="session")
 def project_images(real_cluster: Cluster) -> tuple[str, ...]:
     """The worker and operator images (built before the session) in containerd."""
-    from snowflake_devtools.cluster.project_images import IMAGES
+    from snowflake_devtools.cluster.project_images import current_tags
 
-    tags = tuple(image.tag for image in IMAGES)
+    tags = tuple(current_tags(ROOT).values())
     real_cluster.import_images(list(tags))
     return tags
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snowflake_devtools.cluster.project_images import OPERATOR, TAG, WORKER
+from snowflake_devtools.cluster.project_images import current_tags
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import FARGATE_TOLERATION
 from tests.e2e.host_services import HostServices
@@ -59,6 +59,12 @@ def namespace_manifest(name: str) -> dict[str, Any]:
     }
 
 
+def image_values(name: str) -> dict[str, str]:
+    """repository and tag of the image built from this clone (project_images.py)."""
+    repository, _, tag = current_tags(ROOT)[name].rpartition(":")
+    return {"repository": repository, "tag": tag}
+
+
 def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
     secret_env = [
         {
@@ -70,11 +76,11 @@ def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
     return {
         "jobs": {"namespace": jobs_namespace},
         "operator": {
-            "image": {"repository": OPERATOR.tag.split(":")[0], "tag": TAG, "pullPolicy": "Never"},
+            "image": {**image_values("operator"), "pullPolicy": "Never"},
             "config": {"s3EndpointUrl": services.s3_endpoint},
             "extraEnv": [*secret_env, {"name": "AWS_DEFAULT_REGION", "value": REGION}],
         },
-        "worker": {"image": {"repository": WORKER.tag.split(":")[0], "tag": TAG}},
+        "worker": {"image": image_values("worker")},
     }
 
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from snowflake_devtools.cluster.project_images import current_tags
 from tests.e2e import figures
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import APP_UID, wait_until
-from tests.e2e.release import Release, release_status
+from tests.e2e.release import ROOT, Release, release_status
 
 OPERATOR_SELECTOR = (
     "app.kubernetes.io/name=snowflake-processor,app.kubernetes.io/component=operator"
@@ -95,7 +96,7 @@ def test_helm_release_is_deployed_and_operator_ready(
 
     spec = pod.spec
     (container,) = spec.containers
-    assert container.image == "localhost/snowflake-processor-operator:e2e"
+    assert container.image == current_tags(ROOT)["operator"]  # built from operator/Dockerfile
     assert spec.service_account_name == operator_release.operator_service_account
     assert container.security_context.read_only_root_filesystem is True
     assert container.security_context.run_as_user == APP_UID

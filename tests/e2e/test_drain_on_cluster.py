@@ -25,7 +25,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from snowflake_devtools.cluster.project_images import WORKER
+from snowflake_devtools.cluster.project_images import current_tags
 from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
@@ -41,7 +41,7 @@ from tests.e2e.processors import (
     processor_manifest,
     read_processor,
 )
-from tests.e2e.release import Release
+from tests.e2e.release import ROOT, Release
 from tests.e2e.test_chart_install import (
     acting_operator_pod,
     holder_pod_name,
@@ -206,7 +206,7 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
 
     # The kubelet really ran the worker image: pods succeeded, each with its summary.
     assert observed.pods and set(observed.pod_phases.values()) == {"Succeeded"}
-    assert observed.images == {WORKER.tag}  # built from worker/Dockerfile
+    assert observed.images == {current_tags(ROOT)["worker"]}  # built from worker/Dockerfile
     assert sum(s.get("completed", 0) for s in observed.summaries.values()) == ENTRIES - POISON
     figures.record(kubelet=True)
 

@@ -31,3 +31,14 @@ def test_caches_and_build_metadata_do_not_change_the_hash(tmp_path: Path) -> Non
     (tmp_path / "worker" / "snowflake_processor_worker.egg-info").mkdir()
     (tmp_path / "worker" / "snowflake_processor_worker.egg-info" / "PKG-INFO").write_text("x")
     assert source_hash(tmp_path, WORKER, "base-1") == first
+
+
+def test_each_source_hash_has_a_tag_of_its_own(tmp_path: Path) -> None:
+    """Two clones with different code on one machine (one image store, one cluster) build
+    two images and never run each other's: the tag names the sources."""
+    make_context(tmp_path)
+    first = WORKER.tag_for(source_hash(tmp_path, WORKER, "base-1"))
+    (tmp_path / "worker" / "snowflake_worker" / "drain.py").write_text("x = 2\n")
+    second = WORKER.tag_for(source_hash(tmp_path, WORKER, "base-1"))
+    assert first != second
+    assert first.startswith("localhost/snowflake-processor-worker:e2e-")

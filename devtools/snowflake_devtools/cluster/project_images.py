@@ -1,9 +1,11 @@
 """The project's own images (worker/Dockerfile, operator/Dockerfile) built on the local base.
 
 Both Dockerfiles are built exactly as written, with `--build-arg BASE_IMAGE=` the local
-Debian bookworm base (no registry is reachable here). Each image carries a label with
-the hash of its sources and of the base image's id; an image whose label matches is
-reused, so only a change to the code, a Dockerfile or the base rebuilds it.
+Debian bookworm base (no registry is reachable here). Each image is tagged with the hash of
+its sources and of the base image's id (`localhost/snowflake-processor-worker:e2e-<hash>`),
+so an image of that tag is reused, only a change to the code, a Dockerfile or the base
+builds another, and test sessions of different clones on one machine (one cluster, one
+image store) never run each other's code: a fixed tag was rebuilt by each in turn.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .locking import file_lock
 from .settings import BASE_IMAGE, cache_root
 
 SOURCE_LABEL = "org.snowflake-processor.sources"
-TAG = "e2e"
+TAG_PREFIX = "e2e-"
 # Never part of an image (mirrors .dockerignore).
 IGNORED_PARTS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist"}
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
@@ -34,8 +36,12 @@ class ProjectImage:
     sources: tuple[str, ...]
 
     @property
-    def tag(self) -> str:
-        return f"localhost/snowflake-processor-{self.name}:{TAG}"
+    def repository(self) -> str:
+        return f"localhost/snowflake-processor-{self.name}"
+
+    def tag_for(self, sources: str) -> str:
+        """The image built from sources of this hash."""
+        return f"{self.repository}:{TAG_PREFIX}{sources}"
 
 
 # requirements/ (pinned versions, when the repository has it) is copied by both.
@@ -70,30 +76,35 @@ def source_hash(root: Path, image: ProjectImage, base_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def ensure_project_images(
-    root: Path, say: Callable[[str], None] = print, images: Iterable[ProjectImage] = IMAGES
-) -> float:
-    """Build each image unless an up-to-date one exists; returns the seconds spent building."""
+def current_tags(root: Path, images: Iterable[ProjectImage] = IMAGES) -> dict[str, str]:
+    """Each image's tag for the sources in ``root`` now (name -> repository:e2e-<hash>)."""
     base_id = buildah.image_id(BASE_IMAGE)
     if not base_id:
         raise RuntimeError(f"the base image {BASE_IMAGE} is missing: run `make cluster-build`")
+    return {image.name: image.tag_for(source_hash(root, image, base_id)) for image in images}
+
+
+def ensure_project_images(
+    root: Path, say: Callable[[str], None] = print, images: Iterable[ProjectImage] = IMAGES
+) -> float:
+    """Build each image unless one of its sources' tag exists; returns the seconds spent."""
+    images = list(images)
     spent = 0.0
     with file_lock(cache_root() / "images.lock"):
+        tags = current_tags(root, images)
         for image in images:
-            wanted = source_hash(root, image, base_id)
-            info = buildah.inspect_image(image.tag)
+            tag = tags[image.name]
+            wanted = tag.rpartition(TAG_PREFIX)[2]
+            info = buildah.inspect_image(tag)
             if info is not None and buildah.image_labels(info).get(SOURCE_LABEL) == wanted:
-                say(f"image {image.tag} is up to date (sources {wanted})")
+                say(f"image {tag} is up to date")
                 continue
-            say(f"building {image.tag} from {image.dockerfile} on {BASE_IMAGE}")
+            say(f"building {tag} from {image.dockerfile} on {BASE_IMAGE}")
             started = time.monotonic()
             buildah.build_dockerfile(
-                root,
-                image.tag,
-                dockerfile=root / image.dockerfile,
-                labels={SOURCE_LABEL: wanted},
+                root, tag, dockerfile=root / image.dockerfile, labels={SOURCE_LABEL: wanted}
             )
             took = time.monotonic() - started
             spent += took
-            say(f"built {image.tag} in {took:.0f} s")
+            say(f"built {tag} in {took:.0f} s")
     return spent
