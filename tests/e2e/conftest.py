@@ -221,12 +221,18 @@ def operator_release(
     kube_version: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
-    """`helm install` of the chart, operator running; uninstalled at the end."""
+    """`helm install` of the chart, operator running; uninstalled at the end. The release
+    lives in Terraform's fixed namespaces, so test sessions on one machine take turns with
+    it (an exclusive lock for the session: the install removes leftovers there first)."""
+    from snowflake_devtools.cluster.locking import file_lock
+    from snowflake_devtools.cluster.settings import cache_root
+
     values = tmp_path_factory.mktemp("helm") / "values.json"
-    try:
-        installed = release.install(commands, services, values)
-    except AssertionError:
-        figures.record(helm="failed")
-        raise
-    yield installed
-    release.uninstall(commands, installed.namespace, installed.jobs_namespace)
+    with file_lock(cache_root() / "e2e-release.lock"):
+        try:
+            installed = release.install(commands, services, values)
+        except AssertionError:
+            figures.record(helm="failed")
+            raise
+        yield installed
+        release.uninstall(commands, installed.namespace, installed.jobs_namespace)
