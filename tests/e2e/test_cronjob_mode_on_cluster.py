@@ -101,7 +101,12 @@ def cronjob_world(
         queue,
         services,
         bucket,
-        job={"entriesPerJob": ENTRIES_PER_JOB, "maxActiveJobs": MAX_ACTIVE},
+        # Finished Jobs must outlast the minute until the next run counts them.
+        job={
+            "entriesPerJob": ENTRIES_PER_JOB,
+            "maxActiveJobs": MAX_ACTIVE,
+            "ttlSecondsAfterFinished": 300,
+        },
     )["spec"]
     values = tmp_path_factory.mktemp("helm-cron") / "values.json"
     release = install_cronjob_mode(
