@@ -110,6 +110,10 @@ def reconcile_once(args: argparse.Namespace) -> int:
     except (ApiException, HTTPError) as exc:
         print(f"reconcile-once: the Kubernetes API: {one_line(exc, limit=300)}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:  # one line, as the operator reports a failed poll
+        log.exception("reconcile-once failed")
+        print(f"reconcile-once: {type(exc).__name__}: {one_line(exc, limit=300)}", file=sys.stderr)
+        return EXIT_FAILED
     report["seconds"] = round(time.monotonic() - began, 3)
     print(json.dumps(report))
     if report["failed"]:
