@@ -5,7 +5,8 @@ into a Secret, launches Jobs; the Job controller creates pods, the scheduler pla
 the kubelet runs the worker image; the workers drain the emulator's queue through the
 mTLS service. Midway the operator's pod is deleted: its replacement must launch nothing
 twice. At the end every entry is completed or dead-lettered, the Jobs completed,
-status.totals adds up, and the TTL controller removes the finished Jobs.
+status.totals adds up, and the finished Jobs are removed (by the operator once counted;
+the TTL controller is the safety net, checked on its own in test_cluster_smoke).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     assert counts == {"completed": ENTRIES - POISON, "failed": POISON}
     assert duplicates == 0
 
-    # Every Job completes (watched until the TTL controller removes it).
+    # Every Job completes (watched until it is removed).
     def all_jobs_finished() -> bool:
         observed.sample(api_client, namespace)
         return all(state is not None for state in observed.jobs.values())
@@ -194,11 +195,12 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     row = commands.kubectl("get", "sfp", NAME, "-n", namespace, "--no-headers").split()
     assert row[:5] == [NAME, "0", "0", str(POISON), "True"], row
 
-    # The TTL controller removes the finished Jobs (ttlSecondsAfterFinished: 30).
+    # The operator deletes each Job once its summary is counted (ttlSecondsAfterFinished: 30
+    # is the safety net).
     def jobs_removed() -> bool:
         return not jobs_of(api_client, namespace, NAME)
 
-    wait_until(jobs_removed, 180, "the TTL controller to delete the finished Jobs")
+    wait_until(jobs_removed, 180, "the finished Jobs to be deleted")
     _delete(commands, namespace)
 
 
