@@ -69,6 +69,11 @@ class Observed:
             self.jobs[job.metadata.name] = state or self.jobs.get(job.metadata.name)
             unfinished += state is None
         self.most_unfinished = max(self.most_unfinished, unfinished)
+        # The operator deletes a Job once it has counted its summary: a Job gone before a
+        # sample saw it end is known by the Event that records it.
+        for job_name, state in recorded_job_outcomes(api_client, namespace).items():
+            if self.jobs.get(job_name) is None:
+                self.jobs[job_name] = state
         for pod in pods_of(api_client, namespace, NAME):
             name = pod.metadata.name
             self.pods[name] = (pod.metadata.namespace, dict(pod.metadata.labels or {}))
@@ -78,6 +83,23 @@ class Observed:
                 terminated = status.state.terminated
                 if terminated is not None and terminated.message:
                     self.summaries[name] = json.loads(terminated.message)
+
+
+RECORDED_OUTCOMES = {"JobSucceeded": "Complete", "JobFailed": "Failed"}
+
+
+def recorded_job_outcomes(api_client: Any, namespace: str) -> dict[str, str]:
+    """Job name -> Complete/Failed, from the operator's Events on the resource
+    ("Job NAME succeeded: ...")."""
+    core: Any = client.CoreV1Api(api_client)
+    events = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={NAME}"
+    ).items
+    return {
+        event.message.split()[1]: RECORDED_OUTCOMES[event.reason]
+        for event in events
+        if event.reason in RECORDED_OUTCOMES and (event.message or "").startswith("Job ")
+    }
 
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
