@@ -12,11 +12,15 @@ import importlib
 import logging
 import sys
 from functools import partial
+from typing import TYPE_CHECKING
 
 from snowflake_worker.logs import configure_json_logging
 from snowflake_worker.validation_errors import settings_error_message
 
 from .leader_election import ElectionTiming
+
+if TYPE_CHECKING:
+    import kopf
 
 DEFAULT_LEASE_NAME = "snowflake-processor-operator"
 
@@ -125,6 +129,7 @@ def run_operator(args: argparse.Namespace) -> int:
     importlib.import_module("snowflake_operator.handlers")  # registers the handlers
     run_kopf = partial(
         kopf.run,
+        settings=kopf_settings(namespaced=bool(args.namespace)),
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         # Replicas are coordinated by the Lease, not by kopf's peering.
@@ -144,3 +149,15 @@ def run_operator(args: argparse.Namespace) -> int:
     run_kopf()
     logging.getLogger("snowflake_operator").info("operator stopped")
     return 0
+
+
+def kopf_settings(*, namespaced: bool) -> kopf.OperatorSettings:
+    """kopf's settings before startup (the startup handler adds the rest). Watching given
+    namespaces, the operator has no RBAC to list namespaces or CRDs (docs/security.md):
+    kopf's dynamic scanning is off, so it does not retry those lists with error lines at
+    every start; it serves the namespaces given and the CRD as found at startup."""
+    import kopf
+
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = namespaced
+    return settings

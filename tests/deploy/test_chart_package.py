@@ -53,7 +53,7 @@ def test_the_readme_is_generated_from_the_values() -> None:
     for key in _keys(values):
         listed = f"| `{key}` |" in readme or f"\n### `{key}`\n" in readme  # a row or a section
         assert listed, f"{key} is not in the chart README"
-    assert "| `operator.config.livenessSeconds` | int | `600` |" in readme
+    assert "| `operator.config.statusHeartbeatSeconds` | int | `600` |" in readme
     assert '| `mode` | string | `"operator"` |' in readme
 
 

@@ -29,7 +29,6 @@ def new_queue(services: HostServices) -> QueueClient:
     setup.cursor().execute(f"CREATE SCHEMA IF NOT EXISTS {database}.QUEUE")
     table = TableRef(database, "QUEUE", "WORK_QUEUE")
     ensure_queue_table(setup, SchemaTarget(table=table))
-    # A current schema, as the project's own connections have (fakesnow runs MERGE only then).
     return QueueClient(services.snowflake(**location(table)), table)
 
 
@@ -67,7 +66,7 @@ def processor_manifest(
                 "maxActiveJobs": 3,
                 "concurrency": 8,
                 "cpu": "0.25",  # the smallest Fargate size: 3 Jobs fit on 2 cores
-                "memory": "512Mi",
+                "memory": "768Mi",  # with Fargate's 256Mi: billed as 0.25 vCPU / 1 GB
                 "podLabels": dict(FARGATE_POD_LABELS),
                 "ttlSecondsAfterFinished": 30,
                 **(job or {}),
