@@ -297,7 +297,25 @@ def test_a_deleted_cronjob_launches_nothing_and_uninstall_collects_what_runs_mad
     commands.kubectl(
         "patch", "cronjob", NAME, "-n", world.namespace, "-p", '{"spec": {"suspend": false}}'
     )
+    resumed_at = datetime.now(UTC)
+
+    def scheduled_run_finished() -> bool:
+        runs = [r for r in world.runs() if r.metadata.creation_timestamp >= resumed_at]
+        return any((r.status.succeeded or 0) + (r.status.failed or 0) for r in runs)
+
+    # Running again (a scheduled run came and went), then deleted: with its runs gone
+    # (the garbage collector takes them with the CronJob), nothing launches any more.
+    wait_until(scheduled_run_finished, 150, "a scheduled run after resuming", interval=3)
     commands.kubectl("delete", "cronjob", NAME, "-n", world.namespace, "--wait=true")
+    wait_until(
+        lambda: (
+            not world.core.list_namespaced_pod(
+                world.namespace, label_selector=RUN_SELECTOR, field_selector="status.phase=Running"
+            ).items
+        ),
+        120,
+        "the deleted CronJob's runs to end",
+    )
     deleted_at = datetime.now(UTC)
     fill(world.queue, 50, prefix="after")  # a backlog nobody may launch for
     workers_before = {j.metadata.name for j in world.workers()}
