@@ -308,9 +308,10 @@ def test_a_deleted_cronjob_launches_nothing_and_uninstall_collects_what_runs_mad
     wait_until(scheduled_run_finished, 150, "a scheduled run after resuming", interval=3)
     commands.kubectl("delete", "cronjob", NAME, "-n", world.namespace, "--wait=true")
     wait_until(
-        lambda: (
-            not world.core.list_namespaced_pod(
-                world.namespace, label_selector=RUN_SELECTOR, field_selector="status.phase=Running"
+        lambda: all(
+            pod.status.phase in ("Succeeded", "Failed")
+            for pod in world.core.list_namespaced_pod(
+                world.namespace, label_selector=RUN_SELECTOR
             ).items
         ),
         120,
