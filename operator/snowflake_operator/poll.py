@@ -1,12 +1,13 @@
 """One poll of one SnowflakeProcessor, top to bottom, with its I/O in named steps.
 
-    1. open the queue    the operator's Snowflake connection (kept between polls)
-    2. observe           lease recovery and counts, or the idle gate's warehouse-free check
-    3. certificates      the Secret the Jobs mount: checked before Jobs are launched, and
+    1. fold summaries    finished Jobs' worker summaries into status.totals, one Event each;
+                         failed ones lengthen the launch backoff, a success ends it
+    2. open the queue    the operator's Snowflake connection (kept between polls)
+    3. observe           lease recovery and counts, or the idle gate's warehouse-free check
+    4. certificates      the Secret the Jobs mount: checked before Jobs are launched, and
                          otherwise at most every few minutes
-    4. plan              pure: planning.plan_poll
-    5. launch            the planned Jobs, with names fixed per poll slot
-    6. fold summaries    finished Jobs' worker summaries into status.totals, one Event each
+    5. plan              pure: planning.plan_poll
+    6. launch            the planned Jobs, with names fixed per poll slot
     7. clean up          counted Jobs beyond the history limits (0 by default: at once,
                          since a finished pod on Fargate is billed until it is removed)
 
@@ -30,7 +31,8 @@ from snowflake_worker.queue import LeaseRecovery, QueueClient, QueueCounts
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
-from .job_history import fold_summaries, job_event, jobs_beyond_history
+from .job_history import JobReport, fold_summaries, job_event, jobs_beyond_history
+from .launch_backoff import BackoffState, after_finished_jobs, launch_limit
 from .planning import Condition, Observation, PollPlan, launches_wanted, plan_poll
 from .spec import ProcessorSpec
 
@@ -93,6 +95,7 @@ class FoldedTotals:
     totals: dict[str, int] = field(default_factory=dict)
     counted_jobs: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()  # one per counted Job: its record once it is deleted
+    reports: tuple[JobReport, ...] = ()  # what each counted Job did, oldest first
 
 
 def run_poll(
@@ -100,11 +103,17 @@ def run_poll(
     spec: ProcessorSpec,
     edges: PollEdges,
     now: datetime,
-    totals: Mapping[str, Any] | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> PollResult:
-    """One poll; blocking I/O (run it in a thread from async code). Suspended, it looks
-    at nothing but the Jobs it knows of."""
+    """One poll; blocking I/O (run it in a thread from async code). ``previous`` is the
+    status the last poll left (its totals and launch backoff). Suspended, it looks at
+    nothing but the Jobs it knows of."""
     started = time.monotonic()
+    previous = previous or {}
+    folded = fold_worker_summaries(edges.history, now, previous.get("totals") or {})
+    backoff, backoff_events = after_finished_jobs(
+        BackoffState.from_status(previous), folded.reports, spec.job.launch_backoff, now
+    )
     queue, connect_error = (None, None) if spec.suspend else edges.queues.open(spec)
     unfinished = edges.jobs.unfinished_count()
     view = QueueView(error=connect_error)
@@ -112,7 +121,8 @@ def run_poll(
         view = observe_queue(queue, spec, unfinished, edges.idle_gate)
     certificates = None
     if not spec.suspend:
-        wanted = launches_wanted(spec, view.counts, unfinished)
+        limit = launch_limit(backoff, spec.job.launch_backoff, now, unfinished)
+        wanted = launches_wanted(spec, view.counts, unfinished, limit)
         certificates = edges.certificates.ensure(spec, now, launching=wanted > 0)
     observation = Observation(
         now=now,
@@ -125,6 +135,7 @@ def run_poll(
         certificates_reason="" if certificates is None else certificates.condition_reason,
         certificates_checked=certificates is not None,
         idle=view.idle,
+        backoff=backoff,
     )
     plan = plan_poll(name, spec, observation)
     secret = "" if certificates is None else certificates.secret_name
@@ -132,7 +143,6 @@ def run_poll(
     snowflake_failed = observation.counts is None and not spec.suspend
     if snowflake_failed:
         edges.queues.drop()  # reconnect on the next poll
-    folded = fold_worker_summaries(edges.history, now, totals or {})
     clean_up_history(edges.history, spec, folded.counted_jobs)
     status = dict(plan.status)
     status["totals"] = folded.totals
@@ -144,7 +154,10 @@ def run_poll(
         launched=launched,
         status=status,
         conditions=plan.conditions,
-        events=(certificates.events if certificates else []) + plan.events + list(folded.events),
+        events=list(folded.events)
+        + backoff_events
+        + (certificates.events if certificates else [])
+        + plan.events,
         failed=snowflake_failed or (certificates is not None and not certificates.ready),
         certificates=certificates,
         seconds=time.monotonic() - started,
@@ -213,6 +226,7 @@ def fold_worker_summaries(
         },
         folded.counted_jobs,
         tuple(job_event(report) for report in folded.reports),
+        folded.reports,
     )
 
 
