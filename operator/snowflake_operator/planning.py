@@ -104,9 +104,18 @@ class Observation:
     idle: bool = False  # the counts are the last full poll's: the table has not changed
     # After the Jobs that finished by this poll.
     backoff: BackoffState = field(default_factory=BackoffState)
+    # Finished Jobs whose worker's summary is not in yet (it follows the Job's status by a
+    # moment): they keep their place until counted, or a failed one could be replaced
+    # before it counts towards the launch backoff.
+    uncounted_jobs: int = 0
+
+    @property
+    def occupied(self) -> int:
+        """The Jobs launches are planned around: unfinished and not yet counted."""
+        return self.unfinished_jobs + self.uncounted_jobs
 
     def launch_limit(self, spec: ProcessorSpec) -> int | None:
-        return launch_limit(self.backoff, spec.job.launch_backoff, self.now, self.unfinished_jobs)
+        return launch_limit(self.backoff, spec.job.launch_backoff, self.now, self.occupied)
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,7 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
         events.append(("Warning", kind, seen.certificates_message))
     launch: list[str] = []
     if seen.counts is not None and seen.certificates_ready and not spec.suspend:
-        count = launches_wanted(spec, seen.counts, seen.unfinished_jobs, seen.launch_limit(spec))
+        count = launches_wanted(spec, seen.counts, seen.occupied, seen.launch_limit(spec))
         launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
             events.append(("Normal", "JobsLaunched", _launched(spec, seen, len(launch))))

@@ -116,13 +116,15 @@ def run_poll(
     )
     queue, connect_error = (None, None) if spec.suspend else edges.queues.open(spec)
     unfinished = edges.jobs.unfinished_count()
+    uncounted = uncounted_jobs(edges.history, folded.counted_jobs)
     view = QueueView(error=connect_error)
     if queue is not None and not spec.suspend:
         view = observe_queue(queue, spec, unfinished, edges.idle_gate)
     certificates = None
     if not spec.suspend:
-        limit = launch_limit(backoff, spec.job.launch_backoff, now, unfinished)
-        wanted = launches_wanted(spec, view.counts, unfinished, limit)
+        occupied = unfinished + uncounted
+        limit = launch_limit(backoff, spec.job.launch_backoff, now, occupied)
+        wanted = launches_wanted(spec, view.counts, occupied, limit)
         certificates = edges.certificates.ensure(spec, now, launching=wanted > 0)
     observation = Observation(
         now=now,
@@ -136,6 +138,7 @@ def run_poll(
         certificates_checked=certificates is not None,
         idle=view.idle,
         backoff=backoff,
+        uncounted_jobs=uncounted,
     )
     plan = plan_poll(name, spec, observation)
     secret = "" if certificates is None else certificates.secret_name
@@ -227,6 +230,17 @@ def fold_worker_summaries(
         folded.counted_jobs,
         tuple(job_event(report) for report in folded.reports),
         folded.reports,
+    )
+
+
+def uncounted_jobs(history: JobHistory | None, counted_now: tuple[str, ...]) -> int:
+    """Finished Jobs whose summary is not counted yet (it has not arrived)."""
+    if history is None:
+        return 0
+    return sum(
+        1
+        for record in history.records()
+        if record.finished and not record.counted and record.name not in counted_now
     )
 
 
