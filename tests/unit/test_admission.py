@@ -216,6 +216,7 @@ def test_wrong_values_of_known_fields_are_still_invalid() -> None:
 
 # -- the allow-list covers the Secrets of spec.job's env and volumes ---------------------
 
+
 def _from_secret(variable: str, secret: str) -> dict[str, Any]:
     return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}
 

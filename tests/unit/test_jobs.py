@@ -161,6 +161,78 @@ def test_secrets_reach_the_pod_only_by_reference() -> None:
     assert any(m["name"] == "snowflake-key" and m["readOnly"] for m in container["volumeMounts"])
 
 
+# -- spec.job's pod template fields --------------------------------------------------
+
+ON_NODES: dict[str, Any] = {
+    "compute": "nodes",
+    "cpu": "1500m",
+    "memory": "3Gi",
+    "podLabels": {"team": "data"},
+    "podAnnotations": {"karpenter.sh/do-not-disrupt": "true"},
+    "env": [
+        {"name": "HTTPS_PROXY", "value": "http://proxy.internal:3128"},
+        {"name": "SSL_CERT_FILE", "value": "/mnt/proxy-ca/ca.pem"},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ],
+    "nodeSelector": {"karpenter.sh/capacity-type": "on-demand"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "queue",
+                     "effect": "NoSchedule"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In",
+                                           "values": ["amd64"]}]}
+                ]
+            }
+        }
+    },
+    "priorityClassName": "batch-low",
+    "volumes": [{"name": "proxy-ca", "configMap": {"name": "proxy-ca"}}],
+    "volumeMounts": [{"name": "proxy-ca", "mountPath": "/mnt/proxy-ca", "readOnly": True}],
+}  # fmt: skip
+
+
+def test_pod_template_fields_reach_the_pod_beside_the_operators_own() -> None:
+    job = _job(_spec(job=ON_NODES))
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    template = job["spec"]["template"]
+    pod, container = template["spec"], _container(job)
+    assert template["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
+    assert template["metadata"]["labels"]["team"] == "data"
+    assert pod["nodeSelector"] == {"karpenter.sh/capacity-type": "on-demand"}
+    assert pod["tolerations"] == ON_NODES["tolerations"]
+    assert pod["affinity"] == ON_NODES["affinity"]
+    assert pod["priorityClassName"] == "batch-low"
+    assert container["resources"]["limits"] == {"cpu": "1500m", "memory": "3Gi"}
+    env = [e["name"] for e in container["env"]]
+    assert env[-3:] == ["HTTPS_PROXY", "SSL_CERT_FILE", "NODE"]
+    assert "SFP_ENDPOINT_URL" in env and "HOME" in env
+    assert [v["name"] for v in pod["volumes"]] == ["certificates", "tmp", "proxy-ca"]
+    assert container["volumeMounts"][-1] == {
+        "name": "proxy-ca",
+        "mountPath": "/mnt/proxy-ca",
+        "readOnly": True,
+    }
+    # The security template is the operator's, whatever the resource adds.
+    assert pod["securityContext"] == _job()["spec"]["template"]["spec"]["securityContext"]
+    assert container["securityContext"] == _container(_job())["securityContext"]
+
+
+def test_on_nodes_the_pod_does_not_carry_the_fargate_label() -> None:
+    """EKS sends a pod that a Fargate profile selects to Fargate, whatever its
+    nodeSelector says: with compute nodes the operator leaves the label off."""
+    labels = _job(_spec(job=ON_NODES))["spec"]["template"]["metadata"]["labels"]
+    assert FARGATE_PROFILE_LABEL not in labels
+    assert labels[PROCESSOR_LABEL] == "orders"
+
+
+def test_without_pod_template_fields_the_pod_is_as_before() -> None:
+    pod = _job()["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "affinity", "priorityClassName"} & set(pod)
+    assert "annotations" not in _job()["spec"]["template"]["metadata"]
+
+
 def _record(name: str, *, done: str | None, ok: bool = True, created: str = "") -> JobRecord:
     status: dict[str, Any] = {}
     if done:
