@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,12 +36,13 @@ from snowflake_worker.constants import CERT_FILES
 from tests.e2e import figures
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import wait_until
+from tests.e2e.local_operator import BIN
+from tests.e2e.local_operator import local_operator as local_operator_process
 from tests.support.deploy_tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "snowflakeprocessors.yaml"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-BIN = Path(sys.executable).parent  # the venv's: snowflake-processor, kubectl-sfp
 NAME = "demo"
 SECRET = "demo-mtls"
 
@@ -105,37 +105,13 @@ def watched(commands: Commands, crd: str, demo_queue: DemoQueue) -> Iterator[str
 
 @pytest.fixture(scope="module")
 def local_operator(
-    real_cluster: Cluster,
-    watched: str,
-    commands: Commands,
-    tmp_path_factory: pytest.TempPathFactory,
+    real_cluster: Cluster, watched: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """`snowflake-processor operator --namespace NS` on this machine. Its resources are
-    deleted while it runs: kopf's finalizer on them would otherwise hold the namespace."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(real_cluster.kubeconfig),
-        "SFP_OPERATOR_ALLOWED_SECRETS": json.dumps([SECRET]),
-        "SFP_OPERATOR_METRICS_PORT": "0",
-        "SFP_OPERATOR_HEALTH_PORT": "0",
-    }
-    with log_path.open("w") as log:
-        operator = subprocess.Popen(
-            [str(BIN / "snowflake-processor"), "operator", "--namespace", watched],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            yield
-            commands.kubectl("delete", "sfp", "--all", "-n", watched, "--timeout=60s")
-        finally:
-            operator.send_signal(signal.SIGINT)
-            try:
-                operator.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
-            print(f"\n--- local operator log (tail) ---\n{log_path.read_text()[-3000:]}")
+    with local_operator_process(
+        real_cluster.kubeconfig, watched, log_path, allowed_secrets=[SECRET]
+    ):
+        yield
 
 
 def _demo_resource(queue: DemoQueue, namespace: str, **changes: Any) -> dict[str, Any]:
