@@ -19,6 +19,7 @@ from snowflake_operator.admission import (
 )
 from snowflake_operator.image_reference import repository, repository_pattern
 from snowflake_operator.operator_command import add_operator_arguments, run_operator
+from snowflake_operator.ops.config import validate_spec
 from snowflake_operator.reference_policy import ReferencePolicy, refusals, secret_references
 from snowflake_operator.settings import OperatorSettings
 from snowflake_operator.spec import ProcessorSpec
@@ -252,3 +253,15 @@ def test_secrets_of_env_and_volumes_are_references_the_allow_list_checks() -> No
         assert name in refused.message
     for allowed_name in ("team-a-token", "'snowflake-key'"):
         assert allowed_name not in refused.message
+
+
+def test_the_ops_commands_read_a_newer_resource_with_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`kubectl sfp status -n NS NAME` validates the spec as the operator does: fields of a
+    newer CRD are named on stderr and left out, the rest is used."""
+    spec = validate_spec(AHEAD, "SnowflakeProcessor ns/ahead")
+    assert spec.job.max_active_jobs == 3
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: SnowflakeProcessor ns/ahead: spec.")
+    assert "spec.rateLimit" in warning and "ignored" in warning
