@@ -53,6 +53,19 @@ def launches_wanted(
     return max(0, wanted)
 
 
+def launches_allowed(
+    spec: ProcessorSpec,
+    counts: QueueCounts | None,
+    occupied: int,
+    backoff: BackoffState,
+    now: datetime,
+) -> int:
+    """launches_wanted within the launch backoff's limit. ``occupied``: the unfinished Jobs
+    and the finished ones not counted yet."""
+    limit = launch_limit(backoff, spec.job.launch_backoff, now, occupied)
+    return launches_wanted(spec, counts, occupied, limit)
+
+
 def poll_slot(now: datetime, poll_interval_seconds: int) -> int:
     """Which poll interval ``now`` falls in; a retried poll in the same slot maps the same."""
     return int(now.timestamp()) // poll_interval_seconds
@@ -114,9 +127,6 @@ class Observation:
         """The Jobs launches are planned around: unfinished and not yet counted."""
         return self.unfinished_jobs + self.uncounted_jobs
 
-    def launch_limit(self, spec: ProcessorSpec) -> int | None:
-        return launch_limit(self.backoff, spec.job.launch_backoff, self.now, self.occupied)
-
 
 @dataclass(frozen=True)
 class PollPlan:
@@ -144,7 +154,7 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
         events.append(("Warning", kind, seen.certificates_message))
     launch: list[str] = []
     if seen.counts is not None and seen.certificates_ready and not spec.suspend:
-        count = launches_wanted(spec, seen.counts, seen.occupied, seen.launch_limit(spec))
+        count = launches_allowed(spec, seen.counts, seen.occupied, seen.backoff, seen.now)
         launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
             events.append(("Normal", "JobsLaunched", _launched(spec, seen, len(launch))))
@@ -169,7 +179,9 @@ def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
     suspended processor is Ready (reason Suspended): it does what its spec asks, and must
     not look like a broken one in `kubectl get sfp` (its SUSPENDED column says true)."""
     reachable = seen.counts is not None
-    backoff = condition_fields(seen.backoff, spec.job.launch_backoff, seen.now)
+    backing_off, backoff_reason, backoff_message = condition_fields(
+        seen.backoff, spec.job.launch_backoff, seen.now
+    )
     if spec.suspend:
         ready = Condition(
             "Ready", True, "Suspended", "spec.suspend is true: nothing is polled or launched"
@@ -178,8 +190,8 @@ def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
         ready = Condition(
             "Ready", False, "Blocked", "see SnowflakeReachable and CertificatesSynced"
         )
-    elif backoff[0]:
-        ready = Condition("Ready", False, "LaunchBackoff", backoff[2])
+    elif backing_off:
+        ready = Condition("Ready", False, "LaunchBackoff", backoff_message)
     else:
         ready = Condition("Ready", True, "Polling", "queue polled and Jobs sized")
     conditions = [
@@ -209,7 +221,7 @@ def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
                 "queue table answered" if reachable else (seen.snowflake_error or "unknown"),
             )
         )
-        conditions.append(Condition("LaunchBackoff", *backoff))
+        conditions.append(Condition("LaunchBackoff", backing_off, backoff_reason, backoff_message))
     return conditions
 
 

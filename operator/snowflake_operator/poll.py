@@ -1,15 +1,17 @@
 """One poll of one SnowflakeProcessor, top to bottom, with its I/O in named steps.
 
     1. fold summaries    finished Jobs' worker summaries into status.totals, one Event each;
-                         failed ones lengthen the launch backoff, a success ends it
+                         failed ones lengthen the launch backoff, a success ends it (pure:
+                         the Jobs are marked counted in step 7, once the poll went through)
     2. open the queue    the operator's Snowflake connection (kept between polls)
     3. observe           lease recovery and counts, or the idle gate's warehouse-free check
     4. certificates      the Secret the Jobs mount: checked before Jobs are launched, and
                          otherwise at most every few minutes
     5. plan              pure: planning.plan_poll
     6. launch            the planned Jobs, with names fixed per poll slot
-    7. clean up          counted Jobs beyond the history limits (0 by default: at once,
-                         since a finished pod on Fargate is billed until it is removed)
+    7. clean up          the folded Jobs marked counted; counted Jobs beyond the history
+                         limits deleted (0 by default: at once, since a finished pod on
+                         Fargate is billed until it is removed)
 
 The operator (handlers.py, through kube_edges.py) and the local demo (snowflake_devtools)
 run this same function; what differs is behind PollEdges: where Jobs run and where
@@ -32,8 +34,8 @@ from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
 from .job_history import JobReport, fold_summaries, job_event, jobs_beyond_history
-from .launch_backoff import BackoffState, after_finished_jobs, launch_limit
-from .planning import Condition, Observation, PollPlan, launches_wanted, plan_poll
+from .launch_backoff import BackoffState, after_finished_jobs
+from .planning import Condition, Observation, PollPlan, launches_allowed, plan_poll
 from .spec import ProcessorSpec
 
 log = logging.getLogger("snowflake_operator")
@@ -122,9 +124,7 @@ def run_poll(
         view = observe_queue(queue, spec, unfinished, edges.idle_gate)
     certificates = None
     if not spec.suspend:
-        occupied = unfinished + uncounted
-        limit = launch_limit(backoff, spec.job.launch_backoff, now, occupied)
-        wanted = launches_wanted(spec, view.counts, occupied, limit)
+        wanted = launches_allowed(spec, view.counts, unfinished + uncounted, backoff, now)
         certificates = edges.certificates.ensure(spec, now, launching=wanted > 0)
     observation = Observation(
         now=now,
@@ -146,6 +146,7 @@ def run_poll(
     snowflake_failed = observation.counts is None and not spec.suspend
     if snowflake_failed:
         edges.queues.drop()  # reconnect on the next poll
+    mark_counted(edges.history, folded.counted_jobs)  # their totals go out with this result
     clean_up_history(edges.history, spec, folded.counted_jobs)
     status = dict(plan.status)
     status["totals"] = folded.totals
@@ -215,13 +216,13 @@ def launch_jobs(
 def fold_worker_summaries(
     history: JobHistory | None, now: datetime, totals: Mapping[str, Any]
 ) -> FoldedTotals:
-    """Add finished Jobs' completed and failed counts to the totals, once per Job."""
+    """Add finished Jobs' completed and failed counts to the totals, once per Job: the
+    Jobs folded here are marked counted (mark_counted) only after the poll went through,
+    so a poll that fails half-way leaves them to the next one."""
     before = {key: int(totals.get(key) or 0) for key in ("completed", "failed")}
     if history is None:
         return FoldedTotals(before)
     folded = fold_summaries(history.records(), history.summaries(), now)
-    for job in folded.counted_jobs:
-        history.mark_counted(job)
     return FoldedTotals(
         {
             "completed": before["completed"] + folded.completed,
@@ -231,6 +232,14 @@ def fold_worker_summaries(
         tuple(job_event(report) for report in folded.reports),
         folded.reports,
     )
+
+
+def mark_counted(history: JobHistory | None, jobs: tuple[str, ...]) -> None:
+    """Remember on each Job that its summary is in the totals (survives restarts)."""
+    if history is None:
+        return
+    for job in jobs:
+        history.mark_counted(job)
 
 
 def uncounted_jobs(history: JobHistory | None, counted_now: tuple[str, ...]) -> int:

@@ -327,7 +327,7 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
     """On Fargate a finished pod is billed until it is removed: with the default history
     limits the poll that folds a Job's summary into the totals also deletes the Job (and
     its pod); an Event keeps its record."""
-    from snowflake_operator.poll import clean_up_history, fold_worker_summaries
+    from snowflake_operator.poll import clean_up_history, fold_worker_summaries, mark_counted
 
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     history = _History(
@@ -341,6 +341,8 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
     )
     spec = _spec()
     folded = fold_worker_summaries(history, now, {"completed": 7, "failed": 1})
+    assert history.counted == []  # only once the poll went through
+    mark_counted(history, folded.counted_jobs)
     clean_up_history(history, spec, folded.counted_jobs)
     assert folded.totals == {"completed": 7 + 1990 + 5, "failed": 1 + 10}
     assert sorted(history.deleted) == ["bad", "ok"]  # at once, not an hour later
