@@ -70,7 +70,7 @@ def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
         "jobs": {"namespace": jobs_namespace},
         "operator": {
             "image": {"repository": OPERATOR.tag.split(":")[0], "tag": TAG, "pullPolicy": "Never"},
-            "config": {"tickSeconds": 1, "s3EndpointUrl": services.s3_endpoint},
+            "config": {"s3EndpointUrl": services.s3_endpoint},
             "extraEnv": [*secret_env, {"name": "AWS_DEFAULT_REGION", "value": REGION}],
         },
         "worker": {"image": {"repository": WORKER.tag.split(":")[0], "tag": TAG}},
