@@ -84,7 +84,12 @@ def test_jobs_failing_in_a_row_stop_the_launches(world: OperatorWorld) -> None:
         status = outage.status()
         backoff = outage.condition("LaunchBackoff")
         ready = outage.condition("Ready")
-        (event,) = world.events("LaunchBackoff")
+        # One warning per poll that counted failures: the last says 4 (they may be
+        # counted over two polls, as their pods' summaries arrive).
+        (event,) = wait_for(
+            lambda: [e for e in world.events("LaunchBackoff") if "4 Jobs failed" in e.message],
+            what="its event",
+        )
     assert status["consecutiveFailedJobs"] == 4
     assert status["launchBackoffUntil"]
     assert (backoff["status"], backoff["reason"]) == ("True", "JobsFailing")
@@ -118,7 +123,7 @@ def test_after_the_wait_one_job_at_a_time_until_one_succeeds(world: OperatorWorl
             what="launching as the backlog asks again",
         )
         ended = flaky.wait_for_condition("LaunchBackoff", status="False")
-        (event,) = world.events("LaunchBackoffEnded")
+        (event,) = wait_for(lambda: world.events("LaunchBackoffEnded"), what="its event")
     assert flaky.status()["consecutiveFailedJobs"] == 0
     assert flaky.status().get("launchBackoffUntil") is None
     assert ended["reason"] == "JobsSucceeding"
@@ -132,7 +137,7 @@ def test_min_active_jobs_keep_warm_workers_while_the_queue_is_busy(world: Operat
         jobs = wait_for(lambda: len(warm.jobs()) == 3 and warm.jobs(), what="3 warm Jobs")
         time.sleep(2)
         assert len(warm.jobs()) == 3
-        (launched,) = world.events("JobsLaunched")
+        (launched,) = wait_for(lambda: world.events("JobsLaunched"), what="its event")
     env = {e.name: e.value for e in jobs[0].spec.template.spec.containers[0].env}
     assert env["SFP_IDLE_WAIT_SECONDS"] == "60"  # they wait for new entries, not exit
     assert "launched 3 Jobs for 10 eligible entries" in launched.message
