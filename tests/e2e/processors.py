@@ -67,7 +67,7 @@ def processor_manifest(
                 "maxActiveJobs": 3,
                 "concurrency": 8,
                 "cpu": "0.25",  # the smallest Fargate size: 3 Jobs fit on 2 cores
-                "memory": "512Mi",
+                "memory": "768Mi",  # + the 256Mi Fargate adds: 0.25 vCPU / 1 GB
                 "podLabels": dict(FARGATE_POD_LABELS),
                 "ttlSecondsAfterFinished": 30,
                 **(job or {}),
