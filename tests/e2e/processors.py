@@ -29,7 +29,6 @@ def new_queue(services: HostServices) -> QueueClient:
     setup.cursor().execute(f"CREATE SCHEMA IF NOT EXISTS {database}.QUEUE")
     table = TableRef(database, "QUEUE", "WORK_QUEUE")
     ensure_queue_table(setup, SchemaTarget(table=table))
-    # A current schema: fakesnow runs the enqueue's MERGE only in a session with one.
     return QueueClient(services.snowflake(**location(table)), table)
 
 
@@ -67,7 +66,7 @@ def processor_manifest(
                 "maxActiveJobs": 3,
                 "concurrency": 8,
                 "cpu": "0.25",  # the smallest Fargate size: 3 Jobs fit on 2 cores
-                "memory": "768Mi",  # + the 256Mi Fargate adds: 0.25 vCPU / 1 GB
+                "memory": "768Mi",  # with Fargate's 256Mi: billed as 0.25 vCPU / 1 GB
                 "podLabels": dict(FARGATE_POD_LABELS),
                 # Longer than the operator takes to come back after the drain test deletes
                 # its pod (Recreate: the old one stops first; minutes on a loaded machine):

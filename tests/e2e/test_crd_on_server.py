@@ -212,7 +212,7 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "not-a-fargate-size",
         both(put("job.cpu", "0.25"), put("job.memory", "4Gi")),
         "spec.job",
-        "job.cpu 0.25 allows job.memory 256Mi, 768Mi or 1792Mi",
+        "job.cpu 0.25 allows job.memory 256Mi, 768Mi or 1792Mi, billed as 0.25 vCPU",
     ),
     ("memory-in-gb", put("job.memory", "1G"), "spec.job", "job.memory on Fargate is given in Mi"),
     ("memory-no-unit", put("job.memory", "1024"), "spec.job.memory", "should match"),
