@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from snowflake_worker.errors import one_line
+
 from .constants import COUNTED_ANNOTATION, WORKER_CONTAINER
 
 SUMMARY_WAIT_SECONDS = 300  # a finished Job's pod may be seen a little after the Job
@@ -32,6 +34,9 @@ class JobReport:
     completed: int
     failed: int
     summary_seen: bool
+    claimed: int = 0
+    released: int = 0
+    error: str = ""  # the worker's fatal error, when it ended on one
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,9 @@ def job_event(report: JobReport) -> tuple[str, str, str]:
     message). The history of finished Jobs lives in Events and status.totals, not in
     finished pods that Fargate keeps billing."""
     outcome = "succeeded" if report.succeeded else "failed"
-    if report.summary_seen:
+    if report.error:  # its worker stopped on a fatal error, e.g. the service unreachable
+        detail = report.error
+    elif report.summary_seen:
         detail = f"{report.completed} entries completed, {report.failed} failed for good"
     else:
         detail = "no summary from its worker (see the pod's log)"
@@ -73,9 +80,12 @@ def fold_summaries(
             JobReport(
                 name=record.name,
                 succeeded=record.succeeded,
-                completed=int(summary.get("completed") or 0),
-                failed=int(summary.get("failed") or 0),
+                completed=_count(summary, "completed"),
+                failed=_count(summary, "failed"),
                 summary_seen=bool(summary),
+                claimed=_count(summary, "claimed"),
+                released=_count(summary, "released"),
+                error=one_line(str(summary.get("error") or ""), limit=200),
             )
         )
     return Totals(
@@ -84,6 +94,13 @@ def fold_summaries(
         counted_jobs=tuple(r.name for r in reports),
         reports=tuple(reports),
     )
+
+
+def _count(summary: Mapping[str, Any], key: str) -> int:
+    try:
+        return max(0, int(summary.get(key) or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _parse(text: str | None) -> dict[str, Any]:

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from snowflake_operator.spec import (
+from snowflake_operator.fargate_sizes import (
     FARGATE_SIZES_MIB,
-    ProcessorSpec,
-    SecretKeyRef,
     exact_fargate_requests,
     fargate_billed_size,
 )
+from snowflake_operator.spec import ProcessorSpec, SecretKeyRef
 from snowflake_operator.worker_environment import (
     SNOWFLAKE_KEY_MOUNT_PATH,
     worker_environment,

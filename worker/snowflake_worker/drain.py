@@ -14,6 +14,7 @@ or released before it exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -41,6 +42,9 @@ from .service_call import call_service
 from .settings import WorkerSettings
 
 log = logging.getLogger("snowflake_worker")
+# While waiting for new entries (SFP_IDLE_WAIT_SECONDS), one claim this often: a warm
+# worker picks up a new entry within this, at one small statement per interval.
+IDLE_CLAIM_INTERVAL_SECONDS = 2.0
 
 
 class Drainer:
@@ -105,8 +109,10 @@ class Drainer:
     # -- the three loops --------------------------------------------------------------
 
     async def _claim_loop(self) -> str | None:
-        """Claim until stopped (None) or there is nothing more to claim (why not)."""
+        """Claim until stopped (None) or there is nothing more to claim (why not). An
+        empty queue ends it at once, or after SFP_IDLE_WAIT_SECONDS without a new entry."""
         s = self.settings
+        empty_since: float | None = None
         while not self._stopping.is_set():
             if self.claimed >= s.max_entries:
                 return "budget"
@@ -118,12 +124,23 @@ class Drainer:
                 self.queue.claim, size, max_attempts=s.max_attempts, processor_id=s.processor_id
             )
             if not batch:
-                return "queue_empty"
+                empty_since = time.monotonic() if empty_since is None else empty_since
+                waited = time.monotonic() - empty_since
+                if waited >= s.idle_wait_seconds:
+                    return "queue_empty"
+                await self._pause(min(IDLE_CLAIM_INTERVAL_SECONDS, s.idle_wait_seconds - waited))
+                continue
+            empty_since = None
             self.claimed += len(batch)
             log.debug("claimed", extra={"entries": len(batch)})
             for entry in batch:
                 self._inbox.put_nowait(entry)
         return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _call_loop(self, client: httpx.AsyncClient) -> None:
         while (entry := await self._inbox.get()) is not None:

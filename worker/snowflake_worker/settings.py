@@ -74,6 +74,14 @@ class WorkerSettings(BaseSettings):
         "activeDeadlineSeconds from the Job's start (on Fargate a minute or more before the "
         "worker starts); a worker that starts after it claims nothing and exits 0",
     )
+    idle_wait_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="when a claim finds nothing, keep claiming (every 2 s) for this long "
+        "before exiting, so the Job is there when new entries arrive (the operator sets it "
+        "for spec.job.minActiveJobs); 0 exits at the first empty claim",
+    )
     lease_seconds: int = Field(
         default=3600,
         gt=0,
