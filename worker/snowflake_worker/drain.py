@@ -274,7 +274,7 @@ class Drainer:
 
     async def run(self) -> Summary:
         s = self.settings
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         loop = asyncio.get_running_loop()
         deadline = loop.call_later(
             max(0.0, self.deadline_at - time.monotonic()), self.request_stop, "deadline"
@@ -319,6 +319,7 @@ class Drainer:
             snowflake_statements=self.queue.statement_count,
             statements_by_kind=dict(self.queue.statements),
             seconds=round(time.monotonic() - started, 3),
+            cpu_seconds=round(time.process_time() - cpu_started, 3),
         )
 
     async def _wait_for_callers(self, callers: list[asyncio.Task[None]]) -> None:

@@ -122,3 +122,4 @@ class Summary:
     snowflake_statements: int
     statements_by_kind: dict[str, int]
     seconds: float
+    cpu_seconds: float  # this process's CPU time (user + system) during the run

@@ -1,0 +1,108 @@
+"""A fleet of Jobs on one queue table behind a Snowflake-like table lock.
+
+Snowflake runs DML on one table one statement at a time, each holding the lock for
+roughly 0.2-0.5 s; the emulator does not, so here the connector reaches it through
+snowflake_devtools.lock_proxy, which serialises UPDATE/DELETE/MERGE per table and holds
+the lock ``LOCK_HOLD_SECONDS`` per statement (SELECTs and INSERTs pass).
+
+For 1, 2 and 4 Jobs (worker processes with the production defaults but concurrency 16)
+on a fresh table, the drain rate is measured in steady state: from the moment 10% of
+the entries have been served until 90% have, read from the service's success counter
+(process start and the last stragglers excluded). The lock's utilization is the share
+of that window the table's lock was held. The fixed-batch ceiling is what any fleet
+could reach with claims and write-backs of a fixed ``FIXED_BATCH`` entries each:
+``1 / (d * (1/B + 1/F))``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from snowflake_devtools.lock_proxy import fetch_lock_stats, start_lock_proxy
+from snowflake_devtools.mtls_service import fetch_stats
+from snowflake_devtools.specs import emulator_spec
+
+from .harness import Bench, bench_environment
+
+LOCK_HOLD_SECONDS = 0.35
+CONCURRENCY = 16
+LATENCY_MS = 50.0
+JOBS = (1, 2, 4)
+FIXED_BATCH = 200  # the former defaults: claim 200, write back every 200 results
+WINDOW = (0.1, 0.9)  # the share of the entries between which the rate is measured
+
+
+def fixed_batch_ceiling(hold_seconds: float, claim: int, flush: int) -> float:
+    """Entries/s no fleet can exceed when each claim and each write-back holds the lock."""
+    return 1 / (hold_seconds * (1 / claim + 1 / flush))
+
+
+def run(entries_per_job: int = 6000, hold_seconds: float = LOCK_HOLD_SECONDS) -> dict[str, Any]:
+    with bench_environment(LATENCY_MS) as bench:
+        proxy = start_lock_proxy(
+            bench.snowflake.port, bench.root / "lock-proxy.log", hold_seconds=hold_seconds
+        )
+        try:
+            runs = {str(jobs): _drain(bench, proxy.port, jobs, entries_per_job) for jobs in JOBS}
+        finally:
+            proxy.stop()
+    ceiling = fixed_batch_ceiling(hold_seconds, FIXED_BATCH, FIXED_BATCH)
+    most = runs[str(JOBS[-1])]
+    return {
+        "lock_hold_seconds": hold_seconds,
+        "concurrency": CONCURRENCY,
+        "latency_ms": LATENCY_MS,
+        "jobs": {jobs: run["entries_per_second"] for jobs, run in runs.items()},
+        "lock_utilization": most["lock_utilization"],
+        "fixed_batch_ceiling": round(ceiling, 1),
+        "ratio_to_fixed_batch_ceiling": round(most["entries_per_second"] / ceiling, 2),
+        "ratio_to_one_job": round(most["entries_per_second"] / runs["1"]["entries_per_second"], 2),
+        "runs": runs,
+    }
+
+
+def _drain(bench: Bench, proxy_port: int, jobs: int, entries_per_job: int) -> dict[str, Any]:
+    total = jobs * entries_per_job
+    queue = bench.fresh_queue(f"FLEET_{jobs}")
+    queue.enqueue((f"f{i:06d}", {"n": i, "text": "x" * 64}) for i in range(total))
+    spec = emulator_spec(
+        queue.table,
+        proxy_port,  # the workers' Snowflake is the emulator behind the lock
+        bench.service.port,
+        job={"entries_per_job": total, "concurrency": CONCURRENCY},
+    )
+    served_before = fetch_stats(bench.service.port, bench.certs)["successes"]
+    names = [f"fleet-{jobs}-{k}" for k in range(jobs)]
+    workers = [bench.start_worker(spec, name) for name in names]
+    low, high = (int(total * share) for share in WINDOW)
+    marks: dict[int, tuple[float, float]] = {}  # threshold -> (time, lock held seconds)
+    deadline = time.monotonic() + 900
+    while len(marks) < 2 and time.monotonic() < deadline:
+        served = fetch_stats(bench.service.port, bench.certs)["successes"] - served_before
+        for threshold in (low, high):
+            if served >= threshold and threshold not in marks:
+                marks[threshold] = (time.monotonic(), _held_seconds(proxy_port, queue.table.sql))
+        time.sleep(0.1)
+    codes = [worker.wait(timeout=600) for worker in workers]
+    counts = queue.counts(max_attempts=5)
+    if any(codes) or counts.completed != total or len(marks) < 2:
+        raise RuntimeError(f"fleet run with {jobs} Jobs failed: exits {codes}, {counts}")
+    (t0, held0), (t1, held1) = marks[low], marks[high]
+    summaries = [bench.termination(name) for name in names]
+    statements = sum(s["snowflake_statements"] for s in summaries)
+    return {
+        "jobs": jobs,
+        "entries": total,
+        "entries_per_second": round((high - low) / (t1 - t0), 1),
+        "lock_utilization": round((held1 - held0) / (t1 - t0), 3),
+        "statements_per_1000_entries": round(statements * 1000 / total, 2),
+        "worker_seconds": [s["seconds"] for s in summaries],
+        "batches": [s.get("batches") for s in summaries],
+    }
+
+
+def _held_seconds(proxy_port: int, table_sql: str) -> float:
+    tables = fetch_lock_stats(proxy_port)["tables"]
+    key = table_sql.replace('"', "")
+    return float(tables.get(key, {}).get("held_seconds", 0.0))
