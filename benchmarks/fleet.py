@@ -75,19 +75,18 @@ def _drain(bench: Bench, proxy_port: int, jobs: int, entries_per_job: int) -> di
     served_before = fetch_stats(bench.service.port, bench.certs)["successes"]
     names = [f"fleet-{jobs}-{k}" for k in range(jobs)]
     workers = [bench.start_worker(spec, name) for name in names]
-    low, high = (int(total * share) for share in WINDOW)
-    marks: dict[int, tuple[float, float]] = {}  # threshold -> (time, lock held seconds)
-    deadline = time.monotonic() + 900
-    while len(marks) < 2 and time.monotonic() < deadline:
-        served = fetch_stats(bench.service.port, bench.certs)["successes"] - served_before
-        for threshold in (low, high):
-            if served >= threshold and threshold not in marks:
-                marks[threshold] = (time.monotonic(), _held_seconds(proxy_port, queue.table.sql))
-        time.sleep(0.1)
-    codes = [worker.wait(timeout=600) for worker in workers]
+    try:
+        marks = _window_marks(bench, proxy_port, queue.table.sql, served_before, total)
+        codes = [worker.wait(timeout=600) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
     counts = queue.counts(max_attempts=5)
     if any(codes) or counts.completed != total or len(marks) < 2:
         raise RuntimeError(f"fleet run with {jobs} Jobs failed: exits {codes}, {counts}")
+    low, high = sorted(marks)
     (t0, held0), (t1, held1) = marks[low], marks[high]
     summaries = [bench.termination(name) for name in names]
     statements = sum(s["snowflake_statements"] for s in summaries)
@@ -100,6 +99,22 @@ def _drain(bench: Bench, proxy_port: int, jobs: int, entries_per_job: int) -> di
         "worker_seconds": [s["seconds"] for s in summaries],
         "batches": [s.get("batches") for s in summaries],
     }
+
+
+def _window_marks(
+    bench: Bench, proxy_port: int, table_sql: str, served_before: int, total: int
+) -> dict[int, tuple[float, float]]:
+    """When 10% and 90% of the entries had been served: threshold -> (time, lock held s)."""
+    thresholds = [int(total * share) for share in WINDOW]
+    marks: dict[int, tuple[float, float]] = {}
+    deadline = time.monotonic() + 900
+    while len(marks) < len(thresholds) and time.monotonic() < deadline:
+        served = fetch_stats(bench.service.port, bench.certs)["successes"] - served_before
+        for threshold in thresholds:
+            if served >= threshold and threshold not in marks:
+                marks[threshold] = (time.monotonic(), _held_seconds(proxy_port, table_sql))
+        time.sleep(0.1)
+    return marks
 
 
 def _held_seconds(proxy_port: int, table_sql: str) -> float:

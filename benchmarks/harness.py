@@ -21,6 +21,10 @@ from snowflake_operator.worker_environment import worker_environment
 from snowflake_worker.connection import SnowflakeSettings, connect
 from snowflake_worker.queue import QueueClient
 
+# Set to a folder holding another checkout's snowflake_worker to run the workers from it
+# (before/after comparisons); everything else still runs from this tree.
+WORKER_PYTHONPATH = "BENCH_WORKER_PYTHONPATH"
+
 
 @dataclass
 class Bench:
@@ -59,6 +63,8 @@ class Bench:
             PATH=os.environ["PATH"],
             SFP_LOG_LEVEL="WARNING",
         )
+        if other := os.environ.get(WORKER_PYTHONPATH):  # e.g. another commit's worker/
+            env["PYTHONPATH"] = other
         log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         return subprocess.Popen(
             [sys.executable, "-m", "snowflake_worker"],

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated parts to run, of {', '.join(SECTIONS)} (all)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM ends the run like Ctrl-C: the servers and workers it started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     if unknown := only - set(SECTIONS):
         parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}")

@@ -19,7 +19,8 @@ MAX_JOB_NAME = 63  # a Job name becomes a label value: 63 characters at most
 
 
 def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_active: int) -> int:
-    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, maxActiveJobs - unfinished).
+    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, jobLimit - unfinished), where
+    jobLimit is maxActiveJobs or fewer (ProcessorSpec.job_limit: the table's lock).
 
     Unfinished Jobs (running or still Pending) are assumed to take their share of the
     backlog, like KEDA ScaledJob's "accurate" strategy.
@@ -106,7 +107,7 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
             seen.counts.eligible,
             spec.job.entries_per_job,
             seen.unfinished_jobs,
-            spec.job.max_active_jobs,
+            spec.job_limit(),  # maxActiveJobs, or fewer if the table's lock allows fewer
         )
         launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
@@ -118,7 +119,17 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
                     f"({seen.unfinished_jobs} already unfinished)",
                 )
             )
-    return PollPlan(launch, status_fields(seen, len(launch)), conditions, events)
+    status = status_fields(seen, len(launch))
+    status.update(lock_status(spec, status["activeJobs"]))
+    return PollPlan(launch, status, conditions, events)
+
+
+def lock_status(spec: ProcessorSpec, active_jobs: int) -> dict[str, Any]:
+    """How many Jobs the table's lock allows, and the share of it the Jobs now use."""
+    return {
+        "jobLimit": spec.job_limit(),
+        "tableLockShare": round(active_jobs * spec.lock_share_per_job(), 3),
+    }
 
 
 def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:

@@ -169,8 +169,14 @@ def fargate_size_problem(cpu: str, memory: str) -> str | None:
 class QueueSettings(_Model):
     lease_seconds: int = Field(default=900, ge=60, le=86_400)
     max_attempts: int = Field(default=5, ge=1, le=100)
-    claim_batch: int = Field(default=200, ge=1, le=10_000)
+    claim_batch: int = Field(default=200, ge=1, le=10_000)  # the first claim's size
+    claim_seconds: float = Field(default=15.0, ge=1, le=600)  # of work per later claim
+    claim_max: int = Field(default=10_000, ge=1, le=100_000)
     retry_delay_seconds: int = Field(default=60, ge=0)
+    # Snowflake runs DML on one table one statement at a time: how long one holds the
+    # table's lock, and the share of the lock the fleet's statements may plan to use.
+    lock_hold_seconds: float = Field(default=0.35, gt=0, le=60)
+    lock_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class JobSettings(_Model):
@@ -180,8 +186,8 @@ class JobSettings(_Model):
     # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
     active_deadline_seconds: int | None = Field(default=None, ge=60)
     grace_seconds: int = Field(default=20, ge=1)
-    flush_every: int = Field(default=200, ge=1)
-    flush_seconds: float = Field(default=2.0, gt=0)
+    flush_seconds: float = Field(default=5.0, gt=0)  # the write-back rhythm
+    flush_every: int = Field(default=5000, ge=1)  # sooner when this many outcomes wait
     # Where and how the Job's pod runs (Kubernetes only; ignored by the local backend).
     image: str | None = Field(default=None, min_length=1)  # None: the operator's default
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -266,6 +272,21 @@ class ProcessorSpec(_Model):
                 f"{WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back and exit)"
             )
         return self
+
+    def statements_per_job_second(self) -> float:
+        """Lock-taking statements one Job sends per second: a claim every claimSeconds and
+        a write-back every flushSeconds (while claims stay below claimMax)."""
+        return 1 / self.queue.claim_seconds + 1 / self.job.flush_seconds
+
+    def lock_share_per_job(self) -> float:
+        """The share of the table's lock one Job's statements hold."""
+        return self.queue.lock_hold_seconds * self.statements_per_job_second()
+
+    def job_limit(self) -> int:
+        """Jobs at once: maxActiveJobs, or fewer if more would use more of the table's
+        lock than lockShare (at least 1)."""
+        by_lock = int(self.queue.lock_share / self.lock_share_per_job())
+        return max(1, min(self.job.max_active_jobs, by_lock))
 
     def job_active_deadline_seconds(self) -> int:
         if self.job.active_deadline_seconds is not None:
