@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 ARGS ?=
 
-.PHONY: venv tools demo test lint typecheck unit bench chaos lock clean
+.PHONY: venv tools demo test lint typecheck unit bench chaos chart lock clean
 
 # Three distributions, installed editable together: the worker (worker/), the operator
 # and CLI (the root), the development tools (devtools/: demo, emulators, mTLS service).
@@ -50,6 +50,15 @@ bench: venv
 
 chaos: venv
 	$(BIN)/python benchmarks/chaos.py $(ARGS)
+
+# The Helm chart as a package, its README (what `helm show readme` prints) checked against
+# values.yaml first. Push it to an OCI registry with `helm push` (docs/install.md).
+DIST ?= dist
+chart: tools
+	$(BIN)/python scripts/gen_chart_readme.py --check
+	.tools/bin/helm lint --strict charts/snowflake-processor
+	@mkdir -p $(DIST)
+	.tools/bin/helm package charts/snowflake-processor --destination $(DIST)
 
 # Re-resolve every dependency at the newest versions the pyproject.toml files allow.
 lock:

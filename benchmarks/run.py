@@ -4,9 +4,10 @@
 2. a fleet of 1, 2 and 4 Jobs behind a Snowflake-like table lock (benchmarks/fleet.py).
 3. ours vs the seed's design (benchmarks/seed_baseline.py) on identical workloads: the
    same entries, the same Snowflake emulator and mTLS service, latency 50 ms.
-4. the operator's cost per poll.
-   Options: ``make bench ARGS="--entries 2000 --worker-entries 6000"``; one part or a few:
-   ``make bench ARGS="--only worker,fleet"``.
+4. the operator: Kubernetes API requests per poll for a busy resource, and the idle cost
+   of 100 resources polled every 60 s (benchmarks/operator_idle.py): CPU and API writes.
+Options: ``make bench ARGS="--entries 2000 --worker-entries 6000"``; one part or a few:
+``make bench ARGS="--only worker,fleet"``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import fleet, operator_requests, ours, seed_baseline, worker_throughput
+from benchmarks import (
+    fleet,
+    operator_idle,
+    operator_requests,
+    ours,
+    seed_baseline,
+    worker_throughput,
+)
 from benchmarks.fargate_model import START_BILLED_SECONDS
 from benchmarks.harness import bench_environment
 
 LATENCY_MS = 50.0
 TARGETS = {"throughput_ratio": 10.0, "statement_ratio": 40.0, "pod_start_ratio": 50.0}
+# Upper bounds for the operator's idle cost (issue 12, part 5).
+OPERATOR_LIMITS = {
+    "operator_cpu_percent_100_resources": 2.5,
+    "operator_api_writes_per_idle_poll": 0.2,
+}
 
 
 def comparison_entries(count: int) -> list[tuple[str, Any]]:
@@ -64,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(SECTIONS),
         help=f"comma-separated parts to run, of {', '.join(SECTIONS)} (all)",
     )
+    parser.add_argument(
+        "--operator-window", type=float, default=120, help="seconds of idle operator measured"
+    )
     args = parser.parse_args(argv)
     # SIGTERM ends the run like Ctrl-C: the servers and workers it started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -85,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if "comparison" in only:
         result.update(_comparison_section(args.entries))
     if "operator" in only:
-        result.update(_operator_section())
+        result.update(_operator_section(args.operator_window))
     result["load_average_after"] = _load_average()
     print(json.dumps(result), flush=True)
     return 0
@@ -279,7 +295,7 @@ def _comparison_section(count: int) -> dict[str, Any]:
     }
 
 
-def _operator_section() -> dict[str, Any]:
+def _operator_section(window: float) -> dict[str, Any]:
     print("operator: one resource with 20 unfinished Jobs and nothing to launch ...", flush=True)
     operator = {**operator_requests.requests_per_poll(), **operator_requests.reconcile_wall_time()}
     print(
@@ -287,10 +303,20 @@ def _operator_section() -> dict[str, Any]:
         f"({operator['requests_beyond_status_patch_per_poll']} beyond the status patch)"
     )
     print(f"  reconcile wall time excluding Snowflake: {operator['reconcile_wall_time_us']} us")
+
+    print("operator: 100 idle resources polled every 60 s (about 5 minutes) ...", flush=True)
+    idle = operator_idle.idle_cost(window=window)
+    for name, limit in OPERATOR_LIMITS.items():
+        verdict = "met" if idle[name] is not None and idle[name] <= limit else "MISSED"
+        print(f"  {name}: {idle[name]} (at most {limit}: {verdict})")
     return {
         "operator": operator,
         "operator_requests_per_poll": operator["requests_per_poll"],
         "reconcile_wall_time_us": operator["reconcile_wall_time_us"],
+        "operator_idle": idle,
+        "operator_cpu_percent_100_resources": idle["operator_cpu_percent_100_resources"],
+        "operator_api_writes_per_idle_poll": idle["operator_api_writes_per_idle_poll"],
+        "operator_limits": OPERATOR_LIMITS,
     }
 
 

@@ -4,9 +4,16 @@
 -- Only nullable columns without defaults are added: Snowflake cannot ADD COLUMN with a
 -- non-constant default, and a NULL here means "no claim yet" / "eligible now".
 --
--- Not changed on a seed table (Snowflake cannot add a non-sequence DEFAULT to an
--- existing column): id stays VARCHAR(36) DEFAULT UUID_STRING(), retry_count and status
--- stay nullable. The backfill below removes the NULLs that legacy code left behind.
+-- Not changed on a seed table (Snowflake cannot add or change a non-sequence DEFAULT of
+-- an existing column): id keeps DEFAULT UUID_STRING(), created_at keeps DEFAULT
+-- CURRENT_TIMESTAMP() (the inserting session's time zone: see sql/README.md, "Legacy
+-- writers and time zones"), retry_count and status stay nullable. The backfill below
+-- removes the NULLs that legacy code left behind.
+
+-- The seed made id VARCHAR(36); the protocol takes ids of up to 64 characters, and
+-- Snowflake refuses a longer string than the column's length. Increasing a VARCHAR's
+-- length is allowed in place; on a table made by 001 (already 64) it changes nothing.
+ALTER TABLE {{ queue_table }} ALTER COLUMN id SET DATA TYPE VARCHAR(64);
 
 ALTER TABLE {{ queue_table }} ADD COLUMN IF NOT EXISTS claim_token VARCHAR(64);
 

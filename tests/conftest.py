@@ -1,4 +1,5 @@
-"""Shared fixtures: a real fakesnow server process and connections to it."""
+"""Shared fixtures: a real fakesnow server process, behind the model of Snowflake's
+semantics (snowflake_devtools/snowflake_model.py), and connections to it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Any
 import pytest
 
 from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
-from tests.support.snowflake import connect_to_emulator
+from tests.support.snowflake import EMULATOR_MODEL_OPTIONS, connect_to_emulator
 
 
 @pytest.fixture(scope="session")
 def snowflake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("snowflake")
-    server = start_snowflake_emulator(root / "data", root / "emulator.log")
+    server = start_snowflake_emulator(
+        root / "data", root / "emulator.log", options=EMULATOR_MODEL_OPTIONS
+    )
     yield server
     server.stop()
 

@@ -4,7 +4,7 @@ Layout under ``root`` after :func:`write_demo_certificates`::
 
     root/ca/ca-cert.pem                 the CA that signed the server and the demo client
     root/ca/ca-key.pem                  its key (0600), to issue more clients later
-    root/server/server.pem              server certificate for 127.0.0.1 and localhost
+    root/server/server.pem              server certificate for 127.0.0.1, localhost (and extras)
     root/server/server-key.pem          (0600)
     root/client/client.pem              client certificate, identity snowflake-processor-demo
     root/client/client-key.pem          (0600)
@@ -58,8 +58,14 @@ def _write_client_dir(directory: Path, cert: trustme.LeafCert, ca_cert_pem: byte
     (directory / CA_CERT).write_bytes(ca_cert_pem)
 
 
-def write_demo_certificates(root: Path) -> DemoCertificates:
-    """Create a CA, a server certificate and a client certificate folder under ``root``."""
+def write_demo_certificates(
+    root: Path, extra_server_hosts: tuple[str, ...] = ()
+) -> DemoCertificates:
+    """Create a CA, a server certificate and a client certificate folder under ``root``.
+
+    The server certificate names 127.0.0.1 and localhost, plus ``extra_server_hosts``
+    (e.g. the local cluster's bridge address, where pods call the service).
+    """
     ca = trustme.CA(organization_name="snowflake-processor demo CA")
     ca_pem = ca.cert_pem.bytes()
 
@@ -69,7 +75,7 @@ def write_demo_certificates(root: Path) -> DemoCertificates:
     ca_cert.write_bytes(ca_pem)
     _write_private(ca_dir / CA_KEY, ca.private_key_pem.bytes())
 
-    server = ca.issue_cert("127.0.0.1", "localhost", common_name="localhost")
+    server = ca.issue_cert("127.0.0.1", "localhost", *extra_server_hosts, common_name="localhost")
     server_dir = root / "server"
     server_dir.mkdir(parents=True, exist_ok=True)
     server_cert = server_dir / "server.pem"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from snowflake_operator.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.ops.output import truncate
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import (
     ProcessorSpec,
@@ -29,7 +30,7 @@ from snowflake_processor.cli import Command
 from snowflake_worker.connection import connect
 from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
-from snowflake_worker.queue import QueueClient, QueueCounts
+from snowflake_worker.queue import DeadLetter, QueueClient, QueueCounts
 
 from .backend import LocalJobBackend
 from .certificates import write_demo_certificates
@@ -41,6 +42,7 @@ from .specs import emulator_spec
 
 PROCESSOR_NAME = "demo"
 DEMO_TABLE = TableRef("DEMO", "QUEUE", "WORK_QUEUE")
+SHOWN_DEAD_LETTERS = 5  # in the summary; the printed status command lists them all
 log = logging.getLogger("snowflake_operator.demo")
 
 
@@ -125,6 +127,12 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="poll an idle queue with the warehouse-using statements, as without the gate",
     )
+    add(
+        "--keep-running",
+        action="store_true",
+        help="after the summary, keep the Snowflake emulator (and the service) up until "
+        "Ctrl-C, to look at the queue with the ops commands it prints",
+    )
     add("--json", action="store_true", help="end with one JSON line on stdout")
 
 
@@ -203,6 +211,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 ),
             )
             spec = demo_spec(args, snowflake.port, service.port)
+            _say(
+                f"Snowflake emulator on 127.0.0.1:{snowflake.port} (data in {root / 'snowflake'}), "
+                f"mTLS service on 127.0.0.1:{service.port}",
+                args.json,
+            )
             connection = connect(spec.snowflake.connection_settings())
             stack.callback(connection.close)
             _create_table(connection, spec)
@@ -210,11 +223,23 @@ def run_demo(args: argparse.Namespace) -> int:
             entries = demo_entries(args.entries, args.poison, args.malformed)
             queue.enqueue(entries)
             backend = LocalJobBackend(root / "jobs", certs.client_dir)
-            stack.enter_context(progress)
-            counts = _drain(run, spec, queue, backend, progress)
-            drained_at = time.monotonic()
-            idle = _idle_tail(run, spec, queue, backend, progress) if args.idle_seconds else None
+            with progress:  # closed before the summary: a live table would swallow it
+                counts = _drain(run, spec, queue, backend, progress)
+                drained_at = time.monotonic()
+                idle = (
+                    _idle_tail(run, spec, queue, backend, progress) if args.idle_seconds else None
+                )
             stats = fetch_stats(service.port, certs)
+            dead_letters = queue.recent_dead_letters(SHOWN_DEAD_LETTERS)
+            summary = _summary(run, counts, stats, backend, args.entries, queue.statement_count)
+            summary["seconds"] = round(drained_at - run.started, 2)
+            summary["snowflake_port"] = snowflake.port
+            summary["dead_letters_command"] = dead_letters_command(snowflake.port, counts.failed)
+            if idle is not None:
+                _add_idle(summary, run, idle)
+            _print_summary(summary, dead_letters, args.json)
+            if args.keep_running:
+                _keep_running(snowflake.port)
         except KeyboardInterrupt:
             if backend is not None:
                 backend.stop_all(grace_seconds=15)
@@ -225,23 +250,51 @@ def run_demo(args: argparse.Namespace) -> int:
                 backend.stop_all(grace_seconds=15)
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    summary = _summary(run, counts, stats, backend, args.entries, queue.statement_count)
-    summary["seconds"] = round(drained_at - run.started, 2)
-    if idle is not None:
-        summary["idle_seconds"] = args.idle_seconds
-        summary["idle_gate"] = run.idle_gate is not None
-        summary["idle_warehouse_statements"] = sum(
-            n for kind, n in idle.items() if kind not in WAREHOUSE_FREE_KINDS
-        )
-        summary["idle_warehouse_free_statements"] = sum(
-            n for kind, n in idle.items() if kind in WAREHOUSE_FREE_KINDS
-        )
-    _print_summary(summary, args.json)
     return 0 if summary["lost"] == 0 else 1
 
 
 class DemoTimeout(Exception):
     pass
+
+
+def _say(text: str, as_json: bool) -> None:
+    """A message for the person watching: stdout, or stderr when stdout is for JSON."""
+    print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+
+def dead_letters_command(snowflake_port: int, failed: int) -> str:
+    """The ops command that lists this run's dead letters in the emulator."""
+    return (
+        f"snowflake-processor status --dead-letters {max(10, min(failed, 1000))} "
+        f"--auth emulator --host 127.0.0.1 --port {snowflake_port} --account local "
+        f"--database {DEMO_TABLE.database} --schema {DEMO_TABLE.schema} "
+        f"--table {DEMO_TABLE.table}"
+    )
+
+
+def _keep_running(snowflake_port: int) -> None:
+    """Keep the emulator (and the service) up until Ctrl-C; then the run ends as usual."""
+    print(
+        f"the Snowflake emulator stays up on 127.0.0.1:{snowflake_port} until Ctrl-C",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping the emulator and the service", file=sys.stderr, flush=True)
+
+
+def _add_idle(summary: dict[str, Any], run: DemoRun, idle: Counter[str]) -> None:
+    summary["idle_seconds"] = run.args.idle_seconds
+    summary["idle_gate"] = run.idle_gate is not None
+    summary["idle_warehouse_statements"] = sum(
+        n for kind, n in idle.items() if kind not in WAREHOUSE_FREE_KINDS
+    )
+    summary["idle_warehouse_free_statements"] = sum(
+        n for kind, n in idle.items() if kind in WAREHOUSE_FREE_KINDS
+    )
 
 
 def _start(stack: ExitStack, server: ServerProcess) -> ServerProcess:
@@ -337,7 +390,7 @@ def _summary(
     }
 
 
-def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+def _print_summary(summary: dict[str, Any], dead_letters: list[DeadLetter], as_json: bool) -> None:
     lines = [
         f"drained {summary['entries']} entries in {summary['seconds']} s:",
         f"  completed {summary['completed']}, failed {summary['failed']} "
@@ -346,7 +399,15 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         f"  Jobs launched: {summary['jobs_launched']}, "
         f"Snowflake statements: {summary['snowflake_statements']}",
     ]
-    print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
+    if summary["failed"]:
+        lines.append(f"dead letters, the {len(dead_letters)} most recent:")
+        lines.extend(f"  {dead.id}: {truncate(dead.error_message, 90)}" for dead in dead_letters)
+        lines += [
+            "list them all, with their errors, while the emulator runs (make demo "
+            'ARGS="--keep-running" keeps it up after the summary):',
+            f"  {summary['dead_letters_command']}",
+        ]
+    print("\n".join(lines), file=sys.stderr if as_json else sys.stdout, flush=True)
     if as_json:
         print(json.dumps(summary), flush=True)
 

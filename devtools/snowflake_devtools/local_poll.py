@@ -18,7 +18,7 @@ from snowflake_worker.queue import QueueClient
 class LocalCertificates:
     """Certificates already on disk (the demo's): always ready, nothing to sync."""
 
-    def ensure(self, spec: ProcessorSpec, now: datetime) -> CertificatesOutcome:
+    def ensure(self, spec: ProcessorSpec, now: datetime, *, launching: bool) -> CertificatesOutcome:
         return CertificatesOutcome(True, "certificates present")
 
 

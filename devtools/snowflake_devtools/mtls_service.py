@@ -56,6 +56,7 @@ MAX_BODY_BYTES = 1024 * 1024
 TRICKLE_BYTES = 30
 STREAM_CHUNK_BYTES = 1024 * 1024
 MODULE = "snowflake_devtools.mtls_service"
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -298,22 +299,24 @@ def _is_poison(data: Any) -> bool:
     return _object(data).get("poison") is True
 
 
-def _listening_socket(port: int) -> socket.socket:
+def _listening_socket(port: int, host: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     sock.set_inheritable(False)
     return sock
 
 
-async def serve(app: MtlsService, cert: Path, key: Path, ca: Path, port: int) -> None:
+async def serve(
+    app: MtlsService, cert: Path, key: Path, ca: Path, port: int, host: str = LOOPBACK
+) -> None:
     """Serve ``app`` until SIGTERM/SIGINT; print ``READY <port>`` once accepting."""
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
     # Bind here (port 0 picks a free one, with no race) and hand the socket to hypercorn.
-    sock = _listening_socket(port)
+    sock = _listening_socket(port, host)
     bound_port = int(sock.getsockname()[1])
 
     config = Config()
@@ -371,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transient-rate", type=_rate, default=0.0, help="share of 503s")
     parser.add_argument("--timeout-rate", type=_rate, default=0.0, help="share held for 60 s")
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault injection")
+    # Pods of the local test cluster reach this machine on the cluster's bridge address
+    # only (its certificate must name it); never bind 0.0.0.0.
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on (127.0.0.1)")
     args = parser.parse_args(argv)
     app = MtlsService(
         latency_ms=args.latency_ms,
@@ -378,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_rate=args.timeout_rate,
         seed=args.seed,
     )
-    asyncio.run(serve(app, args.cert, args.key, args.ca, args.port))
+    asyncio.run(serve(app, args.cert, args.key, args.ca, args.port, args.host))
     return 0
 
 
@@ -390,8 +396,9 @@ def start_mtls_service(
     transient_rate: float = 0.0,
     timeout_rate: float = 0.0,
     seed: int | None = None,
+    host: str = LOOPBACK,
 ) -> ServerProcess:
-    """Start the service as a child process serving ``certs.server_cert``."""
+    """Start the service as a child process serving ``certs.server_cert`` on ``host``."""
     args = [
         "--cert",
         str(certs.server_cert),
@@ -407,6 +414,8 @@ def start_mtls_service(
         str(transient_rate),
         "--timeout-rate",
         str(timeout_rate),
+        "--host",
+        host,
     ]
     if seed is not None:
         args += ["--seed", str(seed)]
@@ -420,12 +429,12 @@ def client_ssl_context(certs: DemoCertificates) -> ssl.SSLContext:
     return context
 
 
-def fetch_stats(port: int, certs: DemoCertificates) -> dict[str, Any]:
-    """GET /_stats from a service on 127.0.0.1:port, authenticating with the demo client."""
+def fetch_stats(port: int, certs: DemoCertificates, host: str = LOOPBACK) -> dict[str, Any]:
+    """GET /_stats from a service on host:port, authenticating with the demo client."""
     import httpx
 
     response = httpx.get(
-        f"https://127.0.0.1:{port}{STATS_PATH}", verify=client_ssl_context(certs), timeout=10.0
+        f"https://{host}:{port}{STATS_PATH}", verify=client_ssl_context(certs), timeout=10.0
     )
     response.raise_for_status()
     stats: dict[str, Any] = response.json()

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,19 @@ def start_server(
     raise ServerStartError(f"{name} did not start within {timeout:.0f} s; see {log_path}")
 
 
-def start_snowflake_emulator(data_dir: Path, log_path: Path, port: int = 0) -> ServerProcess:
+def start_snowflake_emulator(
+    data_dir: Path,
+    log_path: Path,
+    port: int = 0,
+    options: Sequence[str] = (),
+    host: str = "127.0.0.1",
+) -> ServerProcess:
+    """The emulator, behaving as Snowflake where fakesnow differs (snowflake_model.py);
+    ``options`` are more of its command-line flags (``--lock-waiters N``,
+    ``--lock-hold-ms N``, ``--user-default USER:PARAMETER=VALUE``, ``--fakesnow-only``)."""
     return start_server(
         "Snowflake emulator",
         "snowflake_devtools.snowflake_emulator",
-        ["--data", str(data_dir), "--port", str(port)],
+        ["--data", str(data_dir), "--port", str(port), "--host", host, *options],
         log_path,
     )

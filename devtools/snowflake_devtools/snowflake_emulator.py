@@ -2,7 +2,9 @@
 
 Started as ``python -m snowflake_devtools.snowflake_emulator --data DIR``; it prints
 ``READY <port>`` on stdout once it accepts connections. Data survives a restart or a
-kill -9 because every session shares one on-disk instance.
+kill -9 because every session shares one on-disk instance. The model of Snowflake's
+semantics (snowflake_model.py) stands in front of fakesnow: unenforced primary keys,
+enforced VARCHAR lengths, table locks, user defaults; ``--fakesnow-only`` leaves it out.
 """
 
 from __future__ import annotations
@@ -14,14 +16,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .snowflake_model import ModelOptions, SnowflakeModel
+from .table_locks import SNOWFLAKE_WAITERS_LIMIT
 
-def free_port() -> int:
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def serve(data_dir: Path, port: int) -> None:
+def serve(
+    data_dir: Path, port: int, model: ModelOptions | None = None, host: str = LOOPBACK
+) -> None:
     import importlib
 
     import uvicorn
@@ -33,9 +42,10 @@ def serve(data_dir: Path, port: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     # Internal knob, not public API: all sessions share one persistent instance.
     fakesnow_server.shared_fs = instance.FakeSnow(db_path=str(data_dir))
-    config = uvicorn.Config(
-        fakesnow_server.app, host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
+    app = fakesnow_server.app
+    if model is not None:
+        app = SnowflakeModel(app, fakesnow_server.sessions, model)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
 
@@ -49,12 +59,81 @@ def serve(data_dir: Path, port: int) -> None:
     server.run()
 
 
+def user_default(text: str) -> tuple[str, str, bool | int | str]:
+    """USER:PARAMETER=VALUE, as after ALTER USER USER SET PARAMETER = VALUE. true/false and
+    whole numbers become JSON booleans and numbers, as a client sends them at login
+    (fakesnow reads any non-empty string as true)."""
+    user, _, assignment = text.partition(":")
+    name, _, value = assignment.partition("=")
+    if not (user and name and value):
+        raise argparse.ArgumentTypeError(f"expected USER:PARAMETER=VALUE, got {text!r}")
+    value = value.strip()
+    typed: bool | int | str = value
+    if value.lower() in {"true", "false"}:
+        typed = value.lower() == "true"
+    elif value.isdigit():
+        typed = int(value)
+    return user, name.strip().upper(), typed
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions | None:
+    if args.fakesnow_only:
+        return None
+    defaults: dict[str, dict[str, bool | int | str]] = {}
+    for user, name, value in args.user_default:
+        defaults.setdefault(user, {})[name] = value
+    return ModelOptions(
+        enforce_varchar_lengths=not args.no_length_checks,
+        lock_waiters_limit=None if args.no_table_locks else args.lock_waiters,
+        lock_hold_seconds=args.lock_hold_ms / 1000,
+        user_defaults=defaults,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local Snowflake emulator (fakesnow server)")
     parser.add_argument("--data", type=Path, required=True, help="folder for the DuckDB files")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    parser.add_argument(
+        "--fakesnow-only",
+        action="store_true",
+        help="without the model of Snowflake's semantics (snowflake_model.py): fakesnow as is",
+    )
+    parser.add_argument(
+        "--no-table-locks",
+        action="store_true",
+        help="let UPDATE/DELETE/MERGE run side by side, as fakesnow does",
+    )
+    parser.add_argument(
+        "--no-length-checks",
+        action="store_true",
+        help="store strings longer than their VARCHAR(n), as fakesnow does",
+    )
+    parser.add_argument(
+        "--lock-waiters",
+        type=int,
+        default=SNOWFLAKE_WAITERS_LIMIT,
+        help="statements that may wait for one table's lock before 000625 (20, as Snowflake)",
+    )
+    parser.add_argument(
+        "--lock-hold-ms",
+        type=float,
+        default=0.0,
+        help="extra time each UPDATE/DELETE/MERGE holds its table's lock (0)",
+    )
+    parser.add_argument(
+        "--user-default",
+        type=user_default,
+        action="append",
+        default=[],
+        metavar="USER:PARAMETER=VALUE",
+        help="a user's default session parameter, e.g. nocommit:AUTOCOMMIT=false (repeatable)",
+    )
+    # Pods of the local test cluster reach this machine on the cluster's bridge address
+    # only; never bind 0.0.0.0.
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on (127.0.0.1)")
     args = parser.parse_args(argv)
-    serve(args.data, args.port or free_port())
+    serve(args.data, args.port or free_port(args.host), model_options(args), args.host)
     return 0
 
 

@@ -71,6 +71,10 @@ class ObjectVersions:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Reasons of the CertificatesSynced condition.
+SYNCED, INVALID, SECRET_CONFLICT = "Synced", "Invalid", "SecretConflict"
+
+
 @dataclass
 class CertificatesOutcome:
     """The certificates step of a poll: whether Jobs may launch, and what to report."""
@@ -80,6 +84,11 @@ class CertificatesOutcome:
     secret_name: str = ""
     events: list[tuple[str, str, str]] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""  # the condition's reason; empty: Synced when ready, else Invalid
+
+    @property
+    def condition_reason(self) -> str:
+        return self.reason or (SYNCED if self.ready else INVALID)
 
 
 @dataclass(frozen=True)
@@ -205,6 +214,18 @@ def secret_manifest(
         },
         "data": data,
     }
+
+
+def owned_by(secret: dict[str, Any], owner_uid: str) -> bool:
+    """Whether the operator wrote this Secret for the resource ``owner_uid``: it carries the
+    operator's managed-by label and that resource's controller ownerReference. Any other
+    Secret, even one of the same name, is never changed (nor mounted as synced)."""
+    metadata = secret.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    references = metadata.get("ownerReferences") or []
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY and any(
+        ref.get("uid") == owner_uid and ref.get("controller") for ref in references
+    )
 
 
 def needs_sync(existing_secret: dict[str, Any] | None, versions: ObjectVersions) -> bool:

@@ -1,4 +1,5 @@
-"""Kubernetes I/O with the official client: Jobs, Secrets. Called from worker threads.
+"""Kubernetes I/O with the official client: Jobs, Secrets, the resource's status. Called
+from worker threads.
 
 Thin calls only: what to create is decided elsewhere (job_manifest.py, certificate_bundle.py).
 """
@@ -12,9 +13,32 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from snowflake_worker.errors import one_line
+
+from .constants import GROUP, PLURAL, VERSION
+from .processor_ref import ProcessorRef
+
 log = logging.getLogger("snowflake_operator")
 
 CONFLICT, NOT_FOUND = 409, 404
+
+
+def patch_processor_status(
+    api: client.ApiClient, processor: ProcessorRef, status: dict[str, Any]
+) -> None:
+    """Merge ``status`` into the resource's status subresource."""
+    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+        GROUP, VERSION, processor.namespace, PLURAL, processor.name, {"status": status}
+    )
+
+
+def api_server_problem(api: client.ApiClient, timeout: float = 3.0) -> str | None:
+    """None when the API server answers (GET /version), else why it does not."""
+    try:
+        client.VersionApi(api).get_code(_request_timeout=timeout)
+    except Exception as exc:
+        return f"the API server does not answer: {one_line(exc, limit=300)}"
+    return None
 
 
 def create_job(api: client.ApiClient, manifest: dict[str, Any]) -> bool:
@@ -68,15 +92,17 @@ def secret_value(secret: dict[str, Any], key: str) -> str | None:
     return None if encoded is None else base64.b64decode(encoded).decode()
 
 
-def apply_secret(api: client.ApiClient, manifest: dict[str, Any], exists: bool) -> None:
-    """Create the Secret, or replace its data and metadata in one patch."""
+def write_secret(
+    api: client.ApiClient, manifest: dict[str, Any], resource_version: str | None
+) -> None:
+    """Create the Secret (``resource_version`` None: there was none), or replace its data and
+    metadata in one patch that applies only to the version that was read and checked; a
+    Secret created or changed since then makes the call fail (409) and the next poll looks
+    again."""
     core = client.CoreV1Api(api)
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-    if not exists:
-        try:
-            core.create_namespaced_secret(namespace, manifest)  # type: ignore[arg-type]
-            return
-        except ApiException as exc:
-            if exc.status != CONFLICT:
-                raise
-    core.patch_namespaced_secret(name, namespace, manifest)
+    if resource_version is None:
+        core.create_namespaced_secret(namespace, manifest)  # type: ignore[arg-type]
+        return
+    metadata = {**manifest["metadata"], "resourceVersion": resource_version}
+    core.patch_namespaced_secret(name, namespace, {**manifest, "metadata": metadata})

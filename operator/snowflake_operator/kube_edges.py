@@ -113,10 +113,18 @@ class KubeCertificates:
     processor: ProcessorRef
     state: ProcessorState
     s3_endpoint_url: str | None
+    recheck_seconds: float
 
-    def ensure(self, spec: ProcessorSpec, now: datetime) -> CertificatesOutcome:
+    def ensure(self, spec: ProcessorSpec, now: datetime, *, launching: bool) -> CertificatesOutcome:
         return ensure_certificates(
-            self.api, self.processor, spec, self.state, now, s3_endpoint_url=self.s3_endpoint_url
+            self.api,
+            self.processor,
+            spec,
+            self.state,
+            now,
+            s3_endpoint_url=self.s3_endpoint_url,
+            launching=launching,
+            recheck_seconds=self.recheck_seconds,
         )
 
 
@@ -129,11 +137,15 @@ def kube_poll_edges(
     records: list[JobRecord],
     summaries: dict[str, str | None],
     s3_endpoint_url: str | None,
+    certificates_recheck_seconds: float,
     idle_gate: IdleGate | None,
 ) -> PollEdges:
     jobs = KubeJobs(api, processor, image, state, records, summaries)
+    certificates = KubeCertificates(
+        api, processor, state, s3_endpoint_url, certificates_recheck_seconds
+    )
     return PollEdges(
-        certificates=KubeCertificates(api, processor, state, s3_endpoint_url),
+        certificates=certificates,
         queues=KubeQueues(api, processor, state),
         jobs=jobs,
         history=jobs,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 
 from snowflake_worker.logs import configure_json_logging
+from snowflake_worker.validation_errors import settings_error_message
 
 
 def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,21 +30,23 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peering", default=None, help="kopf peering name, for more than one replica"
     )
-    parser.add_argument(
-        "--liveness",
-        default="http://0.0.0.0:8080/healthz",
-        help="liveness endpoint for the kubelet's probe (http://0.0.0.0:8080/healthz)",
-    )
     parser.add_argument("--log-level", default="INFO", help="INFO, DEBUG, WARNING (INFO)")
 
 
 def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
+    from .settings import OperatorSettings
+
+    try:
+        OperatorSettings()  # the handlers read them at startup: say what is wrong first
+    except ValueError as exc:
+        message = settings_error_message(exc, "SFP_OPERATOR_")
+        print(f"snowflake-processor operator: {message}", file=sys.stderr)
+        return 2
     configure_json_logging(args.log_level)
     if args.log_level.upper() != "DEBUG":
-        # kopf logs every timer run at INFO ("Timer 'reconcile' succeeded"): every few
-        # seconds per resource. Our own lines say what each poll did.
+        # kopf logs each handler run at INFO; our own lines say what each poll did.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     importlib.import_module("snowflake_operator.handlers")  # registers the handlers
     kopf.run(
@@ -50,7 +54,8 @@ def run_operator(args: argparse.Namespace) -> int:
         namespaces=args.namespace,
         standalone=args.standalone or args.peering is None,
         peering_name=args.peering,
-        liveness_endpoint=args.liveness or None,
+        # The probes (/healthz, /readyz) are the operator's own: SFP_OPERATOR_HEALTH_PORT.
+        liveness_endpoint=None,
     )
     logging.getLogger("snowflake_operator").info("operator stopped")
     return 0

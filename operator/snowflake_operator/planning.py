@@ -31,6 +31,14 @@ def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_acti
     return max(0, min(wanted, max_active - unfinished))
 
 
+def launches_wanted(spec: ProcessorSpec, counts: QueueCounts | None, unfinished: int) -> int:
+    """How many Jobs the backlog calls for now (before certificates are looked at)."""
+    if counts is None or spec.suspend:
+        return 0
+    # maxActiveJobs, or fewer if the table's lock allows fewer (ProcessorSpec.job_limit)
+    return jobs_to_launch(counts.eligible, spec.job.entries_per_job, unfinished, spec.job_limit())
+
+
 def poll_slot(now: datetime, poll_interval_seconds: int) -> int:
     """Which poll interval ``now`` falls in; a retried poll in the same slot maps the same."""
     return int(now.timestamp()) // poll_interval_seconds
@@ -77,6 +85,8 @@ class Observation:
     snowflake_error: str | None = None
     certificates_ready: bool = True
     certificates_message: str = "certificates present"
+    certificates_reason: str = ""  # empty: Synced when ready, else Invalid
+    certificates_checked: bool = True  # False while suspended: the condition stays as it was
     idle: bool = False  # the counts are the last full poll's: the table has not changed
 
 
@@ -91,8 +101,9 @@ class PollPlan:
 def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
     """Decide which Jobs to launch, the conditions to report and the events to emit.
 
-    A suspended processor runs no Snowflake statement, so its SnowflakeReachable
-    condition is not re-reported (the last known one stays).
+    A suspended processor runs no Snowflake statement and looks at no certificate, so its
+    SnowflakeReachable and CertificatesSynced conditions are not re-reported (the last
+    known ones stay).
     """
     conditions = _conditions(spec, seen)
     events = _recovery_events(spec, seen)
@@ -100,15 +111,12 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
     if not reachable and not spec.suspend:
         events.append(("Warning", "SnowflakeUnreachable", seen.snowflake_error or "query failed"))
     if not seen.certificates_ready and not spec.suspend:
-        events.append(("Warning", "CertificatesInvalid", seen.certificates_message))
+        reason = seen.certificates_reason or "Invalid"
+        kind = "CertificatesInvalid" if reason == "Invalid" else reason  # e.g. SecretConflict
+        events.append(("Warning", kind, seen.certificates_message))
     launch: list[str] = []
     if seen.counts is not None and seen.certificates_ready and not spec.suspend:
-        count = jobs_to_launch(
-            seen.counts.eligible,
-            spec.job.entries_per_job,
-            seen.unfinished_jobs,
-            spec.job_limit(),  # maxActiveJobs, or fewer if the table's lock allows fewer
-        )
+        count = launches_wanted(spec, seen.counts, seen.unfinished_jobs)
         launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
             events.append(
@@ -150,13 +158,16 @@ def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
             "Suspended" if spec.suspend else "Active",
             "spec.suspend is true" if spec.suspend else "launching as needed",
         ),
-        Condition(
-            "CertificatesSynced",
-            seen.certificates_ready,
-            "Synced" if seen.certificates_ready else "Invalid",
-            seen.certificates_message,
-        ),
     ]
+    if seen.certificates_checked:
+        conditions.append(
+            Condition(
+                "CertificatesSynced",
+                seen.certificates_ready,
+                seen.certificates_reason or ("Synced" if seen.certificates_ready else "Invalid"),
+                seen.certificates_message,
+            )
+        )
     if not spec.suspend:
         conditions.append(
             Condition(

@@ -1,8 +1,9 @@
 """One poll of one SnowflakeProcessor, top to bottom, with its I/O in named steps.
 
-    1. certificates      the Secret the Jobs mount is synced and checked
-    2. open the queue    the operator's Snowflake connection (kept between polls)
-    3. observe           lease recovery and counts, or the idle gate's warehouse-free check
+    1. open the queue    the operator's Snowflake connection (kept between polls)
+    2. observe           lease recovery and counts, or the idle gate's warehouse-free check
+    3. certificates      the Secret the Jobs mount: checked before Jobs are launched, and
+                         otherwise at most every few minutes
     4. plan              pure: planning.plan_poll
     5. launch            the planned Jobs, with names fixed per poll slot
     6. fold summaries    finished Jobs' worker summaries into status.totals, one Event each
@@ -30,7 +31,7 @@ from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
 from .job_history import fold_summaries, job_event, jobs_beyond_history
-from .planning import Condition, Observation, PollPlan, plan_poll
+from .planning import Condition, Observation, PollPlan, launches_wanted, plan_poll
 from .spec import ProcessorSpec
 
 log = logging.getLogger("snowflake_operator")
@@ -39,8 +40,9 @@ Event = tuple[str, str, str]  # (type, reason, message)
 
 
 class CertificateSource(Protocol):
-    def ensure(self, spec: ProcessorSpec, now: datetime) -> CertificatesOutcome:
-        """The Secret the Jobs mount: synced, checked, or why it cannot be used."""
+    def ensure(self, spec: ProcessorSpec, now: datetime, *, launching: bool) -> CertificatesOutcome:
+        """The Secret the Jobs mount: synced, checked, or why it cannot be used. With
+        ``launching`` (Jobs are wanted now) it is looked at afresh."""
         ...
 
 
@@ -74,7 +76,7 @@ class PollResult:
     conditions: list[Condition]
     events: list[Event]
     failed: bool  # Snowflake or the certificates failed: back off before the next poll
-    certificates: CertificatesOutcome
+    certificates: CertificatesOutcome | None  # None while suspended: not looked at
     seconds: float = 0.0
 
 
@@ -100,26 +102,33 @@ def run_poll(
     now: datetime,
     totals: Mapping[str, Any] | None = None,
 ) -> PollResult:
-    """One poll; blocking I/O (run it in a thread from async code)."""
+    """One poll; blocking I/O (run it in a thread from async code). Suspended, it looks
+    at nothing but the Jobs it knows of."""
     started = time.monotonic()
-    certificates = edges.certificates.ensure(spec, now)
     queue, connect_error = (None, None) if spec.suspend else edges.queues.open(spec)
     unfinished = edges.jobs.unfinished_count()
     view = QueueView(error=connect_error)
     if queue is not None and not spec.suspend:
         view = observe_queue(queue, spec, unfinished, edges.idle_gate)
+    certificates = None
+    if not spec.suspend:
+        wanted = launches_wanted(spec, view.counts, unfinished)
+        certificates = edges.certificates.ensure(spec, now, launching=wanted > 0)
     observation = Observation(
         now=now,
         unfinished_jobs=unfinished,
         counts=view.counts,
         recovery=view.recovery,
         snowflake_error=view.error,
-        certificates_ready=certificates.ready,
-        certificates_message=certificates.message,
+        certificates_ready=certificates is not None and certificates.ready,
+        certificates_message="" if certificates is None else certificates.message,
+        certificates_reason="" if certificates is None else certificates.condition_reason,
+        certificates_checked=certificates is not None,
         idle=view.idle,
     )
     plan = plan_poll(name, spec, observation)
-    launched = launch_jobs(plan, spec, edges.jobs, certificates.secret_name)
+    secret = "" if certificates is None else certificates.secret_name
+    launched = launch_jobs(plan, spec, edges.jobs, secret)
     snowflake_failed = observation.counts is None and not spec.suspend
     if snowflake_failed:
         edges.queues.drop()  # reconnect on the next poll
@@ -127,7 +136,7 @@ def run_poll(
     clean_up_history(edges.history, spec, folded.counted_jobs)
     status = dict(plan.status)
     status["totals"] = folded.totals
-    if certificates.status:
+    if certificates is not None and certificates.status:
         status["certificates"] = certificates.status
     return PollResult(
         observation=observation,
@@ -135,8 +144,8 @@ def run_poll(
         launched=launched,
         status=status,
         conditions=plan.conditions,
-        events=certificates.events + plan.events + list(folded.events),
-        failed=snowflake_failed or not certificates.ready,
+        events=(certificates.events if certificates else []) + plan.events + list(folded.events),
+        failed=snowflake_failed or (certificates is not None and not certificates.ready),
         certificates=certificates,
         seconds=time.monotonic() - started,
     )

@@ -1,32 +1,41 @@
-"""What the operator remembers about one SnowflakeProcessor between ticks (in kopf's
+"""What the operator remembers about one SnowflakeProcessor between polls (in kopf's
 per-object memo): its Snowflake connection, timing, and what it already reported."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from snowflake_worker.queue import QueueClient
 
-from .certificate_bundle import BundleCheck
+from .certificate_bundle import BundleCheck, CertificatesOutcome
 from .idle_gate import IdleGate
+from .spec import Certificates
 
 
 @dataclass
 class ProcessorState:
     next_poll: float = 0.0  # monotonic time of the next poll
     failures: int = 0  # consecutive failed polls (for backoff)
+    generation: int | None = None  # metadata.generation of the spec last polled
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set: poll now (spec changed)
+    written_status: dict[str, Any] | None = None  # the status as last written (None: unknown)
+    status_written: float = 0.0  # when (monotonic)
     queue: QueueClient | None = None
     connection: Any = None
     connection_key: str = ""
     launched: dict[str, float] = field(default_factory=dict)  # name -> when, until indexed
-    certificates_fingerprint: str = ""
-    certificates_check: BundleCheck | None = None
-    certificates_secret_checked: float = 0.0
+    certificates_fingerprint: str = ""  # S3 versions synced into the Secret
+    certificates_check: BundleCheck | None = None  # what the synced files hold
+    certificates_outcome: CertificatesOutcome | None = None  # of the last check ...
+    certificates_checked: float = 0.0  # ... made then (monotonic) ...
+    certificates_source: Certificates | None = None  # ... for this spec.certificates
     last_events: dict[str, tuple[str, float]] = field(default_factory=dict)
     statements_reported: Counter[str] = field(default_factory=Counter)
     idle: IdleGate = field(default_factory=IdleGate)
@@ -40,8 +49,11 @@ class ProcessorState:
         self.statements_reported = current
         return delta
 
-    def due(self, now: float) -> bool:
-        return now >= self.next_poll
+    async def sleep_until_due(self) -> None:
+        """Until the next poll is due, or at once when the spec changes (``wake``)."""
+        delay = max(0.0, self.next_poll - time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), delay)
 
     def schedule(self, now: float, interval: float, max_backoff: float, failed: bool) -> float:
         """Next poll after ``interval``, doubled per consecutive failure up to max_backoff."""

@@ -6,6 +6,7 @@ file and what is wrong with it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from .certificate_bundle import MAX_FILE_BYTES, CertificateProblem, ObjectVersions
@@ -74,12 +75,27 @@ def download(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
     return files
 
 
+_clients: dict[tuple[str | None, str | None], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def make_s3_client(region: str | None, endpoint_url: str | None = None) -> Any:
-    """An S3 client on the default credential chain (IRSA in the cluster).
+    """The S3 client for a region (and endpoint), made once and shared: building one costs
+    milliseconds of CPU, a poll of an idle resource must not spend them. A client is safe
+    to share between threads, and refreshes its credentials itself (IRSA in the cluster:
+    the default credential chain).
 
     ``endpoint_url`` (the operator's SFP_OPERATOR_S3_ENDPOINT_URL) is for tests and
     local S3 emulators only; production uses AWS's endpoints.
     """
+    key = (region, endpoint_url)
+    with _clients_lock:  # making clients is not thread-safe; using them is
+        if key not in _clients:
+            _clients[key] = _new_client(region, endpoint_url)
+        return _clients[key]
+
+
+def _new_client(region: str | None, endpoint_url: str | None) -> Any:
     import boto3
     from botocore.config import Config
 

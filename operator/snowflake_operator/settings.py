@@ -1,9 +1,18 @@
-"""The operator's own settings (environment prefix SFP_OPERATOR_), set by the Helm chart."""
+"""The operator's own settings (environment prefix SFP_OPERATOR_), set by the Helm chart.
+
+List settings are JSON in the environment: SFP_OPERATOR_ALLOWED_SECRETS='["snowflake-key"]'.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from functools import cached_property
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .image_reference import repository_pattern
+from .reference_policy import ReferencePolicy, allowed
 
 
 class OperatorSettings(BaseSettings):
@@ -11,9 +20,6 @@ class OperatorSettings(BaseSettings):
 
     # The worker image for resources that do not set spec.job.image.
     worker_image: str = "snowflake-processor-worker:latest"
-    # How often each resource's timer wakes to see whether its poll is due; the poll
-    # itself follows spec.pollIntervalSeconds. A wake-up that is not due costs nothing.
-    tick_seconds: float = Field(default=2.0, gt=0)
     # Errors (Snowflake, S3) double the wait before the next poll, up to this.
     max_backoff_seconds: float = Field(default=300.0, gt=0)
     # A repeated warning event with the same reason and message is re-posted after this.
@@ -22,3 +28,53 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, lt=65536)
     # Only for tests and local S3 emulators; production uses AWS's endpoints.
     s3_endpoint_url: str | None = None
+
+    # -- What a SnowflakeProcessor may reference (docs/security.md). Each entry is a
+    # regular expression that must match the whole value.
+    # spec.job.image; empty: the repository of worker_image, with any tag or digest.
+    allowed_images: list[str] = Field(default_factory=list)
+    # spec.job.serviceAccountName.
+    allowed_service_accounts: list[str] = Field(
+        default_factory=lambda: ["snowflake-processor-worker"]
+    )
+    # Secret names in spec.certificates.existingSecret and spec.snowflake.auth.*Secret;
+    # empty: none (workload identity and certificates from S3 need no Secret reference).
+    allowed_secrets: list[str] = Field(default_factory=list)
+
+    # -- How often the operator talks to S3 and the API server while nothing changes.
+    # The S3 listing that tells whether the certificates changed runs at most this often,
+    # unless a poll is about to launch Jobs (then it always runs first).
+    certificates_recheck_seconds: float = Field(default=300.0, ge=0)
+    # A poll whose outcome equals the status already written writes nothing; the status
+    # (its lastPollTime) is still rewritten at least this often.
+    status_heartbeat_seconds: float = Field(default=600.0, gt=0)
+
+    # -- Probes (docs/operations.md, "Health"): /healthz and /readyz on this port; 0: none.
+    health_port: int = Field(default=8080, ge=0, lt=65536)
+    # /healthz fails once a resource's poll has been due this long without completing.
+    liveness_seconds: float = Field(default=600.0, gt=0)
+
+    @field_validator("allowed_images", "allowed_service_accounts", "allowed_secrets")
+    @classmethod
+    def _regular_expressions(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+    @cached_property
+    def image_patterns(self) -> list[str]:
+        """The allowed images; the operator's own default image is always among them."""
+        return [*self.allowed_images, repository_pattern(self.worker_image)]
+
+    def image_allowed(self, image: str) -> bool:
+        return allowed(image, self.image_patterns)
+
+    def reference_policy(self) -> ReferencePolicy:
+        return ReferencePolicy(
+            images=tuple(self.image_patterns),
+            service_accounts=tuple(self.allowed_service_accounts),
+            secrets=tuple(self.allowed_secrets),
+        )

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
+from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
 
 
 class _Model(BaseModel):
@@ -38,6 +39,19 @@ class SnowflakeAuth(_Model):
         if self.mode is AuthMode.PASSWORD and self.password_secret is None:
             raise ValueError("auth.mode password needs auth.passwordSecret")
         return self
+
+    def secrets_in_use(self) -> dict[str, SecretKeyRef]:
+        """The Secret references the login of this mode reads, by field name."""
+        if self.mode is AuthMode.KEY_PAIR:
+            refs = {
+                "privateKeySecret": self.private_key_secret,
+                "privateKeyPassphraseSecret": self.private_key_passphrase_secret,
+            }
+        elif self.mode is AuthMode.PASSWORD:
+            refs = {"passwordSecret": self.password_secret}
+        else:
+            refs = {}
+        return {field: ref for field, ref in refs.items() if ref is not None}
 
 
 class SnowflakeTarget(_Model):
@@ -181,7 +195,9 @@ class QueueSettings(_Model):
 
 class JobSettings(_Model):
     entries_per_job: int = Field(default=2000, ge=1)
-    max_active_jobs: int = Field(default=10, ge=1, le=500)
+    # At most MAX_ACTIVE_JOBS (19): their statements never make more than Snowflake's 20
+    # waiters for the table's lock (snowflake_worker/lock_budget.py).
+    max_active_jobs: int = Field(default=10, ge=1, le=MAX_ACTIVE_JOBS)
     concurrency: int = Field(default=32, ge=1, le=1024)
     # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
     active_deadline_seconds: int | None = Field(default=None, ge=60)

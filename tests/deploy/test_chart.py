@@ -143,10 +143,10 @@ def test_rendered_builtin_kinds_are_valid_kubernetes(value_set: str) -> None:
 def test_default_render_is_the_documented_set_of_objects() -> None:
     kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in render_set("default"))
     assert kinds == [
-        "ClusterRole/snowflake-processor-operator",
-        "ClusterRoleBinding/snowflake-processor-operator",
         f"CustomResourceDefinition/{CRD_NAME}",
         "Deployment/snowflake-processor-operator",
+        "Role/snowflake-processor-operator",
+        "RoleBinding/snowflake-processor-operator",
         "Service/snowflake-processor-operator-metrics",
         f"ServiceAccount/{OPERATOR_SA}",
         f"ServiceAccount/{WORKER_SA}",
@@ -200,19 +200,15 @@ def test_jobs_namespace_is_created_only_when_asked() -> None:
 
 def test_operator_args_env_and_ports_by_default() -> None:
     container = operator_container(render_set("default"))
-    assert container["args"] == [
-        "operator",
-        "--liveness",
-        "http://0.0.0.0:8080/healthz",
-        "--standalone",
-    ]
+    assert container["args"] == ["operator", "--namespace", JOBS_NAMESPACE, "--standalone"]
     assert container["image"] == "snowflake-processor-operator:0.1.0"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["SFP_OPERATOR_WORKER_IMAGE"] == "snowflake-processor-worker:0.1.0"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8080}
+    assert env["SFP_OPERATOR_HEALTH_PORT"] == "8080"
 
 
 def test_image_tags_default_to_the_app_version_which_is_the_project_version() -> None:
@@ -228,8 +224,6 @@ def test_all_features_args_namespace_scope_and_peering() -> None:
     container = operator_container(render_set("all-features"))
     assert container["args"] == [
         "operator",
-        "--liveness",
-        "http://0.0.0.0:8080/healthz",
         "--namespace",
         JOBS_NAMESPACE,
         "--peering",
@@ -254,7 +248,7 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
     parser = argparse.ArgumentParser(exit_on_error=False)
     add_operator_arguments(parser)
     parsed = parser.parse_args(container["args"][1:])
-    assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+    assert parsed.namespace == [JOBS_NAMESPACE]
     assert parsed.standalone == (value_set == "default")
     fields = set(OperatorSettings.model_fields)
     for env in container["env"]:
@@ -267,11 +261,13 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
 
 
 def test_operator_config_values_become_environment_variables() -> None:
-    container = operator_container(render("--set", "operator.config.tickSeconds=5"))
+    container = operator_container(render("--set", "operator.config.livenessSeconds=900"))
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["SFP_OPERATOR_TICK_SECONDS"] == "5"
+    assert env["SFP_OPERATOR_LIVENESS_SECONDS"] == "900"
     assert env["SFP_OPERATOR_MAX_BACKOFF_SECONDS"] == "300"
     assert env["SFP_OPERATOR_EVENT_REPEAT_SECONDS"] == "600"
+    assert env["SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS"] == "300"
+    assert env["SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS"] == "600"
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -395,7 +391,8 @@ PEERING_VERBS = {"get", "list", "watch", "patch"}
 
 
 def test_cluster_scope_grants_exactly_what_the_operator_needs() -> None:
-    docs = render_set("default")
+    docs = render("--set", "rbac.scope=cluster")
+    assert watched_namespaces(docs) == []
     assert grants(docs) == BASE_GRANTS
     assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
     binding = one(docs, "ClusterRoleBinding")
@@ -434,6 +431,70 @@ def test_more_than_one_replica_peers_and_may_touch_the_peering_object(
     assert args[args.index("--peering") + 1] == "snowflake-processor"
     assert "--standalone" not in args
     assert grants(docs) == {**BASE_GRANTS, ("kopf.dev", resource): PEERING_VERBS}
+
+
+def watched_namespaces(docs: tuple[Manifest, ...]) -> list[str]:
+    args = operator_container(docs)["args"]
+    return [args[i + 1] for i, arg in enumerate(args) if arg == "--namespace"]
+
+
+def test_default_rbac_is_namespace_scoped() -> None:
+    """By default nothing is granted cluster-wide: the operator reads Secrets only in the
+    namespace it watches (issue 11, item 9)."""
+    docs = render_set("default")
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    (role,), (binding,) = of_kind(docs, "Role"), of_kind(docs, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == JOBS_NAMESPACE
+    assert watched_namespaces(docs) == [JOBS_NAMESPACE]
+    assert grants(docs) == BASE_GRANTS
+
+
+def test_a_role_in_each_watched_namespace() -> None:
+    docs = render("--set", "watchNamespaces={team-a,team-b}")
+    assert watched_namespaces(docs) == ["team-a", "team-b"]
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding")}
+    assert set(roles) == set(bindings) == {"team-a", "team-b"}
+    for namespace, binding in bindings.items():
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": roles[namespace]["metadata"]["name"],
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": RELEASE_NAMESPACE}
+        ]
+        assert grants((roles[namespace],)) == BASE_GRANTS
+
+
+def operator_settings(docs: tuple[Manifest, ...], monkeypatch: pytest.MonkeyPatch) -> Any:
+    for env in operator_container(docs)["env"]:
+        if env["name"].startswith("SFP_OPERATOR_"):
+            monkeypatch.setenv(env["name"], env["value"])
+    return OperatorSettings()
+
+
+def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a resource may reference (issue 11, item 9): by default the chart's worker
+    image (any tag or digest), the chart's worker service account and no Secret."""
+    defaults = operator_settings(render_set("default"), monkeypatch)
+    assert defaults.allowed_service_accounts == [WORKER_SA]
+    assert defaults.allowed_secrets == []
+    assert defaults.image_allowed("snowflake-processor-worker:1.2.3")
+    assert defaults.image_allowed("snowflake-processor-worker@sha256:" + "a" * 64)
+    assert not defaults.image_allowed("snowflake-processor-worker-evil:1")
+    assert not defaults.image_allowed("attacker.example.com/snowflake-processor-worker:1")
+    allowed = (
+        '{"images": ["registry\\\\.example\\\\.com/team-a/.*"], "serviceAccounts": ["etl"],'
+        ' "secrets": ["snowflake-key", "team-a-.*"]}'
+    )
+    custom = operator_settings(render("--set-json", f"allowed={allowed}"), monkeypatch)
+    assert custom.allowed_service_accounts == [WORKER_SA, "etl"]
+    assert custom.allowed_secrets == ["snowflake-key", "team-a-.*"]
+    assert custom.image_allowed("registry.example.com/team-a/worker:2")
+    assert custom.image_allowed("snowflake-processor-worker:0.1.0")  # the default image stays
+    assert not custom.image_allowed("registry.example.com/team-b/worker:2")
 
 
 def test_one_replica_is_standalone_without_peering_grants() -> None:
@@ -633,6 +694,8 @@ def test_default_poll_alert_threshold_is_ten_minutes() -> None:
         ("worker:\n  image:\n    tag: 2\n", "tag"),
         ("operator:\n  serviceAccount:\n    roleArn: not-an-arn\n", "roleArn"),
         ("operator:\n  image:\n    digest: latest\n", "digest"),
+        ("watchNamespaces: [Team_A]\n", "watchNamespaces"),
+        ("allowed:\n  image: []\n", "image"),
     ],
 )
 def test_values_violating_the_schema_fail_naming_the_key(

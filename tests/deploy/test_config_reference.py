@@ -141,7 +141,7 @@ def test_types_defaults_and_required(crd: dict[str, Any]) -> None:
     assert "| `workload_identity` |" in mode
     assert "| yes |" in rows["`spec.snowflake.account`"]
     assert "| no |" in rows["`spec.queue`"]
-    assert "integer, 1-500" in rows["`spec.job.maxActiveJobs`"]
+    assert "integer, 1-19" in rows["`spec.job.maxActiveJobs`"]
     assert "integer, 60-86400" in rows["`spec.queue.leaseSeconds`"]
     assert "integer, >= 60" in rows["`spec.job.activeDeadlineSeconds`"]
     assert "number, > 0" in rows["`spec.endpoint.timeoutSeconds`"]

@@ -11,7 +11,6 @@ runs); a missing tool fails the test rather than skipping it.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import importlib.metadata
 import json
@@ -28,8 +27,8 @@ from packaging.requirements import Requirement
 
 from snowflake_operator.constants import WORKER_UID
 from snowflake_operator.job_manifest import build_job
-from snowflake_operator.operator_command import add_operator_arguments
 from snowflake_operator.processor_ref import ProcessorRef
+from snowflake_operator.settings import OperatorSettings
 from snowflake_operator.spec import ProcessorSpec
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool
@@ -51,7 +50,7 @@ WHEELS = {
 ENTRYPOINTS = {"worker": ["snowflake-processor-worker"], "operator": ["snowflake-processor"]}
 CMDS: dict[str, list[str]] = {
     "worker": [],
-    "operator": ["operator", "--liveness", "http://0.0.0.0:8080/healthz"],
+    "operator": ["operator"],
 }
 # An exact patch tag (python:3.11.14-slim-bookworm), optionally with a digest.
 PINNED_IMAGE = re.compile(r"^[a-z0-9./-]+:\d+\.\d+\.\d+(?:-[a-z0-9.-]+)?(?:@sha256:[0-9a-f]{64})?$")
@@ -279,17 +278,12 @@ def test_oci_labels(image: str) -> None:
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"  # as pyproject.toml
 
 
-def test_operator_exposes_its_liveness_and_metrics_ports() -> None:
+def test_operator_exposes_its_probe_and_metrics_ports() -> None:
     exposed = {p for i in of(final("operator"), "EXPOSE") for p in i.args.split()}
-    assert exposed == {"8080", "9090"}
     assert not of(final("worker"), "EXPOSE")
-    # The image's liveness URL is the command's own default, on an exposed port.
-    parser = argparse.ArgumentParser()
-    add_operator_arguments(parser)
-    liveness = parser.parse_args([]).liveness
-    assert CMDS["operator"][-1] == liveness
-    port = re.search(r":(\d+)/", liveness)
-    assert port and port.group(1) in exposed
+    # The ports the operator listens on by default (its settings) are the exposed ones.
+    defaults = OperatorSettings.model_fields
+    assert exposed == {str(defaults["health_port"].default), str(defaults["metrics_port"].default)}
 
 
 def test_worker_image_runs_what_the_job_asks_for() -> None:

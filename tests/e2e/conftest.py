@@ -21,8 +21,14 @@ import pytest
 from snowflake_devtools.cluster import Cluster, ClusterError
 from snowflake_devtools.cluster.cluster import default_state_dir
 from snowflake_devtools.cluster.settings import BASE_IMAGE
+from snowflake_devtools.cluster.sharing import ClusterLease
+from tests.e2e import figures, release
+from tests.e2e.commands import Commands
+from tests.e2e.host_services import HostServices, host_services
+from tests.e2e.release import Release
 
 STATE_DIR_ENV = "SFP_CLUSTER_STATE_DIR"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,22 +42,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Build the binaries and images before any test runs: a cold build takes about 20
+    """Build the binaries and images before any test runs: a cold build takes 10-30
     minutes, far beyond the per-test timeout that would otherwise include it."""
     if session.config.option.collectonly or os.geteuid() != 0:
         return
-    if not any("real_cluster" in getattr(i, "fixturenames", ()) for i in session.items):
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    if "real_cluster" not in used:
         return
-    if Cluster.attach(_state_dir()) is not None:
-        return
-    from snowflake_devtools.cluster import base_image, build
+    from snowflake_devtools.cluster import base_image, build, project_images
 
     def say(message: str) -> None:
         print(f"[cluster] {message}", flush=True)
 
+    began = time.monotonic()
     binaries = build.ensure_binaries(say=say)
-    base_image.ensure_pause_image(binaries.pause, say)
+    # How long the build that made the cached binaries took (cold, or a relink).
+    figures.record(binaries_built_in_seconds=binaries.build_seconds)
+    if Cluster.attach(_state_dir()) is None:
+        base_image.ensure_pause_image(binaries.pause, say)
     base_image.ensure_base_image(say)
+    if "operator_release" in used or "project_images" in used:
+        project_images.ensure_project_images(ROOT, say)
+    figures.record(build_seconds=round(time.monotonic() - began, 1))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", {}) if reporter is not None else {}
+    outcomes = {
+        key: len(stats.get(key, []))
+        for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+    }
+    figures.write_report(outcomes)
 
 
 def _state_dir() -> Path:
@@ -64,21 +86,24 @@ def real_cluster() -> Iterator[Cluster]:
     if os.geteuid() != 0:
         pytest.fail("the real cluster needs root (bridge, mounts, cgroups); run as root")
     state_dir = _state_dir()
-    running = Cluster.attach(state_dir)
-    if running is not None:
-        print(f"\nreusing the cluster running in {state_dir}")
-        running.import_images([BASE_IMAGE])  # cheap if present; picks up a rebuilt base
-        yield running
-        return
+    lease = ClusterLease(state_dir)
     began = time.monotonic()
-    try:
-        cluster = Cluster.start(state_dir, images=[BASE_IMAGE], say=lambda m: print(f"\n{m}"))
-    except ClusterError as error:
-        tail = f"\n--- {error.component}.log ---\n{error.log_tail}" if error.log_tail else ""
-        pytest.fail(f"the local cluster did not start: {error}{tail}")
-    print(f"\ncluster started in {time.monotonic() - began:.0f} s")
+
+    def start() -> Cluster:
+        try:
+            return Cluster.start(state_dir, images=[BASE_IMAGE], say=lambda m: print(f"\n{m}"))
+        except ClusterError as error:
+            tail = f"\n--- {error.component}.log ---\n{error.log_tail}" if error.log_tail else ""
+            pytest.fail(f"the local cluster did not start: {error}{tail}")
+
+    cluster, started = lease.acquire(start)
+    if started:
+        print(f"\ncluster started in {time.monotonic() - began:.0f} s")
+    else:
+        print(f"\nreusing the cluster running in {state_dir}")
+        cluster.import_images([BASE_IMAGE])  # cheap if present; picks up a rebuilt base
     yield cluster
-    problems = cluster.stop(say=lambda _m: None)
+    problems = lease.release(lambda: cluster.stop(say=lambda _m: None))
     assert not problems, f"cluster teardown left things behind: {problems}"
 
 
@@ -135,4 +160,73 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         cluster = Cluster.attach(_state_dir())
         if cluster is not None:
             report.sections.append(("cluster logs", cluster.dump_logs(lines=30)))
+            report.sections.append(("operator and worker logs", _project_logs(cluster)))
     return report
+
+
+def _project_logs(cluster: Cluster) -> str:
+    """The last lines of every pod of the release's two namespaces, if they exist."""
+    commands = Commands(cluster.kubeconfig)
+    parts = []
+    for namespace in release.terraform_namespaces():
+        result = commands.run(
+            "kubectl", "logs", "-n", namespace, "-l", "app.kubernetes.io/name=snowflake-processor",
+            "--tail=30", "--prefix", "--all-containers", check=False,
+        )  # fmt: skip
+        parts.append(f"--- {namespace} ---\n{result.stdout}{result.stderr}")
+    return "\n".join(parts)
+
+
+# --- the project on the cluster ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kube_version(api_client: Any) -> str:
+    from kubernetes import client
+
+    version: str = client.VersionApi(api_client).get_code().git_version
+    figures.record(kubernetes=version)
+    return version
+
+
+@pytest.fixture(scope="session")
+def commands(real_cluster: Cluster) -> Commands:
+    return Commands(real_cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def project_images(real_cluster: Cluster) -> tuple[str, ...]:
+    """The worker and operator images (built before the session) in containerd."""
+    from snowflake_devtools.cluster.project_images import IMAGES
+
+    tags = tuple(image.tag for image in IMAGES)
+    real_cluster.import_images(list(tags))
+    return tags
+
+
+@pytest.fixture(scope="session")
+def services(
+    real_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostServices]:
+    """Snowflake emulator, S3 emulator and mTLS service on the bridge address."""
+    with host_services(real_cluster.host_address, tmp_path_factory.mktemp("host")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def operator_release(
+    commands: Commands,
+    services: HostServices,
+    project_images: tuple[str, ...],
+    kube_version: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Release]:
+    """`helm install` of the chart, operator running; uninstalled at the end."""
+    values = tmp_path_factory.mktemp("helm") / "values.json"
+    try:
+        installed = release.install(commands, services, values)
+    except AssertionError:
+        figures.record(helm="failed")
+        raise
+    yield installed
+    release.uninstall(commands, installed.namespace, installed.jobs_namespace)

@@ -18,7 +18,10 @@ from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
+from tests.support.operator_world import world  # noqa: F401 (shared fixture)
 from tests.support.s3 import moto_server, s3_client, versioned_bucket
+from tests.support.snowflake import location
+from tests.support.sql_tables import migrated_seed_table
 from tests.support.worker_runs import WorkerWorld, mtls_services, worker_processes
 
 pytestmark = pytest.mark.integration
@@ -36,7 +39,16 @@ def queue_table(snowflake_connect: Callable[..., Any], database_name: str) -> Ta
 
 @pytest.fixture
 def queue(snowflake_connect: Callable[..., Any], queue_table: TableRef) -> QueueClient:
-    return QueueClient(snowflake_connect(database=queue_table.database), queue_table)
+    return QueueClient(snowflake_connect(**location(queue_table)), queue_table)
+
+
+@pytest.fixture
+def legacy_queue(snowflake_connect: Callable[..., Any], database_name: str) -> QueueClient:
+    """A table made by the seed design, then migrated in place (001-003)."""
+    table = TableRef(database_name, "QUEUE", "LEGACY")
+    connection = snowflake_connect(**location(table))
+    migrated_seed_table(connection, table)
+    return QueueClient(connection, table)
 
 
 # --- the worker and the service it calls ----------------------------------------------

@@ -60,8 +60,19 @@ def test_demo_drains_the_queue_and_reports_json(tmp_path: Path) -> None:
     assert 1 <= summary["jobs_launched"] <= 6
     assert 0 < summary["snowflake_statements"] < 300
     assert summary["seconds"] > 0
-    # progress was shown while it ran
-    assert "completed" in result.stderr and "active Jobs" in result.stderr
+    # progress was shown while it ran, with the drain rate and the time left at that rate
+    ticks = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert ticks and all("active Jobs" in line and "entries/s" in line for line in ticks)
+    assert ticks[-1].endswith("ETA 0 s")
+    assert any(" ETA " in line and not line.endswith("ETA -") for line in ticks[:-1])
+    # the summary says how to list the dead letters, in this run's emulator
+    assert summary["dead_letters_command"] == (
+        f"snowflake-processor status --dead-letters 10 --auth emulator --host 127.0.0.1 "
+        f"--port {summary['snowflake_port']} --account local --database DEMO --schema QUEUE "
+        "--table WORK_QUEUE"
+    )
+    assert summary["dead_letters_command"] in result.stderr
+    assert f"Snowflake emulator on 127.0.0.1:{summary['snowflake_port']}" in result.stderr
     # each Job left its summary where Kubernetes would show it
     terminations = list((tmp_path / "jobs").glob("*/termination-log"))
     assert len(terminations) == summary["jobs_launched"]
@@ -105,3 +116,36 @@ def test_ctrl_c_stops_workers_and_releases_their_entries(tmp_path: Path) -> None
     ]
     assert summaries and all(s["stop_reason"] == "sigterm" for s in summaries)
     assert all(s["released"] + s["completed"] + s["failed"] == s["claimed"] for s in summaries)
+
+
+def test_keep_running_serves_the_emulator_for_the_printed_command(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        _demo(tmp_path, "--entries", "60", "--poison", "2", "--malformed", "1", "--latency-ms",
+              "2", "--entries-per-job", "60", "--keep-running", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert demo.stdout is not None
+        summary = json.loads(demo.stdout.readline())  # the JSON line comes before the wait
+        assert summary["failed"] == 3
+        command = summary["dead_letters_command"].split()
+        assert command[0] == "snowflake-processor"
+        listed = subprocess.run(
+            [sys.executable, "-m", "snowflake_processor", *command[1:], "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        status = json.loads(listed.stdout)
+        assert status["counts"]["failed"] == 3
+        errors = sorted(letter["error_message"].split(":")[0] for letter in status["dead_letters"])
+        assert errors == ["HTTP 422", "HTTP 422", "data is not valid JSON"]
+    finally:
+        os.kill(demo.pid, signal.SIGINT)
+        _, stderr = demo.communicate(timeout=90)
+    assert demo.returncode == 0, stderr
+    assert "stays up on 127.0.0.1" in stderr and "Traceback" not in stderr

@@ -101,4 +101,4 @@ def test_running_jobs_keep_it_awake(queue: QueueClient, queue_table: TableRef) -
     before = Counter(queue.statements)
     view = observe_queue(queue, spec, 1, gate, clock=1.0)  # a Job is running
     assert not view.idle and not gate.asleep
-    assert _warehouse_statements(queue, before) == 3  # two lease updates and the counts
+    assert _warehouse_statements(queue, before) == 2  # the lease recovery and the counts

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import kubernetes_validate
 import pytest
-import trustme
-from kubernetes import client
 
-from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.constants import FINGERPRINT_ANNOTATION, PLURAL
-from snowflake_worker.queue import QueueClient, dead_lettered
+from snowflake_worker.identifiers import TableRef
+from snowflake_worker.queue import dead_lettered
 from tests.support.cert_bundles import make_bundle
-from tests.support.kube_fixtures import KubeApi
 from tests.support.operator_world import (
     NAMESPACE,
     OperatorWorld,
@@ -31,40 +26,9 @@ from tests.support.operator_world import (
 from tests.support.polling import wait_for
 from tests.support.ports import closed_port
 from tests.support.queues import fill
-from tests.support.s3 import s3_environment, upload
 
 pytestmark = pytest.mark.integration
 share_operator_settings()  # before kopf first imports the handlers
-
-
-@pytest.fixture
-def world(
-    kube_api: KubeApi,
-    kube_client: client.ApiClient,
-    snowflake_server: ServerProcess,
-    snowflake_connect: Callable[..., Any],
-    queue: QueueClient,
-    s3_endpoint: str,
-    s3: Any,
-    bucket: str,
-    ca: trustme.CA,
-    monkeypatch: pytest.MonkeyPatch,
-) -> OperatorWorld:
-    """A fresh Kubernetes emulator, an empty queue, and a valid certificate bundle in a
-    fresh bucket that the operator (run in this process) reaches through its environment."""
-    for name, value in s3_environment(s3_endpoint).items():
-        monkeypatch.setenv(name, value)
-    upload(s3, bucket, make_bundle(ca))
-    return OperatorWorld(
-        kube=kube_api,
-        api=kube_client,
-        queue=queue,
-        snowflake_port=snowflake_server.port,
-        snowflake_connect=snowflake_connect,
-        s3=s3,
-        bucket=bucket,
-        ca=ca,
-    )
 
 
 def test_backlog_gets_exactly_the_expected_jobs(world: OperatorWorld) -> None:
@@ -293,7 +257,10 @@ def test_no_list_call_per_tick(world: OperatorWorld) -> None:
     assert all(r.get("subresource") == "status" for r in polls)
 
 
-def test_snowflake_password_never_leaves_its_secret(world: OperatorWorld) -> None:
+def test_snowflake_password_never_leaves_its_secret(
+    world: OperatorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_SECRETS", '["sf-login"]')
     password = "Pa55-never-log-" + uuid.uuid4().hex
     world.core.create_namespaced_secret(
         NAMESPACE, {"metadata": {"name": "sf-login"}, "stringData": {"password": password}}
@@ -350,7 +317,8 @@ def test_metrics_are_exposed_per_resource(world: OperatorWorld) -> None:
 def test_a_bad_spec_is_reported_and_other_resources_keep_working(world: OperatorWorld) -> None:
     """What a cluster without CEL (or an older CRD) would let through reaches the operator."""
     fill(world.queue, 100)
-    broken = world.create("broken", endpoint={"url": "http://plain.example.com/"})
+    elsewhere = TableRef(world.table.database, world.table.schema, "BROKEN_QUEUE")
+    broken = world.create("broken", table=elsewhere, endpoint={"url": "http://plain.example.com/"})
     healthy = world.create("healthy")
     with world.run():
         ready = wait_for(lambda: broken.condition("Ready"), what="Ready")

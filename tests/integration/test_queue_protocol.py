@@ -17,7 +17,7 @@ from snowflake_worker.queue import (
     released,
 )
 from tests.support.queues import fetch_rows, fill
-from tests.support.sql_tables import seed_schema_statements
+from tests.support.snowflake import location
 
 
 def test_claim_stamps_one_token_and_respects_the_limit(queue: QueueClient) -> None:
@@ -168,7 +168,7 @@ def test_concurrent_claimers_never_share_an_entry(
     errors: list[BaseException] = []
 
     def claimer(name: str) -> None:
-        client = QueueClient(snowflake_connect(database=queue_table.database), queue_table)
+        client = QueueClient(snowflake_connect(**location(queue_table)), queue_table)
         mine: list[str] = []
         try:
             while batch := client.claim(25, max_attempts=3, processor_id=name):
@@ -191,19 +191,14 @@ def test_concurrent_claimers_never_share_an_entry(
 
 
 def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
-    snowflake_connect: Callable[..., Any], database_name: str
+    legacy_queue: QueueClient,
 ) -> None:
     """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
-    table = TableRef(database_name, "QUEUE", "LEGACY")
-    conn = snowflake_connect(database=database_name)
-    for statement in seed_schema_statements(SchemaTarget(table=table)):
-        conn.cursor().execute(statement)
-    ensure_queue_table(conn, SchemaTarget(table=table))
-    conn.cursor().execute(
-        f"INSERT INTO {table.sql} (id, data, status, retry_count) "
+    queue = legacy_queue
+    queue._connection.cursor().execute(
+        f"INSERT INTO {queue.table.sql} (id, data, status, retry_count) "
         "SELECT 'legacy-1', PARSE_JSON('{\"a\": 1}'), 'pending', NULL"
     )
-    queue = QueueClient(conn, table)
     assert queue.counts(max_attempts=3).eligible == 1
     (entry,) = queue.claim(5, max_attempts=3, processor_id="w")
     assert entry.id == "legacy-1" and entry.retry_count == 0

@@ -135,7 +135,7 @@ def test_everything_twice_is_idempotent(conn: Any, target: SchemaTarget) -> None
     ensure_queue_table(conn, target)
     ensure_queue_table(conn, target)
 
-    assert first == second == 9
+    assert first == second == 10
     assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
     rows = query(conn, f"SELECT id, data, status, retry_count FROM {target.table.sql}")
     assert [(r[0], json.loads(r[1]), r[2], r[3]) for r in rows] == [
@@ -186,6 +186,7 @@ def test_seed_table_is_migrated_without_losing_rows(
     )
     assert new_columns_null == [(50, 50)]
     info = columns_info(conn, target)
+    assert info["ID"][2] == 64  # widened from the seed's 36: the protocol takes 64
     assert info["CLAIM_TOKEN"] == ("YES", "TEXT", 64)
     assert info["NEXT_ATTEMPT_AT"] == ("YES", "TIMESTAMP_NTZ", None)
 

@@ -19,20 +19,24 @@ from typing import Any
 
 import kopf
 import kopf.testing
+import pytest
 import trustme
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
+from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.certificate_bundle import secret_name
 from snowflake_operator.constants import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
-from tests.support.cert_bundles import Bundle
+from tests.support.cert_bundles import Bundle, make_bundle
 from tests.support.kube_fixtures import KubeApi
 from tests.support.kube_manifests import job_manifest
+from tests.support.polling import wait_for
 from tests.support.ports import free_port
-from tests.support.s3 import PREFIX, REGION, upload
+from tests.support.s3 import PREFIX, REGION, s3_environment, upload
+from tests.support.snowflake import location
 from tests.support.specs import merged
 
 NAMESPACE = "snowflake-processor"
@@ -42,11 +46,16 @@ WORKER_IMAGE = "registry.example.com/worker:test"
 def share_operator_settings() -> None:
     """Settings every operator run in this process shares; call before the first run.
 
-    The tick is read when kopf first imports the handlers, and the metrics endpoint, once
-    started, stays on its port: the values cannot change from one test to the next."""
-    os.environ.setdefault("SFP_OPERATOR_TICK_SECONDS", "0.3")
+    The metrics endpoint, once started, stays on its port for the whole process. The other
+    settings are read when an operator starts: a test may change them (monkeypatch.setenv)
+    before its run. Resources name WORKER_IMAGE, the operator's default image, which the
+    image allow-list always admits. Probes are off unless a test gives them a port;
+    certificates are looked at again every half second (not every few minutes)."""
     os.environ.setdefault("SFP_OPERATOR_MAX_BACKOFF_SECONDS", "2")
     os.environ.setdefault("SFP_OPERATOR_METRICS_PORT", str(free_port()))
+    os.environ.setdefault("SFP_OPERATOR_WORKER_IMAGE", WORKER_IMAGE)
+    os.environ.setdefault("SFP_OPERATOR_HEALTH_PORT", "0")
+    os.environ.setdefault("SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS", "0.5")
 
 
 def processor_manifest(
@@ -88,14 +97,15 @@ def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 @contextmanager
-def operator() -> Iterator[kopf.testing.KopfRunner]:
-    """The real handlers module, loaded by kopf's own `run` command, in its own thread; it
-    must stop cleanly."""
-    args = ["run", "--standalone", "-A", "-m", "snowflake_operator.handlers"]
+def operator(*extra: str, clean_exit: bool = True) -> Iterator[kopf.testing.KopfRunner]:
+    """The real handlers module, loaded by kopf's own `run` command (with ``extra``
+    arguments), in its own thread; it must stop cleanly unless ``clean_exit`` is False."""
+    args = ["run", "--standalone", "-A", *extra, "-m", "snowflake_operator.handlers"]
     with kopf.testing.KopfRunner(args, timeout=120) as runner:
         yield runner
-    assert runner.exception is None, runner.output
-    assert runner.exit_code == 0, runner.output
+    if clean_exit:
+        assert runner.exception is None, runner.output
+        assert runner.exit_code == 0, runner.output
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,16 @@ class Processor:
 
     def condition(self, kind: str) -> dict[str, Any]:
         return condition(self.status(), kind)
+
+    def wait_for_condition(self, kind: str, timeout: float = 30, **fields: str) -> dict[str, Any]:
+        """Wait until the condition ``kind`` has ``fields`` (status="False", reason=...)
+        and return it."""
+
+        def matching() -> dict[str, Any]:
+            found = self.condition(kind)
+            return found if all(found.get(k) == v for k, v in fields.items()) else {}
+
+        return wait_for(matching, timeout, what=f"{self.name}: {kind} with {fields}")
 
     def jobs(self) -> list[Any]:
         """Its Jobs, by the processor label the operator puts on them."""
@@ -179,16 +199,22 @@ class OperatorWorld:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
         return Processor(self, name)
 
-    def run(self) -> AbstractContextManager[kopf.testing.KopfRunner]:
-        """Run the operator for the length of a ``with`` block."""
-        return operator()
+    def delete(self, name: str) -> None:
+        """Delete a SnowflakeProcessor (the operator removes its finalizer)."""
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+
+    def run(
+        self, *extra: str, clean_exit: bool = True
+    ) -> AbstractContextManager[kopf.testing.KopfRunner]:
+        """Run the operator for the length of a ``with`` block (see :func:`operator`)."""
+        return operator(*extra, clean_exit=clean_exit)
 
     # --- Snowflake ----------------------------------------------------------------------
 
     def new_queue(self, table_name: str) -> QueueClient:
         """Another queue table beside this world's, created empty."""
         table = TableRef(self.table.database, self.table.schema, table_name)
-        connection = self._connect(database=table.database)
+        connection = self._connect(**location(table))
         ensure_queue_table(connection, SchemaTarget(table=table))
         return QueueClient(connection, table)
 
@@ -280,3 +306,34 @@ class OperatorWorld:
                 }
             },
         )
+
+
+@pytest.fixture
+def world(
+    kube_api: KubeApi,
+    kube_client: client.ApiClient,
+    snowflake_server: ServerProcess,
+    snowflake_connect: Callable[..., Any],
+    queue: QueueClient,
+    s3_endpoint: str,
+    s3: Any,
+    bucket: str,
+    ca: trustme.CA,
+    monkeypatch: pytest.MonkeyPatch,
+) -> OperatorWorld:
+    """A fresh Kubernetes emulator, an empty queue, and a valid certificate bundle in a
+    fresh bucket that the operator (run in this process) reaches through its environment.
+    (A fixture of the integration tests: tests/integration/conftest.py imports it.)"""
+    for name, value in s3_environment(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    upload(s3, bucket, make_bundle(ca))
+    return OperatorWorld(
+        kube=kube_api,
+        api=kube_client,
+        queue=queue,
+        snowflake_port=snowflake_server.port,
+        snowflake_connect=snowflake_connect,
+        s3=s3,
+        bucket=bucket,
+        ca=ca,
+    )

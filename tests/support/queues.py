@@ -37,7 +37,7 @@ def statuses(queue: QueueClient) -> dict[str, str]:
 def entry_data(queue: QueueClient, entry_id: str) -> Any:
     """One entry's data, parsed from the JSON text the VARIANT comes back as."""
     cursor = queue._connection.cursor()
-    cursor.execute(f"SELECT data FROM {queue.table.sql} WHERE id = %(id)s", {"id": entry_id})
+    cursor.execute(f"SELECT data FROM {queue.table.sql} WHERE id = ?", (entry_id,))
     (row,) = cursor.fetchall()
     return json.loads(row[0])
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.queue_schema import SchemaTarget, render_text
-from snowflake_worker.identifiers import quote_identifier
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table, render_text
+from snowflake_worker.identifiers import TableRef, quote_identifier
 
 SEED_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "seed_schema.sql"
 
@@ -17,6 +17,14 @@ def seed_schema_statements(target: SchemaTarget) -> list[str]:
     """The statements that create the queue table as it was before the migrations
     (tests/fixtures/seed_schema.sql), for ``target``."""
     return list(render_text(SEED_SCHEMA.read_text(), target, source=SEED_SCHEMA.name))
+
+
+def migrated_seed_table(conn: Any, table: TableRef) -> None:
+    """Create ``table`` as the seed design did, then upgrade it in place (001, 002, 003)."""
+    target = SchemaTarget(table=table)
+    for statement in seed_schema_statements(target):
+        query(conn, statement)
+    ensure_queue_table(conn, target)
 
 
 def query(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -48,11 +56,11 @@ def insert(conn: Any, target: SchemaTarget, **values: Any) -> None:
             exprs.append(value)
         elif name == "data":
             names.append(name)
-            exprs.append("PARSE_JSON(%s)")
+            exprs.append("PARSE_JSON(?)")
             params.append(value)
         else:
             names.append(name)
-            exprs.append("%s")
+            exprs.append("?")
             params.append(value)
     query(
         conn,
@@ -79,7 +87,7 @@ def columns_info(conn: Any, target: SchemaTarget) -> dict[str, tuple[Any, ...]]:
         conn,
         f"SELECT column_name, is_nullable, data_type, character_maximum_length"
         f" FROM {quote_identifier(target.table.database)}.information_schema.columns"
-        f" WHERE table_schema = %s AND table_name = %s",
+        f" WHERE table_schema = ? AND table_name = ?",
         (target.table.schema, target.table.table),
     )
     return {row[0]: tuple(row[1:]) for row in rows}

@@ -131,9 +131,10 @@ def test_apply_renders_every_file_before_running_any() -> None:
 def test_apply_runs_statements_in_order_and_counts_them(full_target: SchemaTarget) -> None:
     connection = RecordingConnection()
     count = apply(connection, schema.ENSURE_FILES, full_target)
-    assert count == len(connection.executed) == 7
+    assert count == len(connection.executed) == 8
     assert connection.executed[0].startswith('CREATE TABLE IF NOT EXISTS "ANALYTICS"')
-    assert connection.executed[1].startswith('ALTER TABLE "ANALYTICS"."QUEUE"."JOBS" ADD COLUMN')
+    assert connection.executed[1].startswith('ALTER TABLE "ANALYTICS"."QUEUE"."JOBS" ALTER COLUMN')
+    assert connection.executed[2].startswith('ALTER TABLE "ANALYTICS"."QUEUE"."JOBS" ADD COLUMN')
     assert connection.executed[-1].startswith(
         'CREATE OR REPLACE VIEW "ANALYTICS"."QUEUE"."JOBS_DEAD_LETTERS"'
     )
@@ -143,7 +144,7 @@ def test_apply_runs_statements_in_order_and_counts_them(full_target: SchemaTarge
     ("file_name", "expected_count"),
     [
         ("001_queue_table.sql", 1),
-        ("002_migrate_from_seed.sql", 4),
+        ("002_migrate_from_seed.sql", 5),
         ("003_monitoring_views.sql", 2),
         ("004_grants.sql", 7),
     ],

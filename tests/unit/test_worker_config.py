@@ -395,3 +395,25 @@ def test_config_error_does_not_echo_the_password(env: pytest.MonkeyPatch) -> Non
     message = _config_error(load_snowflake_settings)
     assert "SFP_SNOWFLAKE_USER" in message
     assert "hunter2-secret" not in message
+
+
+@pytest.mark.usefixtures("no_sfp_env")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"auth": "key_pair", "user": "svc", "private_key_file": "/keys/rsa_key.p8"},
+        {"auth": "password", "user": "svc", "password": "pw"},
+        {"auth": "emulator", "host": "127.0.0.1", "port": 8123},
+    ],
+    ids=["workload_identity", "key_pair", "password", "emulator"],
+)
+def test_every_session_binds_on_the_server_commits_each_statement_and_uses_utc(
+    overrides: dict[str, object],
+) -> None:
+    """Whatever the account's or user's defaults: values bound on the server (kept out of
+    QUERY_HISTORY's text), AUTOCOMMIT on, TIMEZONE UTC."""
+    params = connection_params(_settings(**overrides))
+    assert params["paramstyle"] == "qmark"
+    assert params["autocommit"] is True
+    assert params["timezone"] == "UTC"

@@ -27,25 +27,60 @@ class SnowflakeSettings(BaseSettings):
         env_prefix="SFP_SNOWFLAKE_", extra="ignore", populate_by_name=True
     )
 
-    account: str = Field(min_length=1)
-    user: str | None = None
-    role: SnowflakeIdentifier | None = None
-    warehouse: SnowflakeIdentifier | None = None
-    database: SnowflakeIdentifier
+    # Each description is the variable's line in the worker's `--help` and in
+    # docs/worker-environment.md (scripts/gen_worker_environment.py writes its tables).
+    account: str = Field(min_length=1, description="account identifier")
+    user: str | None = Field(default=None, description="required for key_pair and password")
+    role: SnowflakeIdentifier | None = Field(default=None, description="role of the session")
+    warehouse: SnowflakeIdentifier | None = Field(
+        default=None, description="warehouse of the session"
+    )
+    database: SnowflakeIdentifier = Field(
+        description="database of the queue table: an unquoted identifier (letters, digits, "
+        "_, $), upper-cased and quoted in SQL"
+    )
     # `schema` would shadow a pydantic method; the variable is still SFP_SNOWFLAKE_SCHEMA.
-    schema_name: SnowflakeIdentifier = Field(validation_alias="SFP_SNOWFLAKE_SCHEMA")
-    table: SnowflakeIdentifier
-    auth: AuthMode = AuthMode.WORKLOAD_IDENTITY
-    private_key_file: Path | None = None
-    private_key_pem: SecretStr | None = None  # the operator reads it from a Secret instead
-    private_key_passphrase: SecretStr | None = None
-    password: SecretStr | None = None
-    host: str | None = None
-    port: int | None = Field(default=None, gt=0, lt=65536)
-    protocol: str = "https"
-    login_timeout_seconds: int = Field(default=60, gt=0)
-    network_timeout_seconds: int = Field(default=120, gt=0)
-    query_tag: str = "snowflake-processor"
+    schema_name: SnowflakeIdentifier = Field(
+        validation_alias="SFP_SNOWFLAKE_SCHEMA",
+        description="schema of the queue table (an identifier, like the database)",
+    )
+    table: SnowflakeIdentifier = Field(description="the queue table (an identifier)")
+    auth: AuthMode = Field(
+        default=AuthMode.WORKLOAD_IDENTITY,
+        description="workload_identity (the pod's IAM role through IRSA, no stored secret), "
+        "key_pair, password (legacy: Snowflake blocks passwords for service users), emulator "
+        "(the local fakesnow server)",
+    )
+    private_key_file: Path | None = Field(
+        default=None, description="key_pair: PEM private key file (mounted from a Secret)"
+    )
+    private_key_pem: SecretStr | None = Field(
+        default=None,
+        description="key_pair: the PEM private key itself, instead of a file (the operator "
+        "passes its own connection the key read from a Secret)",
+    )
+    private_key_passphrase: SecretStr | None = Field(
+        default=None, description="key_pair: its passphrase, if encrypted (from a Secret)"
+    )
+    password: SecretStr | None = Field(default=None, description="password mode (from a Secret)")
+    host: str | None = Field(
+        default=None,
+        description="private link host, or the emulator's address (required for emulator)",
+    )
+    port: int | None = Field(
+        default=None, gt=0, lt=65536, description="with host (required for emulator)"
+    )
+    protocol: str = Field(
+        default="https", description="https, except for a test endpoint that serves http"
+    )
+    login_timeout_seconds: int = Field(default=60, gt=0, description="how long logging in may take")
+    network_timeout_seconds: int = Field(
+        default=120, gt=0, description="how long one request to Snowflake may take"
+    )
+    query_tag: str = Field(
+        default="snowflake-processor",
+        description="QUERY_TAG of the session, to find its statements in query history",
+    )
 
     @model_validator(mode="after")
     def _credentials_for_mode(self) -> SnowflakeSettings:
@@ -65,9 +100,19 @@ class SnowflakeSettings(BaseSettings):
         return TableRef(self.database, self.schema_name, self.table)
 
 
+# How every session of the protocol behaves, whatever the account's or user's defaults:
+# - paramstyle qmark: values are bound on the server, so entry data and error messages stay
+#   out of the query text QUERY_HISTORY shows (the default, pyformat, escapes them into it);
+# - autocommit: each statement commits on its own. An account or user can default AUTOCOMMIT
+#   to FALSE; a claim would then never commit and would hold the table's lock.
+# - timezone UTC: any time function that follows the session's zone agrees with SYSDATE().
+SESSION_OPTIONS: dict[str, Any] = {"paramstyle": "qmark", "autocommit": True, "timezone": "UTC"}
+
+
 def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
     """Keyword arguments for snowflake.connector.connect (pure: no I/O, no secrets logged)."""
     params: dict[str, Any] = {
+        **SESSION_OPTIONS,
         "account": settings.account,
         "database": settings.database,
         "schema": settings.schema_name,

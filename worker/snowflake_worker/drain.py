@@ -63,6 +63,7 @@ class Drainer:
         self.queue = queue
         self.clients = clients  # caller k uses clients[k % len]: see http_clients.py
         self.deadline_at = deadline_at
+        # One thread: at most one statement on the table per worker (lock_budget.py).
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowflake")
         self._inbox: asyncio.Queue[ClaimedEntry | None] = asyncio.Queue()
         self._in_flight: set[asyncio.Timeout] = set()  # one per call, rescheduled on a stop

@@ -1,8 +1,10 @@
 """The queue protocol: the only module that writes SQL against the queue table.
 
 Every statement is a constant built from the validated, quoted table name; values are
-always bound. Write-backs are guarded by the claim token and ``status = 'processing'``
-so a worker whose lease was recovered cannot overwrite anyone else's work. Statements
+always bound on the server (the connection must use ``paramstyle="qmark"``, as
+:func:`snowflake_worker.connection.connect` opens it). Write-backs are guarded by the claim
+token and ``status = 'processing'`` so a worker whose lease was recovered cannot overwrite
+anyone else's work. Statements
 are counted by kind (benchmarks and metrics read ``statements``). ``retry_count`` is
 read through COALESCE: rows a legacy (seed) writer adds after a migration may hold NULL.
 """
@@ -29,7 +31,8 @@ from tenacity import (
 from .identifiers import TableRef
 from .queue_sql import statements_for
 
-# Keep one statement's JSON bind well under Snowflake's ~1 MB statement limit.
+# Keep one statement's JSON bind well under Snowflake's ~1 MB guidance for a statement's
+# text and binds. The bind is sent as it is counted here: nothing escapes it into SQL text.
 MAX_BIND_BYTES = 512 * 1024
 ERROR_MESSAGE_LIMIT = 1000  # the column's width
 
@@ -238,6 +241,11 @@ class QueueClient:
             stop=stop_after_attempt(retry_attempts),
             reraise=True,
         )
+        if getattr(connection, "is_pyformat", False):
+            raise ValueError(
+                "the queue needs server-side binding: open the connection with "
+                "paramstyle='qmark' (snowflake_worker.connection.connect does)"
+            )
         self._sql = statements_for(table)
 
     # -- plumbing ---------------------------------------------------------------------
@@ -245,6 +253,9 @@ class QueueClient:
     def _execute(
         self, kind: str, params: dict[str, Any] | None, fetch: bool = False, dicts: bool = False
     ) -> Any:
+        statement = self._sql[kind]
+        binds = statement.binds(params)
+
         def attempt() -> Any:
             if self._session_lost and self._reconnect is not None:
                 self._connection = self._reconnect()
@@ -253,7 +264,7 @@ class QueueClient:
             self.statements[kind] += 1
             cursor = self._connection.cursor(DictCursor) if dicts else self._connection.cursor()
             try:
-                cursor.execute(self._sql[kind], params)
+                cursor.execute(statement.sql, binds or None)
                 return cursor.fetchall() if fetch else cursor.rowcount
             except Exception as exc:
                 self._session_lost = is_session_lost(exc)
@@ -323,10 +334,18 @@ class QueueClient:
     # -- operator side ----------------------------------------------------------------
 
     def recover_expired_leases(self, *, lease_seconds: int, max_attempts: int) -> LeaseRecovery:
-        params = {"lease": lease_seconds, "max_attempts": max_attempts}
-        dead = int(self._execute("lease_dead_letter", params) or 0)
-        requeued = int(self._execute("lease_requeue", params) or 0)
-        return LeaseRecovery(requeued=requeued, dead_lettered=dead)
+        """Expired leases back to pending, or dead-lettered when that was their last attempt,
+        in one statement; a second one counts the dead letters, only when it changed rows."""
+        token = uuid.uuid4().hex  # a retried statement reuses it, like a claim
+        params = {"lease": lease_seconds, "max_attempts": max_attempts, "recovery": token}
+        attempts_before = self.statements["lease_recovery"]
+        changed = int(self._execute("lease_recovery", params) or 0)
+        retried = self.statements["lease_recovery"] - attempts_before > 1
+        if not changed and not retried:
+            return LeaseRecovery(requeued=0, dead_lettered=0)
+        rows = self._execute("lease_dead_lettered", {"recovery": token}, fetch=True)
+        dead = int(rows[0][0] or 0)
+        return LeaseRecovery(requeued=max(changed - dead, 0), dead_lettered=dead)
 
     def counts(self, *, max_attempts: int) -> QueueCounts:
         row = self._execute("counts", {"max_attempts": max_attempts}, fetch=True)[0]
@@ -355,9 +374,13 @@ class QueueClient:
     # -- ops side ---------------------------------------------------------------------
 
     def enqueue(self, entries: Iterable[tuple[str, Any]]) -> int:
-        """Insert (id, data) pairs in bulk; ids already in the table are left alone."""
+        """Insert (id, data) pairs in bulk; ids already in the table are left alone, and of an
+        id given twice only the first counts."""
+        first_by_id: dict[str, Any] = {}
+        for entry_id, data in entries:
+            first_by_id.setdefault(entry_id, data)
         inserted = 0
-        for chunk in _json_chunks([{"id": i, "data": d} for i, d in entries]):
+        for chunk in _json_chunks([{"id": i, "data": d} for i, d in first_by_id.items()]):
             inserted += int(self._execute("enqueue", {"entries": chunk}) or 0)
         return inserted
 

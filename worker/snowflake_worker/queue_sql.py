@@ -1,10 +1,23 @@
 """Every statement of the queue protocol, as named templates. Nothing else writes queue SQL.
 
 The only things placed into the text are the validated, quoted identifiers of the table
-({table}) and of its schema ({schema}); every value is a bind parameter (%(name)s).
+({table}) and of its schema ({schema}). Every value is a named parameter (%(name)s) that
+:func:`statements_for` turns into a server-side bind (``?``): values travel apart from the
+statement text, so entry data and error messages never show in QUERY_HISTORY's query text
+and escaping never grows a statement.
+
+Written for Snowflake's documented semantics, not the emulator's (sql/README.md, "What
+Snowflake allows"): LIMIT only at the top level (a subquery with LIMIT is documented as
+unsupported unless it is an uncorrelated scalar subquery), new rows only through MERGE
+(Snowflake does not enforce PRIMARY KEY), every time from SYSDATE() (UTC).
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from .identifiers import TableRef
 
@@ -22,17 +35,18 @@ DEAD_LETTER_FILTER = (
     "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)) "
     "AND (%(needle)s IS NULL OR CONTAINS(LOWER(error_message), LOWER(%(needle)s)))"
 )
-# The offset is bound already negated: "-%(offset)s" with a negative value would render
-# as "--", a comment.
+# The offset is bound as a negative number of seconds.
 COMPLETED_BEFORE = "status = 'completed' AND completed_at < DATEADD(second, %(offset)s, SYSDATE())"
 
 # -- the worker --------------------------------------------------------------------------
 
+# The oldest eligible rows by QUALIFY, not ORDER BY ... LIMIT: Snowflake documents LIMIT in
+# an IN subquery as unsupported (only an uncorrelated scalar subquery may have one).
 CLAIM = (
     "UPDATE {table} SET status = 'processing', claim_token = %(token)s, "
     "processor_id = %(processor)s, claimed_at = SYSDATE() "
     f"WHERE id IN (SELECT id FROM {{table}} WHERE {ELIGIBLE} "
-    "ORDER BY created_at, id LIMIT %(limit)s) AND status = 'pending'"
+    "QUALIFY ROW_NUMBER() OVER (ORDER BY created_at, id) <= %(limit)s) AND status = 'pending'"
 )
 CLAIM_SELECT = (
     "SELECT id, data, retry_count FROM {table} "
@@ -62,21 +76,26 @@ WRITE_BACK_CHECK = (
 
 # -- the operator ------------------------------------------------------------------------
 
-# Past the attempt limit first, so the requeue below never sees those rows.
-LEASE_DEAD_LETTER = (
-    "UPDATE {table} SET status = 'failed', failed_at = SYSDATE(), "
-    "retry_count = COALESCE(retry_count, 0) + 1, claim_token = NULL, "
-    "error_message = 'lease expired after ' || %(lease)s || ' s; attempts exhausted' "
-    "WHERE status = 'processing' "
-    "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE()) "
-    "AND COALESCE(retry_count, 0) + 1 >= %(max_attempts)s"
-)
-LEASE_REQUEUE = (
-    "UPDATE {table} SET status = 'pending', retry_count = COALESCE(retry_count, 0) + 1, "
-    "claim_token = NULL, claimed_at = NULL, processor_id = NULL, "
-    "next_attempt_at = NULL "
+# One statement, so one SYSDATE() and one turn of the table lock: every expired lease goes
+# back to pending, or to failed when this attempt was its last. (Two statements, each with
+# its own clock, requeued a lease that expired between them with its attempts used up:
+# never eligible again, never dead-lettered.) Dead-lettered rows keep the recovery's token,
+# so LEASE_DEAD_LETTERED can count them; write-backs never match a failed row.
+_LAST_ATTEMPT = "COALESCE(retry_count, 0) + 1 >= %(max_attempts)s"
+LEASE_RECOVERY = (
+    f"UPDATE {{table}} SET status = IFF({_LAST_ATTEMPT}, 'failed', 'pending'), "
+    f"failed_at = IFF({_LAST_ATTEMPT}, SYSDATE(), failed_at), "
+    f"error_message = IFF({_LAST_ATTEMPT}, "
+    "'lease expired after ' || %(lease)s || ' s; attempts exhausted', error_message), "
+    f"claim_token = IFF({_LAST_ATTEMPT}, %(recovery)s, NULL), "
+    f"processor_id = IFF({_LAST_ATTEMPT}, processor_id, NULL), "
+    f"claimed_at = IFF({_LAST_ATTEMPT}, claimed_at, NULL), "
+    "retry_count = COALESCE(retry_count, 0) + 1, next_attempt_at = NULL "
     "WHERE status = 'processing' "
     "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE())"
+)
+LEASE_DEAD_LETTERED = (
+    "SELECT COUNT(*) FROM {table} WHERE claim_token = %(recovery)s AND status = 'failed'"
 )
 # Warehouse-free on Snowflake: SHOW runs in the cloud services layer, and a COUNT(*) with
 # no WHERE is answered from table metadata.
@@ -92,13 +111,19 @@ COUNTS = (
 
 # -- the ops commands ------------------------------------------------------------------------
 
-# Idempotent by id: a retried insert, or an id already queued, adds nothing.
+# Idempotent by id: a retried enqueue, or an id already queued, adds nothing. MERGE, not
+# INSERT ... WHERE NOT EXISTS: Snowflake enforces no PRIMARY KEY and runs INSERTs side by
+# side, so two sessions could both find an id missing and both insert it; a MERGE takes the
+# table lock, so the second sees the first's rows. The ids in one bind are distinct (the
+# client removes repeats): MERGE inserts every unmatched source row, repeats included.
 ENQUEUE = (
-    "INSERT INTO {table} (id, data, status, retry_count, created_at) "
-    "SELECT s.id, s.data, 'pending', 0, SYSDATE() FROM ("
+    "MERGE INTO {table} q USING ("
     "SELECT f.value:id::STRING AS id, f.value:data AS data "
-    "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(entries)s))) f) s "
-    "WHERE NOT EXISTS (SELECT 1 FROM {table} q WHERE q.id = s.id)"
+    "FROM (SELECT PARSE_JSON(%(entries)s) AS entries) e, "
+    "LATERAL FLATTEN(INPUT => e.entries) f) s "
+    "ON q.id = s.id "
+    "WHEN NOT MATCHED THEN INSERT (id, data, status, retry_count, created_at) "
+    "VALUES (s.id, s.data, 'pending', 0, SYSDATE())"
 )
 REQUEUE_DEAD_LETTERS = (
     "UPDATE {table} SET status = 'pending', retry_count = 0, failed_at = NULL, "
@@ -126,8 +151,8 @@ TEMPLATES = {
     "claim_select": CLAIM_SELECT,
     "write_back": WRITE_BACK,
     "write_back_check": WRITE_BACK_CHECK,
-    "lease_dead_letter": LEASE_DEAD_LETTER,
-    "lease_requeue": LEASE_REQUEUE,
+    "lease_recovery": LEASE_RECOVERY,
+    "lease_dead_lettered": LEASE_DEAD_LETTERED,
     "idle_show": IDLE_SHOW,
     "idle_count": IDLE_COUNT,
     "counts": COUNTS,
@@ -142,7 +167,46 @@ TEMPLATES = {
 }
 
 
-def statements_for(table: TableRef) -> dict[str, str]:
-    """Every template with this table's quoted name filled in."""
+# The kinds Snowflake runs under the table's lock (UPDATE, DELETE, MERGE): one at a time per
+# table, and a statement that would be the 21st waiting fails with 000625. INSERT and
+# SELECT never wait for it. tests/unit/test_snowflake_strictness.py keeps this list true.
+TABLE_LOCK_KINDS = frozenset(
+    {
+        "claim",
+        "write_back",
+        "lease_recovery",
+        "enqueue",
+        "requeue_dead_letters",
+        "purge_completed",
+    }
+)
+
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement's text, with ``?`` where its named values go, in order."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def binds(self, values: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        """The values in the order of the statement's ``?`` (a name may appear twice)."""
+        given = values or {}
+        missing = sorted(set(self.names) - set(given))
+        if missing:
+            raise KeyError(f"no value for {', '.join(missing)}")
+        return tuple(given[name] for name in self.names)
+
+
+def compile_template(template: str, table: TableRef) -> Statement:
+    """Fill in the quoted identifiers and turn each %(name)s into a ``?`` bind."""
     schema = f'"{table.database}"."{table.schema}"'
-    return {kind: sql.format(table=table.sql, schema=schema) for kind, sql in TEMPLATES.items()}
+    text = template.format(table=table.sql, schema=schema)
+    return Statement(_PARAMETER.sub("?", text), tuple(_PARAMETER.findall(text)))
+
+
+def statements_for(table: TableRef) -> dict[str, Statement]:
+    """Every template, compiled for this table."""
+    return {kind: compile_template(sql, table) for kind, sql in TEMPLATES.items()}

@@ -25,27 +25,113 @@ class WorkerSettings(BaseSettings):
     # allow_inf_nan: "inf" is a float to pydantic, and an infinite timeout is no limit.
     model_config = SettingsConfigDict(env_prefix="SFP_", extra="ignore", allow_inf_nan=False)
 
-    endpoint_url: str = Field(min_length=1)
-    cert_dir: Path = Path(CERT_MOUNT_PATH)
-    processor_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=255)
-    concurrency: int = Field(default=32, gt=0, le=1024)
-    claim_batch: int = Field(default=200, gt=0, le=10_000)
-    max_entries: int = Field(default=10_000, gt=0)  # the Job's entry budget
-    deadline_seconds: float = Field(default=1800, gt=0)  # stop after this long (see drain.py)
-    # Stop at this time (RFC 3339), if sooner: the operator sets it from the Job's start,
-    # which on Fargate is a minute or so before this process starts.
-    deadline_at: datetime | None = None
-    lease_seconds: int = Field(default=3600, gt=0)
-    max_attempts: int = Field(default=5, gt=0)
-    request_timeout_seconds: float = Field(default=10, gt=0)  # a whole call, answer included
-    request_retries: int = Field(default=3, ge=0, le=20)  # in-Job retries of transient errors
-    retry_backoff_seconds: float = Field(default=0.5, gt=0)
-    release_delay_seconds: int = Field(default=60, ge=0)  # next_attempt_at after giving up
-    flush_every: int = Field(default=200, gt=0)  # write back after this many results...
-    flush_seconds: float = Field(default=2.0, gt=0)  # ...or this long after the first
-    grace_seconds: float = Field(default=20, gt=0)  # after a stop, time for in-flight calls
-    termination_message_path: Path = Path(TERMINATION_MESSAGE_PATH)
-    log_level: str = "INFO"
+    # Each description is the variable's line in `--help` and in docs/worker-environment.md
+    # (scripts/gen_worker_environment.py writes its tables from them).
+    endpoint_url: str = Field(
+        min_length=1,
+        description="the service URL: https://, a host, a port (if any) of 1-65535; a URL "
+        "that does not parse is refused at start",
+    )
+    cert_dir: Path = Field(
+        default=Path(CERT_MOUNT_PATH),
+        description="folder holding client.pem, client-key.pem (must match client.pem) and "
+        "ca-cert.pem (the CA of the service's certificate)",
+    )
+    processor_id: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=255,
+        description="recorded in processor_id (the Job name in Kubernetes)",
+        json_schema_extra={"default_text": "host name"},
+    )
+    concurrency: int = Field(
+        default=32, gt=0, le=1024, description="calls in flight at once (1-1024)"
+    )
+    claim_batch: int = Field(
+        default=200,
+        gt=0,
+        le=10_000,
+        description="entries claimed per claim (one UPDATE + one SELECT)",
+    )
+    max_entries: int = Field(
+        default=10_000,
+        gt=0,
+        description="entry budget of this Job: it stops claiming after this many",
+    )
+    deadline_seconds: float = Field(  # see drain.py
+        default=1800,
+        gt=0,
+        description="this long after it starts claiming, the worker stops as on SIGTERM",
+    )
+    # The operator sets it from the Job's start, which on Fargate is a minute or so before
+    # this process starts.
+    deadline_at: datetime | None = Field(
+        default=None,
+        description="it stops (as with SFP_DEADLINE_SECONDS) at this time (RFC 3339, e.g. "
+        "2026-11-25T10:09:25Z; no offset means UTC) if that comes before "
+        "SFP_DEADLINE_SECONDS. The operator sets it to the Job's creation + "
+        "activeDeadlineSeconds - graceSeconds - 15 s, because Kubernetes counts "
+        "activeDeadlineSeconds from the Job's start (on Fargate a minute or more before the "
+        "worker starts); a worker that starts after it claims nothing and exits 0",
+    )
+    lease_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="the operator's lease; DEADLINE + GRACE must stay below it",
+    )
+    max_attempts: int = Field(
+        default=5,
+        gt=0,
+        description="an entry whose attempt count reaches this is dead-lettered",
+    )
+    request_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="one attempt's whole time: connect, send, the answer's status and body; "
+        "past it the attempt is a timeout (transient), however steadily the service trickles "
+        "bytes",
+    )
+    request_retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="in-Job retries of a transient failure (timeout, connection error, 408, "
+        "425, 429, 5xx), with full-jitter exponential backoff",
+    )
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="base of that backoff (doubles per retry, capped at 30 s)",
+    )
+    release_delay_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="after the in-Job retries run out the entry goes back to pending with "
+        "next_attempt_at = now + this x 2^attempts (capped at 1 h); 0 releases it at once",
+    )
+    flush_every: int = Field(
+        default=200, gt=0, description="outcomes are written back after this many results..."
+    )
+    flush_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="...or this long after the first unwritten one, whichever comes first",
+    )
+    grace_seconds: float = Field(
+        default=20,
+        gt=0,
+        description="after SIGTERM, the deadline or a fatal error: time for calls in flight "
+        "to finish; then they are cut off and their entries released",
+    )
+    termination_message_path: Path = Field(
+        default=Path(TERMINATION_MESSAGE_PATH),
+        description="the run's summary is written there, only if the file exists",
+    )
+    log_level: str = Field(
+        default="INFO",
+        description="JSON log lines on stderr: DEBUG, INFO, WARNING or ERROR (any case); "
+        "anything else is refused",
+    )
 
     @field_validator("endpoint_url")
     @classmethod

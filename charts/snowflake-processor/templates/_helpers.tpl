@@ -77,3 +77,13 @@ annotations:
   {{- toYaml $annotations | nindent 2 }}
 {{- end -}}
 {{- end -}}
+
+{{/* The namespaces the operator watches with rbac.scope namespace, as a JSON list:
+watchNamespaces, or jobs.namespace alone. */}}
+{{- define "snowflake-processor.watchNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- .Values.watchNamespaces | uniq | toJson -}}
+{{- else -}}
+{{- list .Values.jobs.namespace | toJson -}}
+{{- end -}}
+{{- end -}}

@@ -77,6 +77,7 @@ def bud_command(
     tag: str,
     build_args: Mapping[str, str],
     ca_bundle: Path,
+    labels: Mapping[str, str] | None = None,
 ) -> list[str]:
     args = [
         "bud",
@@ -98,6 +99,8 @@ def bud_command(
     ]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        args += ["--label", f"{key}={value}"]
     return ["buildah", *storage_args(), *args, str(context)]
 
 
@@ -107,6 +110,7 @@ def build_dockerfile(
     *,
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
     containerd_socket: Path | None = None,
 ) -> None:
     """`buildah bud` a Dockerfile into buildah's storage as `tag`.
@@ -120,7 +124,7 @@ def build_dockerfile(
     hostdeps.ensure(hostdeps.IMAGE_PACKAGES)
     args = {"BASE_IMAGE": BASE_IMAGE, **(build_args or {})}
     command = bud_command(
-        context, dockerfile or context / "Dockerfile", tag, args, host_ca_bundle()
+        context, dockerfile or context / "Dockerfile", tag, args, host_ca_bundle(), labels
     )
     had_cni_dir = CNI_ETC.exists()
     try:

@@ -140,7 +140,11 @@ def apiserver_command(s: ClusterSettings) -> list[str]:
                 "anonymous-auth": False,
                 # Added to the default plugins (which include ServiceAccount,
                 # DefaultTolerationSeconds, ...); PodSecurity is what EKS enforces.
-                "enable-admission-plugins": "NodeRestriction,PodSecurity",
+                # PodTolerationRestriction lets a namespace give its pods the Fargate
+                # node's toleration (annotation scheduler.alpha.kubernetes.io/
+                # defaultTolerations): tests mark the namespaces of the Fargate
+                # profiles so, as on EKS Fargate, only their pods run here.
+                "enable-admission-plugins": "NodeRestriction,PodSecurity,PodTolerationRestriction",
                 # Privileged pods must be refused by PodSecurity, not by this switch,
                 # so tests can see the admission plugin work.
                 "allow-privileged": True,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .shared_arguments import add_json_argument, add_target_arguments
+from .shared_arguments import add_output_arguments, add_target_arguments
 
 if TYPE_CHECKING:  # only for the annotation: the session pulls in the Snowflake connector
     from .session import Session
@@ -24,10 +24,22 @@ class OpsCommand:
     # Said after a Snowflake error about privileges: what this command needs beyond the
     # service role's SELECT and UPDATE.
     privilege_hint: str | None = None
+    # False: the command only needs to know where the table is (`sql render`): no login
+    # arguments, and no Snowflake settings loaded before it runs.
+    logs_in: bool = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """The shared queue and login arguments, this command's own, then --json."""
+        """The shared queue and login arguments, this command's own, then -o."""
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        add_target_arguments(parser)
+        add_target_arguments(parser, login=self.logs_in)
         self.add_own_arguments(parser)
-        add_json_argument(parser)
+        add_output_arguments(parser)
+
+
+@dataclass(frozen=True)
+class OpsGroup:
+    """A command made of subcommands: `snowflake-processor sql render|apply`."""
+
+    name: str
+    help: str
+    commands: tuple[OpsCommand, ...]

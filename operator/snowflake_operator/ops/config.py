@@ -1,7 +1,9 @@
-"""Which queue an ops command works on: a SnowflakeProcessor resource file or flags.
+"""Which queue an ops command works on: a SnowflakeProcessor in the cluster (NAME), a
+resource file (--resource) or flags.
 
-Both end in the worker's SnowflakeSettings, so they are validated the same way. Secrets
-come from the environment (or a key file) only and never appear in a message.
+All end in the worker's SnowflakeSettings, so they are validated the same way. Secrets come
+from the environment (or a key file), or from the Secrets a resource in the cluster
+references, and never appear in a message.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -22,6 +24,9 @@ from snowflake_worker.validation_errors import spec_location, validation_problem
 
 from ..spec import ProcessorSpec, QueueSettings
 from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
+
+if TYPE_CHECKING:  # only for the annotation: the cluster module loads the kubernetes client
+    from .cluster import ClusterResource
 
 RESOURCE_KIND = "SnowflakeProcessor"
 DEFAULT_MAX_ATTEMPTS = QueueSettings().max_attempts
@@ -70,29 +75,78 @@ class _ExplicitSettings(SnowflakeSettings):
 
 
 @dataclass(frozen=True)
+class NamedResource:
+    """A SnowflakeProcessor named by NAME (read from the cluster) or --resource FILE."""
+
+    spec: ProcessorSpec
+    source: str  # for messages: "resource FILE" or "SnowflakeProcessor NAMESPACE/NAME"
+    # The cluster's copy only: its status, and how to read the Secrets it references.
+    cluster: ClusterResource | None = None
+
+
+@dataclass(frozen=True)
 class OpsTarget:
     settings: SnowflakeSettings
     max_attempts: int  # decides which pending entries are "eligible"
-    source: str  # for messages: "resource FILE" or "flags"
+    source: str  # for messages: "resource FILE", "SnowflakeProcessor NS/NAME" or "flags"
+    resource: NamedResource | None = None
 
     @property
     def table_name(self) -> str:
         return str(self.settings.table_ref)
 
 
-def load_target(args: argparse.Namespace) -> OpsTarget:
-    """Settings from exactly one of --resource or the target flags; ConfigError otherwise."""
-    given = [name for name in TARGET_FLAGS if getattr(args, name) is not None]
-    login = {name: getattr(args, name) for name in LOGIN_FLAGS if getattr(args, name) is not None}
+def named_resource(args: argparse.Namespace) -> NamedResource | None:
+    """The resource NAME or --resource names; None when neither is given (flags).
+
+    ConfigError when both are, when a resource comes with flags that say where the table
+    is, or when -n, --context or --kubeconfig come without NAME.
+    """
+    cluster_flags = [
+        flag
+        for flag, value in (
+            ("-n", args.namespace),
+            ("--context", args.context),
+            ("--kubeconfig", args.kubeconfig),
+        )
+        if value is not None
+    ]
+    if args.name is None and cluster_flags:
+        raise ConfigError(
+            f"{', '.join(cluster_flags)} given without NAME: they say where to find a "
+            "SnowflakeProcessor in the cluster; give its NAME too (kubectl get sfp lists them)"
+        )
+    if args.name is not None and args.resource is not None:
+        raise ConfigError(
+            f"give NAME (a resource in the cluster) or --resource FILE, not both "
+            f"(NAME {args.name!r}, --resource {args.resource})"
+        )
+    if args.name is None and args.resource is None:
+        return None
+    given = [name for name in TARGET_FLAGS if getattr(args, name, None) is not None]
+    if given:
+        flags = ", ".join(f"--{name}" for name in given)
+        how = "NAME" if args.name is not None else "--resource"
+        raise ConfigError(
+            f"{how} names the queue table already: leave out {flags} "
+            "(only --user, --role, --warehouse and --auth may override the resource)"
+        )
     if args.resource is not None:
-        if given:
-            flags = ", ".join(f"--{name}" for name in given)
-            raise ConfigError(
-                f"--resource names the queue table already: leave out {flags} "
-                "(only --user, --role, --warehouse and --auth may override the resource)"
-            )
-        spec = load_resource_spec(args.resource)
-        snowflake = spec.snowflake
+        return NamedResource(load_resource_spec(args.resource), f"resource {args.resource}")
+    from .cluster import read_processor  # the kubernetes client: only when NAME is given
+
+    found = read_processor(args.name, args.namespace, args.context, args.kubeconfig)
+    spec = validate_spec(found.document.get("spec"), found.source)
+    return NamedResource(spec, found.source, found)
+
+
+def load_target(args: argparse.Namespace) -> OpsTarget:
+    """Settings from exactly one of NAME, --resource or the target flags; ConfigError
+    otherwise."""
+    login = {name: getattr(args, name) for name in LOGIN_FLAGS if getattr(args, name) is not None}
+    resource = named_resource(args)
+    if resource is not None:
+        snowflake = resource.spec.snowflake
         fields: dict[str, Any] = {
             "account": snowflake.account,
             "user": snowflake.user,
@@ -106,19 +160,22 @@ def load_target(args: argparse.Namespace) -> OpsTarget:
             "port": snowflake.port,
             **login,
         }
-        settings = _settings(fields, args)
-        return OpsTarget(settings, spec.queue.max_attempts, f"resource {args.resource}")
+        secrets = _cluster_secrets(resource, args)
+        settings = _settings(fields, args, secrets)
+        return OpsTarget(settings, resource.spec.queue.max_attempts, resource.source, resource)
+    given = [name for name in TARGET_FLAGS if getattr(args, name) is not None]
     required = ("account", "database", "schema", "table")
     if not given:
         raise ConfigError(
-            "say which queue table: --resource FILE (a SnowflakeProcessor resource), or "
-            "--account, --database, --schema and --table"
+            "say which queue table: NAME (a SnowflakeProcessor in the cluster, with -n "
+            "NAMESPACE), --resource FILE (a SnowflakeProcessor resource file), or --account, "
+            "--database, --schema and --table"
         )
     missing = [f"--{name}" for name in required if getattr(args, name) is None]
     if missing:
         raise ConfigError(
-            f"missing {', '.join(missing)}: without --resource, give --account, --database, "
-            "--schema and --table"
+            f"missing {', '.join(missing)}: without NAME or --resource, give --account, "
+            "--database, --schema and --table"
         )
     fields = {
         "account": args.account,
@@ -130,6 +187,17 @@ def load_target(args: argparse.Namespace) -> OpsTarget:
         **login,
     }
     return OpsTarget(_settings(fields, args), DEFAULT_MAX_ATTEMPTS, "flags")
+
+
+def _cluster_secrets(resource: NamedResource, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The resource's own key or password, from its Secrets in the cluster, when the login
+    is the resource's own (no --user, --auth or --private-key-file); else None: the local
+    secrets (flags, environment) apply."""
+    if resource.cluster is None:
+        return None
+    if args.user is not None or args.auth is not None or args.private_key_file is not None:
+        return None
+    return resource.cluster.login_secrets(resource.spec)
 
 
 def load_resource_spec(path: Path) -> ProcessorSpec:
@@ -153,18 +221,29 @@ def load_resource_spec(path: Path) -> ProcessorSpec:
     kind = document.get("kind")
     if kind is not None and kind != RESOURCE_KIND:
         raise ConfigError(f"{path} is a {kind}, not a {RESOURCE_KIND}")
+    return validate_spec(document["spec"], f"resource {path}")
+
+
+def validate_spec(spec: Any, source: str) -> ProcessorSpec:
+    """A resource's spec validated as the operator validates it; ConfigError naming the
+    field (``spec.job.cpu: ...``) otherwise."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{source} is not a {RESOURCE_KIND} resource: it has no spec mapping")
     try:
-        return ProcessorSpec.model_validate(document["spec"])
+        return ProcessorSpec.model_validate(spec)
     except ValidationError as exc:
         problems = validation_problems(exc, spec_location)
-        raise ConfigError(f"invalid resource {path}: {problems}") from None
+        raise ConfigError(f"invalid {source}: {problems}") from None
 
 
-def _settings(fields: dict[str, Any], args: argparse.Namespace) -> SnowflakeSettings:
-    fields = {
-        **fields,
-        **_secrets(AuthMode(fields.get("auth") or AuthMode.WORKLOAD_IDENTITY), args),
-    }
+def _settings(
+    fields: dict[str, Any],
+    args: argparse.Namespace,
+    cluster_secrets: dict[str, Any] | None = None,
+) -> SnowflakeSettings:
+    auth = AuthMode(fields.get("auth") or AuthMode.WORKLOAD_IDENTITY)
+    secrets = _secrets(auth, args) if cluster_secrets is None else cluster_secrets
+    fields = {**fields, **secrets}
     try:
         return _ExplicitSettings(**fields)
     except ValidationError as exc:

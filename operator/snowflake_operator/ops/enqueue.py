@@ -117,8 +117,8 @@ def _report(
 ) -> None:
     output = session.output
     verb = "would_insert" if args.dry_run else "inserted"
-    if output.json_mode:
-        output.json(
+    if output.structured:
+        output.document(
             {
                 "table": session.target.table_name,
                 "file": args.file,

@@ -1,5 +1,5 @@
 """What the ops commands print: rich tables on a terminal, aligned plain text otherwise,
-one JSON document with --json. Messages and problems go to stderr."""
+one JSON or YAML document with ``-o json|yaml``. Messages and problems go to stderr."""
 
 from __future__ import annotations
 
@@ -45,26 +45,56 @@ def utc_text(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def truncate(text: str | None, width: int) -> str:
+def truncate(text: str | None, width: int | None) -> str:
+    """On one line, cut to ``width`` characters (None: not cut)."""
     if text is None:
         return "-"
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
+    return flat if width is None or len(flat) <= width else flat[: width - 3] + "..."
+
+
+# -o values, as kubectl spells them; "table" is what no -o gives.
+TABLE, WIDE, JSON, YAML = "table", "wide", "json", "yaml"
+OUTPUT_FORMATS = (JSON, YAML, WIDE)
 
 
 class Output:
-    def __init__(self, *, json_mode: bool, stdout: TextIO | None = None) -> None:
-        self.json_mode = json_mode
+    def __init__(self, *, format: str = TABLE, stdout: TextIO | None = None) -> None:
+        if format not in (TABLE, *OUTPUT_FORMATS):
+            raise ValueError(f"unknown output format {format!r}")
+        self.format = format
         self._stdout = stdout or sys.stdout
-        self.rich = not json_mode and self._stdout.isatty()
+        self.rich = not self.structured and self._stdout.isatty()
 
-    def json(self, document: dict[str, Any]) -> None:
-        self._stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    @property
+    def structured(self) -> bool:
+        """One document (JSON or YAML) on stdout instead of tables and lines."""
+        return self.format in (JSON, YAML)
+
+    @property
+    def wide(self) -> bool:
+        """Tables with every column and nothing cut short."""
+        return self.format == WIDE
+
+    def document(self, document: dict[str, Any]) -> None:
+        if self.format == YAML:
+            # Through JSON first: the same plain types (datetimes already ISO text) either way.
+            self._stdout.write(_yaml(json.loads(json.dumps(document, default=str))))
+        else:
+            self._stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        self._stdout.flush()
+
+    def text(self, text: str) -> None:
+        """Text on stdout exactly as it is, never wrapped or styled (nothing with -o json or
+        yaml): SQL to save and run."""
+        if self.structured:
+            return
+        self._stdout.write(text if text.endswith("\n") else text + "\n")
         self._stdout.flush()
 
     def line(self, text: str = "") -> None:
-        """Human-readable text on stdout (nothing in JSON mode)."""
-        if self.json_mode:
+        """Human-readable text on stdout (nothing with -o json or yaml)."""
+        if self.structured:
             return
         if self.rich:
             self._console().print(text, highlight=False, markup=False)
@@ -72,7 +102,7 @@ class Output:
             self._stdout.write(text + "\n")
 
     def table(self, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
-        if self.json_mode:
+        if self.structured:
             return
         cells = [[str(value) for value in row] for row in rows]
         if self.rich:
@@ -108,6 +138,21 @@ class Output:
         from rich.console import Console
 
         return Console(file=self._stdout)
+
+
+def _yaml(document: Any) -> str:
+    """YAML as kubectl writes it: keys in order, text of several lines as a | block."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True)
 
 
 def warn(text: str) -> None:

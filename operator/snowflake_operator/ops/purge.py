@@ -73,8 +73,8 @@ def run(args: argparse.Namespace, session: Session) -> int:
     else:
         document["purged"] = queue.purge_completed(seconds)
     output = session.output
-    if output.json_mode:
-        output.json(document)
+    if output.structured:
+        output.document(document)
         return 0
     title = f"purge entries in {document['table']} completed more than {document['older_than']} ago"
     output.table(

@@ -7,8 +7,8 @@ command modules may import every shared module without a cycle.
 
 from __future__ import annotations
 
-from . import enqueue, purge, requeue, status
-from .command import OpsCommand
+from . import enqueue, purge, requeue, sql, status
+from .command import OpsCommand, OpsGroup
 
 OPS_COMMANDS: tuple[OpsCommand, ...] = (
     status.COMMAND,
@@ -16,3 +16,6 @@ OPS_COMMANDS: tuple[OpsCommand, ...] = (
     requeue.COMMAND,
     purge.COMMAND,
 )
+
+# Commands made of subcommands, listed after the others.
+OPS_GROUPS: tuple[OpsGroup, ...] = (OpsGroup("sql", sql.GROUP_HELP, (sql.RENDER, sql.APPLY)),)

@@ -102,8 +102,8 @@ def run(args: argparse.Namespace, session: Session) -> int:
 
 def _report(session: Session, document: dict[str, Any]) -> None:
     output = session.output
-    if output.json_mode:
-        output.json(document)
+    if output.structured:
+        output.document(document)
         return
     dry_run = document["dry_run"]
     rows: list[list[Any]] = (

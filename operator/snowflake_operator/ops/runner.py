@@ -9,19 +9,18 @@ import sys
 from snowflake_worker.errors import FatalError
 
 from .command import OpsCommand
-from .config import load_target
 from .output import Output
 from .session import Session
+from .shared_arguments import output_format
 
 
 def run_command(command: OpsCommand, args: argparse.Namespace) -> int:
     from snowflake.connector import errors as sf_errors
 
-    output = Output(json_mode=args.json)
-    session: Session | None = None
+    session = Session(args, output=Output(format=output_format(args)))
     try:
-        target = load_target(args)
-        session = Session(target, output)
+        if command.logs_in:
+            session.target  # noqa: B018 (configuration errors first, before any input)
         return command.run(args, session)
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -36,8 +35,7 @@ def run_command(command: OpsCommand, args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if session is not None:
-            session.close()
+        session.close()
 
 
 def _one_line(exc: BaseException) -> str:

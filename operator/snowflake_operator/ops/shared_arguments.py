@@ -1,4 +1,4 @@
-"""The arguments every ops command shares: which queue table, who logs in, and --json.
+"""The arguments every ops command shares: which queue table, who logs in, and -o.
 
 Each command adds its own arguments itself (``add_arguments`` in its module); this module
 imports no command, so commands, the configuration and the registry can all import it.
@@ -11,6 +11,8 @@ import textwrap
 from pathlib import Path
 
 from snowflake_worker.connection import AuthMode
+
+from .output import JSON, OUTPUT_FORMATS, TABLE
 
 # Flags that say where the queue table is: they come from the resource with --resource.
 TARGET_FLAGS = ("account", "database", "schema", "table", "host", "port")
@@ -25,33 +27,69 @@ def _wrap(text: str) -> str:
     return textwrap.fill(text, width=78)
 
 
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """The queue table (--resource or the flags) and the login, as two help groups."""
+def add_target_arguments(parser: argparse.ArgumentParser, *, login: bool = True) -> None:
+    """The queue table (a resource in the cluster, --resource or the flags) and, for a
+    command that logs in, the account and the login, as help groups."""
     where = parser.add_argument_group(
         "the queue table",
         _wrap(
-            "Either --resource FILE (a SnowflakeProcessor resource: its spec is validated as "
-            "the operator does and its spec.snowflake names the table and the login), or "
-            "--account, --database, --schema and --table (with --host/--port for private link "
-            "or the emulator). Not both."
+            "One of: NAME, a SnowflakeProcessor read from the cluster like kubectl does "
+            "(-n NAMESPACE, else the kubeconfig context's namespace; its Snowflake key or "
+            "password comes from the Secrets it references); --resource FILE, a "
+            "SnowflakeProcessor YAML file; or --account, --database, --schema and --table "
+            "(with --host/--port for private link or the emulator). A resource's spec is "
+            "validated as the operator does and its spec.snowflake names the table and the "
+            "login."
+            if login
+            else "One of: NAME, a SnowflakeProcessor read from the cluster like kubectl does "
+            "(-n NAMESPACE, else the kubeconfig context's namespace); --resource FILE, a "
+            "SnowflakeProcessor YAML file; or --database, --schema and --table."
         ),
+    )
+    name = where.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="a SnowflakeProcessor in the cluster (kubectl get sfp lists them)",
+    )
+    name.completer = complete_processor_names  # type: ignore[attr-defined]  # argcomplete's
+    where.add_argument(
+        "-n",
+        "--namespace",
+        help="NAME's namespace (the kubeconfig context's namespace, else default)",
+    )
+    where.add_argument("--context", help="kubeconfig context to use (the current one)")
+    where.add_argument(
+        "--kubeconfig",
+        type=Path,
+        metavar="PATH",
+        help="kubeconfig file ($KUBECONFIG, else ~/.kube/config; in a pod its service account)",
     )
     where.add_argument(
         "--resource", type=Path, metavar="FILE", help="a SnowflakeProcessor YAML file"
     )
-    where.add_argument("--account", help="Snowflake account identifier")
+    if login:
+        where.add_argument("--account", help="Snowflake account identifier")
     where.add_argument("--database", help="database of the queue table")
     where.add_argument("--schema", help="schema of the queue table")
     where.add_argument("--table", help="the queue table")
+    if not login:
+        return
     where.add_argument("--host", help="Snowflake host (private link, or the local emulator)")
     where.add_argument("--port", type=int, help="Snowflake port (with --host)")
+    _add_login_arguments(parser)
+
+
+def _add_login_arguments(parser: argparse.ArgumentParser) -> None:
     login = parser.add_argument_group(
         "the login",
         _wrap(
-            "With --resource these override the resource's values. Secrets never go on the "
-            "command line: key_pair takes --private-key-file (or SFP_SNOWFLAKE_PRIVATE_KEY_FILE) "
-            "and SFP_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE for an encrypted key; password takes "
-            "SFP_SNOWFLAKE_PASSWORD."
+            "With NAME or --resource these override the resource's values. Secrets never go "
+            "on the command line: key_pair takes --private-key-file (or "
+            "SFP_SNOWFLAKE_PRIVATE_KEY_FILE) and SFP_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE for an "
+            "encrypted key; password takes SFP_SNOWFLAKE_PASSWORD. With NAME and none of "
+            "--user, --auth, --private-key-file, the resource's own login is used, its key "
+            "or password read from its Secrets (never printed)."
         ),
     )
     login.add_argument("--user", help="Snowflake user (key_pair and password need one)")
@@ -71,9 +109,39 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_json_argument(parser: argparse.ArgumentParser) -> None:
+def complete_processor_names(
+    prefix: str, parsed_args: argparse.Namespace, **_: object
+) -> list[str]:
+    """NAME completes to the SnowflakeProcessors of the namespace given so far (-n, else the
+    context's), as `kubectl get sfp <TAB>` does; nothing when the cluster cannot say."""
+    from .cluster import processor_names  # the kubernetes client: only while completing
+
+    try:
+        names = processor_names(
+            getattr(parsed_args, "namespace", None),
+            getattr(parsed_args, "context", None),
+            getattr(parsed_args, "kubeconfig", None),
+        )
+    except Exception:  # a completion never fails loudly: it offers nothing
+        return []
+    return [name for name in names if name.startswith(prefix)]
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """-o json|yaml|wide, as kubectl spells it; --json stays as a deprecated alias."""
     parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON document on stdout (nothing on stdout when the command fails)",
+        "-o",
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default=None,
+        help="json or yaml: one document on stdout (nothing there when the command fails); "
+        "wide: tables with nothing cut short. Default: tables",
     )
+    parser.add_argument("--json", action="store_true", help="same as -o json (deprecated)")
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The format asked for: -o wins over the deprecated --json."""
+    if args.output is not None:
+        return str(args.output)
+    return JSON if args.json else TABLE

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # only for annotations: the session pulls in the Snowflake co
     from .session import Session
 
 HELP = "entries by status, the oldest pending age, recent dead letters"
-ERROR_WIDTH = 80  # in the table; JSON has the whole message
+ERROR_WIDTH = 80  # in the table; -o wide, json and yaml have the whole message
 
 
 def _count(text: str, *, low: int, high: int) -> int:
@@ -71,8 +71,10 @@ def run(args: argparse.Namespace, session: Session) -> int:
         "total": counts.total,
     }
     output = session.output
-    if output.json_mode:
+    processor = _processor(session)
+    if output.structured:
         document: dict[str, Any] = {
+            **({"processor": processor} if processor is not None else {}),
             "table": session.target.table_name,
             "max_attempts": max_attempts,
             "counts": numbers,
@@ -88,8 +90,10 @@ def run(args: argparse.Namespace, session: Session) -> int:
                 for letter in dead
             ],
         }
-        output.json(document)
+        output.document(document)
         return 0
+    if processor is not None:
+        output.line(_processor_line(processor))
     output.table(
         f"queue {session.target.table_name}",
         [Column("status"), Column("entries", numeric=True)],
@@ -124,12 +128,46 @@ def run(args: argparse.Namespace, session: Session) -> int:
                 letter.id,
                 letter.retry_count,
                 utc_text(letter.failed_at),
-                truncate(letter.error_message, ERROR_WIDTH),
+                truncate(letter.error_message, None if output.wide else ERROR_WIDTH),
             ]
             for letter in dead
         ],
     )
     return 0
+
+
+def _processor(session: Session) -> dict[str, Any] | None:
+    """With NAME: what the operator last reported in the resource's status."""
+    resource = session.target.resource
+    if resource is None or resource.cluster is None:
+        return None
+    cluster = resource.cluster
+    status = cluster.status
+    conditions = status.get("conditions")
+    ready = next(
+        (c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Ready"), {}
+    )
+    return {
+        "namespace": cluster.namespace,
+        "name": cluster.name,
+        "ready": ready.get("status"),
+        "reason": ready.get("reason"),
+        "message": ready.get("message"),
+        "active_jobs": status.get("activeJobs"),
+        "last_poll_time": status.get("lastPollTime"),
+    }
+
+
+def _processor_line(processor: dict[str, Any]) -> str:
+    name = f"SnowflakeProcessor {processor['namespace']}/{processor['name']}"
+    if processor["ready"] is None and processor["last_poll_time"] is None:
+        return f"{name}: no status yet (is the operator running?)"
+    reason = f" ({processor['reason']})" if processor["reason"] else ""
+    jobs = processor["active_jobs"] if processor["active_jobs"] is not None else "-"
+    return (
+        f"{name}: Ready {processor['ready'] or 'unknown'}{reason}, active Jobs {jobs}, "
+        f"last poll {processor['last_poll_time'] or 'never'}"
+    )
 
 
 COMMAND = OpsCommand("status", HELP, add_arguments, run)

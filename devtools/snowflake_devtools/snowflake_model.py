@@ -1,0 +1,444 @@
+"""Snowflake's behaviour where fakesnow differs and the project depends on it, as an ASGI
+layer in front of fakesnow's server (the emulator runs it unless ``--fakesnow-only``).
+
+fakesnow is lenient where Snowflake is strict and strict where Snowflake is lenient. The
+model makes it behave as Snowflake documents, for every client of the emulator process
+(tests, worker processes, the operator):
+
+- PRIMARY KEY, UNIQUE and FOREIGN KEY are declared, never enforced (DuckDB enforces them):
+  they are removed from CREATE TABLE, so duplicate ids get in unless the SQL prevents them.
+- VARCHAR(n) is enforced (fakesnow stores any length): a longer string fails with 100078.
+- UPDATE, DELETE and MERGE take the table's lock: they run one at a time per table (fakesnow
+  runs them side by side and reports "Conflict on update"), a transaction keeps the lock until
+  it ends, a statement that would be the 21st waiter fails with 000625, and one that waits
+  longer than its session's LOCK_TIMEOUT (default 43,200 s) fails.
+- Account or user defaults for session parameters (``user_defaults``): a login that does
+  not set AUTOCOMMIT or LOCK_TIMEOUT gets its user's default, as after
+  ``ALTER USER ... SET AUTOCOMMIT = FALSE``.
+- CREATE TABLE IF NOT EXISTS of an existing table changes nothing (fakesnow records the
+  new definition's column lengths for the old table).
+
+``GET /model/stats`` answers what it saw, as JSON: the lock figures per table and counts of
+statements refused. ``GET /model/queries`` lists the text of the latest statements as they
+arrived (QUERY_HISTORY's QUERY_TEXT: what anyone who can see the history reads).
+Statements the model itself runs (length probes) are not counted by clients, and only the
+emulator pays for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+import json
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from . import snowflake_rules as rules
+from .string_lengths import TooLong, check_probe, string_writes, written_table
+from .table_locks import SNOWFLAKE_WAITERS_LIMIT, LockWaitersExceeded, LockWaitTimedOut, TableLocks
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SNOWFLAKE_LOCK_TIMEOUT_SECONDS = 43_200.0
+_LOGIN = "/session/v1/login-request"
+_QUERY = "/queries/v1/query-request"
+_SESSION = "/session"
+_STATS = "/model/stats"
+_QUERIES = "/model/queries"
+_QUERY_TEXTS_KEPT = 500
+_QUERY_TEXT_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What the model changes; every part can be switched off on its own."""
+
+    drop_unenforced_constraints: bool = True
+    enforce_varchar_lengths: bool = True
+    lock_waiters_limit: int | None = SNOWFLAKE_WAITERS_LIMIT  # None: no table locks
+    lock_hold_seconds: float = 0.0  # extra time each locking statement holds the lock
+    user_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Session:
+    autocommit: bool
+    lock_timeout: float
+
+
+@dataclass
+class _Response:
+    status: int = 200
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+
+
+class SnowflakeModel:
+    """The ASGI app that wraps fakesnow's; ``sessions`` is fakesnow's token -> connection map
+    (the model runs its length probes on the statement's own session)."""
+
+    def __init__(self, app: ASGIApp, sessions: Mapping[str, Any], options: ModelOptions) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.options = options
+        limit = options.lock_waiters_limit
+        self.locks = TableLocks(limit) if limit is not None else None
+        self.refused: dict[str, int] = {"too_long": 0, "constraints_dropped": 0}
+        self.query_texts: deque[tuple[int, str]] = deque(maxlen=_QUERY_TEXTS_KEPT)
+        self._session_state: dict[str, _Session] = {}
+        self._limits: dict[str, dict[str, int]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif path == _STATS:
+            await _send(send, _json_response(self.stats()))
+        elif path == _QUERIES:
+            texts = [{"length": n, "text": text} for n, text in self.query_texts]
+            await _send(send, _json_response({"queries": texts}))
+        elif path == _LOGIN:
+            await _send(send, await self._login(scope, await _read_body(receive)))
+        elif path == _QUERY:
+            await _send(send, await self._query(scope, await _read_body(receive)))
+        elif path == _SESSION and b"delete=true" in scope.get("query_string", b""):
+            self._forget(_token(scope))
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def stats(self) -> dict[str, Any]:
+        locks = self.locks.stats() if self.locks is not None else None
+        return {"locks": locks, **self.refused}
+
+    # -- login: a user's defaults for session parameters ------------------------------------
+
+    async def _login(self, scope: Scope, raw: bytes) -> _Response:
+        body, compressed = _decode(scope, raw)
+        data = body.setdefault("data", {})
+        params = data.setdefault("SESSION_PARAMETERS", {})
+        for name, value in self.options.user_defaults.get(str(data.get("LOGIN_NAME")), {}).items():
+            params.setdefault(name, value)
+        response = await self._forward(scope, _encode(body, compressed))
+        token = (json.loads(response.body or b"{}").get("data") or {}).get("token")
+        if token:
+            self._session_state[token] = _Session(
+                autocommit=_truthy(params.get("AUTOCOMMIT", True)),
+                lock_timeout=float(params.get("LOCK_TIMEOUT", SNOWFLAKE_LOCK_TIMEOUT_SECONDS)),
+            )
+        return response
+
+    # -- queries ------------------------------------------------------------------------
+
+    async def _query(self, scope: Scope, raw: bytes) -> _Response:
+        body, compressed = _decode(scope, raw)
+        token = _token(scope)
+        text = str(body.get("sqlText", ""))
+        self.query_texts.append((len(text), text[:_QUERY_TEXT_CHARS]))
+        try:
+            statement = _parsed(text)
+        except SqlglotError:
+            return await self._forward(scope, raw)  # fakesnow reports its own syntax error
+        if body.get("describeOnly"):
+            return await self._forward(scope, raw)
+        if isinstance(statement, exp.Create | exp.Alter | exp.Drop):
+            self._limits.clear()
+        if await self._creates_nothing(statement, token):
+            # fakesnow would record the new definition's column lengths for the old table
+            body = {"sqlText": "SELECT 'Table already exists, statement succeeded.' AS status"}
+            return await self._forward(scope, _encode(body, compressed))
+        rewritten = self._without_constraints(statement)
+        if rewritten is not None:
+            body["sqlText"] = rewritten
+            raw = _encode(body, compressed)
+        table = self._locked_table(statement, token)
+        if table is not None and self.locks is not None:
+            refused = await self._take_lock(table, token)
+            if refused is not None:
+                return refused
+        try:
+            too_long = await self._checked_lengths(statement, token, body.get("bindings") or {})
+            if too_long is not None:
+                self.refused["too_long"] += 1
+                return _error("100078", "22000", too_long.message())
+            if table is not None and self.options.lock_hold_seconds > 0:
+                await asyncio.sleep(self.options.lock_hold_seconds)
+            return await self._forward(scope, raw)
+        finally:
+            self._after_statement(statement, token, table)
+
+    async def _creates_nothing(self, statement: exp.Expr, token: str) -> bool:
+        """CREATE TABLE IF NOT EXISTS of a table that exists: a no-op on Snowflake."""
+        if not (
+            isinstance(statement, exp.Create)
+            and statement.kind == "TABLE"
+            and statement.args.get("exists")
+            and isinstance(table := statement.find(exp.Table), exp.Table)
+        ):
+            return False
+        connection = self.sessions.get(token)
+        if connection is None:
+            return False
+        name = rules.qualified_name(table, *self._session_location(token))
+        return await asyncio.to_thread(_table_exists, connection, name)
+
+    def _without_constraints(self, statement: exp.Expr) -> str | None:
+        if not self.options.drop_unenforced_constraints:
+            return None
+        bare = rules.without_unenforced_constraints(statement)
+        if bare is None:
+            return None
+        self.refused["constraints_dropped"] += 1
+        return bare.sql(dialect=rules.DIALECT)
+
+    def _locked_table(self, statement: exp.Expr, token: str) -> str | None:
+        table = rules.locked_table(statement)
+        if table is None:
+            return None
+        database, schema = self._session_location(token)
+        return rules.qualified_name(table, database, schema)
+
+    async def _take_lock(self, table: str, token: str) -> _Response | None:
+        assert self.locks is not None
+        session = self._session_state.get(token) or _Session(True, SNOWFLAKE_LOCK_TIMEOUT_SECONDS)
+        try:
+            await self.locks.acquire(table, token, session.lock_timeout)
+        except (LockWaitersExceeded, LockWaitTimedOut) as exc:
+            # 000625 is Snowflake's code for too many waiters; which code its LOCK_TIMEOUT
+            # gives is not documented (docs/snowflake-checks.md has a check for it).
+            return _error("000625", "57014", str(exc))
+        return None
+
+    def _after_statement(self, statement: exp.Expr, token: str, table: str | None) -> None:
+        """Autocommit ends the statement's transaction; COMMIT, ROLLBACK and DDL end an open
+        one (Snowflake commits before and after DDL); ALTER SESSION may switch autocommit."""
+        session = self._session_state.get(token)
+        if session is not None and (changed := _session_parameters(statement)):
+            if "AUTOCOMMIT" in changed:
+                session.autocommit = _truthy(changed["AUTOCOMMIT"])
+            if "LOCK_TIMEOUT" in changed:
+                session.lock_timeout = float(changed["LOCK_TIMEOUT"])
+        if self.locks is None:
+            return
+        if _ends_transaction(statement, session):
+            self.locks.release_all(token)
+        elif table is not None and (session is None or session.autocommit):
+            self.locks.release(table, token)
+
+    async def _checked_lengths(
+        self, statement: exp.Expr, token: str, bindings: Mapping[str, Any]
+    ) -> TooLong | None:
+        """The first string too long for its column, if any. A probe the model cannot run
+        lets the statement through (fakesnow decides), with a line in the emulator's log."""
+        try:
+            return await self._too_long(statement, token, bindings)
+        except Exception as exc:  # the model's own probe failed: not the client's error
+            print(f"snowflake model: length check skipped: {exc}", file=sys.stderr, flush=True)
+            return None
+
+    async def _too_long(
+        self, statement: exp.Expr, token: str, bindings: Mapping[str, Any]
+    ) -> TooLong | None:
+        if not self.options.enforce_varchar_lengths:
+            return None
+        target = written_table(statement)
+        connection = self.sessions.get(token)
+        if target is None or connection is None:
+            return None
+        database, schema = self._session_location(token)
+        name = rules.qualified_name(target, database, schema)
+        limits = self._limits.get(name)
+        if limits is None:
+            limits = await asyncio.to_thread(_column_limits, connection, name)
+            self._limits[name] = limits
+        writes = string_writes(statement, _bound_values(bindings), limits)
+        if writes.too_long:
+            return writes.too_long[0]
+        for probe, columns in writes.probes:
+            lengths = await asyncio.to_thread(_first_row, connection, probe)
+            found = check_probe(columns, lengths, limits)
+            if found:
+                return found[0]
+        return None
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _session_location(self, token: str) -> tuple[str | None, str | None]:
+        connection = self.sessions.get(token)
+        if connection is None:
+            return None, None
+        return getattr(connection, "database", None), getattr(connection, "schema", None)
+
+    def _forget(self, token: str) -> None:
+        if self.locks is not None:
+            self.locks.release_all(token)
+        self._session_state.pop(token, None)
+
+    async def _forward(self, scope: Scope, body: bytes) -> _Response:
+        """Run fakesnow's app on ``body`` and collect its whole answer."""
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        inner_scope = {**scope, "headers": headers}
+        sent = False
+        response = _Response()
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def collect(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response.status = int(message["status"])
+                response.headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                response.body += message.get("body", b"")
+
+        await self.app(inner_scope, receive, collect)
+        return response
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> exp.Expr:
+    """Parsed once per distinct text (the protocol sends a few texts over and over); callers
+    copy before they change anything."""
+    return rules.parse(text)
+
+
+def _column_limits(connection: Any, name: str) -> dict[str, int]:
+    """Declared VARCHAR lengths of a table's columns, from its information schema."""
+    database, schema, table = name.split(".")
+    cursor = connection.cursor()
+    cursor.execute(
+        f'SELECT column_name, character_maximum_length FROM "{database}".information_schema.columns'
+        f" WHERE table_schema = '{schema}' AND table_name = '{table}'"
+        " AND character_maximum_length IS NOT NULL"
+    )
+    return {str(column).upper(): int(length) for column, length in cursor.fetchall()}
+
+
+def _table_exists(connection: Any, name: str) -> bool:
+    database, schema, table = name.split(".")
+    cursor = connection.cursor()
+    cursor.execute(
+        f'SELECT COUNT(*) FROM "{database}".information_schema.tables'
+        f" WHERE table_schema = '{schema}' AND table_name = '{table}'"
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _first_row(connection: Any, sql: str) -> tuple[Any, ...]:
+    cursor = connection.cursor()
+    cursor.execute(sql)
+    row = cursor.fetchone()
+    return tuple(row) if row is not None else ()
+
+
+def _bound_values(bindings: Mapping[str, Any]) -> list[Any]:
+    """Positional binds (``{"1": {"type": ..., "value": ...}}``) as Python values."""
+    from fakesnow.converter import from_binding
+
+    if not bindings or not all(key.isdigit() for key in bindings):
+        return []
+    values: list[Any] = []
+    for position in range(1, len(bindings) + 1):
+        binding = bindings[str(position)]
+        value = binding.get("value")
+        values.append(None if value is None or isinstance(value, list) else from_binding(binding))
+    return values
+
+
+def _ends_transaction(statement: exp.Expr, session: _Session | None) -> bool:
+    """COMMIT, ROLLBACK, DDL (Snowflake commits before and after it), or switching
+    autocommit on."""
+    if isinstance(statement, exp.Commit | exp.Rollback | exp.Create | exp.Drop):
+        return True
+    if isinstance(statement, exp.Alter):
+        return not _is_alter_session(statement) or session is None or session.autocommit
+    return False
+
+
+def _is_alter_session(statement: exp.Expr) -> bool:
+    return isinstance(statement, exp.Alter) and str(statement.args.get("kind")).upper() == "SESSION"
+
+
+def _session_parameters(statement: exp.Expr) -> dict[str, str]:
+    """NAME -> value text of an ALTER SESSION SET; empty for anything else."""
+    if not _is_alter_session(statement):
+        return {}
+    found: dict[str, str] = {}
+    for item in statement.find_all(exp.SetItem):
+        if isinstance(item.this, exp.EQ):
+            found[item.this.this.name.upper()] = item.this.expression.name
+    return found
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().upper() in {"TRUE", "1", "ON", "YES"}
+
+
+def _token(scope: Scope) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"authorization":
+            return str(value.decode()[17:-1])  # Snowflake Token="..."
+    return ""
+
+
+def _decode(scope: Scope, raw: bytes) -> tuple[dict[str, Any], bool]:
+    compressed = any(
+        k.lower() == b"content-encoding" and v.lower() == b"gzip"
+        for k, v in scope.get("headers", [])
+    )
+    text = gzip.decompress(raw) if compressed else raw
+    return json.loads(text or b"{}"), compressed
+
+
+def _encode(body: Mapping[str, Any], compressed: bool) -> bytes:
+    raw = json.dumps(body).encode()
+    return gzip.compress(raw) if compressed else raw
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _json_response(payload: Mapping[str, Any]) -> _Response:
+    return _Response(200, [(b"content-type", b"application/json")], json.dumps(payload).encode())
+
+
+def _error(code: str, state: str, message: str) -> _Response:
+    """A failed query as Snowflake (and fakesnow) answer it: HTTP 200, success false."""
+    return _json_response(
+        {
+            "data": {"errorCode": code, "sqlState": state},
+            "code": code,
+            "message": message,
+            "success": False,
+        }
+    )
+
+
+async def _send(send: Send, response: _Response) -> None:
+    headers = [(k, v) for k, v in response.headers if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,177 @@
+"""Snowflake's documented rules for statements, checked on SQL parsed with sqlglot's
+Snowflake dialect: the rules the emulator (fakesnow) does not keep.
+
+Pure functions, no I/O. The emulator's Snowflake model (snowflake_model.py) uses them to
+behave as Snowflake does, and tests/unit/test_snowflake_strictness.py runs them over every
+statement the project can send. Each rule names the documentation it follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlglot
+from sqlglot import exp
+
+DIALECT = "snowflake"
+
+# "Transactions", resource locking: "UPDATE, DELETE, and MERGE statements hold locks that
+# generally prevent them from running in parallel with other UPDATE, DELETE, and MERGE
+# statements." "Most INSERT and COPY statements write only new partitions" and run in
+# parallel: the model lets INSERT through without the lock.
+LOCKING_STATEMENTS = (exp.Update, exp.Delete, exp.Merge)
+
+# Time functions whose result follows the session's TIMEZONE (America/Los_Angeles unless
+# someone set it); SYSDATE() is the current time in UTC.
+_SESSION_ZONE_FUNCTIONS = ("NOW", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "SYSTIMESTAMP")
+
+
+def parse(sql: str) -> exp.Expr:
+    """One statement, parsed as Snowflake SQL; raises sqlglot.ParseError if it is not."""
+    return sqlglot.parse_one(sql, read=DIALECT)
+
+
+def locked_table(statement: exp.Expr) -> exp.Table | None:
+    """The table whose lock the statement takes (UPDATE, DELETE, MERGE), else None."""
+    if isinstance(statement, LOCKING_STATEMENTS) and isinstance(statement.this, exp.Table):
+        return statement.this
+    return None
+
+
+def qualified_name(table: exp.Table, database: str | None, schema: str | None) -> str:
+    """DATABASE.SCHEMA.TABLE as Snowflake resolves it: unquoted parts upper-cased, missing
+    ones from the session."""
+
+    def part(identifier: exp.Expr | None, default: str | None) -> str:
+        if not isinstance(identifier, exp.Identifier):
+            return (default or "").upper()
+        return identifier.name if identifier.quoted else identifier.name.upper()
+
+    return ".".join(
+        (
+            part(table.args.get("catalog"), database),
+            part(table.args.get("db"), schema),
+            part(table.this, None),
+        )
+    )
+
+
+# -- LIMIT / FETCH in subqueries -----------------------------------------------------------
+# "Working with subqueries", usage notes: "The only type of subquery that allows a
+# LIMIT / FETCH clause is an uncorrelated scalar subquery."
+
+
+def misplaced_limits(statement: exp.Expr) -> list[str]:
+    """Each subquery with LIMIT/FETCH that is not an uncorrelated scalar subquery."""
+    found: list[str] = []
+    for select in statement.find_all(exp.Select):
+        context = _subquery_context(select)
+        if context is None or select.args.get("limit") is None:
+            continue
+        if _is_scalar(select, context) and not _is_correlated(select):
+            continue
+        found.append(select.sql(dialect=DIALECT))
+    return found
+
+
+def _subquery_context(select: exp.Select) -> exp.Expr | None:
+    """What a subquery is used by, or None for a SELECT that is no subquery (the statement
+    itself, an INSERT's source, a CTE)."""
+    parent = select.parent
+    if isinstance(parent, exp.Subquery):
+        return parent.parent
+    if isinstance(parent, exp.Exists | exp.In | exp.Any | exp.All):
+        return parent
+    return None
+
+
+def _is_scalar(select: exp.Select, context: exp.Expr | None) -> bool:
+    """A value: one column, used where an expression goes (not IN/EXISTS/ANY, not FROM)."""
+    if len(select.expressions) != 1:
+        return False
+    return not isinstance(
+        context,
+        exp.In | exp.Exists | exp.Any | exp.All | exp.From | exp.Join | exp.Merge | exp.Lateral,
+    )
+
+
+def _is_correlated(select: exp.Select) -> bool:
+    """Does the subquery name a table (or alias) it does not itself read from?"""
+    own = {source.alias_or_name.upper() for source in _sources(select)}
+    for column in select.find_all(exp.Column):
+        qualifier = column.table
+        if qualifier and qualifier.upper() not in own:
+            return True
+    return False
+
+
+def _sources(select: exp.Select) -> Iterator[exp.Expr]:
+    for node in select.find_all(exp.Table, exp.Subquery, exp.TableFromRows, exp.Lateral):
+        if node is not select.parent:
+            yield node
+
+
+# -- time zones ----------------------------------------------------------------------------
+
+
+def session_zone_times(statement: exp.Expr) -> list[str]:
+    """Calls of time functions that follow the session's TIMEZONE instead of UTC."""
+    found: list[str] = []
+    for node in statement.find_all(exp.CurrentTimestamp, exp.Localtime, exp.CurrentTime):
+        if isinstance(node, exp.CurrentTimestamp) and node.args.get("sysdate"):
+            continue
+        found.append(node.sql(dialect=DIALECT))
+    for call in statement.find_all(exp.Anonymous):
+        if call.name.upper() in _SESSION_ZONE_FUNCTIONS:
+            found.append(call.sql(dialect=DIALECT))
+    return found
+
+
+# -- constraints ---------------------------------------------------------------------------
+# "Constraints": "For standard tables, Snowflake supports defining and maintaining
+# constraints, but doesn't enforce them, except for NOT NULL and CHECK constraints, which
+# are always enforced." PRIMARY KEY, UNIQUE and FOREIGN KEY are removed; the rest stays.
+
+_UNENFORCED = (
+    exp.PrimaryKeyColumnConstraint,
+    exp.UniqueColumnConstraint,
+    exp.PrimaryKey,
+    exp.ForeignKey,
+    exp.Reference,
+)
+
+
+def without_unenforced_constraints(statement: exp.Expr) -> exp.Expr | None:
+    """The CREATE TABLE with its PRIMARY KEY, UNIQUE and FOREIGN KEY constraints removed, or
+    None when it declares none (or is not a CREATE TABLE)."""
+    if not (isinstance(statement, exp.Create) and statement.kind == "TABLE"):
+        return None
+    if not any(statement.find_all(*_UNENFORCED)):
+        return None
+    bare = statement.copy()
+    for node in list(bare.find_all(*_UNENFORCED)):
+        holder = node.parent
+        if isinstance(holder, exp.ColumnConstraint | exp.Constraint):
+            holder.pop()
+        else:
+            node.pop()
+    return bare
+
+
+def inserts_rows(statement: exp.Expr) -> bool:
+    """Does the statement add rows with a plain INSERT (which nothing stops from adding an id
+    that is already there: Snowflake does not enforce PRIMARY KEY)?"""
+    return isinstance(statement, exp.Insert)
+
+
+def merge_keys(statement: exp.Expr) -> set[str]:
+    """For a MERGE, the target columns its ON condition matches with equality."""
+    if not isinstance(statement, exp.Merge):
+        return set()
+    target = statement.this.alias_or_name.upper()
+    keys: set[str] = set()
+    for equality in statement.args["on"].find_all(exp.EQ):
+        for column in (equality.this, equality.expression):
+            if isinstance(column, exp.Column) and column.table.upper() == target:
+                keys.add(column.name.upper())
+    return keys

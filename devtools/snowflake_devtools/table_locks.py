@@ -1,0 +1,122 @@
+"""Snowflake's table lock, modelled for the emulator (fakesnow never makes a statement wait).
+
+On a standard table Snowflake runs UPDATE, DELETE and MERGE one at a time: each takes the
+table's lock for as long as its transaction lasts (one statement under autocommit), and the
+others queue for it. A statement that would make more than ``waiters_limit`` waiters fails at
+once with error 000625 ("the number of waiters for this lock exceeds the 20 statements
+limit"); one that waits longer than its session's LOCK_TIMEOUT fails too.
+
+One :class:`TableLocks` serves one event loop (the emulator's): every method runs on it, so
+nothing here needs a thread lock. Owners are sessions; a session that already holds a
+table's lock (an open transaction) takes it again without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+SNOWFLAKE_WAITERS_LIMIT = 20
+
+
+class LockWaitersExceeded(Exception):
+    """Too many statements already wait for this table's lock (Snowflake's 000625)."""
+
+
+class LockWaitTimedOut(Exception):
+    """The statement waited longer than its session's LOCK_TIMEOUT."""
+
+
+@dataclass
+class _TableLock:
+    holder: str | None = None
+    waiting: deque[tuple[str, asyncio.Future[None]]] = field(default_factory=deque)
+    most_waiting: int = 0
+    acquired: int = 0
+
+
+@dataclass
+class TableLocks:
+    """Who holds each table's lock and who waits for it, with the figures a test reads."""
+
+    waiters_limit: int = SNOWFLAKE_WAITERS_LIMIT
+    waiters_exceeded: int = 0
+    timed_out: int = 0
+    _tables: dict[str, _TableLock] = field(default_factory=dict)
+
+    async def acquire(self, table: str, owner: str, wait_seconds: float) -> None:
+        """Return once ``owner`` holds ``table``'s lock; raise LockWaitersExceeded at once
+        when the queue is full, LockWaitTimedOut after ``wait_seconds`` of waiting."""
+        lock = self._tables.setdefault(table, _TableLock())
+        if lock.holder == owner:
+            return
+        if lock.holder is None and not lock.waiting:
+            lock.holder = owner
+            lock.acquired += 1
+            return
+        if len(lock.waiting) >= self.waiters_limit:
+            self.waiters_exceeded += 1
+            raise LockWaitersExceeded(
+                f"A statement has locked table '{table}' and this lock has not yet been "
+                "released. Your statement was aborted because the number of waiters for this "
+                f"lock exceeds the {self.waiters_limit} statements limit."
+            )
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (owner, granted)
+        lock.waiting.append(waiter)
+        lock.most_waiting = max(lock.most_waiting, len(lock.waiting))
+        try:
+            await asyncio.wait_for(granted, wait_seconds)
+        except TimeoutError:
+            self._give_up(table, waiter)
+            self.timed_out += 1
+            raise LockWaitTimedOut(
+                f"Your statement waited {wait_seconds:g} s (LOCK_TIMEOUT) for the lock on table "
+                f"'{table}' and was aborted."
+            ) from None
+        except asyncio.CancelledError:  # the client went away while waiting
+            self._give_up(table, waiter)
+            raise
+
+    def release(self, table: str, owner: str) -> None:
+        """``owner`` lets go of ``table``'s lock; the longest waiter still waiting gets it."""
+        lock = self._tables.get(table)
+        if lock is None or lock.holder != owner:
+            return
+        lock.holder = None
+        while lock.waiting:
+            next_owner, granted = lock.waiting.popleft()
+            if not granted.done():
+                lock.holder = next_owner
+                lock.acquired += 1
+                granted.set_result(None)
+                return
+
+    def _give_up(self, table: str, waiter: tuple[str, asyncio.Future[None]]) -> None:
+        """A waiter stops waiting; if the lock reached it meanwhile, it passes it on."""
+        lock = self._tables[table]
+        if waiter in lock.waiting:
+            lock.waiting.remove(waiter)
+        elif lock.holder == waiter[0]:
+            self.release(table, waiter[0])
+
+    def release_all(self, owner: str) -> None:
+        for table in [name for name, lock in self._tables.items() if lock.holder == owner]:
+            self.release(table, owner)
+
+    def holds(self, owner: str) -> list[str]:
+        return sorted(name for name, lock in self._tables.items() if lock.holder == owner)
+
+    def stats(self) -> dict[str, Any]:
+        """Per table the most statements seen waiting at once and how many took the lock."""
+        return {
+            "waiters_limit": self.waiters_limit,
+            "waiters_exceeded": self.waiters_exceeded,
+            "timed_out": self.timed_out,
+            "tables": {
+                name: {"most_waiting": lock.most_waiting, "acquired": lock.acquired}
+                for name, lock in sorted(self._tables.items())
+            },
+        }

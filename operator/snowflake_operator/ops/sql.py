@@ -1,0 +1,237 @@
+"""`snowflake-processor sql render|apply`: the queue table's SQL (``sql/001..004``) with its
+variables filled in, printed or written to files (render), or run on Snowflake (apply).
+
+Every file is safe to run again (``IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``, updates of
+NULLs only, ``CREATE OR REPLACE VIEW ... COPY GRANTS``, ``CREATE ROLE IF NOT EXISTS``,
+grants), so applying twice changes nothing the second time. The variables are identifiers
+only, validated and quoted by ``queue_schema``; no value is ever put into SQL text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snowflake_worker.errors import ConfigError
+from snowflake_worker.identifiers import InvalidIdentifier, TableRef
+
+from .. import queue_schema
+from .command import OpsCommand
+from .output import Column
+
+if TYPE_CHECKING:  # only for annotations: both pull in more than parsing needs
+    from .config import NamedResource
+    from .session import Session
+
+GROUP_HELP = "the queue table's SQL (sql/001..004): render it, or apply it (idempotent)"
+RENDER_HELP = "print the SQL with its variables filled in, or write it to files"
+APPLY_HELP = "run the SQL on Snowflake, in order; safe to run again"
+APPLY_PRIVILEGE_HINT = (
+    "sql apply needs CREATE TABLE and CREATE VIEW on the schema, and for 004 a role that "
+    "can create roles and grant (USERADMIN/SECURITYADMIN): use an admin role (--role), or "
+    "leave the grants out (--no-grants)"
+)
+
+FILES_EPILOG = textwrap.dedent(
+    """\
+    Files, in this order: 001_queue_table.sql (CREATE TABLE IF NOT EXISTS),
+    002_migrate_from_seed.sql (upgrades a legacy table in place; a no-op otherwise),
+    003_monitoring_views.sql (the status and dead-letter views), and 004_grants.sql (the
+    service role and its least privileges) when a service role is known: --service-role,
+    else the resource's spec.snowflake.role; 004 also needs the service's warehouse
+    (--service-warehouse, else the resource's spec.snowflake.warehouse). --no-grants
+    leaves 004 out. The database and the schema must exist.
+    """
+)
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    name: str
+    statements: list[str]
+
+    def text(self, table: TableRef) -> str:
+        """The file as `snow sql -f` or a worksheet runs it: statements ending in ';'."""
+        header = f"-- {self.name}, rendered for {table} by snowflake-processor sql render\n"
+        return header + "".join(f"\n{statement};\n" for statement in self.statements)
+
+
+def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
+    """The variables beyond the table (004's) and which files; shared by render and apply."""
+    parser.epilog = FILES_EPILOG
+    parser.add_argument(
+        "--service-role",
+        metavar="ROLE",
+        help="the role workers and the operator use, granted by 004 (the resource's "
+        "spec.snowflake.role)",
+    )
+    parser.add_argument(
+        "--service-warehouse",
+        metavar="WAREHOUSE",
+        help="the warehouse 004 grants USAGE on (the resource's spec.snowflake.warehouse)",
+    )
+    parser.add_argument(
+        "--no-grants", action="store_true", help="leave out 004_grants.sql even with a role"
+    )
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = textwrap.fill(
+        "Print the queue table's SQL with its variables filled in, one statement after "
+        "another ending in ';', or write one file per source file (--out-dir) for `snow sql "
+        "-f FILE` or a worksheet. Needs no Snowflake login.",
+        width=78,
+    )
+    add_schema_arguments(parser)
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/001_queue_table.sql, ... instead of printing (DIR is created)",
+    )
+
+
+def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = textwrap.fill(
+        "Run the queue table's SQL on Snowflake, file by file, statement by statement. Every "
+        "statement is safe to run again: applying twice changes nothing the second time. "
+        "Needs an admin role (--role), not the service role.",
+        width=78,
+    )
+    add_schema_arguments(parser)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the statements that would run; connect to nothing, change nothing",
+    )
+
+
+@dataclass(frozen=True)
+class SchemaPlan:
+    """What render prints and apply runs: the variables and the selected files, rendered."""
+
+    target: queue_schema.SchemaTarget
+    files: list[RenderedFile]
+
+    @property
+    def table(self) -> TableRef:
+        return self.target.table
+
+    def text(self) -> str:
+        return "\n".join(file.text(self.table) for file in self.files)
+
+    def document(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "table": str(self.table),
+            "service_role": self.target.service_role,
+            "service_warehouse": self.target.warehouse,
+            "files": [{"file": f.name, "statements": f.statements} for f in self.files],
+            **extra,
+        }
+
+
+def schema_plan(
+    args: argparse.Namespace, table: TableRef, resource: NamedResource | None
+) -> SchemaPlan:
+    """Every selected file rendered, before anything runs: a bad variable changes nothing."""
+    snowflake = None if resource is None else resource.spec.snowflake
+    role = args.service_role or (snowflake.role if snowflake else None)
+    warehouse = args.service_warehouse or (snowflake.warehouse if snowflake else None)
+    try:
+        target = queue_schema.SchemaTarget(table=table, warehouse=warehouse, service_role=role)
+    except InvalidIdentifier as exc:
+        raise ConfigError(str(exc)) from None
+    names = list(queue_schema.ENSURE_FILES)
+    if target.service_role is not None and not args.no_grants:
+        if target.warehouse is None:
+            raise ConfigError(
+                "004_grants.sql grants USAGE on the service's warehouse: give "
+                "--service-warehouse (or set spec.snowflake.warehouse), or --no-grants"
+            )
+        names.extend(queue_schema.GRANT_FILES)
+    return SchemaPlan(target, [RenderedFile(n, queue_schema.render(n, target)) for n in names])
+
+
+def _render_plan(args: argparse.Namespace) -> SchemaPlan:
+    """Where the table is, with no login: the resource's, or --database/--schema/--table."""
+    from .config import named_resource
+
+    resource = named_resource(args)
+    if resource is not None:
+        return schema_plan(args, resource.spec.snowflake.table_ref, resource)
+    missing = [f"--{flag}" for flag in ("database", "schema", "table") if not getattr(args, flag)]
+    if missing:
+        raise ConfigError(
+            f"missing {', '.join(missing)}: say which queue table, by NAME (a SnowflakeProcessor "
+            "in the cluster), --resource FILE, or --database, --schema and --table"
+        )
+    try:
+        table = TableRef(args.database, args.schema, args.table)
+    except InvalidIdentifier as exc:
+        raise ConfigError(str(exc)) from None
+    return schema_plan(args, table, None)
+
+
+def run_render(args: argparse.Namespace, session: Session) -> int:
+    plan = _render_plan(args)
+    output = session.output
+    if args.out_dir is None:
+        if output.structured:
+            output.document(plan.document())
+        else:
+            output.text(plan.text())
+        return 0
+    written = [_write(args.out_dir, file, plan.table) for file in plan.files]
+    if output.structured:
+        output.document(plan.document(written=[str(path) for path in written]))
+        return 0
+    output.table(
+        f"rendered for {plan.table}",
+        [Column("file"), Column("statements", numeric=True)],
+        [[str(path), len(file.statements)] for path, file in zip(written, plan.files, strict=True)],
+    )
+    return 0
+
+
+def _write(directory: Path, file: RenderedFile, table: TableRef) -> Path:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / file.name
+        path.write_text(file.text(table), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    return path
+
+
+def run_apply(args: argparse.Namespace, session: Session) -> int:
+    target = session.target
+    plan = schema_plan(args, target.settings.table_ref, target.resource)
+    output = session.output
+    if args.dry_run:
+        if output.structured:
+            output.document(plan.document(dry_run=True))
+        else:
+            output.text(plan.text())
+            output.line(f"-- dry run: nothing was sent to Snowflake ({len(plan.files)} files)")
+        return 0
+    names = [file.name for file in plan.files]
+    applied = queue_schema.apply(session.connection, names, plan.target)
+    if output.structured:
+        output.document(plan.document(dry_run=False, statements_run=applied))
+        return 0
+    output.table(
+        f"applied to {plan.table}",
+        [Column("file"), Column("statements", numeric=True)],
+        [[file.name, len(file.statements)] for file in plan.files],
+    )
+    output.line(f"{applied} statements ran; every one is safe to run again")
+    return 0
+
+
+RENDER = OpsCommand("render", RENDER_HELP, add_render_arguments, run_render, logs_in=False)
+APPLY = OpsCommand(
+    "apply", APPLY_HELP, add_apply_arguments, run_apply, privilege_hint=APPLY_PRIVILEGE_HINT
+)

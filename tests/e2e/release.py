@@ -1,0 +1,124 @@
+"""The chart installed with `helm install`, as docs/install.md says, into the namespaces
+Terraform creates (their names are terraform/eks's defaults), on the images built here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snowflake_devtools.cluster.project_images import OPERATOR, TAG, WORKER
+from tests.e2e.commands import Commands
+from tests.e2e.helpers import FARGATE_TOLERATION
+from tests.e2e.host_services import HostServices
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from tests.support.terraform_config import TF_DIR, load_config, variable_default
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "snowflake-processor"
+RELEASE = "snowflake-processor"
+S3_CREDENTIALS_SECRET = "s3-emulator-credentials"  # dummy keys moto accepts; tests only
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str  # the operator's (the release namespace)
+    jobs_namespace: str
+    operator_service_account: str
+    worker_service_account: str
+
+
+def terraform_namespaces() -> tuple[str, str]:
+    config = load_config(TF_DIR)
+    return (
+        variable_default(config, "operator_namespace"),
+        variable_default(config, "jobs_namespace"),
+    )
+
+
+def namespace_manifest(name: str) -> dict[str, Any]:
+    """A namespace as Terraform creates it (restricted Pod Security), standing for a
+    Fargate profile's namespace: its pods get the Fargate node's toleration, as the
+    Fargate scheduler places them on EKS (see docs/cluster.md)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/part-of": "snowflake-processor",
+                "pod-security.kubernetes.io/enforce": "restricted",
+            },
+            "annotations": {
+                "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([FARGATE_TOLERATION])
+            },
+        },
+    }
+
+
+def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
+    secret_env = [
+        {
+            "name": variable,
+            "valueFrom": {"secretKeyRef": {"name": S3_CREDENTIALS_SECRET, "key": variable}},
+        }
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    ]
+    return {
+        "jobs": {"namespace": jobs_namespace},
+        "operator": {
+            "image": {"repository": OPERATOR.tag.split(":")[0], "tag": TAG, "pullPolicy": "Never"},
+            "config": {"tickSeconds": 1, "s3EndpointUrl": services.s3_endpoint},
+            "extraEnv": [*secret_env, {"name": "AWS_DEFAULT_REGION", "value": REGION}],
+        },
+        "worker": {"image": {"repository": WORKER.tag.split(":")[0], "tag": TAG}},
+    }
+
+
+def install(commands: Commands, services: HostServices, values_file: Path) -> Release:
+    operator_ns, jobs_ns = terraform_namespaces()
+    uninstall(commands, operator_ns, jobs_ns)  # leftovers of an interrupted run
+    for namespace in (operator_ns, jobs_ns):
+        commands.apply(namespace_manifest(namespace))
+    commands.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": S3_CREDENTIALS_SECRET, "namespace": operator_ns},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            },
+        }
+    )
+    values_file.write_text(json.dumps(chart_values(services, jobs_ns)))
+    commands.helm(
+        "install", RELEASE, str(CHART), "-n", operator_ns, "-f", str(values_file),
+        "--wait", "--timeout", "5m",
+    )  # fmt: skip
+    return Release(
+        RELEASE,
+        operator_ns,
+        jobs_ns,
+        operator_service_account="snowflake-processor-operator",
+        worker_service_account="snowflake-processor-worker",
+    )
+
+
+def release_status(commands: Commands, release: Release) -> dict[str, Any]:
+    status: dict[str, Any] = json.loads(
+        commands.helm("status", release.name, "-n", release.namespace, "-o", "json")
+    )
+    return status
+
+
+def uninstall(commands: Commands, operator_ns: str, jobs_ns: str) -> None:
+    listed = commands.run("helm", "list", "-n", operator_ns, "-q", check=False).stdout.split()
+    if RELEASE in listed:
+        commands.helm("uninstall", RELEASE, "-n", operator_ns, "--wait", "--timeout", "3m")
+    for namespace in (jobs_ns, operator_ns):
+        commands.kubectl(
+            "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=180s"
+        )

@@ -1,0 +1,204 @@
+"""What creating a SnowflakeProcessor lets its author do, and what the operator refuses:
+Secrets it does not own, references outside its allow-lists, a second resource on a
+table, and probes that must tell when the operator cannot work (issue 11, items 8-11).
+
+The real operator (kopf, the handlers module) against the Kubernetes emulator, the
+Snowflake emulator and moto's S3, as in test_operator.py."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.support.cert_bundles import make_bundle
+from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
+from tests.support.polling import wait_for
+from tests.support.ports import closed_port, free_port
+from tests.support.queues import fill
+
+pytestmark = pytest.mark.integration
+share_operator_settings()  # before kopf first imports the handlers
+
+
+def http_status(url: str) -> int | None:
+    """The HTTP status of a GET, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (local http)
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+# --- item 8: a Secret the operator does not own -----------------------------------------
+
+
+def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> None:
+    """Another team's Secret happens to be named <resource>-certificates: the operator
+    leaves it as it is (active or suspended), reports SecretConflict and launches nothing."""
+    foreign = {}
+    for name in ("orders", "paused"):
+        secret = world.core.create_namespaced_secret(
+            NAMESPACE,
+            {
+                "metadata": {"name": f"{name}-certificates", "labels": {"team": "payments"}},
+                "stringData": {"token": f"payments-{name}"},
+            },
+        )
+        foreign[secret.metadata.name] = secret
+    fill(world.queue, 100)
+    world.kube.reset_requests()
+    orders = world.create("orders")
+    paused = world.create("paused", table=world.table.sibling("_PAUSED"), suspend=True)
+    with world.run():
+        certificates = orders.wait_for_condition("CertificatesSynced", reason="SecretConflict")
+        paused.wait_for_condition("Suspended", status="True")
+        events = wait_for(lambda: world.events("SecretConflict"), what="a SecretConflict event")
+        time.sleep(1.5)  # more polls: still nothing written, nothing launched
+    ready = orders.condition("Ready")
+    assert (ready["status"], certificates["status"]) == ("False", "False")
+    assert "orders-certificates" in certificates["message"]
+    assert "orders-certificates" in events[0].message
+    assert orders.jobs() == [] and paused.jobs() == []
+    for name, before in foreign.items():
+        after = world.core.read_namespaced_secret(name, NAMESPACE)
+        assert after.metadata.resource_version == before.metadata.resource_version, name
+        assert after.metadata.owner_references is None, name
+        assert after.metadata.labels == {"team": "payments"}, name
+        assert after.data == before.data, name
+    writes = world.kube.requests(resource="secrets")
+    assert [r for r in writes if r["method"] != "GET"] == []
+
+
+# --- item 11: probes ---------------------------------------------------------------------
+
+
+def test_probes_fail_while_the_api_server_cannot_be_reached(
+    world: OperatorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readiness follows the API connection; liveness fails once a poll could not be
+    completed (its status not written) for longer than the configured time."""
+    port = free_port()
+    monkeypatch.setenv("SFP_OPERATOR_HEALTH_PORT", str(port))
+    monkeypatch.setenv("SFP_OPERATOR_LIVENESS_SECONDS", "3")
+    monkeypatch.setenv("SFP_OPERATOR_STATUS_HEARTBEAT_SECONDS", "1")
+    liveness, readiness = (f"http://127.0.0.1:{port}/{path}" for path in ("healthz", "readyz"))
+    watched = world.create("watched")
+    with world.run(clean_exit=False):
+        wait_for(lambda: watched.condition("Ready").get("status") == "True")
+        wait_for(lambda: http_status(liveness) == http_status(readiness) == 200, what="200s")
+        world.kube.server.kill()  # the API server is gone
+        wait_for(lambda: http_status(readiness) == 503, timeout=15, what="/readyz failing")
+        wait_for(lambda: http_status(liveness) == 503, timeout=30, what="/healthz failing")
+
+
+def test_liveness_holds_without_resources_and_while_polls_keep_up(
+    world: OperatorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No resource: nothing can be late. Polls that report Snowflake errors still
+    complete: restarting the operator would not mend Snowflake. (A failed connection
+    attempt takes about 3 s here: the limit is above that.)"""
+    port = free_port()
+    monkeypatch.setenv("SFP_OPERATOR_HEALTH_PORT", str(port))
+    monkeypatch.setenv("SFP_OPERATOR_LIVENESS_SECONDS", "8")
+    liveness = f"http://127.0.0.1:{port}/healthz"
+    with world.run():
+        wait_for(lambda: http_status(liveness) == 200, what="alive with no resources")
+        unreachable = world.create("unreachable", snowflake={"port": closed_port()})
+        wait_for(lambda: unreachable.condition("SnowflakeReachable").get("status") == "False")
+        for _ in range(10):  # about three more failing polls
+            assert http_status(liveness) == 200
+            time.sleep(1)
+
+
+# --- item 9: what a resource may reference ----------------------------------------------
+
+# Secrets of another team in the namespace: a resource may not make the operator read them
+# or mount them into a pod.
+PAYMENTS_TLS, PAYMENTS_DB = "payments-tls", "payments-db"
+
+
+@pytest.mark.parametrize(
+    ("field", "spec"),
+    [
+        ("spec.job.image", {"job": {"image": "attacker.example.com/miner:1"}}),
+        ("spec.job.serviceAccountName", {"job": {"serviceAccountName": "deployer"}}),
+        (
+            "spec.certificates.existingSecret",
+            {"certificates": {"s3": None, "existingSecret": PAYMENTS_TLS}},
+        ),
+        (
+            "spec.snowflake.auth.passwordSecret",
+            {
+                "snowflake": {
+                    "user": "PAYMENTS",
+                    "auth": {
+                        "mode": "password",
+                        "passwordSecret": {"name": PAYMENTS_DB, "key": "password"},
+                    },
+                }
+            },
+        ),
+    ],
+    ids=["image", "service-account", "certificates-secret", "password-secret"],
+)
+def test_references_outside_the_allow_lists_are_refused(
+    world: OperatorWorld, field: str, spec: dict[str, object]
+) -> None:
+    """Image, service account and Secrets not allowed by the operator's settings: Ready
+    False with reason NotAllowed naming the field; no Job, no Secret read."""
+    data = {name: base64.b64encode(blob).decode() for name, blob in make_bundle(world.ca).items()}
+    world.core.create_namespaced_secret(
+        NAMESPACE, {"metadata": {"name": PAYMENTS_TLS}, "data": data}
+    )
+    world.core.create_namespaced_secret(
+        NAMESPACE, {"metadata": {"name": PAYMENTS_DB}, "stringData": {"password": "s3cret"}}
+    )
+    fill(world.queue, 100)
+    greedy = world.create("greedy", **spec)
+    with world.run():
+        ready = greedy.wait_for_condition("Ready", reason="NotAllowed")
+        wait_for(lambda: world.events("NotAllowed"), what="a NotAllowed event")
+        time.sleep(1.5)  # more polls: still nothing launched
+    assert ready["status"] == "False"
+    assert field in ready["message"], ready["message"]
+    assert greedy.jobs() == []
+    for secret in (PAYMENTS_TLS, PAYMENTS_DB):
+        assert world.kube.count(method="GET", resource="secrets", name=secret) == 0
+
+
+# --- item 10: two resources on one table -------------------------------------------------
+
+
+def test_a_second_resource_on_a_table_is_refused_until_the_first_is_gone(
+    world: OperatorWorld,
+) -> None:
+    """The later resource (by creation time, whatever its name) is refused with reason
+    DuplicateTable naming the earlier one; the earlier one works alone. Table names match
+    the way Snowflake resolves them (unquoted: case-insensitive)."""
+    fill(world.queue, 250)
+    zeta = world.create("zeta")
+    time.sleep(1.1)  # creationTimestamp counts seconds: zeta is the earlier one
+    table = world.table
+    alpha = world.create(
+        "alpha",
+        snowflake={"database": table.database.lower(), "table": table.table.lower()},
+    )
+    with world.run():
+        refused = alpha.wait_for_condition("Ready", reason="DuplicateTable")
+        wait_for(lambda: len(zeta.jobs()) == 3, what="the earlier resource's Jobs")
+        wait_for(lambda: world.events("DuplicateTable"), what="a DuplicateTable event")
+        time.sleep(1.5)
+        assert alpha.jobs() == []
+        assert len(zeta.jobs()) == 3
+        assert refused["status"] == "False"
+        assert f"{NAMESPACE}/zeta" in refused["message"], refused["message"]
+        # the earlier one goes: the later one takes the table over
+        world.delete("zeta")
+        alpha.wait_for_condition("Ready", timeout=60, status="True")
+        wait_for(lambda: len(alpha.jobs()) == 3, what="Jobs of the remaining resource")

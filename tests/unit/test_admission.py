@@ -1,0 +1,169 @@
+"""Which resources the operator polls at all: allow-lists, one resource per table, image
+references (admission.py, reference_policy.py, table_claims.py, image_reference.py)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from snowflake_operator.admission import DUPLICATE_TABLE, INVALID_SPEC, NOT_ALLOWED, Refusal, admit
+from snowflake_operator.image_reference import repository, repository_pattern
+from snowflake_operator.operator_command import add_operator_arguments, run_operator
+from snowflake_operator.reference_policy import ReferencePolicy, refusals, secret_references
+from snowflake_operator.settings import OperatorSettings
+from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.table_claims import TableClaim, earlier_claim, table_key
+from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
+
+POLICY = ReferencePolicy(
+    images=(repository_pattern("registry.example.com/worker:1"),),
+    service_accounts=("snowflake-processor-worker",),
+    secrets=("snowflake-key", "team-a-.*"),
+)
+KEY_PAIR = {
+    "user": "SVC",
+    "auth": {
+        "mode": "key_pair",
+        "privateKeySecret": {"name": "snowflake-key", "key": "rsa_key.p8"},
+        "privateKeyPassphraseSecret": {"name": "other-team", "key": "passphrase"},
+    },
+}
+MINE = TableClaim("2026-11-26T10:00:05Z", "ns", "mine")
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("worker", "worker"),
+        ("worker:1.2", "worker"),
+        ("registry:5000/team/worker:1", "registry:5000/team/worker"),
+        ("registry:5000/team/worker", "registry:5000/team/worker"),
+        ("worker@sha256:" + "a" * 64, "worker"),
+        ("worker:1@sha256:" + "a" * 64, "worker"),
+    ],
+)
+def test_repository_of_an_image_reference(image: str, expected: str) -> None:
+    assert repository(image) == expected
+
+
+def test_repository_pattern_admits_tags_and_digests_of_that_repository_only() -> None:
+    pattern = repository_pattern("registry.example.com/worker:1")
+    for image in ("registry.example.com/worker", "registry.example.com/worker:2.0-rc.1",
+                  "registry.example.com/worker@sha256:" + "b" * 64):  # fmt: skip
+        assert re.fullmatch(pattern, image), image
+    for image in ("registry.example.com/worker-evil:1", "registryXexample.com/worker:1",
+                  "evil.example.com/registry.example.com/worker:1",
+                  "registry.example.com/worker:1 ; x"):  # fmt: skip
+        assert not re.fullmatch(pattern, image), image
+
+
+def test_defaults_admit_the_default_image_and_service_account_and_no_secret() -> None:
+    spec = processor_spec(MINIMAL_SPEC)
+    assert refusals(spec, OperatorSettings().reference_policy()) == []
+    assert secret_references(spec) == {}
+
+
+def test_each_reference_outside_the_policy_is_named() -> None:
+    spec = processor_spec(
+        MINIMAL_SPEC,
+        snowflake=KEY_PAIR,
+        certificates={"existingSecret": "team-b-tls"},
+        job={"image": "evil.example.com/worker:1", "serviceAccountName": "admin"},
+    )
+    problems = refusals(spec, POLICY)
+    assert [p.split(" ", 1)[0] for p in problems] == [
+        "spec.job.image",
+        "spec.job.serviceAccountName",
+        "spec.snowflake.auth.privateKeyPassphraseSecret",
+        "spec.certificates.existingSecret",
+    ]
+    assert "'other-team'" in problems[2] and "SFP_OPERATOR_ALLOWED_SECRETS" in problems[2]
+
+
+def test_only_the_secrets_of_the_login_mode_count() -> None:
+    """A password Secret left in a key-pair spec is never read: it is not a reference."""
+    auth = {**KEY_PAIR["auth"], "passwordSecret": {"name": "forgotten", "key": "p"}}
+    spec = processor_spec(MINIMAL_SPEC, snowflake={**KEY_PAIR, "auth": auth})
+    assert set(secret_references(spec).values()) == {"snowflake-key", "other-team"}
+
+
+def test_allowed_references_pass() -> None:
+    spec = processor_spec(
+        MINIMAL_SPEC,
+        certificates={"existingSecret": "team-a-tls"},
+        job={"image": "registry.example.com/worker@sha256:" + "c" * 64},
+    )
+    assert refusals(spec, POLICY) == []
+
+
+def test_settings_refuse_a_pattern_that_is_no_regular_expression(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_SECRETS", '["team-(a"]')
+    with pytest.raises(ValueError, match="not a regular expression"):
+        OperatorSettings()
+
+
+@pytest.mark.parametrize(
+    "snowflake",
+    [
+        {"account": "MyOrg-MyAccount", "database": "analytics", "schema": "Queue"},
+        {"account": "myorg-myaccount", "database": "ANALYTICS", "schema": "QUEUE"},
+    ],
+)
+def test_table_key_resolves_names_as_snowflake_does(snowflake: dict[str, str]) -> None:
+    spec = merged(MINIMAL_SPEC, snowflake={**snowflake, "table": "work_items"})
+    assert table_key(spec) == ("myorg-myaccount", "ANALYTICS", "QUEUE", "WORK_ITEMS")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {"snowflake": "x"},
+        {"snowflake": {"account": "a"}},
+        merged(MINIMAL_SPEC, snowflake={"table": "bad name"}),
+    ],
+)
+def test_no_table_key_without_a_valid_table(spec: dict[str, object]) -> None:
+    assert table_key(spec) is None
+
+
+def test_the_earliest_resource_keeps_the_table() -> None:
+    older = TableClaim("2026-11-26T10:00:04Z", "zz", "zz")
+    same_second = TableClaim("2026-11-26T10:00:05Z", "ns", "a-name-before-mine")
+    newer = TableClaim("2026-11-26T10:00:06Z", "aa", "aa")
+    assert earlier_claim(MINE, []) is None
+    assert earlier_claim(MINE, [newer]) is None
+    assert earlier_claim(MINE, [newer, older]) == older
+    assert earlier_claim(MINE, [same_second]) == same_second  # same second: by name
+    assert str(older) == "zz/zz"
+
+
+def test_admit_returns_the_spec_or_the_first_refusal() -> None:
+    assert isinstance(
+        admit(MINIMAL_SPEC, OperatorSettings().reference_policy(), MINE, []), ProcessorSpec
+    )
+    invalid = admit(merged(MINIMAL_SPEC, suspend="yes"), POLICY, MINE, [])
+    assert isinstance(invalid, Refusal) and invalid.reason == INVALID_SPEC
+    assert "spec.suspend" in invalid.message
+    greedy = admit(merged(MINIMAL_SPEC, job={"serviceAccountName": "admin"}), POLICY, MINE, [])
+    assert isinstance(greedy, Refusal) and greedy.reason == NOT_ALLOWED
+    older = TableClaim("2026-11-26T09:00:00Z", "other", "orders")
+    duplicate = admit(MINIMAL_SPEC, POLICY, MINE, [older])
+    assert isinstance(duplicate, Refusal) and duplicate.reason == DUPLICATE_TABLE
+    assert "other/orders" in duplicate.message and "ANALYTICS.QUEUE.WORK_ITEMS" in duplicate.message
+
+
+def test_the_operator_command_refuses_bad_settings_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_IMAGES", '["registry.example.com/(team"]')
+    parser = argparse.ArgumentParser()
+    add_operator_arguments(parser)
+    assert run_operator(parser.parse_args([])) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "SFP_OPERATOR_ALLOWED_IMAGES" in error and "not a regular expression" in error

@@ -1,0 +1,87 @@
+"""The command behaves as kubectl users expect: --version, -o json|yaml|wide (with --json
+kept as an alias), completion of commands, flags and their values."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import io
+import json
+
+import pytest
+import yaml
+
+from snowflake_operator.ops.output import Output
+from snowflake_operator.ops.shared_arguments import output_format
+from snowflake_processor.cli import KUBECTL_PROG, build_parser, builtin_commands, main
+from snowflake_processor.completion import kubectl_completions
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    installed = importlib.metadata.version("snowflake-processor")
+    assert capsys.readouterr().out == f"snowflake-processor {installed}\n"
+    with pytest.raises(SystemExit):
+        main(["--version"], prog=KUBECTL_PROG)
+    assert capsys.readouterr().out == f"kubectl sfp {installed}\n"
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    return build_parser(builtin_commands()).parse_args(["status", *argv])
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ((), "table"),
+        (("-o", "json"), "json"),
+        (("--output", "yaml"), "yaml"),
+        (("-o", "wide"), "wide"),
+        (("--json",), "json"),  # deprecated, still works
+        (("--json", "-o", "yaml"), "yaml"),  # -o wins
+    ],
+)
+def test_output_formats(argv: tuple[str, ...], expected: str) -> None:
+    assert output_format(_parse(*argv)) == expected
+
+
+def test_an_unknown_output_format_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _parse("-o", "xml")
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'xml' (choose from" in capsys.readouterr().err
+
+
+def test_json_and_yaml_carry_the_same_document() -> None:
+    document = {"table": "DB.Q.T", "counts": {"failed": 2}, "error": "line one\nline two"}
+    as_json, as_yaml = io.StringIO(), io.StringIO()
+    Output(format="json", stdout=as_json).document(document)
+    Output(format="yaml", stdout=as_yaml).document(document)
+    assert json.loads(as_json.getvalue()) == yaml.safe_load(as_yaml.getvalue()) == document
+    assert "error: |-\n  line one\n  line two\n" in as_yaml.getvalue()  # kept readable
+
+
+def test_help_marks_json_as_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    out = capsys.readouterr().out
+    assert "-o {json,yaml,wide}, --output {json,yaml,wide}" in out
+    assert "same as -o json (deprecated)" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["st"], ["status"]),
+        (["sql", ""], ["render", "apply"]),
+        (["status", "-o", ""], ["json", "yaml", "wide"]),
+        (["status", "--dead"], ["--dead-letters"]),
+        (["purge", "--older-than", "7d", "--dr"], ["--dry-run"]),
+    ],
+)
+def test_completions(words: list[str], expected: list[str]) -> None:
+    parser = build_parser(builtin_commands(), KUBECTL_PROG)
+    found = [line.split("\t")[0] for line in kubectl_completions(parser, words)]
+    assert [word for word in found if word not in ("-h", "--help")] == expected
