@@ -1,17 +1,19 @@
-"""A fleet of Jobs on one queue table behind a Snowflake-like table lock.
+"""A fleet of Jobs on one queue table under Snowflake's table lock.
 
-Snowflake runs DML on one table one statement at a time, each holding the lock for
-roughly 0.2-0.5 s; the emulator does not, so here the connector reaches it through
-snowflake_devtools.lock_proxy, which serialises UPDATE/DELETE/MERGE per table and holds
-the lock ``LOCK_HOLD_SECONDS`` per statement (SELECTs and INSERTs pass).
+Snowflake runs UPDATE, DELETE and MERGE on one table one statement at a time, each holding
+the lock for roughly 0.2-0.5 s; fakesnow answers in milliseconds and runs them side by
+side. Here the emulator's model of Snowflake (snowflake_devtools/snowflake_model.py and
+table_locks.py) puts the lock back: ``--lock-hold-ms 350`` makes every claim, write-back
+and lease recovery hold the queue table's lock 0.35 s, one at a time; SELECTs and INSERTs
+do not wait for it.
 
 For 1, 2 and 4 Jobs (worker processes with the production defaults but concurrency 16)
-on a fresh table, the drain rate is measured in steady state: from the moment 10% of
-the entries have been served until 90% have, read from the service's success counter
-(process start and the last stragglers excluded). The lock's utilization is the share
-of that window the table's lock was held. The fixed-batch ceiling is what any fleet
-could reach with claims and write-backs of a fixed ``FIXED_BATCH`` entries each:
-``1 / (d * (1/B + 1/F))``.
+on a fresh table, the drain rate is measured in steady state: from the moment 10% of the
+entries have been served until 90% have, read from the service's success counter
+(process start and the last stragglers excluded). The lock's utilization is the share of
+that window the table's lock was held (the model's held seconds). The fixed-batch
+ceiling is what any fleet could reach with claims and write-backs of a fixed
+``FIXED_BATCH`` entries each (the defaults before issue 12): ``1 / (d * (1/B + 1/F))``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from snowflake_devtools.lock_proxy import fetch_lock_stats, start_lock_proxy
 from snowflake_devtools.mtls_service import fetch_stats
+from snowflake_devtools.snowflake_emulator import fetch_model_stats
 from snowflake_devtools.specs import emulator_spec
+from snowflake_worker.lock_budget import fixed_batch_ceiling
 
 from .harness import Bench, bench_environment
 
@@ -33,20 +36,10 @@ FIXED_BATCH = 200  # the former defaults: claim 200, write back every 200 result
 WINDOW = (0.1, 0.9)  # the share of the entries between which the rate is measured
 
 
-def fixed_batch_ceiling(hold_seconds: float, claim: int, flush: int) -> float:
-    """Entries/s no fleet can exceed when each claim and each write-back holds the lock."""
-    return 1 / (hold_seconds * (1 / claim + 1 / flush))
-
-
 def run(entries_per_job: int = 6000, hold_seconds: float = LOCK_HOLD_SECONDS) -> dict[str, Any]:
-    with bench_environment(LATENCY_MS) as bench:
-        proxy = start_lock_proxy(
-            bench.snowflake.port, bench.root / "lock-proxy.log", hold_seconds=hold_seconds
-        )
-        try:
-            runs = {str(jobs): _drain(bench, proxy.port, jobs, entries_per_job) for jobs in JOBS}
-        finally:
-            proxy.stop()
+    locked = ("--lock-hold-ms", str(hold_seconds * 1000))
+    with bench_environment(LATENCY_MS, snowflake_options=locked) as bench:
+        runs = {str(jobs): _drain(bench, jobs, entries_per_job) for jobs in JOBS}
     ceiling = fixed_batch_ceiling(hold_seconds, FIXED_BATCH, FIXED_BATCH)
     most = runs[str(JOBS[-1])]
     return {
@@ -62,13 +55,13 @@ def run(entries_per_job: int = 6000, hold_seconds: float = LOCK_HOLD_SECONDS) ->
     }
 
 
-def _drain(bench: Bench, proxy_port: int, jobs: int, entries_per_job: int) -> dict[str, Any]:
+def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
     total = jobs * entries_per_job
     queue = bench.fresh_queue(f"FLEET_{jobs}")
     queue.enqueue((f"f{i:06d}", {"n": i, "text": "x" * 64}) for i in range(total))
     spec = emulator_spec(
         queue.table,
-        proxy_port,  # the workers' Snowflake is the emulator behind the lock
+        bench.snowflake.port,
         bench.service.port,
         job={"entries_per_job": total, "concurrency": CONCURRENCY},
     )
@@ -76,7 +69,7 @@ def _drain(bench: Bench, proxy_port: int, jobs: int, entries_per_job: int) -> di
     names = [f"fleet-{jobs}-{k}" for k in range(jobs)]
     workers = [bench.start_worker(spec, name) for name in names]
     try:
-        marks = _window_marks(bench, proxy_port, queue.table.sql, served_before, total)
+        marks = _window_marks(bench, str(queue.table), served_before, total)
         codes = [worker.wait(timeout=600) for worker in workers]
     finally:
         for worker in workers:
@@ -90,19 +83,23 @@ def _drain(bench: Bench, proxy_port: int, jobs: int, entries_per_job: int) -> di
     (t0, held0), (t1, held1) = marks[low], marks[high]
     summaries = [bench.termination(name) for name in names]
     statements = sum(s["snowflake_statements"] for s in summaries)
+    lock = _table_lock(bench, str(queue.table))
     return {
         "jobs": jobs,
         "entries": total,
         "entries_per_second": round((high - low) / (t1 - t0), 1),
         "lock_utilization": round((held1 - held0) / (t1 - t0), 3),
+        "lock_statements": lock.get("acquired", 0),
+        "lock_most_waiting": lock.get("most_waiting", 0),
         "statements_per_1000_entries": round(statements * 1000 / total, 2),
         "worker_seconds": [s["seconds"] for s in summaries],
+        "worker_cpu_seconds": [s.get("cpu_seconds") for s in summaries],
         "batches": [s.get("batches") for s in summaries],
     }
 
 
 def _window_marks(
-    bench: Bench, proxy_port: int, table_sql: str, served_before: int, total: int
+    bench: Bench, table: str, served_before: int, total: int
 ) -> dict[int, tuple[float, float]]:
     """When 10% and 90% of the entries had been served: threshold -> (time, lock held s)."""
     thresholds = [int(total * share) for share in WINDOW]
@@ -112,12 +109,13 @@ def _window_marks(
         served = fetch_stats(bench.service.port, bench.certs)["successes"] - served_before
         for threshold in thresholds:
             if served >= threshold and threshold not in marks:
-                marks[threshold] = (time.monotonic(), _held_seconds(proxy_port, table_sql))
+                held = float(_table_lock(bench, table).get("held_seconds", 0.0))
+                marks[threshold] = (time.monotonic(), held)
         time.sleep(0.1)
     return marks
 
 
-def _held_seconds(proxy_port: int, table_sql: str) -> float:
-    tables = fetch_lock_stats(proxy_port)["tables"]
-    key = table_sql.replace('"', "")
-    return float(tables.get(key, {}).get("held_seconds", 0.0))
+def _table_lock(bench: Bench, table: str) -> dict[str, Any]:
+    """The model's lock figures for ``table`` (DATABASE.SCHEMA.TABLE)."""
+    tables: dict[str, dict[str, Any]] = fetch_model_stats(bench.snowflake.port)["locks"]["tables"]
+    return tables.get(table, {})

@@ -80,17 +80,19 @@ class Bench:
 
 
 @contextmanager
-def bench_environment(latency_ms: float, **service: Any) -> Iterator[Bench]:
+def bench_environment(
+    latency_ms: float, snowflake_options: tuple[str, ...] | None = None, **service: Any
+) -> Iterator[Bench]:
+    """The emulator, certificates and the mTLS service. By default the emulator keeps the
+    model's key and default handling (002 widens a key column, which DuckDB refuses while
+    it enforces the key), not its table locks or length probes: the figures stay
+    comparable with earlier runs and the seed baseline's. ``snowflake_options`` replace
+    ``--no-table-locks`` (the fleet run: ``--lock-hold-ms 350``)."""
+    options = ("--no-table-locks",) if snowflake_options is None else snowflake_options
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sfp-bench-")))
-        # The model's key and default handling (002 widens a key column, which DuckDB refuses
-        # while it enforces the key), not its table locks or length probes: the figures stay
-        # comparable with earlier runs and the seed baseline's. A lock model for the bench
-        # is TableLocks with --lock-hold-ms.
         snowflake = start_snowflake_emulator(
-            root / "snowflake",
-            root / "snowflake.log",
-            options=("--no-table-locks", "--no-length-checks"),
+            root / "snowflake", root / "snowflake.log", options=(*options, "--no-length-checks")
         )
         stack.callback(snowflake.stop)
         certs = write_demo_certificates(root / "certs")

@@ -12,7 +12,11 @@ from pydantic.alias_generators import to_camel
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
-from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
+from snowflake_worker.lock_budget import (
+    MAX_ACTIVE_JOBS,
+    jobs_within_lock_share,
+    lock_share_per_job,
+)
 
 
 class _Model(BaseModel):
@@ -190,7 +194,7 @@ class QueueSettings(_Model):
     # Snowflake runs DML on one table one statement at a time: how long one holds the
     # table's lock, and the share of the lock the fleet's statements may plan to use.
     lock_hold_seconds: float = Field(default=0.35, gt=0, le=60)
-    lock_share: float = Field(default=0.5, gt=0, le=1)
+    lock_share: float = Field(default=0.6, gt=0, le=1)
 
 
 class JobSettings(_Model):
@@ -202,7 +206,7 @@ class JobSettings(_Model):
     # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
     active_deadline_seconds: int | None = Field(default=None, ge=60)
     grace_seconds: int = Field(default=20, ge=1)
-    flush_seconds: float = Field(default=5.0, gt=0)  # the write-back rhythm
+    flush_seconds: float = Field(default=10.0, gt=0)  # the write-back rhythm
     flush_every: int = Field(default=5000, ge=1)  # sooner when this many outcomes wait
     # Where and how the Job's pod runs (Kubernetes only; ignored by the local backend).
     image: str | None = Field(default=None, min_length=1)  # None: the operator's default
@@ -289,20 +293,22 @@ class ProcessorSpec(_Model):
             )
         return self
 
-    def statements_per_job_second(self) -> float:
-        """Lock-taking statements one Job sends per second: a claim every claimSeconds and
-        a write-back every flushSeconds (while claims stay below claimMax)."""
-        return 1 / self.queue.claim_seconds + 1 / self.job.flush_seconds
-
     def lock_share_per_job(self) -> float:
-        """The share of the table's lock one Job's statements hold."""
-        return self.queue.lock_hold_seconds * self.statements_per_job_second()
+        """The share of the table's lock one busy Job's claims and write-backs hold."""
+        return lock_share_per_job(
+            self.queue.lock_hold_seconds, self.queue.claim_seconds, self.job.flush_seconds
+        )
 
     def job_limit(self) -> int:
-        """Jobs at once: maxActiveJobs, or fewer if more would use more of the table's
+        """Jobs at once: maxActiveJobs, or fewer if more would hold more of the table's
         lock than lockShare (at least 1)."""
-        by_lock = int(self.queue.lock_share / self.lock_share_per_job())
-        return max(1, min(self.job.max_active_jobs, by_lock))
+        by_lock = jobs_within_lock_share(
+            self.queue.lock_share,
+            self.queue.lock_hold_seconds,
+            self.queue.claim_seconds,
+            self.job.flush_seconds,
+        )
+        return min(self.job.max_active_jobs, by_lock)
 
     def job_active_deadline_seconds(self) -> int:
         if self.job.active_deadline_seconds is not None:

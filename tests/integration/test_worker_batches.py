@@ -1,7 +1,8 @@
 """Claims sized by time and a pipelined worker (issue 12, parts 2 and 3).
 
-The real worker process against the Snowflake emulator, reached through the Snowflake-like
-table lock of the benchmarks (snowflake_devtools.lock_proxy) where the lock matters."""
+The real worker process against the Snowflake emulator; where the table's lock matters,
+an emulator of the test's own whose model makes each UPDATE hold the lock (--lock-hold-ms).
+"""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from snowflake_devtools.lock_proxy import start_lock_proxy
 from snowflake_devtools.mtls_service import fetch_stats
 from snowflake_devtools.processes import ServerProcess
+from snowflake_worker.identifiers import TableRef
 from tests.support.queues import fill
-from tests.support.worker_runs import WorkerRun, WorkerWorld
+from tests.support.snowflake import emulator, new_queue
+from tests.support.worker_runs import WorkerRun, WorkerWorld, make_spec
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def locked_snowflake(snowflake_server: ServerProcess, tmp_path: Path) -> Iterator[ServerProcess]:
-    """The emulator behind a table lock that each UPDATE holds for 1 s."""
-    proxy = start_lock_proxy(snowflake_server.port, tmp_path / "lock.log", hold_seconds=1.0)
-    yield proxy
-    proxy.stop()
+def locked_snowflake(tmp_path: Path) -> Iterator[ServerProcess]:
+    """An emulator whose every UPDATE holds the table's lock 1 s."""
+    with emulator(tmp_path, "--lock-hold-ms", "1000") as server:
+        yield server
 
 
 def test_claims_hold_claim_seconds_of_work_at_the_observed_pace(workers: WorkerWorld) -> None:
@@ -31,7 +34,9 @@ def test_claims_hold_claim_seconds_of_work_at_the_observed_pace(workers: WorkerW
     so a fast worker sends few statements (fixed batches of 20 would need 100 claims)."""
     fill(workers.queue, 2000)
     service = workers.start_service()
-    spec = workers.spec(service.port, claim_batch=20, claim_seconds=2, flush_seconds=1)
+    spec = workers.spec(
+        service.port, claim_batch=20, claim_seconds=2, flush_seconds=1, flush_every=5000
+    )
     run = workers.start(spec)
     code, stderr = run.wait()
     assert code == 0, stderr
@@ -43,8 +48,9 @@ def test_claims_hold_claim_seconds_of_work_at_the_observed_pace(workers: WorkerW
     assert batches["claims"] < 20, batches
     assert batches["entries_per_second"] > 0, batches
     assert summary["statements_by_kind"]["claim"] < 2 * 20, summary  # one per claim (+ empty)
-    assert batches["write_backs"] == summary["statements_by_kind"]["write_back"]
-    assert batches["write_back_size_max"] > 50, batches  # on a time rhythm, not every 50
+    # one UPDATE per write-back (two only past the bind limit, or retried)
+    assert batches["write_backs"] <= summary["statements_by_kind"]["write_back"]
+    assert batches["write_back_size_max"] > 100, batches  # on a time rhythm
 
 
 def _stalls(run: WorkerRun, service: ServerProcess, workers: WorkerWorld, gap: float) -> int:
@@ -69,11 +75,13 @@ def test_the_next_claim_is_under_way_before_the_inbox_runs_dry(
     callers are 15 s of work in claims of at most 150 (claimMax): a worker that claimed
     only once its inbox was nearly empty, on the thread its write-backs use, left the
     service idle for a claim's time at every batch. This one never does after its start."""
-    fill(workers.queue, 600)
+    table = TableRef("LOCKED", "QUEUE", "WORK_QUEUE")
+    fill(new_queue(locked_snowflake.port, table), 600)
     service = workers.start_service(latency_ms=200)
-    spec = workers.spec(
+    spec = make_spec(
+        locked_snowflake.port,
         service.port,
-        snowflake_port=locked_snowflake.port,
+        table,
         claim_batch=80,
         claim_max=150,
         claim_seconds=2,
