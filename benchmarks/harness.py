@@ -26,6 +26,13 @@ from snowflake_worker.queue import QueueClient
 WORKER_PYTHONPATH = "BENCH_WORKER_PYTHONPATH"
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    user, system = int(fields[11]), int(fields[12])  # utime, stime (fields 14, 15)
+    return (user + system) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Bench:
     root: Path

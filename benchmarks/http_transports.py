@@ -12,6 +12,8 @@ calls divided by their number is the figure. The service runs in its own process
   before issue 12: httpcore's cost per request grows with its pool);
 * ``httpx-aiohttp``: httpx's client on the ``httpx-aiohttp`` transport (aiohttp's
   connection pool and HTTP parser), one client;
+* ``worker``: what the worker uses (snowflake_worker/http_clients.py): the same transport
+  with aiohttp's errors mapped by phase, in a client whose ``send`` goes straight to it;
 * ``aiohttp``: aiohttp alone, no httpx: the floor, for reference (not an option: httpx
   stays the client interface).
 
@@ -33,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TRANSPORTS = ("httpx", "httpx-pools-4", "httpx-aiohttp", "aiohttp")
+TRANSPORTS = ("httpx", "httpx-pools-4", "httpx-aiohttp", "worker", "aiohttp")
 LATENCY_MS = 50.0
 WARM_UP = 200
 
@@ -49,25 +51,35 @@ def run(requests: int = 4000, concurrency: int = 32) -> dict[str, Any]:
         service = start_mtls_service(certs, root / "service.log", latency_ms=LATENCY_MS)
         try:
             for transport in TRANSPORTS:
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    transport,
-                    "--port",
-                    str(service.port),
-                    "--certs",
-                    str(certs.client_dir),
-                    "--requests",
-                    str(requests),
-                    "--concurrency",
-                    str(concurrency),
-                ]
-                out = subprocess.run(command, check=True, capture_output=True, text=True)
-                results[transport] = json.loads(out.stdout.strip().splitlines()[-1])
+                results[transport] = measure(
+                    transport, service.port, certs.client_dir, requests, concurrency
+                )
         finally:
             service.stop()
     return results
+
+
+def measure(
+    transport: str, port: int, client_dir: Path, requests: int, concurrency: int
+) -> dict[str, Any]:
+    """One transport against the service on ``port``, in a process of its own."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        transport,
+        "--port",
+        str(port),
+        "--certs",
+        str(client_dir),
+        "--requests",
+        str(requests),
+        "--concurrency",
+        str(concurrency),
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 async def _child(transport: str, url: str, cert_dir: Path, requests: int, concurrency: int) -> Any:
@@ -141,6 +153,13 @@ def _clients(transport: str, context: Any, concurrency: int) -> Any:
         return httpx_clients(
             1,
             lambda: httpx.AsyncClient(transport=AiohttpTransport(verify=context, limits=limits)),
+        )
+    if transport == "worker":
+        from snowflake_worker.http_clients import ServiceClient, ServiceTransport
+
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return httpx_clients(
+            1, lambda: ServiceClient(ServiceTransport(verify=context, limits=limits), 10)
         )
     return _bare_aiohttp(context, concurrency)
 

@@ -130,6 +130,9 @@ def _worker_section(entries: int) -> dict[str, Any]:
             ("worker_efficiency", worker["worker_efficiency"]),
             ("worker CPU ms per entry", worker["cpu_ms_per_entry"]),
             ("worker CPU, share of a core", worker["cpu_share_of_a_core"]),
+            ("service / emulator CPU, share of a core", _shares(worker)),
+            ("aiohttp alone on the same service (efficiency)", worker["service_floor_efficiency"]),
+            ("claim sizes (first, largest)", _claims(worker)),
             ("Snowflake statements", worker["snowflake_statements"]),
             ("statements per 1,000 entries", worker["statements_per_1000_entries"]),
         ]
@@ -152,6 +155,9 @@ def _worker_c128_section(entries: int) -> dict[str, Any]:
             ("worker_efficiency_c128", worker["worker_efficiency"]),
             ("worker CPU ms per entry", worker["cpu_ms_per_entry"]),
             ("worker CPU, share of a core", worker["cpu_share_of_a_core"]),
+            ("service / emulator CPU, share of a core", _shares(worker)),
+            ("aiohttp alone on the same service (efficiency)", worker["service_floor_efficiency"]),
+            ("claim sizes (first, largest)", _claims(worker)),
         ]
     )
     return {"worker_efficiency_c128": worker["worker_efficiency"], "worker_c128": worker}
@@ -169,7 +175,10 @@ def _fleet_section(entries_per_job: int) -> dict[str, Any]:
         print(
             f"  {jobs} Job(s): {run['entries_per_second']} entries/s, lock utilization "
             f"{run['lock_utilization']}, {run['statements_per_1000_entries']} statements "
-            "per 1,000 entries"
+            f"per 1,000 entries; CPU (share of a core): workers "
+            f"{round(sum(run['worker_cpu_seconds']) / max(run['worker_seconds']), 2)}, "
+            f"service {run['service_cpu_share_of_a_core']}, "
+            f"emulator {run['emulator_cpu_share_of_a_core']}"
         )
     print(
         f"  fixed-batch ceiling (claim and write-back {fleet.FIXED_BATCH}): "
@@ -318,6 +327,15 @@ def _operator_section(window: float) -> dict[str, Any]:
         "operator_api_writes_per_idle_poll": idle["operator_api_writes_per_idle_poll"],
         "operator_limits": OPERATOR_LIMITS,
     }
+
+
+def _shares(worker: dict[str, Any]) -> str:
+    return f"{worker['service_cpu_share_of_a_core']} / {worker['emulator_cpu_share_of_a_core']}"
+
+
+def _claims(worker: dict[str, Any]) -> str:
+    batches = worker.get("batches") or {}
+    return f"{batches.get('claim_size_first')}, {batches.get('claim_size_max')}"
 
 
 def _pair(side: dict[str, Any]) -> str:

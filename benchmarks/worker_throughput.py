@@ -4,6 +4,11 @@ The ceiling is concurrency / latency (640 entries/s at concurrency 32, 2,560 at 
 worker_efficiency is the share of it reached while draining. Statements per 1,000
 entries come from the worker's own statement counter; CPU per entry from the CPU time
 the worker reports for its drain (process start and imports excluded).
+
+What else limits the rate on a shared machine is measured beside it: the CPU the service
+and the emulator used meanwhile (as shares of a core), and ``service_floor_efficiency``,
+the share of the ceiling a minimal aiohttp client (no Snowflake, no httpx) reaches right
+after against the same service at the same concurrency: what the machine allowed then.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Any
 
 from snowflake_devtools.specs import emulator_spec
 
-from .harness import bench_environment
+from . import http_transports
+from .harness import bench_environment, process_cpu_seconds
 
 CONCURRENCY = 32
 LATENCY_MS = 50.0
@@ -29,12 +35,20 @@ def run(entries: int = 6000, concurrency: int = CONCURRENCY) -> dict[str, Any]:
             bench.service.port,
             job={"entries_per_job": entries, "concurrency": concurrency},
         )  # otherwise the production defaults
+        servers = {"service": bench.service.process.pid, "emulator": bench.snowflake.process.pid}
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in servers.items()}
         started = time.monotonic()
         worker = bench.start_worker(spec, "bench-worker")
         code = worker.wait(timeout=600)
         wall = time.monotonic() - started
+        cpu_used = {
+            name: process_cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()
+        }
         summary = bench.termination("bench-worker")
         counts = queue.counts(max_attempts=5)
+        floor = http_transports.measure(
+            "aiohttp", bench.service.port, bench.certs.client_dir, entries // 2, concurrency
+        )
     if code != 0 or counts.completed != entries:
         raise RuntimeError(f"benchmark run failed: exit {code}, {counts}")
     ceiling = concurrency / (LATENCY_MS / 1000)
@@ -53,6 +67,9 @@ def run(entries: int = 6000, concurrency: int = CONCURRENCY) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "cpu_ms_per_entry": None if cpu is None else round(cpu * 1000 / entries, 3),
         "cpu_share_of_a_core": None if cpu is None else round(cpu / summary["seconds"], 2),
+        "service_cpu_share_of_a_core": round(cpu_used["service"] / wall, 2),
+        "emulator_cpu_share_of_a_core": round(cpu_used["emulator"] / wall, 2),
+        "service_floor_efficiency": round(floor["requests_per_second"] / ceiling, 3),
         "snowflake_statements": summary["snowflake_statements"],
         "statements_per_1000_entries": round(summary["snowflake_statements"] * 1000 / entries, 2),
         "statements_by_kind": summary["statements_by_kind"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ class JobReport:
     completed: int
     failed: int
     summary_seen: bool
+    # The claim and write-back sizes its worker chose (the summary's "batches")
+    batches: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ def fold_summaries(
                 completed=int(summary.get("completed") or 0),
                 failed=int(summary.get("failed") or 0),
                 summary_seen=bool(summary),
+                batches=_mapping(summary.get("batches")),
             )
         )
     return Totals(
@@ -84,6 +87,10 @@ def fold_summaries(
         counted_jobs=tuple(r.name for r in reports),
         reports=tuple(reports),
     )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _parse(text: str | None) -> dict[str, Any]:

@@ -146,7 +146,10 @@ class Drainer:
             if not batch:
                 return "queue_empty"
             self.claimed += len(batch)
-            log.debug("claimed", extra={"entries": len(batch)})
+            log.debug(
+                "claimed",
+                extra={"entries": len(batch), "asked": size, "seconds": self._claim_seconds},
+            )
             for entry in batch:
                 self._inbox.put_nowait(entry)
         return None
@@ -270,6 +273,7 @@ class Drainer:
         batch, self._buffer = self._buffer, []
         if not batch:
             return
+        started = time.monotonic()
         try:
             landed = await self._db_call(
                 self.queue.apply_outcomes, batch, self.settings.processor_id
@@ -281,6 +285,10 @@ class Drainer:
             self._buffer = batch + self._buffer
             return
         self.batches.wrote_back(len(batch))
+        log.debug(
+            "wrote back",
+            extra={"outcomes": len(batch), "seconds": round(time.monotonic() - started, 3)},
+        )
         self._count(landed)
         skipped = len(batch) - len(landed)
         self.not_applied += skipped

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import httpx
@@ -51,6 +52,10 @@ class ServiceTransport(AiohttpTransport):
     while connecting and while the body is read."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # httpx encoded every header as ASCII (it refuses anything else). Said so, it does
+        # not work the encoding out again on each of the dozens of lookups aiohttp makes
+        # (two thirds of the client's CPU per call otherwise).
+        request.headers.encoding = "ascii"
         try:
             response = await super().handle_async_request(request)
         except (aiohttp.ClientError, httpx.TransportError) as exc:
@@ -81,6 +86,47 @@ class _MappedBody(httpx.AsyncByteStream):
         await self._body.aclose()
 
 
+class ServiceClient(httpx.AsyncClient):
+    """httpx's client whose ``send`` hands the request straight to its transport.
+
+    ``AsyncClient.send`` runs the auth flow, redirect handling, event hooks, cookie
+    persistence and a log call around every request; the worker uses none of them (it
+    follows no redirect, keeps no cookie and authenticates with its certificate), and
+    they cost about 0.1 ms of CPU per call, a fifth of what a call costs the worker. The
+    request is sent as built (service_call.py builds it), with the client's timeouts.
+    """
+
+    def __init__(self, transport: ServiceTransport, timeout_seconds: float) -> None:
+        super().__init__(transport=transport, timeout=timeout_seconds)
+        self._service_transport = transport
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        if auth is not httpx.USE_CLIENT_DEFAULT or follow_redirects not in (
+            httpx.USE_CLIENT_DEFAULT,
+            False,
+        ):
+            raise ValueError("the service client sends no credentials and follows no redirect")
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        request.extensions.setdefault("timeout", self.timeout.as_dict())
+        response = await self._service_transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+
 @asynccontextmanager
 async def service_clients(
     concurrency: int, ssl_context: ssl.SSLContext, timeout_seconds: float
@@ -89,5 +135,5 @@ async def service_clients(
     callers pick ``clients[k % len(clients)]`` whatever the number of pools)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     transport = ServiceTransport(verify=ssl_context, limits=limits)
-    async with httpx.AsyncClient(transport=transport, timeout=timeout_seconds) as client:
+    async with ServiceClient(transport, timeout_seconds) as client:
         yield [client]
