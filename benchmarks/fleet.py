@@ -26,7 +26,7 @@ from snowflake_devtools.snowflake_emulator import fetch_model_stats
 from snowflake_devtools.specs import emulator_spec
 from snowflake_worker.lock_budget import fixed_batch_ceiling
 
-from .harness import Bench, bench_environment, process_cpu_seconds
+from .harness import Bench, bench_environment
 
 LOCK_HOLD_SECONDS = 0.35
 CONCURRENCY = 16
@@ -67,15 +67,13 @@ def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
     )
     served_before = fetch_stats(bench.service.port, bench.certs)["successes"]
     names = [f"fleet-{jobs}-{k}" for k in range(jobs)]
-    servers = {"service": bench.service.process.pid, "emulator": bench.snowflake.process.pid}
-    cpu_before = {name: process_cpu_seconds(pid) for name, pid in servers.items()}
+    cpu_before = bench.server_cpu_seconds()
     started = time.monotonic()
     workers = [bench.start_worker(spec, name) for name in names]
     try:
         marks = _window_marks(bench, str(queue.table), served_before, total)
         codes = [worker.wait(timeout=600) for worker in workers]
-        wall = time.monotonic() - started
-        cpu = {name: process_cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}
+        server_cpu = bench.server_cpu_shares(cpu_before, time.monotonic() - started)
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -99,8 +97,7 @@ def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
         "statements_per_1000_entries": round(statements * 1000 / total, 2),
         "worker_seconds": [s["seconds"] for s in summaries],
         "worker_cpu_seconds": [s.get("cpu_seconds") for s in summaries],
-        "service_cpu_share_of_a_core": round(cpu["service"] / wall, 2),
-        "emulator_cpu_share_of_a_core": round(cpu["emulator"] / wall, 2),
+        **server_cpu,
         "batches": [s.get("batches") for s in summaries],
     }
 

@@ -80,6 +80,21 @@ class Bench:
             stderr=subprocess.STDOUT,
         )
 
+    def server_cpu_seconds(self) -> dict[str, float]:
+        """CPU time the service and the emulator have used so far."""
+        return {
+            "service": process_cpu_seconds(self.service.process.pid),
+            "emulator": process_cpu_seconds(self.snowflake.process.pid),
+        }
+
+    def server_cpu_shares(self, before: dict[str, float], wall: float) -> dict[str, float]:
+        """``service_cpu_share_of_a_core`` and the emulator's, since ``before``."""
+        after = self.server_cpu_seconds()
+        return {
+            f"{name}_cpu_share_of_a_core": round((after[name] - before[name]) / wall, 2)
+            for name in after
+        }
+
     def termination(self, name: str) -> dict[str, Any]:
         import json
 

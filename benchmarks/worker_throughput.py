@@ -19,7 +19,7 @@ from typing import Any
 from snowflake_devtools.specs import emulator_spec
 
 from . import http_transports
-from .harness import bench_environment, process_cpu_seconds
+from .harness import bench_environment
 
 CONCURRENCY = 32
 LATENCY_MS = 50.0
@@ -35,15 +35,12 @@ def run(entries: int = 6000, concurrency: int = CONCURRENCY) -> dict[str, Any]:
             bench.service.port,
             job={"entries_per_job": entries, "concurrency": concurrency},
         )  # otherwise the production defaults
-        servers = {"service": bench.service.process.pid, "emulator": bench.snowflake.process.pid}
-        cpu_before = {name: process_cpu_seconds(pid) for name, pid in servers.items()}
+        cpu_before = bench.server_cpu_seconds()
         started = time.monotonic()
         worker = bench.start_worker(spec, "bench-worker")
         code = worker.wait(timeout=600)
         wall = time.monotonic() - started
-        cpu_used = {
-            name: process_cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()
-        }
+        server_cpu = bench.server_cpu_shares(cpu_before, wall)
         summary = bench.termination("bench-worker")
         counts = queue.counts(max_attempts=5)
         floor = http_transports.measure(
@@ -67,8 +64,7 @@ def run(entries: int = 6000, concurrency: int = CONCURRENCY) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "cpu_ms_per_entry": None if cpu is None else round(cpu * 1000 / entries, 3),
         "cpu_share_of_a_core": None if cpu is None else round(cpu / summary["seconds"], 2),
-        "service_cpu_share_of_a_core": round(cpu_used["service"] / wall, 2),
-        "emulator_cpu_share_of_a_core": round(cpu_used["emulator"] / wall, 2),
+        **server_cpu,
         "service_floor_efficiency": round(floor["requests_per_second"] / ceiling, 3),
         "snowflake_statements": summary["snowflake_statements"],
         "statements_per_1000_entries": round(summary["snowflake_statements"] * 1000 / entries, 2),
