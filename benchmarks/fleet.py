@@ -8,17 +8,23 @@ and lease recovery hold the queue table's lock 0.35 s, one at a time; SELECTs an
 do not wait for it.
 
 For 1, 2 and 4 Jobs (worker processes with the production defaults but concurrency 16)
-on a fresh table, the drain rate is measured in steady state: from the moment 10% of the
-entries have been served until 90% have, read from the service's success counter
-(process start and the last stragglers excluded). The lock's utilization is the share of
-that window the table's lock was held (the model's held seconds). The fixed-batch
-ceiling is what any fleet could reach with claims and write-backs of a fixed
-``FIXED_BATCH`` entries each (the defaults before issue 12): ``1 / (d * (1/B + 1/F))``.
+on a fresh table, the drain rate is measured in steady state, read from the service's
+success counter: from the moment 10% of the entries have been served until 90% have or
+the first Job ends, whichever comes first (process starts excluded, and the end where a
+Job that took its last claim early has run out of work while others still drain theirs:
+a claim holds claimSeconds of work, so Jobs end up to that far apart). The lock's
+utilization is the share of that window the table's lock was held (the model's held
+seconds). The fixed-batch ceiling is what any fleet could reach with claims and
+write-backs of a fixed ``FIXED_BATCH`` entries each (the defaults before issue 12):
+``1 / (d * (1/B + 1/F))``.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from snowflake_devtools.mtls_service import fetch_stats
@@ -36,7 +42,7 @@ FIXED_BATCH = 200  # the former defaults: claim 200, write back every 200 result
 WINDOW = (0.1, 0.9)  # the share of the entries between which the rate is measured
 
 
-def run(entries_per_job: int = 6000, hold_seconds: float = LOCK_HOLD_SECONDS) -> dict[str, Any]:
+def run(entries_per_job: int = 10_000, hold_seconds: float = LOCK_HOLD_SECONDS) -> dict[str, Any]:
     locked = ("--lock-hold-ms", str(hold_seconds * 1000))
     with bench_environment(LATENCY_MS, snowflake_options=locked) as bench:
         runs = {str(jobs): _drain(bench, jobs, entries_per_job) for jobs in JOBS}
@@ -71,7 +77,7 @@ def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
     started = time.monotonic()
     workers = [bench.start_worker(spec, name) for name in names]
     try:
-        marks = _window_marks(bench, str(queue.table), served_before, total)
+        window = _steady_window(bench, workers, str(queue.table), served_before, total)
         codes = [worker.wait(timeout=600) for worker in workers]
         server_cpu = bench.server_cpu_shares(cpu_before, time.monotonic() - started)
     finally:
@@ -80,18 +86,19 @@ def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
                 worker.kill()
                 worker.wait()
     counts = queue.counts(max_attempts=5)
-    if any(codes) or counts.completed != total or len(marks) < 2:
+    if any(codes) or counts.completed != total or window is None:
         raise RuntimeError(f"fleet run with {jobs} Jobs failed: exits {codes}, {counts}")
-    low, high = sorted(marks)
-    (t0, held0), (t1, held1) = marks[low], marks[high]
+    start, end = window
+    seconds = end.time - start.time
     summaries = [bench.termination(name) for name in names]
     statements = sum(s["snowflake_statements"] for s in summaries)
     lock = _table_lock(bench, str(queue.table))
     return {
         "jobs": jobs,
         "entries": total,
-        "entries_per_second": round((high - low) / (t1 - t0), 1),
-        "lock_utilization": round((held1 - held0) / (t1 - t0), 3),
+        "entries_per_second": round((end.served - start.served) / seconds, 1),
+        "lock_utilization": round((end.lock_held - start.lock_held) / seconds, 3),
+        "window": {"served": [start.served, end.served], "seconds": round(seconds, 2)},
         "lock_statements": lock.get("acquired", 0),
         "lock_most_waiting": lock.get("most_waiting", 0),
         "statements_per_1000_entries": round(statements * 1000 / total, 2),
@@ -102,21 +109,41 @@ def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
     }
 
 
-def _window_marks(
-    bench: Bench, table: str, served_before: int, total: int
-) -> dict[int, tuple[float, float]]:
-    """When 10% and 90% of the entries had been served: threshold -> (time, lock held s)."""
-    thresholds = [int(total * share) for share in WINDOW]
-    marks: dict[int, tuple[float, float]] = {}
+@dataclass(frozen=True)
+class Mark:
+    time: float
+    served: int
+    lock_held: float  # seconds the table's lock had been held
+
+
+def _steady_window(
+    bench: Bench,
+    workers: Sequence[subprocess.Popen[bytes]],
+    table: str,
+    served_before: int,
+    total: int,
+) -> tuple[Mark, Mark] | None:
+    """The marks where 10% of the entries had been served and where 90% had or the first
+    worker ended; None if the run never got there."""
+    low, high = (int(total * share) for share in WINDOW)
+    start: Mark | None = None
     deadline = time.monotonic() + 900
-    while len(marks) < len(thresholds) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         served = fetch_stats(bench.service.port, bench.certs)["successes"] - served_before
-        for threshold in thresholds:
-            if served >= threshold and threshold not in marks:
-                held = float(_table_lock(bench, table).get("held_seconds", 0.0))
-                marks[threshold] = (time.monotonic(), held)
+        ended = any(worker.poll() is not None for worker in workers)
+        if start is not None and (served >= high or ended):
+            return start, _mark(bench, table, served)
+        if ended:
+            return None
+        if start is None and served >= low:
+            start = _mark(bench, table, served)
         time.sleep(0.1)
-    return marks
+    return None
+
+
+def _mark(bench: Bench, table: str, served: int) -> Mark:
+    held = float(_table_lock(bench, table).get("held_seconds", 0.0))
+    return Mark(time.monotonic(), served, held)
 
 
 def _table_lock(bench: Bench, table: str) -> dict[str, Any]:

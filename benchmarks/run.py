@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=2000, help="comparison workload (2000)")
     parser.add_argument("--worker-entries", type=int, default=6000, help="worker benchmark")
     parser.add_argument(
-        "--fleet-entries-per-job", type=int, default=6000, help="fleet benchmark (6000)"
+        "--fleet-entries-per-job", type=int, default=10000, help="fleet benchmark (10000)"
     )
     parser.add_argument(
         "--only",
