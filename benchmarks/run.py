@@ -309,7 +309,7 @@ def _operator_section(window: float) -> dict[str, Any]:
     operator = {**operator_requests.requests_per_poll(), **operator_requests.reconcile_wall_time()}
     print(
         f"  Kubernetes API requests per poll: {operator['requests_per_poll']} "
-        f"({operator['requests_beyond_status_patch_per_poll']} beyond the status patch)"
+        f"({operator['writes_per_poll']} of them writes)"
     )
     print(f"  reconcile wall time excluding Snowflake: {operator['reconcile_wall_time_us']} us")
 
