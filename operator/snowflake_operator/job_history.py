@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,8 @@ class JobReport:
     claimed: int = 0
     released: int = 0
     error: str = ""  # the worker's fatal error, when it ended on one
+    # The claim and write-back sizes its worker chose (the summary's "batches")
+    batches: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def fold_summaries(
                 claimed=_count(summary, "claimed"),
                 released=_count(summary, "released"),
                 error=one_line(str(summary.get("error") or ""), limit=200),
+                batches=_mapping(summary.get("batches")),
             )
         )
     return Totals(
@@ -101,6 +104,10 @@ def _count(summary: Mapping[str, Any], key: str) -> int:
         return max(0, int(summary.get(key) or 0))
     except (TypeError, ValueError):
         return 0
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _parse(text: str | None) -> dict[str, Any]:

@@ -20,7 +20,8 @@ MAX_JOB_NAME = 63  # a Job name becomes a label value: 63 characters at most
 
 
 def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_active: int) -> int:
-    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, maxActiveJobs - unfinished).
+    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, jobLimit - unfinished), where
+    jobLimit is maxActiveJobs or fewer (ProcessorSpec.job_limit: the table's lock).
 
     Unfinished Jobs (running or still Pending) are assumed to take their share of the
     backlog, like KEDA ScaledJob's "accurate" strategy.
@@ -45,9 +46,10 @@ def launches_wanted(
     if counts is None or spec.suspend:
         return 0
     job = spec.job
-    wanted = jobs_to_launch(counts.eligible, job.entries_per_job, unfinished, job.max_active_jobs)
-    if queue_busy(counts):  # warm Jobs: min(...) keeps them within maxActiveJobs too
-        wanted = max(wanted, min(job.min_active_jobs, job.max_active_jobs) - unfinished)
+    cap = spec.job_limit()  # maxActiveJobs, or fewer if the table's lock allows fewer
+    wanted = jobs_to_launch(counts.eligible, job.entries_per_job, unfinished, cap)
+    if queue_busy(counts):  # warm Jobs: min(...) keeps them within the cap too
+        wanted = max(wanted, min(job.min_active_jobs, cap) - unfinished)
     if limit is not None:
         wanted = min(wanted, limit)
     return max(0, wanted)
@@ -158,7 +160,17 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
         launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
             events.append(("Normal", "JobsLaunched", _launched(spec, seen, len(launch))))
-    return PollPlan(launch, status_fields(seen, len(launch)), conditions, events)
+    status = status_fields(seen, len(launch))
+    status.update(lock_status(spec, status["activeJobs"]))
+    return PollPlan(launch, status, conditions, events)
+
+
+def lock_status(spec: ProcessorSpec, active_jobs: int) -> dict[str, Any]:
+    """How many Jobs the table's lock allows, and the share of it the Jobs now use."""
+    return {
+        "jobLimit": spec.job_limit(),
+        "tableLockShare": round(active_jobs * spec.lock_share_per_job(), 3),
+    }
 
 
 def _launched(spec: ProcessorSpec, seen: Observation, count: int) -> str:

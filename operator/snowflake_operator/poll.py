@@ -82,6 +82,7 @@ class PollResult:
     failed: bool  # Snowflake or the certificates failed: back off before the next poll
     certificates: CertificatesOutcome | None  # None while suspended: not looked at
     seconds: float = 0.0
+    job_reports: tuple[JobReport, ...] = ()  # the Jobs this poll counted
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def run_poll(
         failed=snowflake_failed or (certificates is not None and not certificates.ready),
         certificates=certificates,
         seconds=time.monotonic() - started,
+        job_reports=folded.reports,
     )
 
 

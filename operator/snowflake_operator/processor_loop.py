@@ -287,4 +287,6 @@ def record_poll_metrics(
         certificate_expiry=None if check is None else check.not_after.timestamp(),
         suspended=spec.suspend,
         idle=result.observation.idle,
+        job_limit=spec.job_limit(),
+        job_batches=[report.batches for report in result.job_reports],
     )

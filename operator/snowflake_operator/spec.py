@@ -12,7 +12,11 @@ from pydantic import Field, StrictBool, field_validator, model_validator
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
-from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
+from snowflake_worker.lock_budget import (
+    MAX_ACTIVE_JOBS,
+    jobs_within_lock_share,
+    lock_share_per_job,
+)
 
 from .constants import FARGATE_PROFILE_LABEL
 from .fargate_sizes import FARGATE_CPUS, FARGATE_SIZES_HELP, fargate_size_problem
@@ -119,8 +123,14 @@ WRITE_BACK_MARGIN_SECONDS = 15
 class QueueSettings(_Model):
     lease_seconds: int = Field(default=900, ge=60, le=86_400)
     max_attempts: int = Field(default=5, ge=1, le=100)
-    claim_batch: int = Field(default=200, ge=1, le=10_000)
+    claim_batch: int = Field(default=200, ge=1, le=10_000)  # the first claim's size
+    claim_seconds: float = Field(default=15.0, ge=1, le=600)  # of work per later claim
+    claim_max: int = Field(default=10_000, ge=1, le=100_000)
     retry_delay_seconds: int = Field(default=60, ge=0)
+    # Snowflake runs DML on one table one statement at a time: how long one holds the
+    # table's lock, and the share of the lock the fleet's statements may plan to use.
+    lock_hold_seconds: float = Field(default=0.35, gt=0, le=60)
+    lock_share: float = Field(default=0.6, gt=0, le=1)
 
 
 class LaunchBackoff(_Model):
@@ -161,8 +171,8 @@ class JobSettings(_Model):
     # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
     active_deadline_seconds: int | None = Field(default=None, ge=60)
     grace_seconds: int = Field(default=20, ge=1)
-    flush_every: int = Field(default=200, ge=1)
-    flush_seconds: float = Field(default=2.0, gt=0)
+    flush_seconds: float = Field(default=10.0, gt=0)  # the write-back rhythm
+    flush_every: int = Field(default=5000, ge=1)  # sooner when this many outcomes wait
     # Where and how the Job's pod runs (Kubernetes only; ignored by the local backend).
     image: str | None = Field(default=None, min_length=1)  # None: the operator's default
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -295,6 +305,23 @@ class ProcessorSpec(_Model):
                 f"{WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back and exit)"
             )
         return self
+
+    def lock_share_per_job(self) -> float:
+        """The share of the table's lock one busy Job's claims and write-backs hold."""
+        return lock_share_per_job(
+            self.queue.lock_hold_seconds, self.queue.claim_seconds, self.job.flush_seconds
+        )
+
+    def job_limit(self) -> int:
+        """Jobs at once: maxActiveJobs, or fewer if more would hold more of the table's
+        lock than lockShare (at least 1)."""
+        by_lock = jobs_within_lock_share(
+            self.queue.lock_share,
+            self.queue.lock_hold_seconds,
+            self.queue.claim_seconds,
+            self.job.flush_seconds,
+        )
+        return min(self.job.max_active_jobs, by_lock)
 
     def job_active_deadline_seconds(self) -> int:
         if self.job.active_deadline_seconds is not None:

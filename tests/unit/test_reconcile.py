@@ -197,6 +197,36 @@ def test_tick_respects_max_active_jobs() -> None:
     assert len(plan.launch) == 2  # maxActiveJobs 5 - 3 unfinished
 
 
+def test_launches_stop_where_the_table_lock_would_be_overused() -> None:
+    """Every Job sends a claim per claimSeconds and a write-back per flushSeconds, each
+    holding the table's lock lockHoldSeconds: no more Jobs than lockShare of it allows."""
+    spec = _spec(
+        queue={"claimSeconds": 10, "lockHoldSeconds": 0.5, "lockShare": 0.5},
+        job={"entriesPerJob": 1000, "maxActiveJobs": 19, "flushSeconds": 5},
+    )
+    # One Job: 0.5 s x (1/10 + 1/5) = 15% of the lock; 50% allows 3 Jobs, not 19.
+    assert spec.lock_share_per_job() == pytest.approx(0.15)
+    assert spec.job_limit() == 3
+    plan = plan_poll("orders", spec, Observation(now=NOW, unfinished_jobs=1, counts=_counts(10**6)))
+    assert len(plan.launch) == 2
+    assert plan.status["jobLimit"] == 3
+    assert plan.status["tableLockShare"] == pytest.approx(0.45)
+
+
+def test_the_lock_limit_never_stops_a_fleet_entirely() -> None:
+    spec = _spec(queue={"lockHoldSeconds": 10, "lockShare": 0.1})
+    assert spec.job_limit() == 1
+
+
+def test_with_the_defaults_max_active_jobs_binds_below_the_lock_limit() -> None:
+    # 10 Jobs x 0.35 s x (1/15 + 1/10) = 58% of the lock, within the default 60%
+    assert processor_spec(MINIMAL_SPEC).job_limit() == 10
+    spec = processor_spec(MINIMAL_SPEC, job={"maxActiveJobs": 4})
+    assert spec.job_limit() == 4
+    seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))
+    assert plan_poll("orders", spec, seen).status["tableLockShare"] == 0
+
+
 def test_suspended_spec_launches_nothing() -> None:
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(10_000))
     plan = plan_poll("orders", _spec(suspend=True), seen)

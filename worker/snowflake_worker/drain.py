@@ -1,9 +1,15 @@
 """The worker's drain loop: claim batches, call the service, write outcomes back in batches.
 
-Three kinds of task share one event loop: a claimer that keeps a small backlog of
-claimed entries in memory, ``concurrency`` callers, and a flusher that writes outcomes
-back every ``flush_every`` results or ``flush_seconds``. Snowflake calls are blocking,
-so they run one at a time on a dedicated thread and never stall the HTTP calls.
+Three kinds of task share one event loop: a claimer that keeps claimed entries in memory,
+``concurrency`` callers, and a flusher that writes outcomes back ``flush_seconds`` after
+the first unwritten one (or once ``flush_every`` wait). Snowflake calls are blocking, so
+they run one at a time on a dedicated thread and never stall the HTTP calls.
+
+Claims and write-backs are sized by time (batch_sizing.py): each UPDATE holds the queue
+table's lock, so a worker sends about one claim per ``claim_seconds`` and one write-back
+per ``flush_seconds`` however fast it goes. The next claim starts while the inbox still
+holds a few claims' time of work (the low-water mark), so the callers never wait for it,
+even when it waits behind a write-back on the one thread or for the table's lock.
 
 Stopping (SIGTERM, the deadline, or a fatal error) ends claiming at once; entries not yet
 started are released; calls in flight get ``grace_seconds``, after which they are cut
@@ -26,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from .batch_sizing import BatchStats, ClaimPolicy, Pace
 from .errors import one_line
 from .outcomes import (
     BadData,
@@ -75,6 +82,16 @@ class Drainer:
         self._buffer: list[Outcome] = []
         self._first_buffered = 0.0
         self._stopping = asyncio.Event()
+        self._policy = ClaimPolicy(
+            first=settings.claim_batch,
+            seconds=settings.claim_seconds,
+            maximum=settings.claim_max,
+            lease_seconds=settings.lease_seconds,
+            concurrency=settings.concurrency,
+        )
+        self._pace = Pace(settings.concurrency)
+        self._claim_seconds = 0.0  # the last claim's time, waits for the thread and lock included
+        self.batches = BatchStats()
         self._closing = False
         self._stop_reason = "queue_empty"
         self.fatal_error: str | None = None
@@ -116,13 +133,22 @@ class Drainer:
         while not self._stopping.is_set():
             if self.claimed >= s.max_entries:
                 return "budget"
-            if self._inbox.qsize() > s.concurrency:  # enough in hand: keep leases short
-                await asyncio.sleep(0.01)
+            pace = self._pace.per_second
+            if self._inbox.qsize() >= self._policy.low_water(pace, self._claim_seconds):
+                await asyncio.sleep(0.01)  # enough in hand: keep leases short
                 continue
-            size = min(s.claim_batch, s.max_entries - self.claimed)
+            size = self._policy.size(
+                pace,
+                budget=s.max_entries - self.claimed,
+                seconds_left=self.deadline_at - time.monotonic(),
+                claim_seconds=self._claim_seconds,
+            )
+            started = time.monotonic()
             batch = await self._db_call(
                 self.queue.claim, size, max_attempts=s.max_attempts, processor_id=s.processor_id
             )
+            self._claim_seconds = time.monotonic() - started
+            self.batches.claimed(size)
             if not batch:
                 empty_since = time.monotonic() if empty_since is None else empty_since
                 waited = time.monotonic() - empty_since
@@ -132,7 +158,10 @@ class Drainer:
                 continue
             empty_since = None
             self.claimed += len(batch)
-            log.debug("claimed", extra={"entries": len(batch)})
+            log.debug(
+                "claimed",
+                extra={"entries": len(batch), "asked": size, "seconds": self._claim_seconds},
+            )
             for entry in batch:
                 self._inbox.put_nowait(entry)
         return None
@@ -147,7 +176,9 @@ class Drainer:
             if self._stopping.is_set():
                 self._record(released(entry))  # never started: hand it back untouched
                 continue
+            started = time.monotonic()
             self._record(await self._settle(entry, client))
+            self._pace.record(time.monotonic() - started)
 
     async def _flush_loop(self) -> None:
         """Never cancelled mid-write: a cancelled write-back could be lost or left uncounted."""
@@ -259,6 +290,7 @@ class Drainer:
         batch, self._buffer = self._buffer, []
         if not batch:
             return
+        started = time.monotonic()
         try:
             landed = await self._db_call(
                 self.queue.apply_outcomes, batch, self.settings.processor_id
@@ -269,6 +301,11 @@ class Drainer:
             log.warning("write-back failed; will retry", extra={"error": one_line(exc)})
             self._buffer = batch + self._buffer
             return
+        self.batches.wrote_back(len(batch))
+        log.debug(
+            "wrote back",
+            extra={"outcomes": len(batch), "seconds": round(time.monotonic() - started, 3)},
+        )
         self._count(landed)
         skipped = len(batch) - len(landed)
         self.not_applied += skipped
@@ -292,7 +329,7 @@ class Drainer:
 
     async def run(self) -> Summary:
         s = self.settings
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         loop = asyncio.get_running_loop()
         deadline = loop.call_later(
             max(0.0, self.deadline_at - time.monotonic()), self.request_stop, "deadline"
@@ -337,6 +374,8 @@ class Drainer:
             snowflake_statements=self.queue.statement_count,
             statements_by_kind=dict(self.queue.statements),
             seconds=round(time.monotonic() - started, 3),
+            cpu_seconds=round(time.process_time() - cpu_started, 3),
+            batches=self.batches.as_summary(self._pace.per_second),
         )
 
     async def _wait_for_callers(self, callers: list[asyncio.Task[None]]) -> None:
