@@ -31,7 +31,6 @@ import httpx
 
 from snowflake_devtools.mtls_service import STATS_PATH, client_ssl_context, fetch_stats
 from snowflake_devtools.snowflake_emulator import fetch_model_stats
-from snowflake_devtools.specs import emulator_spec
 from snowflake_worker.lock_budget import fixed_batch_ceiling
 
 from .harness import Bench, bench_environment
@@ -66,14 +65,8 @@ def run(entries_per_job: int = 10_000, hold_seconds: float = LOCK_HOLD_SECONDS) 
 
 def _drain(bench: Bench, jobs: int, entries_per_job: int) -> dict[str, Any]:
     total = jobs * entries_per_job
-    queue = bench.fresh_queue(f"FLEET_{jobs}")
-    queue.enqueue((f"f{i:06d}", {"n": i, "text": "x" * 64}) for i in range(total))
-    spec = emulator_spec(
-        queue.table,
-        bench.snowflake.port,
-        bench.service.port,
-        job={"entries_per_job": total, "concurrency": CONCURRENCY},
-    )
+    # every Job may drain it all: the queue running dry ends them, not a budget
+    queue, spec = bench.drain_setup(f"FLEET_{jobs}", total, CONCURRENCY)
     served_before = fetch_stats(bench.service.port, bench.certs)["successes"]
     names = [f"fleet-{jobs}-{k}" for k in range(jobs)]
     cpu_before = bench.server_cpu_seconds()

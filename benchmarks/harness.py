@@ -15,6 +15,7 @@ from typing import Any
 from snowflake_devtools.certificates import DemoCertificates, write_demo_certificates
 from snowflake_devtools.mtls_service import start_mtls_service
 from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
+from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_operator.worker_environment import worker_environment
@@ -60,6 +61,16 @@ class Bench:
         cursor.execute(f"DROP TABLE IF EXISTS {settings.table_ref.sql}")
         ensure_queue_table(connection, SchemaTarget(table=settings.table_ref))
         return QueueClient(connection, settings.table_ref)
+
+    def drain_setup(
+        self, table: str, entries: int, concurrency: int
+    ) -> tuple[QueueClient, ProcessorSpec]:
+        """A fresh queue of ``entries`` identical-sized entries, and the spec that drains it
+        all in one Job: the production defaults but ``concurrency``."""
+        queue = self.fresh_queue(table)
+        queue.enqueue((f"b{i:06d}", {"n": i, "text": "x" * 64}) for i in range(entries))
+        job = {"entries_per_job": entries, "concurrency": concurrency}
+        return queue, emulator_spec(queue.table, self.snowflake.port, self.service.port, job=job)
 
     def start_worker(self, spec: ProcessorSpec, name: str) -> subprocess.Popen[bytes]:
         termination = self.root / f"{name}.termination"

@@ -16,8 +16,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from snowflake_devtools.specs import emulator_spec
-
 from . import http_transports
 from .harness import bench_environment
 
@@ -27,14 +25,7 @@ LATENCY_MS = 50.0
 
 def run(entries: int = 6000, concurrency: int = CONCURRENCY) -> dict[str, Any]:
     with bench_environment(LATENCY_MS) as bench:
-        queue = bench.fresh_queue("WORKER_BENCH")
-        queue.enqueue((f"b{i:06d}", {"n": i, "text": "x" * 64}) for i in range(entries))
-        spec = emulator_spec(
-            queue.table,
-            bench.snowflake.port,
-            bench.service.port,
-            job={"entries_per_job": entries, "concurrency": concurrency},
-        )  # otherwise the production defaults
+        queue, spec = bench.drain_setup("WORKER_BENCH", entries, concurrency)
         cpu_before = bench.server_cpu_seconds()
         started = time.monotonic()
         worker = bench.start_worker(spec, "bench-worker")
