@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client
 
 from snowflake_devtools.cluster import Cluster
-from snowflake_devtools.cluster.project_images import WORKER, ensure_project_images
+from snowflake_devtools.cluster.project_images import WORKER, current_tags, ensure_project_images
 from snowflake_operator.constants import FARGATE_PROFILE_LABEL
 from snowflake_worker.constants import CERT_FILES
 from tests.e2e import figures
@@ -40,8 +40,9 @@ RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 def worker_image(real_cluster: Cluster) -> str:
     """The worker image of these sources (built unless up to date), in containerd."""
     ensure_project_images(ROOT, lambda message: print(f"[images] {message}"), images=[WORKER])
-    real_cluster.import_images([WORKER.tag])
-    return WORKER.tag
+    tag = current_tags(ROOT, [WORKER])[WORKER.name]
+    real_cluster.import_images([tag])
+    return tag
 
 
 @pytest.fixture
