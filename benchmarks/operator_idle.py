@@ -30,7 +30,7 @@ from snowflake_devtools.snowflake_emulator import free_port
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.connection import connect
 
-from .harness import Bench, bench_environment
+from .harness import Bench, bench_environment, process_cpu_seconds
 from .operator_world import KubeWorld, kube_world, metric_total, processor_body, wait
 
 NAMESPACE = "bench-idle"
@@ -158,18 +158,16 @@ def _settle(metrics_port: int, resources: int, timeout: float, poll_seconds: flo
     time.sleep(poll_seconds + 5)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    user, system = int(fields[11]), int(fields[12])  # utime, stime (fields 14, 15)
-    return (user + system) / os.sysconf("SC_CLK_TCK")
-
-
 def _cpu_share(world: KubeWorld, metrics_port: int, pid: int, window: float) -> dict[str, Any]:
     world.reset_requests()
-    polls, cpu, started = metric_total(metrics_port, POLLS), _cpu_seconds(pid), time.monotonic()
+    polls, cpu, started = (
+        metric_total(metrics_port, POLLS),
+        process_cpu_seconds(pid),
+        time.monotonic(),
+    )
     time.sleep(window)
     seconds = time.monotonic() - started
-    cpu_used = _cpu_seconds(pid) - cpu
+    cpu_used = process_cpu_seconds(pid) - cpu
     polls_made = metric_total(metrics_port, POLLS) - polls
     writes = len(world.writes())
     return {

@@ -188,11 +188,17 @@ def type_text(path: str, schema: dict[str, Any]) -> str:
             text += ", one item per " + ", ".join(code(k) for k in keys)
     elif kind == "array":
         text = f"array of {(schema.get('items') or {}).get('type', 'any')}"
+    elif kind == "object" and schema.get("x-kubernetes-preserve-unknown-fields"):
+        text = "object (Kubernetes' own, kept as written)"
     else:
         text = kind
     if "format" in schema:
         text += f" ({schema['format']})"
     notes = _bounds(schema)
+    if "maxItems" in schema:
+        notes.append(f"at most {schema['maxItems']} items")
+    if "maxProperties" in schema:
+        notes.append(f"at most {schema['maxProperties']} entries")
     if schema.get("nullable"):
         notes.append("nullable")
     return ", ".join([text, *notes])
@@ -222,13 +228,19 @@ def _rows(section: Section) -> list[str]:
 
 
 def _rules(section: Section) -> list[str]:
-    rules = section.schema.get("x-kubernetes-validations") or []
+    """The object's own rules, then those of its fields that have no section of their own
+    (a map, a string), each named."""
+    rules = [("", rule) for rule in section.schema.get("x-kubernetes-validations") or []]
+    for name, child in (section.schema.get("properties") or {}).items():
+        if not _has_fields(child) and _item_schema(child) is None:
+            rules += [(name, rule) for rule in child.get("x-kubernetes-validations") or []]
     if not rules:
         return []
-    lines = ["", f"Rules across fields of `{section.path}`, checked by the API server:", ""]
-    for rule in rules:
+    lines = ["", f"Rules on `{section.path}`, checked by the API server:", ""]
+    for field, rule in rules:
         message = rule.get("message") or f"rule `{normalise(rule.get('rule', ''))}` must hold"
-        lines.append(f"- {prose(message)}")
+        where = f"`{section.path}.{field}`: " if field else ""
+        lines.append(f"- {where}{prose(message)}")
     return lines
 
 

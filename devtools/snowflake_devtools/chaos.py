@@ -111,6 +111,7 @@ def chaos_spec(config: ChaosConfig, snowflake_port: int, service_port: int) -> P
             "max_attempts": config.max_attempts,
             "claim_batch": config.claim_batch,
             "retry_delay_seconds": 1,
+            "lock_hold_seconds": 0.02,  # the local emulator's, not Snowflake's (demo.py)
         },
         job={
             "entries_per_job": config.entries_per_job,

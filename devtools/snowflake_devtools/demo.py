@@ -152,7 +152,14 @@ def demo_spec(args: argparse.Namespace, snowflake_port: int, service_port: int) 
         snowflake_port,
         service_port,
         endpoint={"timeout_seconds": 5, "retries": 3, "retry_backoff_seconds": 0.1},
-        queue={"lease_seconds": 120, "claim_batch": 100, "retry_delay_seconds": 1},
+        # The local emulator holds the table's lock for milliseconds, not Snowflake's
+        # 0.35 s: write-backs every second stay far from it, and maxActiveJobs binds.
+        queue={
+            "lease_seconds": 120,
+            "claim_batch": 100,
+            "retry_delay_seconds": 1,
+            "lock_hold_seconds": 0.02,
+        },
         job={
             "entries_per_job": args.entries_per_job,
             "max_active_jobs": args.max_jobs,

@@ -10,9 +10,11 @@ enforced VARCHAR lengths, table locks, user defaults; ``--fakesnow-only`` leaves
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,13 @@ from .snowflake_model import ModelOptions, SnowflakeModel
 from .table_locks import SNOWFLAKE_WAITERS_LIMIT
 
 LOOPBACK = "127.0.0.1"
+
+
+def fetch_model_stats(port: int, host: str = LOOPBACK) -> dict[str, Any]:
+    """``GET /model/stats`` of an emulator: its model's lock figures per table and refusals."""
+    with urllib.request.urlopen(f"http://{host}:{port}/model/stats", timeout=10) as answer:
+        stats: dict[str, Any] = json.loads(answer.read())
+    return stats
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -119,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         "--lock-hold-ms",
         type=float,
         default=0.0,
-        help="extra time each UPDATE/DELETE/MERGE holds its table's lock (0)",
+        help="the least time each UPDATE/DELETE/MERGE holds its table's lock, its own "
+        "execution included (0; Snowflake: about 200-500)",
     )
     parser.add_argument(
         "--user-default",

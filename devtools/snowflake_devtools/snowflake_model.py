@@ -11,7 +11,10 @@ model makes it behave as Snowflake documents, for every client of the emulator p
 - UPDATE, DELETE and MERGE take the table's lock: they run one at a time per table (fakesnow
   runs them side by side and reports "Conflict on update"), a transaction keeps the lock until
   it ends, a statement that would be the 21st waiter fails with 000625, and one that waits
-  longer than its session's LOCK_TIMEOUT (default 43,200 s) fails.
+  longer than its session's LOCK_TIMEOUT (default 43,200 s) fails. With ``lock_hold_seconds``
+  each such statement holds the lock at least that long, its own execution included (on
+  Snowflake about 0.2-0.5 s; fakesnow takes milliseconds), and answers only then; SELECTs
+  and INSERTs never wait for it.
 - Account or user defaults for session parameters (``user_defaults``): a login that does
   not set AUTOCOMMIT or LOCK_TIMEOUT gets its user's default, as after
   ``ALTER USER ... SET AUTOCOMMIT = FALSE``.
@@ -32,6 +35,7 @@ import functools
 import gzip
 import json
 import sys
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -67,7 +71,7 @@ class ModelOptions:
     drop_unenforced_constraints: bool = True
     enforce_varchar_lengths: bool = True
     lock_waiters_limit: int | None = SNOWFLAKE_WAITERS_LIMIT  # None: no table locks
-    lock_hold_seconds: float = 0.0  # extra time each locking statement holds the lock
+    lock_hold_seconds: float = 0.0  # the least time each locking statement holds the lock
     user_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -167,14 +171,16 @@ class SnowflakeModel:
             refused = await self._take_lock(table, token)
             if refused is not None:
                 return refused
+        held_until = time.monotonic() + self.options.lock_hold_seconds
         try:
             too_long = await self._checked_lengths(statement, token, body.get("bindings") or {})
             if too_long is not None:
                 self.refused["too_long"] += 1
                 return _error("100078", "22000", too_long.message())
-            if table is not None and self.options.lock_hold_seconds > 0:
-                await asyncio.sleep(self.options.lock_hold_seconds)
-            return await self._forward(scope, raw)
+            response = await self._forward(scope, raw)
+            if table is not None:  # the statement ends once the lock was held long enough
+                await asyncio.sleep(max(0.0, held_until - time.monotonic()))
+            return response
         finally:
             self._after_statement(statement, token, table)
 

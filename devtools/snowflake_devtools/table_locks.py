@@ -9,11 +9,15 @@ limit"); one that waits longer than its session's LOCK_TIMEOUT fails too.
 One :class:`TableLocks` serves one event loop (the emulator's): every method runs on it, so
 nothing here needs a thread lock. Owners are sessions; a session that already holds a
 table's lock (an open transaction) takes it again without waiting.
+
+Per table it counts the seconds the lock was held and waited for: the held seconds over a
+stretch of wall time are the lock's utilization (the fleet benchmark reads them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +39,22 @@ class _TableLock:
     waiting: deque[tuple[str, asyncio.Future[None]]] = field(default_factory=deque)
     most_waiting: int = 0
     acquired: int = 0
+    held_since: float = 0.0  # time.monotonic() when the holder took it
+    held_seconds: float = 0.0  # by holders that let go
+    waited_seconds: float = 0.0  # by statements that then took it
+
+    def take(self, owner: str) -> None:
+        self.holder = owner
+        self.acquired += 1
+        self.held_since = time.monotonic()
+
+    def let_go(self) -> None:
+        self.held_seconds += time.monotonic() - self.held_since
+        self.holder = None
+
+    def held_until_now(self) -> float:
+        current = time.monotonic() - self.held_since if self.holder is not None else 0.0
+        return self.held_seconds + current
 
 
 @dataclass
@@ -53,8 +73,7 @@ class TableLocks:
         if lock.holder == owner:
             return
         if lock.holder is None and not lock.waiting:
-            lock.holder = owner
-            lock.acquired += 1
+            lock.take(owner)
             return
         if len(lock.waiting) >= self.waiters_limit:
             self.waiters_exceeded += 1
@@ -67,8 +86,10 @@ class TableLocks:
         waiter = (owner, granted)
         lock.waiting.append(waiter)
         lock.most_waiting = max(lock.most_waiting, len(lock.waiting))
+        arrived = time.monotonic()
         try:
             await asyncio.wait_for(granted, wait_seconds)
+            lock.waited_seconds += time.monotonic() - arrived
         except TimeoutError:
             self._give_up(table, waiter)
             self.timed_out += 1
@@ -85,12 +106,11 @@ class TableLocks:
         lock = self._tables.get(table)
         if lock is None or lock.holder != owner:
             return
-        lock.holder = None
+        lock.let_go()
         while lock.waiting:
             next_owner, granted = lock.waiting.popleft()
             if not granted.done():
-                lock.holder = next_owner
-                lock.acquired += 1
+                lock.take(next_owner)
                 granted.set_result(None)
                 return
 
@@ -110,13 +130,19 @@ class TableLocks:
         return sorted(name for name, lock in self._tables.items() if lock.holder == owner)
 
     def stats(self) -> dict[str, Any]:
-        """Per table the most statements seen waiting at once and how many took the lock."""
+        """Per table the most statements seen waiting at once, how many took the lock, and
+        the seconds it was held (until now) and waited for."""
         return {
             "waiters_limit": self.waiters_limit,
             "waiters_exceeded": self.waiters_exceeded,
             "timed_out": self.timed_out,
             "tables": {
-                name: {"most_waiting": lock.most_waiting, "acquired": lock.acquired}
+                name: {
+                    "most_waiting": lock.most_waiting,
+                    "acquired": lock.acquired,
+                    "held_seconds": round(lock.held_until_now(), 4),
+                    "waited_seconds": round(lock.waited_seconds, 4),
+                }
                 for name, lock in sorted(self._tables.items())
             },
         }

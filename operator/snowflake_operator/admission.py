@@ -2,7 +2,9 @@
 allows, and a table no earlier resource processes. Pure.
 
 A refused resource gets Ready=False with the refusal's reason and an event; nothing of
-it is used (no Secret read, no S3 or Snowflake call, no Job).
+it is used (no Secret read, no S3 or Snowflake call, no Job). Fields this operator does not
+know (a newer CRD's) are no reason to refuse: they are left out and named
+(spec_fields.py).
 """
 
 from __future__ import annotations
@@ -18,15 +20,23 @@ from snowflake_worker.validation_errors import spec_location, validation_problem
 
 from .reference_policy import ReferencePolicy, refusals
 from .spec import ProcessorSpec
+from .spec_fields import known_fields_only
 from .table_claims import TableClaim, earlier_claim
 
 INVALID_SPEC, NOT_ALLOWED, DUPLICATE_TABLE = "InvalidSpec", "NotAllowed", "DuplicateTable"
 
 
 @dataclass(frozen=True)
+class Admitted:
+    spec: ProcessorSpec
+    unknown_fields: tuple[str, ...] = ()  # left out: spec.job.futureField, ...
+
+
+@dataclass(frozen=True)
 class Refusal:
     reason: str  # INVALID_SPEC, NOT_ALLOWED or DUPLICATE_TABLE
     message: str
+    unknown_fields: tuple[str, ...] = ()  # left out before validating
 
 
 def admit(
@@ -34,15 +44,18 @@ def admit(
     policy: ReferencePolicy,
     mine: TableClaim,
     claims: Iterable[TableClaim],
-) -> ProcessorSpec | Refusal:
-    """The validated spec, or why the resource is refused (the first reason found)."""
+) -> Admitted | Refusal:
+    """The validated spec (with the fields it left out), or why the resource is refused
+    (the first reason found)."""
+    known, unknown = known_fields_only(raw_spec, ProcessorSpec)
     try:
-        spec = ProcessorSpec.model_validate(dict(raw_spec))
+        spec = ProcessorSpec.model_validate(known)
     except ValidationError as exc:
-        return Refusal(INVALID_SPEC, one_line(validation_problems(exc, spec_location), limit=500))
-    problems = refusals(spec, policy)
-    if problems:
-        return Refusal(NOT_ALLOWED, one_line("; ".join(problems), limit=500))
+        problems = one_line(validation_problems(exc, spec_location), limit=500)
+        return Refusal(INVALID_SPEC, problems, tuple(unknown))
+    not_allowed = refusals(spec, policy)
+    if not_allowed:
+        return Refusal(NOT_ALLOWED, one_line("; ".join(not_allowed), limit=500), tuple(unknown))
     earlier = earlier_claim(mine, claims)
     if earlier is not None:
         return Refusal(
@@ -50,5 +63,6 @@ def admit(
             f"table {spec.snowflake.table_ref} of account {spec.snowflake.account} is "
             f"processed by SnowflakeProcessor {earlier} (created {earlier.created}); one "
             "resource per table: delete one of them",
+            tuple(unknown),
         )
-    return spec
+    return Admitted(spec, tuple(unknown))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from snowflake_worker.errors import one_line
 
 from .constants import COUNTED_ANNOTATION, WORKER_CONTAINER
 
@@ -32,6 +34,11 @@ class JobReport:
     completed: int
     failed: int
     summary_seen: bool
+    claimed: int = 0
+    released: int = 0
+    error: str = ""  # the worker's fatal error, when it ended on one
+    # The claim and write-back sizes its worker chose (the summary's "batches")
+    batches: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,9 @@ def job_event(report: JobReport) -> tuple[str, str, str]:
     message). The history of finished Jobs lives in Events and status.totals, not in
     finished pods that Fargate keeps billing."""
     outcome = "succeeded" if report.succeeded else "failed"
-    if report.summary_seen:
+    if report.error:  # its worker stopped on a fatal error, e.g. the service unreachable
+        detail = report.error
+    elif report.summary_seen:
         detail = f"{report.completed} entries completed, {report.failed} failed for good"
     else:
         detail = "no summary from its worker (see the pod's log)"
@@ -73,9 +82,13 @@ def fold_summaries(
             JobReport(
                 name=record.name,
                 succeeded=record.succeeded,
-                completed=int(summary.get("completed") or 0),
-                failed=int(summary.get("failed") or 0),
+                completed=_count(summary, "completed"),
+                failed=_count(summary, "failed"),
                 summary_seen=bool(summary),
+                claimed=_count(summary, "claimed"),
+                released=_count(summary, "released"),
+                error=one_line(str(summary.get("error") or ""), limit=200),
+                batches=_mapping(summary.get("batches")),
             )
         )
     return Totals(
@@ -84,6 +97,17 @@ def fold_summaries(
         counted_jobs=tuple(r.name for r in reports),
         reports=tuple(reports),
     )
+
+
+def _count(summary: Mapping[str, Any], key: str) -> int:
+    try:
+        return max(0, int(summary.get(key) or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _parse(text: str | None) -> dict[str, Any]:

@@ -1,10 +1,17 @@
 """The Kubernetes Job for one worker run: a pure function of the spec and its names,
-composed of small builders (labels, environment, volumes, security, container, pod)."""
+composed of small builders (labels, environment, volumes, security, container, pod).
+
+The resource's pod template fields (spec.job: annotations, env, tolerations, nodeSelector,
+affinity, priorityClassName, extra volumes and mounts; pod_template.py) are added to what
+the operator sets and can replace none of it: the security contexts, the certificate and
+key mounts, /tmp and the SFP_* environment are built here alone."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from snowflake_worker.connection import AuthMode
 
@@ -32,15 +39,24 @@ TMP_DIR = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
 
 
 def pod_labels(spec: ProcessorSpec, processor: str, job_name: str) -> dict[str, str]:
-    """spec.job.podLabels, then the operator's own: the common labels and the label the
-    worker Fargate profile selects, which a resource can neither drop nor change (a pod
-    that no profile selects stays Pending forever on a cluster without EC2 nodes)."""
+    """spec.job.podLabels, then the operator's own: the common labels and, on Fargate, the
+    label the worker Fargate profile selects, which a resource can neither drop nor change
+    (a pod that no profile selects stays Pending forever on a cluster without EC2 nodes).
+    With compute nodes that label is left off: EKS would send the pod to Fargate."""
+    fargate = {FARGATE_PROFILE_LABEL: FARGATE_PROFILE_LABEL_VALUE}
     return {
         **spec.job.pod_labels,
         **common_labels(processor),
-        FARGATE_PROFILE_LABEL: FARGATE_PROFILE_LABEL_VALUE,
+        **(fargate if spec.job.compute == "fargate" else {}),
         "job-name": job_name,
     }
+
+
+def pod_metadata(spec: ProcessorSpec, processor: str, job_name: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"labels": pod_labels(spec, processor, job_name)}
+    if spec.job.pod_annotations:
+        metadata["annotations"] = dict(spec.job.pod_annotations)
+    return metadata
 
 
 def common_labels(processor: str) -> dict[str, str]:
@@ -63,7 +79,13 @@ def container_environment(
         for key, ref in worker_secret_environment(spec).items()
     ]
     env.append({"name": "HOME", "value": TMP_DIR})
+    env += [_kubernetes(variable) for variable in spec.job.env or []]  # never SFP_* or HOME
     return env
+
+
+def _kubernetes(section: BaseModel) -> dict[str, Any]:
+    """A spec section as the Kubernetes object it mirrors (camelCase, unset fields out)."""
+    return section.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
 def volumes_and_mounts(
@@ -97,6 +119,9 @@ def volumes_and_mounts(
         mounts.append(
             {"name": "snowflake-key", "mountPath": SNOWFLAKE_KEY_MOUNT_PATH, "readOnly": True}
         )
+    # The resource's own: names and paths clear of the ones above (pod_template.py).
+    volumes += [_kubernetes(volume) for volume in spec.job.volumes or []]
+    mounts += [_kubernetes(mount) for mount in spec.job.volume_mounts or []]
     return volumes, mounts
 
 
@@ -158,7 +183,21 @@ def pod_spec(
         "securityContext": pod_security_context(),
         "containers": [worker_container(spec, job_name, image, mounts, launched_at)],
         "volumes": volumes,
+        **placement(spec),
     }
+
+
+def placement(spec: ProcessorSpec) -> dict[str, Any]:
+    """Where the pod may run: the resource's nodeSelector, tolerations, affinity and
+    priority class, those it sets (EKS Fargate applies none of them)."""
+    job = spec.job
+    fields: dict[str, Any] = {
+        "nodeSelector": job.node_selector,
+        "tolerations": [_kubernetes(t) for t in job.tolerations] if job.tolerations else None,
+        "affinity": _kubernetes(job.affinity) if job.affinity else None,
+        "priorityClassName": job.priority_class_name,
+    }
+    return {key: value for key, value in fields.items() if value}
 
 
 def build_job(
@@ -189,7 +228,7 @@ def build_job(
             "activeDeadlineSeconds": spec.job_active_deadline_seconds(),  # below the lease
             "ttlSecondsAfterFinished": spec.job.ttl_seconds_after_finished,
             "template": {
-                "metadata": {"labels": pod_labels(spec, processor.name, job_name)},
+                "metadata": pod_metadata(spec, processor.name, job_name),
                 "spec": pod_spec(spec, job_name, image, certificates_secret, launched_at),
             },
         },

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -55,6 +57,22 @@ SUSPENDED = Gauge("snowflake_processor_suspended", "1 while spec.suspend is true
 IDLE = Gauge(
     "snowflake_processor_idle", "1 while the queue is idle (warehouse-free polls only)", LABELS
 )
+# From the summaries of finished Jobs (issue 12): the batch sizes their workers chose.
+WORKER_CLAIM_SIZE = Gauge(
+    "snowflake_processor_worker_claim_size",
+    "Entries of the last claim of the last finished Job (claims are sized by queue.claimSeconds)",
+    LABELS,
+)
+WORKER_WRITE_BACK_SIZE = Gauge(
+    "snowflake_processor_worker_write_back_size",
+    "Mean outcomes per write-back of the last finished Job (one per job.flushSeconds)",
+    LABELS,
+)
+JOB_LIMIT = Gauge(
+    "snowflake_processor_job_limit",
+    "Most unfinished Jobs: maxActiveJobs, or fewer to keep within queue.lockShare",
+    LABELS,
+)
 LAST_SUCCESSFUL_POLL = Gauge(
     "snowflake_processor_last_successful_poll_timestamp_seconds",
     "When the last poll reached Snowflake (Unix time)",
@@ -93,8 +111,17 @@ def record_poll(
     certificate_expiry: float | None,
     suspended: bool = False,
     idle: bool = False,
+    job_limit: int | None = None,
+    job_batches: Iterable[Mapping[str, Any]] = (),
 ) -> None:
     labels = (namespace, name)
+    if job_limit is not None:
+        JOB_LIMIT.labels(*labels).set(job_limit)
+    for batches in job_batches:  # in the order the Jobs were counted: the last one stays
+        if batches.get("claims"):
+            WORKER_CLAIM_SIZE.labels(*labels).set(batches.get("claim_size_last") or 0)
+        if batches.get("write_backs"):
+            WORKER_WRITE_BACK_SIZE.labels(*labels).set(batches.get("write_back_size_mean") or 0)
     SUSPENDED.labels(*labels).set(1 if suspended else 0)
     IDLE.labels(*labels).set(1 if idle else 0)
     ACTIVE_JOBS.labels(*labels).set(running_jobs)
@@ -133,6 +160,9 @@ def forget(namespace: str, name: str) -> None:
         LAST_SUCCESSFUL_POLL,
         SUSPENDED,
         IDLE,
+        WORKER_CLAIM_SIZE,
+        WORKER_WRITE_BACK_SIZE,
+        JOB_LIMIT,
     ):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)

@@ -13,13 +13,15 @@ from typing import Any
 
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
 
+from .launch_backoff import BackoffState, condition_fields, launch_limit
 from .spec import ProcessorSpec
 
 MAX_JOB_NAME = 63  # a Job name becomes a label value: 63 characters at most
 
 
 def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_active: int) -> int:
-    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, maxActiveJobs - unfinished).
+    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, jobLimit - unfinished), where
+    jobLimit is maxActiveJobs or fewer (ProcessorSpec.job_limit: the table's lock).
 
     Unfinished Jobs (running or still Pending) are assumed to take their share of the
     backlog, like KEDA ScaledJob's "accurate" strategy.
@@ -30,13 +32,40 @@ def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_acti
     return max(0, min(wanted, max_active - unfinished))
 
 
-def launches_wanted(spec: ProcessorSpec, counts: QueueCounts | None, unfinished: int) -> int:
-    """How many Jobs the backlog calls for now (before certificates are looked at)."""
+def queue_busy(counts: QueueCounts) -> bool:
+    """Entries to claim now, or entries a worker holds: the queue has work in hand."""
+    return counts.eligible > 0 or counts.processing > 0
+
+
+def launches_wanted(
+    spec: ProcessorSpec, counts: QueueCounts | None, unfinished: int, limit: int | None = None
+) -> int:
+    """How many Jobs the backlog calls for now (before certificates are looked at): its
+    share of the backlog, at least enough for minActiveJobs unfinished while the queue is
+    busy, within maxActiveJobs, and within ``limit`` (the launch backoff's) if given."""
     if counts is None or spec.suspend:
         return 0
-    return jobs_to_launch(
-        counts.eligible, spec.job.entries_per_job, unfinished, spec.job.max_active_jobs
-    )
+    job = spec.job
+    cap = spec.job_limit()  # maxActiveJobs, or fewer if the table's lock allows fewer
+    wanted = jobs_to_launch(counts.eligible, job.entries_per_job, unfinished, cap)
+    if queue_busy(counts):  # warm Jobs: min(...) keeps them within the cap too
+        wanted = max(wanted, min(job.min_active_jobs, cap) - unfinished)
+    if limit is not None:
+        wanted = min(wanted, limit)
+    return max(0, wanted)
+
+
+def launches_allowed(
+    spec: ProcessorSpec,
+    counts: QueueCounts | None,
+    occupied: int,
+    backoff: BackoffState,
+    now: datetime,
+) -> int:
+    """launches_wanted within the launch backoff's limit. ``occupied``: the unfinished Jobs
+    and the finished ones not counted yet."""
+    limit = launch_limit(backoff, spec.job.launch_backoff, now, occupied)
+    return launches_wanted(spec, counts, occupied, limit)
 
 
 def poll_slot(now: datetime, poll_interval_seconds: int) -> int:
@@ -88,6 +117,17 @@ class Observation:
     certificates_reason: str = ""  # empty: Synced when ready, else Invalid
     certificates_checked: bool = True  # False while suspended: the condition stays as it was
     idle: bool = False  # the counts are the last full poll's: the table has not changed
+    # After the Jobs that finished by this poll.
+    backoff: BackoffState = field(default_factory=BackoffState)
+    # Finished Jobs whose worker's summary is not in yet (it follows the Job's status by a
+    # moment): they keep their place until counted, or a failed one could be replaced
+    # before it counts towards the launch backoff.
+    uncounted_jobs: int = 0
+
+    @property
+    def occupied(self) -> int:
+        """The Jobs launches are planned around: unfinished and not yet counted."""
+        return self.unfinished_jobs + self.uncounted_jobs
 
 
 @dataclass(frozen=True)
@@ -116,30 +156,56 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
         events.append(("Warning", kind, seen.certificates_message))
     launch: list[str] = []
     if seen.counts is not None and seen.certificates_ready and not spec.suspend:
-        count = launches_wanted(spec, seen.counts, seen.unfinished_jobs)
+        count = launches_allowed(spec, seen.counts, seen.occupied, seen.backoff, seen.now)
         launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
         if launch:
-            events.append(
-                (
-                    "Normal",
-                    "JobsLaunched",
-                    f"launched {len(launch)} Jobs for {seen.counts.eligible} eligible entries "
-                    f"({seen.unfinished_jobs} already unfinished)",
-                )
-            )
-    return PollPlan(launch, status_fields(seen, len(launch)), conditions, events)
+            events.append(("Normal", "JobsLaunched", _launched(spec, seen, len(launch))))
+    status = status_fields(seen, len(launch))
+    status.update(lock_status(spec, status["activeJobs"]))
+    return PollPlan(launch, status, conditions, events)
+
+
+def lock_status(spec: ProcessorSpec, active_jobs: int) -> dict[str, Any]:
+    """How many Jobs the table's lock allows, and the share of it the Jobs now use."""
+    return {
+        "jobLimit": spec.job_limit(),
+        "tableLockShare": round(active_jobs * spec.lock_share_per_job(), 3),
+    }
+
+
+def _launched(spec: ProcessorSpec, seen: Observation, count: int) -> str:
+    assert seen.counts is not None
+    why = ""
+    if seen.backoff.active(spec.job.launch_backoff):
+        why = " (one at a time: the launch backoff waits for a Job to succeed)"
+    elif seen.counts.eligible == 0:
+        why = f" (minActiveJobs {spec.job.min_active_jobs} while entries are processing)"
+    return (
+        f"launched {count} Jobs for {seen.counts.eligible} eligible entries "
+        f"({seen.unfinished_jobs} already unfinished){why}"
+    )
 
 
 def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
+    """Ready, Suspended, CertificatesSynced, SnowflakeReachable and LaunchBackoff. A
+    suspended processor is Ready (reason Suspended): it does what its spec asks, and must
+    not look like a broken one in `kubectl get sfp` (its SUSPENDED column says true)."""
     reachable = seen.counts is not None
+    backing_off, backoff_reason, backoff_message = condition_fields(
+        seen.backoff, spec.job.launch_backoff, seen.now
+    )
     if spec.suspend:
-        ready = Condition("Ready", False, "Suspended", "spec.suspend is true: no Jobs are launched")
-    elif reachable and seen.certificates_ready:
-        ready = Condition("Ready", True, "Polling", "queue polled and Jobs sized")
-    else:
+        ready = Condition(
+            "Ready", True, "Suspended", "spec.suspend is true: nothing is polled or launched"
+        )
+    elif not (reachable and seen.certificates_ready):
         ready = Condition(
             "Ready", False, "Blocked", "see SnowflakeReachable and CertificatesSynced"
         )
+    elif backing_off:
+        ready = Condition("Ready", False, "LaunchBackoff", backoff_message)
+    else:
+        ready = Condition("Ready", True, "Polling", "queue polled and Jobs sized")
     conditions = [
         ready,
         Condition(
@@ -167,6 +233,7 @@ def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
                 "queue table answered" if reachable else (seen.snowflake_error or "unknown"),
             )
         )
+        conditions.append(Condition("LaunchBackoff", backing_off, backoff_reason, backoff_message))
     return conditions
 
 
@@ -199,7 +266,7 @@ def merge_conditions(
                 "lastTransitionTime", fresh["lastTransitionTime"]
             )
         merged[condition.type] = fresh
-    order = ["Ready", "Suspended", "CertificatesSynced", "SnowflakeReachable"]
+    order = ["Ready", "Suspended", "CertificatesSynced", "SnowflakeReachable", "LaunchBackoff"]
     return sorted(
         merged.values(),
         key=lambda c: (
@@ -215,6 +282,7 @@ def status_fields(seen: Observation, launched: int) -> dict[str, Any]:
         "activeJobs": seen.unfinished_jobs + launched,
         "idle": seen.idle,
         "lastPollTime": seen.now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        **seen.backoff.as_status(),
     }
     if seen.counts is not None:
         status.update(

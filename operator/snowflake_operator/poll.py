@@ -1,14 +1,17 @@
 """One poll of one SnowflakeProcessor, top to bottom, with its I/O in named steps.
 
-    1. open the queue    the operator's Snowflake connection (kept between polls)
-    2. observe           lease recovery and counts, or the idle gate's warehouse-free check
-    3. certificates      the Secret the Jobs mount: checked before Jobs are launched, and
+    1. fold summaries    finished Jobs' worker summaries into status.totals, one Event each;
+                         failed ones lengthen the launch backoff, a success ends it (pure:
+                         the Jobs are marked counted in step 7, once the poll went through)
+    2. open the queue    the operator's Snowflake connection (kept between polls)
+    3. observe           lease recovery and counts, or the idle gate's warehouse-free check
+    4. certificates      the Secret the Jobs mount: checked before Jobs are launched, and
                          otherwise at most every few minutes
-    4. plan              pure: planning.plan_poll
-    5. launch            the planned Jobs, with names fixed per poll slot
-    6. fold summaries    finished Jobs' worker summaries into status.totals, one Event each
-    7. clean up          counted Jobs beyond the history limits (0 by default: at once,
-                         since a finished pod on Fargate is billed until it is removed)
+    5. plan              pure: planning.plan_poll
+    6. launch            the planned Jobs, with names fixed per poll slot
+    7. clean up          the folded Jobs marked counted; counted Jobs beyond the history
+                         limits deleted (0 by default: at once, since a finished pod on
+                         Fargate is billed until it is removed)
 
 The operator (handlers.py, through kube_edges.py) and the local demo (snowflake_devtools)
 run this same function; what differs is behind PollEdges: where Jobs run and where
@@ -30,8 +33,9 @@ from snowflake_worker.queue import LeaseRecovery, QueueClient, QueueCounts
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
-from .job_history import fold_summaries, job_event, jobs_beyond_history
-from .planning import Condition, Observation, PollPlan, launches_wanted, plan_poll
+from .job_history import JobReport, fold_summaries, job_event, jobs_beyond_history
+from .launch_backoff import BackoffState, after_finished_jobs
+from .planning import Condition, Observation, PollPlan, launches_allowed, plan_poll
 from .spec import ProcessorSpec
 
 log = logging.getLogger("snowflake_operator")
@@ -78,6 +82,7 @@ class PollResult:
     failed: bool  # Snowflake or the certificates failed: back off before the next poll
     certificates: CertificatesOutcome | None  # None while suspended: not looked at
     seconds: float = 0.0
+    job_reports: tuple[JobReport, ...] = ()  # the Jobs this poll counted
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class FoldedTotals:
     totals: dict[str, int] = field(default_factory=dict)
     counted_jobs: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()  # one per counted Job: its record once it is deleted
+    reports: tuple[JobReport, ...] = ()  # what each counted Job did, oldest first
 
 
 def run_poll(
@@ -100,19 +106,26 @@ def run_poll(
     spec: ProcessorSpec,
     edges: PollEdges,
     now: datetime,
-    totals: Mapping[str, Any] | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> PollResult:
-    """One poll; blocking I/O (run it in a thread from async code). Suspended, it looks
-    at nothing but the Jobs it knows of."""
+    """One poll; blocking I/O (run it in a thread from async code). ``previous`` is the
+    status the last poll left (its totals and launch backoff). Suspended, it looks at
+    nothing but the Jobs it knows of."""
     started = time.monotonic()
+    previous = previous or {}
+    folded = fold_worker_summaries(edges.history, now, previous.get("totals") or {})
+    backoff, backoff_events = after_finished_jobs(
+        BackoffState.from_status(previous), folded.reports, spec.job.launch_backoff, now
+    )
     queue, connect_error = (None, None) if spec.suspend else edges.queues.open(spec)
     unfinished = edges.jobs.unfinished_count()
+    uncounted = uncounted_jobs(edges.history, folded.counted_jobs)
     view = QueueView(error=connect_error)
     if queue is not None and not spec.suspend:
         view = observe_queue(queue, spec, unfinished, edges.idle_gate)
     certificates = None
     if not spec.suspend:
-        wanted = launches_wanted(spec, view.counts, unfinished)
+        wanted = launches_allowed(spec, view.counts, unfinished + uncounted, backoff, now)
         certificates = edges.certificates.ensure(spec, now, launching=wanted > 0)
     observation = Observation(
         now=now,
@@ -125,6 +138,8 @@ def run_poll(
         certificates_reason="" if certificates is None else certificates.condition_reason,
         certificates_checked=certificates is not None,
         idle=view.idle,
+        backoff=backoff,
+        uncounted_jobs=uncounted,
     )
     plan = plan_poll(name, spec, observation)
     secret = "" if certificates is None else certificates.secret_name
@@ -132,7 +147,7 @@ def run_poll(
     snowflake_failed = observation.counts is None and not spec.suspend
     if snowflake_failed:
         edges.queues.drop()  # reconnect on the next poll
-    folded = fold_worker_summaries(edges.history, now, totals or {})
+    mark_counted(edges.history, folded.counted_jobs)  # their totals go out with this result
     clean_up_history(edges.history, spec, folded.counted_jobs)
     status = dict(plan.status)
     status["totals"] = folded.totals
@@ -144,10 +159,14 @@ def run_poll(
         launched=launched,
         status=status,
         conditions=plan.conditions,
-        events=(certificates.events if certificates else []) + plan.events + list(folded.events),
+        events=list(folded.events)
+        + backoff_events
+        + (certificates.events if certificates else [])
+        + plan.events,
         failed=snowflake_failed or (certificates is not None and not certificates.ready),
         certificates=certificates,
         seconds=time.monotonic() - started,
+        job_reports=folded.reports,
     )
 
 
@@ -199,13 +218,13 @@ def launch_jobs(
 def fold_worker_summaries(
     history: JobHistory | None, now: datetime, totals: Mapping[str, Any]
 ) -> FoldedTotals:
-    """Add finished Jobs' completed and failed counts to the totals, once per Job."""
+    """Add finished Jobs' completed and failed counts to the totals, once per Job: the
+    Jobs folded here are marked counted (mark_counted) only after the poll went through,
+    so a poll that fails half-way leaves them to the next one."""
     before = {key: int(totals.get(key) or 0) for key in ("completed", "failed")}
     if history is None:
         return FoldedTotals(before)
     folded = fold_summaries(history.records(), history.summaries(), now)
-    for job in folded.counted_jobs:
-        history.mark_counted(job)
     return FoldedTotals(
         {
             "completed": before["completed"] + folded.completed,
@@ -213,6 +232,26 @@ def fold_worker_summaries(
         },
         folded.counted_jobs,
         tuple(job_event(report) for report in folded.reports),
+        folded.reports,
+    )
+
+
+def mark_counted(history: JobHistory | None, jobs: tuple[str, ...]) -> None:
+    """Remember on each Job that its summary is in the totals (survives restarts)."""
+    if history is None:
+        return
+    for job in jobs:
+        history.mark_counted(job)
+
+
+def uncounted_jobs(history: JobHistory | None, counted_now: tuple[str, ...]) -> int:
+    """Finished Jobs whose summary is not counted yet (it has not arrived)."""
+    if history is None:
+        return 0
+    return sum(
+        1
+        for record in history.records()
+        if record.finished and not record.counted and record.name not in counted_now
     )
 
 

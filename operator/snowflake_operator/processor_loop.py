@@ -39,6 +39,7 @@ from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState
 from .settings import OperatorSettings
 from .spec import ProcessorSpec
+from .spec_fields import UNKNOWN_FIELDS, unknown_fields_message
 from .status_write import HEARTBEAT_FIELD, write_due
 from .table_claims import TableClaim, TableKey, table_key
 
@@ -119,8 +120,9 @@ class ProcessorLoop:
         if isinstance(admitted, Refusal):
             outcome = self.refused(admitted)
         else:
-            outcome = await self.polled(admitted, now)
+            outcome = await self.polled(admitted.spec, now)
             outcome.status["observedGeneration"] = metadata.get("generation")
+        outcome.events[:0] = self.unknown_field_events(admitted.unknown_fields)
         if not self.operator.leading():  # lost the Lease meanwhile: the new holder records
             return
         await self.record(outcome, now, clock)
@@ -137,6 +139,17 @@ class ProcessorLoop:
         key = table_key(raw_spec)
         mine = self.claim(metadata)
         return [] if key is None else [c for c in self.indexes.tables.get(key, []) if c != mine]
+
+    def unknown_field_events(self, unknown: tuple[str, ...]) -> list[Event]:
+        """A warning when the fields left out change (a newer CRD's), not at every poll."""
+        if unknown == self.state.unknown_fields:
+            return []
+        self.state.unknown_fields = unknown
+        if not unknown:
+            return []
+        message = unknown_fields_message(list(unknown))
+        log.warning("unknown spec fields ignored", extra={"processor": self.key, "fields": unknown})
+        return [("Warning", UNKNOWN_FIELDS, message)]
 
     def refused(self, refusal: Refusal) -> Outcome:
         """Nothing of the resource is used: its Snowflake connection goes too."""
@@ -179,9 +192,9 @@ class ProcessorLoop:
             leading=self.operator.leading,
             launcher=self.operator.identity,
         )
-        totals = dict(self.last_status().get("totals") or {})
+        previous = dict(self.last_status())
         try:
-            result = await asyncio.to_thread(run_poll, name, spec, edges, now, totals)
+            result = await asyncio.to_thread(run_poll, name, spec, edges, now, previous)
         except Exception as exc:  # e.g. the API server refused a Job: report, back off, go on
             message = one_line(f"{type(exc).__name__}: {exc}", limit=500)
             log.warning("poll failed", extra={"processor": self.key, "error": message})
@@ -274,4 +287,6 @@ def record_poll_metrics(
         certificate_expiry=None if check is None else check.not_after.timestamp(),
         suspended=spec.suspend,
         idle=result.observation.idle,
+        job_limit=spec.job_limit(),
+        job_batches=[report.batches for report in result.job_reports],
     )

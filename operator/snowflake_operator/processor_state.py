@@ -37,6 +37,7 @@ class ProcessorState:
     certificates_checked: float = 0.0  # ... made then (monotonic) ...
     certificates_source: Certificates | None = None  # ... for this spec.certificates
     last_events: dict[str, tuple[str, float]] = field(default_factory=dict)
+    unknown_fields: tuple[str, ...] = ()  # spec fields left out, as last reported
     statements_reported: Counter[str] = field(default_factory=Counter)
     idle: IdleGate = field(default_factory=IdleGate)
 

@@ -158,7 +158,7 @@ def reconcile(args: argparse.Namespace) -> dict[str, Any]:
             "reason": conflict or f"{admitted.reason}: {admitted.message}",
             "status_written": written,
         }
-    return polled(run, admitted)
+    return polled(run, admitted.spec)
 
 
 def spec_mapping(document: Any, path: Path) -> dict[str, Any]:
@@ -223,9 +223,8 @@ def polled(run: Run, spec: ProcessorSpec) -> dict[str, Any]:
         launcher=os.environ.get("POD_ID") or socket.gethostname(),
     )
     slotted = spec.model_copy(update={"poll_interval_seconds": SLOT_SECONDS})
-    totals = dict(run.previous_status.get("totals") or {})
-    try:
-        result = run_poll(processor.name, slotted, edges, run.now, totals)
+    try:  # the last run's status: its totals and launch backoff go on from there
+        result = run_poll(processor.name, slotted, edges, run.now, dict(run.previous_status))
     finally:
         state.drop_connection()
     written, conflict = recorded(

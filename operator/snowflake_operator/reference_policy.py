@@ -30,13 +30,21 @@ def allowed(value: str, patterns: Sequence[str]) -> bool:
 
 
 def secret_references(spec: ProcessorSpec) -> dict[str, str]:
-    """Secret names the resource makes the operator read or a Job mount, by field."""
+    """Secret names the resource makes the operator read or a Job mount or pass in, by
+    field: the login's, the certificates', and those of spec.job's env and volumes."""
     refs = {
         f"spec.snowflake.auth.{field}": ref.name
         for field, ref in spec.snowflake.auth.secrets_in_use().items()
     }
     if spec.certificates is not None and spec.certificates.existing_secret is not None:
         refs["spec.certificates.existingSecret"] = spec.certificates.existing_secret
+    for index, variable in enumerate(spec.job.env or []):
+        ref = variable.value_from.secret_key_ref if variable.value_from else None
+        if ref is not None:
+            refs[f"spec.job.env[{index}].valueFrom.secretKeyRef.name"] = ref.name
+    for index, volume in enumerate(spec.job.volumes or []):
+        for where, name in volume.secret_names():
+            refs[f"spec.job.volumes[{index}].{where}"] = name
     return refs
 
 

@@ -3,22 +3,40 @@ commands read the same fields, with the same defaults as the CRD."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
-from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
+from snowflake_worker.lock_budget import (
+    MAX_ACTIVE_JOBS,
+    jobs_within_lock_share,
+    lock_share_per_job,
+)
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+from .constants import FARGATE_PROFILE_LABEL
+from .fargate_sizes import FARGATE_CPUS, FARGATE_SIZES_HELP, fargate_size_problem
+from .pod_template import (
+    DNS_SUBDOMAIN_PATTERN,
+    MAX_ANNOTATIONS,
+    MAX_ENV,
+    MAX_TOLERATIONS,
+    MAX_VOLUMES,
+    Affinity,
+    EnvVar,
+    Toleration,
+    Volume,
+    VolumeMount,
+    check_annotations,
+    check_extra_volumes,
+    check_priority_class,
+    check_unique_env,
+)
+from .spec_base import SpecModel as _Model
 
 
 class SecretKeyRef(_Model):
@@ -101,90 +119,41 @@ class SnowflakeTarget(_Model):
 # exit, plus clock skew between the operator and the node.
 WRITE_BACK_MARGIN_SECONDS = 15
 
-FargateCpu = Literal["0.25", "0.5", "1", "2", "4", "8", "16"]
-# Fargate pod sizes: vCPU -> the memory sizes (MiB) that vCPU comes with.
-FARGATE_SIZES_MIB: dict[str, tuple[int, ...]] = {
-    "0.25": (512, 1024, 2048),
-    "0.5": tuple(range(1024, 4097, 1024)),
-    "1": tuple(range(2048, 8193, 1024)),
-    "2": tuple(range(4096, 16385, 1024)),
-    "4": tuple(range(8192, 30721, 1024)),
-    "8": tuple(range(16384, 61441, 4096)),
-    "16": tuple(range(32768, 122881, 8192)),
-}
-# EKS Fargate adds this to the pod's memory request (kubelet, kube-proxy, containerd) and
-# then bills the smallest size that holds the sum: a request of 1Gi is billed as 2 GB.
-FARGATE_MEMORY_OVERHEAD_MIB = 256
-FARGATE_SIZES_HELP = (
-    "a Fargate size less the 256Mi Fargate adds to every pod: 0.25 vCPU: 256Mi, 768Mi, "
-    "1792Mi; 0.5: 768Mi-3840Mi; 1: 1792Mi-7936Mi; 2: 3840Mi-16128Mi; 4: 7936Mi-30464Mi, "
-    "in 1024Mi steps; 8: 16128Mi-61184Mi in 4096Mi steps; 16: 32512Mi-122624Mi in 8192Mi "
-    "steps"
-)
-
-
-def memory_mib(memory: str) -> int:
-    """A quantity of the form the CRD allows (``<digits>Mi`` or ``<digits>Gi``) in MiB."""
-    amount = int(memory[:-2])
-    return amount * 1024 if memory.endswith("Gi") else amount
-
-
-def fargate_billed_size(cpu: str, request_mib: int) -> tuple[str, int] | None:
-    """The (vCPU, MiB) size Fargate bills for a pod with these requests, or None when the
-    pod fits no size (it never starts). Fargate takes the smallest size whose vCPU and
-    memory hold the requests, memory plus FARGATE_MEMORY_OVERHEAD_MIB."""
-    needed = request_mib + FARGATE_MEMORY_OVERHEAD_MIB
-    for vcpu, sizes in FARGATE_SIZES_MIB.items():
-        if float(vcpu) < float(cpu):
-            continue
-        for size in sizes:
-            if size >= needed:
-                return vcpu, size
-    return None
-
-
-def describe_size(size: tuple[str, int]) -> str:
-    vcpu, mib = size
-    return f"{vcpu} vCPU / {mib / 1024:g} GB"
-
-
-def exact_fargate_requests(cpu: str) -> list[str]:
-    """The memory requests that bill exactly ``cpu`` vCPU and one of its memory sizes."""
-    return [f"{size - FARGATE_MEMORY_OVERHEAD_MIB}Mi" for size in FARGATE_SIZES_MIB[cpu]]
-
-
-def fargate_size_allowed(cpu: str, memory: str) -> bool:
-    """Whether a pod of these requests is billed as exactly ``cpu`` vCPU and the requested
-    memory plus the Fargate overhead, with nothing rounded up."""
-    request = memory_mib(memory)
-    return fargate_billed_size(cpu, request) == (cpu, request + FARGATE_MEMORY_OVERHEAD_MIB)
-
-
-def fargate_size_problem(cpu: str, memory: str) -> str | None:
-    """Why these requests do not fit a Fargate size exactly (naming what would be billed),
-    or None when they do."""
-    if fargate_size_allowed(cpu, memory):
-        return None
-    billed = fargate_billed_size(cpu, memory_mib(memory))
-    outcome = (
-        "fits no Fargate size, so the pod would never start"
-        if billed is None
-        else f"is billed as {describe_size(billed)}"
-    )
-    requests = exact_fargate_requests(cpu)
-    choices = ", ".join(requests) if len(requests) <= 4 else f"{requests[0]} to {requests[-1]}"
-    return (
-        f"job.cpu {cpu} with job.memory {memory} {outcome} (Fargate adds "
-        f"{FARGATE_MEMORY_OVERHEAD_MIB}Mi to every pod and rounds up); for {cpu} vCPU "
-        f"request one of {choices} ({FARGATE_SIZES_HELP})"
-    )
-
 
 class QueueSettings(_Model):
     lease_seconds: int = Field(default=900, ge=60, le=86_400)
     max_attempts: int = Field(default=5, ge=1, le=100)
-    claim_batch: int = Field(default=200, ge=1, le=10_000)
+    claim_batch: int = Field(default=200, ge=1, le=10_000)  # the first claim's size
+    claim_seconds: float = Field(default=15.0, ge=1, le=600)  # of work per later claim
+    claim_max: int = Field(default=10_000, ge=1, le=100_000)
     retry_delay_seconds: int = Field(default=60, ge=0)
+    # Snowflake runs DML on one table one statement at a time: how long one holds the
+    # table's lock, and the share of the lock the fleet's statements may plan to use.
+    lock_hold_seconds: float = Field(default=0.35, gt=0, le=60)
+    lock_share: float = Field(default=0.6, gt=0, le=1)
+
+
+class LaunchBackoff(_Model):
+    """Stop launching after this many Jobs in a row failed (each failed Job is a billed pod
+    start that did nothing, e.g. during a service outage); launch_backoff.py."""
+
+    after_failed_jobs: int = Field(default=3, ge=0, le=100)  # 0: never back off
+    initial_seconds: int = Field(default=60, ge=1, le=86_400)
+    max_seconds: int = Field(default=1800, ge=1, le=86_400)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LaunchBackoff:
+        if self.max_seconds < self.initial_seconds:
+            raise ValueError("launchBackoff.maxSeconds must be at least initialSeconds")
+        return self
+
+
+Compute = Literal["fargate", "nodes"]
+# Kubernetes quantities, kept to the forms people write: 0.5, 2, 1.5, 500m; 768Mi, 2Gi,
+# 1.5Gi, 512M. Zero is refused (a pod limited to nothing never runs).
+CPU_PATTERN = r"^(0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?|[1-9][0-9]*m)$"
+MEMORY_PATTERN = r"^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)(Ki|Mi|Gi|Ti|k|M|G|T)$"
+FARGATE_MEMORY_PATTERN = r"^[0-9]+(Mi|Gi)$"
 
 
 class JobSettings(_Model):
@@ -192,20 +161,41 @@ class JobSettings(_Model):
     # At most MAX_ACTIVE_JOBS (19): their statements never make more than Snowflake's 20
     # waiters for the table's lock (snowflake_worker/lock_budget.py).
     max_active_jobs: int = Field(default=10, ge=1, le=MAX_ACTIVE_JOBS)
+    # Kept running while the queue is busy (planning.launches_wanted): warm workers for
+    # latency-sensitive queues, where a Fargate pod takes about a minute to start.
+    min_active_jobs: int = Field(default=0, ge=0, le=MAX_ACTIVE_JOBS)
+    # With minActiveJobs: how long a worker keeps claiming an empty queue before it exits.
+    idle_wait_seconds: int = Field(default=60, ge=1, le=3600)
+    launch_backoff: LaunchBackoff = LaunchBackoff()
     concurrency: int = Field(default=32, ge=1, le=1024)
     # The Job's hard limit (Kubernetes kills it after this); None: 2/3 of the lease.
     active_deadline_seconds: int | None = Field(default=None, ge=60)
     grace_seconds: int = Field(default=20, ge=1)
-    flush_every: int = Field(default=200, ge=1)
-    flush_seconds: float = Field(default=2.0, gt=0)
+    flush_seconds: float = Field(default=10.0, gt=0)  # the write-back rhythm
+    flush_every: int = Field(default=5000, ge=1)  # sooner when this many outcomes wait
     # Where and how the Job's pod runs (Kubernetes only; ignored by the local backend).
     image: str | None = Field(default=None, min_length=1)  # None: the operator's default
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     service_account_name: str = Field(default="snowflake-processor-worker", min_length=1)
-    pod_labels: dict[str, str] = Field(default_factory=dict)  # e.g. what a Fargate profile selects
-    cpu: FargateCpu = "0.5"
+    # fargate: sizes checked against what Fargate bills, pods labelled for the Fargate
+    # profile; nodes: EC2 or Karpenter nodes, any size, no Fargate label.
+    compute: Compute = "fargate"
+    cpu: str = Field(default="0.5", max_length=8, pattern=CPU_PATTERN)
     # 768Mi + the 256Mi Fargate adds = 0.5 vCPU / 1 GB, the smallest size for 0.5 vCPU.
-    memory: str = Field(default="768Mi", max_length=8, pattern=r"^[0-9]+(Mi|Gi)$")
+    memory: str = Field(default="768Mi", max_length=12, pattern=MEMORY_PATTERN)
+    pod_labels: dict[str, str] = Field(default_factory=dict)  # e.g. what a Fargate profile selects
+    # The usual pod template fields (pod_template.py): none of them can loosen the
+    # security template or touch the operator's own volumes and variables.
+    pod_annotations: dict[str, str] | None = Field(default=None, max_length=MAX_ANNOTATIONS)
+    env: list[EnvVar] | None = Field(default=None, max_length=MAX_ENV)
+    node_selector: dict[str, str] | None = None
+    tolerations: list[Toleration] | None = Field(default=None, max_length=MAX_TOLERATIONS)
+    affinity: Affinity | None = None
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN
+    )
+    volumes: list[Volume] | None = Field(default=None, max_length=MAX_VOLUMES)
+    volume_mounts: list[VolumeMount] | None = Field(default=None, max_length=MAX_VOLUMES)
     # A safety net only: the operator deletes a finished Job as soon as its summary is
     # counted (a finished pod on Fargate is billed until it is removed).
     ttl_seconds_after_finished: int = Field(default=300, ge=0)
@@ -214,12 +204,45 @@ class JobSettings(_Model):
     successful_jobs_history_limit: int = Field(default=0, ge=0)
     failed_jobs_history_limit: int = Field(default=0, ge=0)
 
+    _annotations = field_validator("pod_annotations")(check_annotations)
+    _priority_class = field_validator("priority_class_name")(check_priority_class)
+
     @model_validator(mode="after")
-    def _fargate_size(self) -> JobSettings:
-        problem = fargate_size_problem(self.cpu, self.memory)
-        if problem is not None:
-            raise ValueError(problem)
+    def _sizes_for_the_compute(self) -> JobSettings:
+        if self.compute == "fargate":
+            problem = fargate_request_problem(self.cpu, self.memory)
+            if problem is not None:
+                raise ValueError(problem)
+        elif FARGATE_PROFILE_LABEL in self.pod_labels:
+            raise ValueError(
+                f"podLabels {FARGATE_PROFILE_LABEL} is the label the worker Fargate profile "
+                "selects: with compute nodes the pods would still go to Fargate"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _pod_template(self) -> JobSettings:
+        if self.min_active_jobs > self.max_active_jobs:
+            raise ValueError("job.minActiveJobs must not exceed job.maxActiveJobs")
+        check_unique_env(self.env or [])
+        check_extra_volumes(self.volumes or [], self.volume_mounts or [])
+        return self
+
+
+def fargate_request_problem(cpu: str, memory: str) -> str | None:
+    """Why a Fargate pod of these requests would not be billed as exactly that size (or
+    would not start), or None."""
+    if cpu not in FARGATE_CPUS:
+        return (
+            f"job.cpu {cpu} is not a Fargate size: one of {', '.join(FARGATE_CPUS)} (any "
+            "quantity with job.compute nodes)"
+        )
+    if re.fullmatch(FARGATE_MEMORY_PATTERN, memory) is None:
+        return (
+            f"job.memory {memory}: on Fargate give it in Mi or Gi ({FARGATE_SIZES_HELP}); "
+            "any quantity with job.compute nodes"
+        )
+    return fargate_size_problem(cpu, memory)
 
 
 class S3Certificates(_Model):
@@ -282,6 +305,23 @@ class ProcessorSpec(_Model):
                 f"{WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back and exit)"
             )
         return self
+
+    def lock_share_per_job(self) -> float:
+        """The share of the table's lock one busy Job's claims and write-backs hold."""
+        return lock_share_per_job(
+            self.queue.lock_hold_seconds, self.queue.claim_seconds, self.job.flush_seconds
+        )
+
+    def job_limit(self) -> int:
+        """Jobs at once: maxActiveJobs, or fewer if more would hold more of the table's
+        lock than lockShare (at least 1)."""
+        by_lock = jobs_within_lock_share(
+            self.queue.lock_share,
+            self.queue.lock_hold_seconds,
+            self.queue.claim_seconds,
+            self.job.flush_seconds,
+        )
+        return min(self.job.max_active_jobs, by_lock)
 
     def job_active_deadline_seconds(self) -> int:
         if self.job.active_deadline_seconds is not None:

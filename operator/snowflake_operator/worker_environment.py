@@ -31,7 +31,11 @@ def worker_environment(
         "SFP_CERT_DIR": cert_dir,
         "SFP_CONCURRENCY": str(spec.job.concurrency),
         "SFP_CLAIM_BATCH": str(spec.queue.claim_batch),
+        "SFP_CLAIM_SECONDS": str(spec.queue.claim_seconds),
+        "SFP_CLAIM_MAX": str(spec.queue.claim_max),
         "SFP_MAX_ENTRIES": str(spec.job.entries_per_job),
+        # Warm Jobs (minActiveJobs) wait for new entries; others exit on an empty queue.
+        "SFP_IDLE_WAIT_SECONDS": str(spec.job.idle_wait_seconds if spec.job.min_active_jobs else 0),
         "SFP_DEADLINE_SECONDS": str(spec.worker_claim_deadline_seconds()),
         "SFP_GRACE_SECONDS": str(spec.job.grace_seconds),
         "SFP_LEASE_SECONDS": str(spec.queue.lease_seconds),

@@ -23,9 +23,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from snowflake_operator.fargate_sizes import fargate_size_allowed
 from snowflake_operator.operator_command import add_operator_arguments, election_timing
 from snowflake_operator.settings import OperatorSettings
-from snowflake_operator.spec import fargate_size_allowed
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool, tool_env
 

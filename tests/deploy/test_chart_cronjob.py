@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from snowflake_operator.admission import admit
+from snowflake_operator.admission import Admitted, admit
 from snowflake_operator.configmap_status import SPEC_KEY
 from snowflake_operator.constants import PROCESSOR_LABEL
 from snowflake_operator.reconcile_once_command import add_reconcile_once_arguments
 from snowflake_operator.settings import OperatorSettings
-from snowflake_operator.spec import ProcessorSpec
 from snowflake_operator.table_claims import TableClaim
 from tests.deploy.test_chart import (
     CRONJOB_VALUES,
@@ -149,7 +148,8 @@ def test_the_runs_arguments_environment_and_spec_are_what_the_code_accepts(
         listed = yaml.safe_load(CRONJOB_VALUES.read_text())["cronjob"]["processors"]
         assert spec == {p["name"]: p["spec"] for p in listed}[name]
         admitted = admit(spec, settings.reference_policy(), TableClaim("", "", name), [])
-        assert isinstance(admitted, ProcessorSpec), admitted
+        assert isinstance(admitted, Admitted), admitted
+        assert admitted.unknown_fields == ()
 
 
 def test_status_configmaps_are_created_empty_for_the_runs_to_fill() -> None:

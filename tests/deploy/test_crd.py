@@ -24,9 +24,10 @@ import pytest
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
-from snowflake_operator import constants, spec
+from snowflake_operator import constants
+from snowflake_operator.fargate_sizes import FARGATE_CPUS, FARGATE_SIZES_HELP, fargate_size_allowed
 from snowflake_operator.planning import Observation, plan_poll
-from snowflake_operator.spec import FARGATE_SIZES_HELP, ProcessorSpec, fargate_size_allowed
+from snowflake_operator.spec import ProcessorSpec
 from snowflake_worker import identifiers
 from snowflake_worker.connection import AuthMode
 from snowflake_worker.queue import QueueCounts
@@ -75,12 +76,13 @@ def status_schema(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def schema_at(schema: dict[str, Any], path: Path_) -> dict[str, Any] | None:
-    """The subschema of the property at ``path`` (names below ``schema``), or None."""
+    """The subschema of the property at ``path`` (names below ``schema``, "[]" for an
+    array's items), or None."""
     node: dict[str, Any] | None = schema
     for name in path:
         if node is None:
             return None
-        node = node.get("properties", {}).get(name)
+        node = node.get("items") if name == "[]" else node.get("properties", {}).get(name)
     return node
 
 
@@ -176,24 +178,38 @@ def test_status_is_a_subresource() -> None:
 
 def test_printer_columns() -> None:
     columns = [
-        (column["name"], column["type"], column["jsonPath"])
+        (column["name"], column["type"], column["jsonPath"], column.get("priority", 0))
         for column in served_version(CRD)["additionalPrinterColumns"]
     ]
     assert columns == [
-        ("Backlog", "integer", ".status.backlog"),
-        ("Active", "integer", ".status.activeJobs"),
-        ("Failed", "integer", ".status.failed"),
-        ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
-        ("Age", "date", ".metadata.creationTimestamp"),
+        ("Backlog", "integer", ".status.backlog", 0),
+        ("Active", "integer", ".status.activeJobs", 0),
+        ("Failed", "integer", ".status.failed", 0),
+        ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
+        # A suspended processor is not a broken one: KEDA shows PAUSED, we SUSPENDED.
+        ("Suspended", "boolean", ".spec.suspend", 0),
+        # -o wide
+        ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason', 1),
+        ("Pending", "integer", ".status.pending", 1),
+        ("Processing", "integer", ".status.processing", 1),
+        ("Completed", "integer", ".status.completed", 1),
+        ("Oldest", "integer", ".status.oldestPendingAgeSeconds", 1),
+        ("Polled", "date", ".status.lastPollTime", 1),
+        ("Table", "string", ".spec.snowflake.table", 1),
+        ("Age", "date", ".metadata.creationTimestamp", 0),
     ]
 
 
 def test_printer_columns_point_at_status_fields_of_their_type() -> None:
     status = status_schema(CRD)["properties"]
     for column in served_version(CRD)["additionalPrinterColumns"]:
-        match = re.fullmatch(r"\.status\.(\w+)", column["jsonPath"])
+        match = re.fullmatch(r"\.(status|spec)\.([\w.]+)", column["jsonPath"])
         if match:
-            assert status[match.group(1)]["type"] == column["type"], column["name"]
+            section = status_schema(CRD) if match.group(1) == "status" else spec_schema(CRD)
+            node = schema_at(section, tuple(match.group(2).split(".")))
+            assert node is not None, column["name"]
+            expected = {"date": "string"}.get(column["type"], column["type"])
+            assert node["type"] == expected, column["name"]
     condition = status["conditions"]["items"]["properties"]
     assert condition["type"]["type"] == "string"
     assert condition["status"]["type"] == "string"
@@ -370,8 +386,10 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("negative-max-active-jobs", "job.maxActiveJobs", -1, "minimum"),
     ("zero-entries-per-job", "job.entriesPerJob", 0, "minimum"),
     ("zero-concurrency", "job.concurrency", 0, "minimum"),
-    ("cpu-3", "job.cpu", "3", "enum"),
+    ("cpu-zero", "job.cpu", "0", "pattern"),
+    ("cpu-millicores-fraction", "job.cpu", "0.5m", "pattern"),
     ("memory-1GB", "job.memory", "1GB", "pattern"),
+    ("memory-zero", "job.memory", "0Gi", "pattern"),
     ("auth-mode-oauth", "snowflake.auth.mode", "oauth", "enum"),
     ("pull-policy-sometimes", "job.imagePullPolicy", "Sometimes", "enum"),
     ("zero-max-attempts", "queue.maxAttempts", 0, "minimum"),
@@ -419,9 +437,20 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("cpu-as-number", "job.cpu", 1, "type"),
     ("identifier-too-long", "snowflake.table", "T" * 256, "pattern"),
     # Bounded, so CEL's cost estimate of the Fargate rules over it is bounded too.
-    ("memory-too-long", "job.memory", "000000768Mi", "maxLength"),
+    ("memory-too-long", "job.memory", "0000000000768Mi", "maxLength"),
     # Bounded, so CEL's arithmetic on it (2/3 of it) stays far from overflow.
     ("lease-over-a-day", "queue.leaseSeconds", 86_401, "maximum"),
+    # The pod template fields (pod_template.py).
+    ("compute-spot", "job.compute", "spot", "enum"),
+    ("min-active-jobs-20", "job.minActiveJobs", 20, "maximum"),
+    ("idle-wait-zero", "job.idleWaitSeconds", 0, "minimum"),
+    ("backoff-negative", "job.launchBackoff.afterFailedJobs", -1, "minimum"),
+    ("backoff-zero-seconds", "job.launchBackoff.initialSeconds", 0, "minimum"),
+    ("annotation-number", "job.podAnnotations.team", 5, "type"),
+    ("env-not-a-list", "job.env", {"A": "b"}, "type"),
+    ("priority-class-upper-case", "job.priorityClassName", "Batch", "pattern"),
+    ("node-selector-number", "job.nodeSelector.zone", 1, "type"),
+    ("volumes-not-a-list", "job.volumes", {"name": "x"}, "type"),
 ]
 # Where the model is laxer than the schema: the model half of these fails (strict xfail)
 # until spec.py is fixed; then drop the entry here.
@@ -605,6 +634,149 @@ CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
         (),
         ["leaseSeconds * 2 / 3", "graceSeconds"],
     ),
+    # compute fargate (the default): Fargate's own vCPU sizes, memory in Mi or Gi.
+    ("fargate-cpu-3", {p("job.cpu"): "3"}, p("job"), ["self.cpu in ['0.25'", "'nodes'"]),
+    ("fargate-cpu-millicores", {p("job.cpu"): "500m"}, p("job"), ["self.cpu in [", "'nodes'"]),
+    (
+        "fargate-memory-in-gigabytes",
+        {p("job.memory"): "1G"},
+        p("job"),
+        ["self.memory.matches('^[0-9]+(Mi|Gi)$')", "'nodes'"],
+    ),
+    (
+        "nodes-with-the-fargate-label",
+        {
+            p("job.compute"): "nodes",
+            p("job.podLabels"): {"snowflake-processor.dev/fargate": "true"},
+        },
+        p("job"),
+        ["self.compute != 'nodes'", "snowflake-processor.dev/fargate"],
+    ),
+    (
+        "min-above-max",
+        {p("job.minActiveJobs"): 5, p("job.maxActiveJobs"): 4},
+        p("job"),
+        ["self.minActiveJobs <= self.maxActiveJobs"],
+    ),
+    (
+        "backoff-max-below-initial",
+        {p("job.launchBackoff"): {"initialSeconds": 600, "maxSeconds": 60}},
+        p("job.launchBackoff"),
+        ["self.maxSeconds >= self.initialSeconds"],
+    ),
+    (
+        "mount-of-no-volume",
+        {p("job.volumeMounts"): [{"name": "missing", "mountPath": "/mnt/x"}]},
+        p("job"),
+        ["self.volumeMounts.all(m", "v.name == m.name"],
+    ),
+    # The security template is not overridable: reserved names and paths.
+    *[
+        (
+            f"reserved-env-{name.lower()}",
+            {p("job.env"): [{"name": name, "value": "x"}]},
+            p("job.env.[]"),
+            ["self.name.startsWith('SFP_')", "'PATH'"],
+        )
+        for name in ("SFP_CONCURRENCY", "HOME", "PATH", "PYTHONPATH", "LD_PRELOAD", "OPENSSL_CONF")
+    ],
+    (
+        "env-value-and-value-from",
+        {
+            p("job.env"): [
+                {"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}
+            ]
+        },
+        p("job.env.[]"),
+        ["!has(self.value) || !has(self.valueFrom)"],
+    ),
+    (
+        "env-two-sources",
+        {
+            p("job.env"): [
+                {
+                    "name": "A",
+                    "valueFrom": {
+                        "fieldRef": {"fieldPath": "metadata.name"},
+                        "configMapKeyRef": {"name": "c", "key": "k"},
+                    },
+                }
+            ]
+        },
+        p("job.env.[].valueFrom"),
+        ["has(self.secretKeyRef)", "== 1"],
+    ),
+    *[
+        (
+            f"reserved-volume-{name}",
+            {p("job.volumes"): [{"name": name, "emptyDir": {}}]},
+            p("job.volumes.[]"),
+            ["'certificates', 'tmp', 'snowflake-key'"],
+        )
+        for name in ("certificates", "tmp", "snowflake-key")
+    ],
+    (
+        "volume-without-an-allowed-source",
+        {p("job.volumes"): [{"name": "host"}]},  # hostPath would be pruned, leaving none
+        p("job.volumes.[]"),
+        ["has(self.configMap)", "== 1"],
+    ),
+    (
+        "volume-with-two-sources",
+        {p("job.volumes"): [{"name": "x", "emptyDir": {}, "configMap": {"name": "c"}}]},
+        p("job.volumes.[]"),
+        ["has(self.configMap)", "== 1"],
+    ),
+    *[
+        (
+            f"reserved-mount-{path.strip('/').replace('/', '-') or 'root'}",
+            {
+                p("job.volumes"): [{"name": "x", "emptyDir": {}}],
+                p("job.volumeMounts"): [{"name": "x", "mountPath": path}],
+            },
+            p("job.volumeMounts.[]"),
+            ["'/opt'", "self.mountPath.startsWith(r + '/')", "r.startsWith(self.mountPath"],
+        )
+        # the venv, a library directory, the certificates, /tmp, the IRSA token, above them
+        for path in (
+            "/opt/venv",
+            "/usr/local/lib",
+            "/etc/snowflake-processor/certs",
+            "/etc/ld.so.preload",
+            "/tmp",
+            "/var/run/secrets/eks.amazonaws.com",
+            "/var",
+            "/run",
+        )
+    ],
+    (
+        "apparmor-unconfined",
+        {
+            p("job.podAnnotations"): {
+                "container.apparmor.security.beta.kubernetes.io/worker": "unconfined"
+            }
+        },
+        p("job.podAnnotations"),
+        ["container.apparmor.security.beta.kubernetes.io/", "seccomp"],
+    ),
+    (
+        "system-priority-class",
+        {p("job.priorityClassName"): "system-cluster-critical"},
+        p("job.priorityClassName"),
+        ["!self.startsWith('system-')"],
+    ),
+    (
+        "toleration-exists-with-value",
+        {p("job.tolerations"): [{"key": "k", "operator": "Exists", "value": "v"}]},
+        p("job.tolerations.[]"),
+        ["self.operator != 'Exists'", "self.value == ''"],
+    ),
+    (
+        "toleration-without-key-equal",
+        {p("job.tolerations"): [{"operator": "Equal", "value": "v"}]},
+        p("job.tolerations.[]"),
+        ["has(self.key)", "self.operator == 'Exists'"],
+    ),
 ]
 
 
@@ -668,7 +840,12 @@ def test_every_model_with_a_cross_field_rule_has_cel_rules() -> None:
 _MIB = (
     "int(self.memory.substring(0, size(self.memory) - 2)) * (self.memory.endsWith('Gi') ? 1024 : 1)"
 )
-_DEFAULT_GUARD = "!has(self.cpu) || !has(self.memory) || "
+# Guarded for the default {} (has), for compute nodes, and for memory not in Mi or Gi
+# (another rule refuses that on Fargate).
+_DEFAULT_GUARD = (
+    "!has(self.cpu) || !has(self.memory) || (has(self.compute) && self.compute == 'nodes') "
+    "|| !self.memory.matches('^[0-9]+(Mi|Gi)$') || "
+)
 _LISTED = re.compile(r"self\.cpu != '([0-9.]+)' \|\| MIB in \[([0-9, ]+)\]")
 _RANGED = re.compile(
     r"self\.cpu != '([0-9.]+)' \|\| "
@@ -679,6 +856,9 @@ _RANGED = re.compile(
 def cel_fargate_rules() -> dict[str, Callable[[int], bool]]:
     rules: dict[str, Callable[[int], bool]] = {}
     for rule in spec_schema(CRD)["properties"]["job"]["x-kubernetes-validations"]:
+        if "self.cpu != '" not in rule["rule"]:
+            continue  # not a size rule
+        assert rule["rule"].startswith(_DEFAULT_GUARD), rule["rule"]
         text = rule["rule"].replace(_MIB, "MIB").removeprefix(_DEFAULT_GUARD)
         if match := _LISTED.fullmatch(text):
             allowed = {int(item) for item in match.group(2).split(",")}
@@ -699,9 +879,6 @@ def _memory_values() -> list[str]:
 
 def _mib(memory: str) -> int:
     return int(memory[:-2]) * (1024 if memory.endswith("Gi") else 1)
-
-
-FARGATE_CPUS = typing.get_args(spec.FargateCpu)
 
 
 @pytest.mark.parametrize("cpu", FARGATE_CPUS)
@@ -754,16 +931,37 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
     return base if isinstance(base, type) and issubclass(base, BaseModel) else None
 
 
+def _item_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a list's items (list[EnvVar] -> EnvVar), or None."""
+    base, _ = _unwrap(annotation)
+    if typing.get_origin(base) is not list:
+        return None
+    return _model_class(typing.get_args(base)[0])
+
+
 def model_tree(model: type[BaseModel], path: Path_ = ()) -> Iterator[tuple[Path_, type[BaseModel]]]:
+    """Every model below ``model``, with its path (aliases; "[]" for a list's items)."""
     yield path, model
     for name, field in model.model_fields.items():
+        here = (*path, field.alias or name)
         nested = _model_class(field.annotation)
         if nested is not None:
-            yield from model_tree(nested, (*path, field.alias or name))
+            yield from model_tree(nested, here)
+        items = _item_model(field.annotation)
+        if items is not None:
+            yield from model_tree(items, (*here, "[]"))
 
 
-# What a field validator stands for in the schema; a new validator must be added here.
+# What a field validator stands for in the schema: a pattern, or a CEL rule (on the field
+# or on the object holding it) reading the field. A new validator must be added here.
 FIELD_VALIDATOR_PATTERNS = {("Endpoint", "url"): "^https://"}
+FIELD_VALIDATOR_RULES = {
+    ("EnvVar", "name"),
+    ("Volume", "name"),
+    ("VolumeMount", "mountPath"),
+    ("JobSettings", "podAnnotations"),
+    ("JobSettings", "priorityClassName"),
+}
 CONSTRAINT_KEYS = {
     "type",
     "enum",
@@ -773,7 +971,10 @@ CONSTRAINT_KEYS = {
     "exclusiveMaximum",
     "minLength",
     "maxLength",
+    "maxItems",
+    "maxProperties",
     "pattern",
+    "x-kubernetes-preserve-unknown-fields",
 }
 
 
@@ -790,8 +991,13 @@ def expected_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
     elif isinstance(base, type) and issubclass(base, BaseModel):
         expected["type"] = "object"
     elif typing.get_origin(base) is dict:
-        assert typing.get_args(base) == (str, str), base
         expected["type"] = "object"
+        if typing.get_args(base) == (str, Any):  # Kubernetes' own object, kept as it is
+            expected["x-kubernetes-preserve-unknown-fields"] = True
+        else:
+            assert typing.get_args(base) == (str, str), base
+    elif typing.get_origin(base) is list:
+        expected["type"] = "array"
     else:
         expected["type"] = {bool: "boolean", int: "integer", float: "number", str: "string"}[base]
     for item in metadata:
@@ -806,7 +1012,10 @@ def expected_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
         elif isinstance(item, annotated_types.MinLen):
             expected["minLength"] = item.min_length
         elif isinstance(item, annotated_types.MaxLen):
-            expected["maxLength"] = item.max_length
+            keyword = {"array": "maxItems", "object": "maxProperties"}.get(
+                expected["type"], "maxLength"
+            )
+            expected[keyword] = item.max_length
         elif isinstance(item, AfterValidator):
             assert item.func is identifiers._snowflake_identifier, item
             expected["pattern"] = identifiers._UNQUOTED.pattern
@@ -819,9 +1028,29 @@ def expected_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
     for decorator in model.__pydantic_decorators__.field_validators.values():
         if name in decorator.info.fields:
             key = (model.__name__, field.alias or name)
+            if key in FIELD_VALIDATOR_RULES:
+                continue  # a CEL rule: test_every_field_validator_has_its_cel_rule
             assert key in FIELD_VALIDATOR_PATTERNS, f"add the schema rule for {key}"
             expected["pattern"] = FIELD_VALIDATOR_PATTERNS[key]
     return expected
+
+
+def test_every_field_validator_has_its_cel_rule() -> None:
+    checked = set()
+    for path, model in model_tree(ProcessorSpec):
+        node = schema_at(spec_schema(CRD), path)
+        assert node is not None
+        for decorator in model.__pydantic_decorators__.field_validators.values():
+            for name in decorator.info.fields:
+                alias = model.model_fields[name].alias or name
+                if (model.__name__, alias) not in FIELD_VALIDATOR_RULES:
+                    continue
+                # On the field itself (reading self), or on its object (reading self.<alias>).
+                own = node["properties"][alias].get("x-kubernetes-validations", [])
+                holder = node.get("x-kubernetes-validations", [])
+                assert own or any(f"self.{alias}" in rule["rule"] for rule in holder), alias
+                checked.add((model.__name__, alias))
+    assert checked == FIELD_VALIDATOR_RULES
 
 
 @pytest.mark.parametrize(
@@ -841,7 +1070,8 @@ def test_schema_mirrors_the_model(path: Path_, model: type[BaseModel]) -> None:
         prop = node["properties"][alias]
         actual = {key: value for key, value in prop.items() if key in CONSTRAINT_KEYS}
         assert actual == expected_schema(model, name), alias
-        if typing.get_origin(_unwrap(model.model_fields[name].annotation)[0]) is dict:
+        base = _unwrap(model.model_fields[name].annotation)[0]
+        if typing.get_origin(base) is dict and typing.get_args(base) == (str, str):
             assert prop["additionalProperties"]["type"] == "string"
 
 

@@ -1005,15 +1005,21 @@ def test_every_example_job_is_scheduled_by_a_worker_fargate_profile(
     path: Path, contract: Contract
 ) -> None:
     """On a cluster without EC2 nodes a pod that no Fargate profile selects stays Pending
-    forever; the profiles are read from terraform/eks, the Job from the operator's own
-    manifest builder."""
+    forever; with job.compute nodes a pod one selects goes to Fargate all the same. The
+    profiles are read from terraform/eks, the Job from the operator's own manifest
+    builder."""
     job = example_job(path)
     namespace = job["metadata"]["namespace"]
     template = job["spec"]["template"]
-    assert profile_selecting(CONFIG, namespace, template["metadata"]["labels"]) == "jobs", (
-        f"{path.name}: its Job's pod (namespace {namespace}, labels "
-        f"{template['metadata']['labels']}) matches no worker Fargate profile"
-    )
+    selected = profile_selecting(CONFIG, namespace, template["metadata"]["labels"])
+    if yaml.safe_load(path.read_text())["spec"].get("job", {}).get("compute") == "nodes":
+        # On EC2 or Karpenter nodes: EKS would send a pod a profile selects to Fargate.
+        assert selected is None, f"{path.name}: its pod would go to Fargate ({selected})"
+    else:
+        assert selected == "jobs", (
+            f"{path.name}: its Job's pod (namespace {namespace}, labels "
+            f"{template['metadata']['labels']}) matches no worker Fargate profile"
+        )
     # The worker service account exists there (the chart creates it in jobs.namespace),
     # and the worker IAM role trusts exactly it.
     assert namespace == contract.jobs_namespace, path.name

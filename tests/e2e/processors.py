@@ -68,7 +68,11 @@ def processor_manifest(
                 "cpu": "0.25",  # the smallest Fargate size: 3 Jobs fit on 2 cores
                 "memory": "768Mi",  # with Fargate's 256Mi: billed as 0.25 vCPU / 1 GB
                 "podLabels": dict(FARGATE_POD_LABELS),
-                "ttlSecondsAfterFinished": 30,
+                # Longer than the operator takes to come back after the drain test deletes
+                # its pod (Recreate: the old one stops first; minutes on a loaded machine):
+                # the replacement must still find the Jobs that finished meanwhile to count
+                # them. The operator deletes a Job once counted; this is the safety net.
+                "ttlSecondsAfterFinished": 150,
                 **(job or {}),
             },
             "pollIntervalSeconds": 3,

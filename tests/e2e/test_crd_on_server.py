@@ -69,6 +69,31 @@ def test_every_example_is_created_with_kubectl_apply(
     assert sorted(listed.split()) == sorted(created)
 
 
+# Every pod template field at once, on EC2 or Karpenter nodes (sizes Fargate does not have).
+ON_NODES: dict[str, Any] = {
+    "compute": "nodes",
+    "cpu": "1500m",
+    "memory": "1.5Gi",
+    "minActiveJobs": 2,
+    "podAnnotations": {"karpenter.sh/do-not-disrupt": "true"},
+    "env": [
+        {"name": "HTTPS_PROXY", "value": "http://proxy.internal:3128"},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token"}}},
+    ],
+    "nodeSelector": {"karpenter.sh/capacity-type": "on-demand"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "queue",
+                     "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "preference": {"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}}]}},
+    "priorityClassName": "batch-low",
+    "volumes": [{"name": "proxy-ca", "configMap": {"name": "proxy-ca"}},
+                {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}],
+    "volumeMounts": [{"name": "proxy-ca", "mountPath": "/mnt/proxy-ca", "readOnly": True},
+                     {"name": "scratch", "mountPath": "/mnt/scratch"}],
+}  # fmt: skip
+
+
 def minimal() -> dict[str, Any]:
     resource: dict[str, Any] = yaml.safe_load(
         (ROOT / "examples" / "processor-minimal.yaml").read_text()
@@ -177,14 +202,20 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "spec.job.maxActiveJobs",
         "less than or equal to 19",
     ),
-    ("odd-cpu", put("job.cpu", "3"), "spec.job.cpu", "Unsupported value"),
+    (
+        "odd-cpu",
+        put("job.cpu", "3"),
+        "spec.job",
+        "job.cpu on Fargate is one of 0.25, 0.5, 1, 2, 4, 8 or 16",
+    ),
     (
         "not-a-fargate-size",
         both(put("job.cpu", "0.25"), put("job.memory", "4Gi")),
         "spec.job",
         "job.cpu 0.25 allows job.memory 256Mi, 768Mi or 1792Mi, billed as 0.25 vCPU",
     ),
-    ("memory-in-gb", put("job.memory", "1G"), "spec.job.memory", "should match"),
+    ("memory-in-gb", put("job.memory", "1G"), "spec.job", "job.memory on Fargate is given in Mi"),
+    ("memory-no-unit", put("job.memory", "1024"), "spec.job.memory", "should match"),
     (
         "deadline-past-lease",
         both(put("queue.leaseSeconds", 600), put("job.activeDeadlineSeconds", 600)),
@@ -199,6 +230,76 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     ("bad-log-level", put("logLevel", "TRACE"), "spec.logLevel", "Unsupported value"),
     ("unknown-field", put("job.replicas", 3), "spec.job", 'unknown field "spec.job.replicas"'),
+    # spec.job's pod template fields: the security template is not overridable.
+    (
+        "nodes-with-fargate-label",
+        both(
+            put("job.compute", "nodes"),
+            put("job.podLabels", {"snowflake-processor.dev/fargate": "true"}),
+        ),
+        "spec.job",
+        "with compute nodes the pods would still go to Fargate",
+    ),
+    (
+        "min-above-max",
+        both(put("job.minActiveJobs", 5), put("job.maxActiveJobs", 4)),
+        "spec.job",
+        "job.minActiveJobs must not exceed job.maxActiveJobs",
+    ),
+    (
+        "reserved-env",
+        put("job.env", [{"name": "PYTHONPATH", "value": "/mnt/code"}]),
+        "spec.job.env[0]",
+        "env name is reserved",
+    ),
+    (
+        "reserved-volume",
+        put("job.volumes", [{"name": "certificates", "emptyDir": {}}]),
+        "spec.job.volumes[0]",
+        "volume name is reserved",
+    ),
+    (
+        "host-path-volume",
+        put("job.volumes", [{"name": "host", "hostPath": {"path": "/"}}]),
+        "spec.job.volumes[0]",
+        'unknown field "spec.job.volumes[0].hostPath"',
+    ),
+    (
+        "mount-over-the-venv",
+        both(
+            put("job.volumes", [{"name": "code", "emptyDir": {}}]),
+            put("job.volumeMounts", [{"name": "code", "mountPath": "/opt/venv"}]),
+        ),
+        "spec.job.volumeMounts[0]",
+        "mountPath is at, under or above a reserved directory",
+    ),
+    (
+        "mount-of-no-volume",
+        put("job.volumeMounts", [{"name": "other", "mountPath": "/mnt/other"}]),
+        "spec.job",
+        "every volumeMounts name must be the name of one of spec.job.volumes",
+    ),
+    (
+        "apparmor-unconfined",
+        put(
+            "job.podAnnotations",
+            {"container.apparmor.security.beta.kubernetes.io/worker": "unconfined"},
+        ),
+        "spec.job.podAnnotations",
+        "may not set the pod's AppArmor or seccomp profile",
+    ),
+    (
+        "system-priority",
+        put("job.priorityClassName", "system-node-critical"),
+        "spec.job.priorityClassName",
+        "system-* priority classes are reserved",
+    ),
+    (
+        "backoff-max-below-initial",
+        put("job.launchBackoff", {"initialSeconds": 600, "maxSeconds": 60}),
+        "spec.job.launchBackoff",
+        "launchBackoff.maxSeconds must be at least initialSeconds",
+    ),
 ]
 
 
@@ -264,5 +365,28 @@ def test_kubectl_get_shows_the_printer_columns(
     resource["metadata"]["namespace"] = scratch_namespace
     resource["spec"]["suspend"] = True
     commands.apply(resource)
-    header = commands.kubectl("get", "sfp", "-n", scratch_namespace).splitlines()[0]
-    assert header.split() == ["NAME", "BACKLOG", "ACTIVE", "FAILED", "READY", "AGE"]
+    header, row = commands.kubectl("get", "sfp", "-n", scratch_namespace).splitlines()[:2]
+    assert header.split() == ["NAME", "BACKLOG", "ACTIVE", "FAILED", "READY", "SUSPENDED", "AGE"]
+    assert "true" in row.split()  # SUSPENDED, from spec.suspend before any status
+    wide = commands.kubectl("get", "sfp", "-n", scratch_namespace, "-o", "wide").splitlines()[0]
+    assert wide.split() == [
+        "NAME", "BACKLOG", "ACTIVE", "FAILED", "READY", "SUSPENDED", "REASON", "PENDING",
+        "PROCESSING", "COMPLETED", "OLDEST", "POLLED", "TABLE", "AGE",
+    ]  # fmt: skip
+
+
+def test_a_job_on_nodes_with_every_pod_template_field_is_accepted(
+    crd: str, commands: Commands, scratch_namespace: str
+) -> None:
+    resource = minimal()
+    resource["metadata"] = {"name": "on-nodes", "namespace": scratch_namespace}
+    resource["spec"]["job"] = ON_NODES
+    assert "created" in commands.apply(resource)
+    stored = yaml.safe_load(
+        commands.kubectl("get", "sfp", "on-nodes", "-n", scratch_namespace, "-o", "yaml")
+    )
+    job = stored["spec"]["job"]
+    for field, value in ON_NODES.items():  # nothing pruned, nothing changed
+        assert job[field] == value, field
+    assert job["launchBackoff"] == {"afterFailedJobs": 3, "initialSeconds": 60, "maxSeconds": 1800}
+    assert job["idleWaitSeconds"] == 60  # defaulted by the server

@@ -258,16 +258,25 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
         wanted = {"completed": ENTRIES - POISON, "failed": POISON}
         return totals if {k: totals.get(k) for k in wanted} == wanted else None
 
-    wait_until(totals_add_up, 120, "status.totals to add up to the queue's counts")
+    try:
+        wait_until(totals_add_up, 120, "status.totals to add up to the queue's counts")
+    except AssertionError:
+        status = read_processor(api_client, namespace, NAME).get("status", {})
+        events = client.CoreV1Api(api_client).list_namespaced_event(namespace).items
+        counted = [f"{e.reason}: {e.message}" for e in events if e.reason.startswith("Job")]
+        raise AssertionError(
+            f"status.totals {status.get('totals')} do not add up to the queue's counts; "
+            f"the Jobs' events: {counted}; summaries seen: {observed.summaries}"
+        ) from None
     row = commands.kubectl("get", "sfp", NAME, "-n", namespace, "--no-headers").split()
     assert row[:5] == [NAME, "0", "0", str(POISON), "True"], row
 
-    # The operator deletes each Job once its summary is counted (ttlSecondsAfterFinished: 30
-    # is the safety net).
+    # The finished Jobs go: the operator deletes each once counted (the TTL controller,
+    # ttlSecondsAfterFinished 150, would take any it missed).
     def jobs_removed() -> bool:
         return not jobs_of(api_client, namespace, NAME)
 
-    wait_until(jobs_removed, 180, "the finished Jobs to be deleted")
+    wait_until(jobs_removed, 240, "the finished Jobs to be deleted")
     _delete(commands, namespace)
 
 

@@ -314,6 +314,39 @@ def test_metrics_are_exposed_per_resource(world: OperatorWorld) -> None:
     )
 
 
+def test_the_batch_sizes_workers_chose_and_the_job_limit_are_exposed(
+    world: OperatorWorld,
+) -> None:
+    """Issue 12: a finished Job's summary tells the claim and write-back sizes its worker
+    chose; the operator exports the last ones, and the Job limit the table's lock sets."""
+    fill(world.queue, 50)
+    sized = world.create("sized", queue={"lockHoldSeconds": 1, "lockShare": 0.3})
+    batches = {
+        "claims": 3,
+        "claim_size_last": 4800,
+        "write_backs": 4,
+        "write_back_size_mean": 1250.0,
+    }
+    with world.run():
+        (job,) = wait_for(lambda: sized.jobs() or None, what="a Job")
+        summary = {"event": "summary", "claimed": 50, "completed": 50, "failed": 0}
+        world.worker_pod(job, {**summary, "batches": batches})
+        world.finish(job)
+        values = wait_for(
+            lambda: (
+                (v := world.metrics("sized")).get("snowflake_processor_worker_claim_size") and v
+            ),
+            what="the Job's batch sizes in the metrics",
+        )
+        status = sized.status()
+    assert values["snowflake_processor_worker_claim_size"] == 4800
+    assert values["snowflake_processor_worker_write_back_size"] == 1250
+    # 1 s x (1/15 + 1/10) = 1/6 of the lock per Job; 30% allows one Job
+    assert values["snowflake_processor_job_limit"] == 1
+    assert status["jobLimit"] == 1
+    assert 0 < status["tableLockShare"] <= 0.3
+
+
 def test_a_bad_spec_is_reported_and_other_resources_keep_working(world: OperatorWorld) -> None:
     """What a cluster without CEL (or an older CRD) would let through reaches the operator."""
     fill(world.queue, 100)

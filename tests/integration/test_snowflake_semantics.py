@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from snowflake.connector import errors as sf_errors
 
-from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
-from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
+from snowflake_devtools.processes import ServerProcess
 from snowflake_worker.connection import SnowflakeSettings, connect
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, Status, dead_lettered
@@ -30,33 +28,16 @@ from tests.support.queues import fetch_rows, fill
 from tests.support.snowflake import (
     AUTOCOMMIT_OFF_USER,
     connect_to_emulator,
+    emulator,
     location,
     model_stats,
+    new_queue,
     query_texts,
 )
 from tests.support.sql_tables import query
 from tests.support.worker_runs import WorkerWorld, make_spec
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def emulator(directory: Path, *options: str) -> Iterator[ServerProcess]:
-    """An emulator of the test's own, for model settings the shared one does not use."""
-    server = start_snowflake_emulator(directory / "data", directory / "emulator.log", 0, options)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def new_queue(port: int, table: TableRef) -> QueueClient:
-    setup = connect_to_emulator(port)
-    setup.cursor().execute(f'CREATE DATABASE IF NOT EXISTS "{table.database}"')
-    setup.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{table.database}"."{table.schema}"')
-    connection = connect_to_emulator(port, **location(table), network_timeout=60)
-    ensure_queue_table(connection, SchemaTarget(table=table))
-    return QueueClient(connection, table)
 
 
 def lock_figures(port: int, table: TableRef) -> dict[str, Any]:
@@ -111,6 +92,47 @@ def test_past_twenty_statements_waiting_for_the_lock_the_next_fails_with_000625(
     for thread in threads:
         thread.join(120)
     assert sorted(outcomes) == ["done"] * 20 + ["refused 625"]
+
+
+def test_locking_statements_run_one_at_a_time_each_holding_the_lock_its_hold_time(
+    tmp_path: Path,
+) -> None:
+    """--lock-hold-ms 400: four claims from four sessions at once take the lock one after
+    the other, each for 400 ms at least; SELECTs meanwhile never wait for it. The held
+    seconds the model reports are what the fleet benchmark's lock utilization divides."""
+    table = TableRef("HOLDS", "QUEUE", "WORK_QUEUE")
+    hold = 0.4
+    with emulator(tmp_path, "--lock-hold-ms", str(hold * 1000)) as server:
+        fill(new_queue(server.port, table), 40)
+        clients = [new_queue(server.port, table) for _ in range(5)]
+        before = lock_figures(server.port, table)
+        claimed: list[int] = []
+        finished: dict[str, float] = {}
+        started = time.monotonic()
+
+        def claim(client: QueueClient) -> None:
+            claimed.append(len(client.claim(10, max_attempts=3, processor_id="p")))
+            finished["claims"] = time.monotonic() - started
+
+        def count(client: QueueClient) -> None:
+            time.sleep(0.1)  # the claims hold the lock by now
+            client.counts(max_attempts=3)
+            finished["select"] = time.monotonic() - started
+
+        threads = [threading.Thread(target=claim, args=(c,)) for c in clients[:4]]
+        threads.append(threading.Thread(target=count, args=(clients[4],)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        after = lock_figures(server.port, table)
+    assert sorted(claimed) == [10, 10, 10, 10]
+    assert finished["claims"] >= 4 * hold, finished  # one at a time, never side by side
+    assert finished["select"] < 2 * hold, finished  # did not queue behind the claims
+    assert after["acquired"] - before["acquired"] == 4  # the claim UPDATEs alone
+    assert after["held_seconds"] - before["held_seconds"] >= 4 * hold
+    assert after["waited_seconds"] > before["waited_seconds"]
+    assert after["most_waiting"] >= 2
 
 
 # -- 1. the claim: no LIMIT in a subquery (tests/unit/test_snowflake_strictness.py) -----

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import snowflake.connector
 
+from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
+from snowflake_devtools.snowflake_emulator import fetch_model_stats
+from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.connection import SESSION_OPTIONS
 from snowflake_worker.identifiers import TableRef
+from snowflake_worker.queue import QueueClient
 
 # A user whose sessions default to AUTOCOMMIT = FALSE, as after
 # ALTER USER NOCOMMIT SET AUTOCOMMIT = FALSE (or the same on the account).
@@ -45,7 +52,7 @@ def location(table: TableRef) -> dict[str, str]:
 
 def model_stats(port: int) -> dict[str, Any]:
     """What the emulator's Snowflake model saw (lock waits, refused statements)."""
-    return _model_get(port, "stats")
+    return fetch_model_stats(port)
 
 
 def query_texts(port: int) -> list[dict[str, Any]]:
@@ -59,3 +66,24 @@ def _model_get(port: int, what: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/model/{what}", timeout=10) as answer:
         found: dict[str, Any] = json.loads(answer.read())
     return found
+
+
+@contextmanager
+def emulator(directory: Path, *options: str) -> Iterator[ServerProcess]:
+    """An emulator of the test's own, for model settings the shared one does not use
+    (``--lock-hold-ms 1000``, say)."""
+    server = start_snowflake_emulator(directory / "data", directory / "emulator.log", 0, options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def new_queue(port: int, table: TableRef) -> QueueClient:
+    """A queue client on a new queue table ``table`` in the emulator on ``port``."""
+    setup = connect_to_emulator(port)
+    setup.cursor().execute(f'CREATE DATABASE IF NOT EXISTS "{table.database}"')
+    setup.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{table.database}"."{table.schema}"')
+    connection = connect_to_emulator(port, **location(table), network_timeout=60)
+    ensure_queue_table(connection, SchemaTarget(table=table))
+    return QueueClient(connection, table)

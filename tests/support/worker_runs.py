@@ -41,6 +41,7 @@ def make_spec(snowflake_port: int, service_port: int, table: TableRef, **job: An
             "lease_seconds": 300,
             "max_attempts": job.pop("max_attempts", 3),
             "claim_batch": job.pop("claim_batch", 50),
+            **{key: job.pop(key) for key in ("claim_seconds", "claim_max") if key in job},
             "retry_delay_seconds": job.pop("retry_delay_seconds", 0),
         },
         job={

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import Any
 
 import pytest
 
-from snowflake_operator.admission import DUPLICATE_TABLE, INVALID_SPEC, NOT_ALLOWED, Refusal, admit
+from snowflake_operator.admission import (
+    DUPLICATE_TABLE,
+    INVALID_SPEC,
+    NOT_ALLOWED,
+    Admitted,
+    Refusal,
+    admit,
+)
 from snowflake_operator.image_reference import repository, repository_pattern
 from snowflake_operator.operator_command import add_operator_arguments, run_operator
+from snowflake_operator.ops.config import validate_spec
 from snowflake_operator.reference_policy import ReferencePolicy, refusals, secret_references
 from snowflake_operator.settings import OperatorSettings
 from snowflake_operator.spec import ProcessorSpec
@@ -143,9 +152,9 @@ def test_the_earliest_resource_keeps_the_table() -> None:
 
 
 def test_admit_returns_the_spec_or_the_first_refusal() -> None:
-    assert isinstance(
-        admit(MINIMAL_SPEC, OperatorSettings().reference_policy(), MINE, []), ProcessorSpec
-    )
+    admitted = admit(MINIMAL_SPEC, OperatorSettings().reference_policy(), MINE, [])
+    assert isinstance(admitted, Admitted) and isinstance(admitted.spec, ProcessorSpec)
+    assert admitted.unknown_fields == ()
     invalid = admit(merged(MINIMAL_SPEC, suspend="yes"), POLICY, MINE, [])
     assert isinstance(invalid, Refusal) and invalid.reason == INVALID_SPEC
     assert "spec.suspend" in invalid.message
@@ -167,3 +176,92 @@ def test_the_operator_command_refuses_bad_settings_in_one_line(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "SFP_OPERATOR_ALLOWED_IMAGES" in error and "not a regular expression" in error
+
+
+# -- a CRD one version ahead: fields this operator does not know -------------------------
+
+AHEAD = merged(
+    MINIMAL_SPEC,
+    rateLimit={"perSecond": 50},  # a whole new section
+    job={"maxActiveJobs": 3, "spotFallback": True},  # a new field beside known ones
+    snowflake={"auth": {"mode": "workload_identity", "tokenAudience": "sts"}},  # deeper
+)
+
+
+def test_unknown_fields_are_left_out_and_named_never_refused() -> None:
+    admitted = admit(AHEAD, POLICY, MINE, [])
+    assert isinstance(admitted, Admitted), admitted
+    assert admitted.spec.job.max_active_jobs == 3  # the fields it knows still apply
+    assert sorted(admitted.unknown_fields) == [
+        "spec.job.spotFallback",
+        "spec.rateLimit",
+        "spec.snowflake.auth.tokenAudience",
+    ]
+
+
+def test_a_refused_resource_still_names_its_unknown_fields() -> None:
+    # A volume type this operator does not allow is unknown to it: the volume is left
+    # without a source, which is the refusal; the unknown field says why.
+    spec = merged(MINIMAL_SPEC, job={"volumes": [{"name": "host", "hostPath": {"path": "/"}}]})
+    refused = admit(spec, POLICY, MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == INVALID_SPEC
+    assert "spec.job.volumes[0]" in refused.message and "exactly one of" in refused.message
+    assert refused.unknown_fields == ("spec.job.volumes[0].hostPath",)
+
+
+def test_wrong_values_of_known_fields_are_still_invalid() -> None:
+    refused = admit(merged(AHEAD, job={"maxActiveJobs": 0}), POLICY, MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == INVALID_SPEC
+    assert "spec.job.maxActiveJobs" in refused.message
+
+
+# -- the allow-list covers the Secrets of spec.job's env and volumes ---------------------
+
+
+def _from_secret(variable: str, secret: str) -> dict[str, Any]:
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}
+
+
+SECRETS_IN_POD_TEMPLATE = merged(
+    MINIMAL_SPEC,
+    job={
+        "env": [_from_secret("API_TOKEN", "team-a-token"), _from_secret("OTHER", "payroll-db")],
+        "volumes": [
+            {"name": "a", "secret": {"secretName": "snowflake-key"}},
+            {"name": "b", "secret": {"secretName": "prod-tls"}},
+            {"name": "c", "projected": {"sources": [{"secret": {"name": "vault-root"}}]}},
+            {"name": "d", "csi": {"driver": "secrets-store.csi.k8s.io",
+                                  "nodePublishSecretRef": {"name": "aws-creds"}}},
+        ],
+    },
+)  # fmt: skip
+
+
+def test_secrets_of_env_and_volumes_are_references_the_allow_list_checks() -> None:
+    refs = secret_references(processor_spec(SECRETS_IN_POD_TEMPLATE))
+    assert refs == {
+        "spec.job.env[0].valueFrom.secretKeyRef.name": "team-a-token",
+        "spec.job.env[1].valueFrom.secretKeyRef.name": "payroll-db",
+        "spec.job.volumes[0].secret.secretName": "snowflake-key",
+        "spec.job.volumes[1].secret.secretName": "prod-tls",
+        "spec.job.volumes[2].projected.sources[0].secret.name": "vault-root",
+        "spec.job.volumes[3].csi.nodePublishSecretRef.name": "aws-creds",
+    }
+    refused = admit(SECRETS_IN_POD_TEMPLATE, POLICY, MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == NOT_ALLOWED
+    for name in ("payroll-db", "prod-tls", "vault-root", "aws-creds"):
+        assert name in refused.message
+    for allowed_name in ("team-a-token", "'snowflake-key'"):
+        assert allowed_name not in refused.message
+
+
+def test_the_ops_commands_read_a_newer_resource_with_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`kubectl sfp status -n NS NAME` validates the spec as the operator does: fields of a
+    newer CRD are named on stderr and left out, the rest is used."""
+    spec = validate_spec(AHEAD, "SnowflakeProcessor ns/ahead")
+    assert spec.job.max_active_jobs == 3
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: SnowflakeProcessor ns/ahead: spec.")
+    assert "spec.rateLimit" in warning and "ignored" in warning

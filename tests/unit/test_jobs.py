@@ -161,6 +161,78 @@ def test_secrets_reach_the_pod_only_by_reference() -> None:
     assert any(m["name"] == "snowflake-key" and m["readOnly"] for m in container["volumeMounts"])
 
 
+# -- spec.job's pod template fields --------------------------------------------------
+
+ON_NODES: dict[str, Any] = {
+    "compute": "nodes",
+    "cpu": "1500m",
+    "memory": "3Gi",
+    "podLabels": {"team": "data"},
+    "podAnnotations": {"karpenter.sh/do-not-disrupt": "true"},
+    "env": [
+        {"name": "HTTPS_PROXY", "value": "http://proxy.internal:3128"},
+        {"name": "SSL_CERT_FILE", "value": "/mnt/proxy-ca/ca.pem"},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ],
+    "nodeSelector": {"karpenter.sh/capacity-type": "on-demand"},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "queue",
+                     "effect": "NoSchedule"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In",
+                                           "values": ["amd64"]}]}
+                ]
+            }
+        }
+    },
+    "priorityClassName": "batch-low",
+    "volumes": [{"name": "proxy-ca", "configMap": {"name": "proxy-ca"}}],
+    "volumeMounts": [{"name": "proxy-ca", "mountPath": "/mnt/proxy-ca", "readOnly": True}],
+}  # fmt: skip
+
+
+def test_pod_template_fields_reach_the_pod_beside_the_operators_own() -> None:
+    job = _job(_spec(job=ON_NODES))
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    template = job["spec"]["template"]
+    pod, container = template["spec"], _container(job)
+    assert template["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
+    assert template["metadata"]["labels"]["team"] == "data"
+    assert pod["nodeSelector"] == {"karpenter.sh/capacity-type": "on-demand"}
+    assert pod["tolerations"] == ON_NODES["tolerations"]
+    assert pod["affinity"] == ON_NODES["affinity"]
+    assert pod["priorityClassName"] == "batch-low"
+    assert container["resources"]["limits"] == {"cpu": "1500m", "memory": "3Gi"}
+    env = [e["name"] for e in container["env"]]
+    assert env[-3:] == ["HTTPS_PROXY", "SSL_CERT_FILE", "NODE"]
+    assert "SFP_ENDPOINT_URL" in env and "HOME" in env
+    assert [v["name"] for v in pod["volumes"]] == ["certificates", "tmp", "proxy-ca"]
+    assert container["volumeMounts"][-1] == {
+        "name": "proxy-ca",
+        "mountPath": "/mnt/proxy-ca",
+        "readOnly": True,
+    }
+    # The security template is the operator's, whatever the resource adds.
+    assert pod["securityContext"] == _job()["spec"]["template"]["spec"]["securityContext"]
+    assert container["securityContext"] == _container(_job())["securityContext"]
+
+
+def test_on_nodes_the_pod_does_not_carry_the_fargate_label() -> None:
+    """EKS sends a pod that a Fargate profile selects to Fargate, whatever its
+    nodeSelector says: with compute nodes the operator leaves the label off."""
+    labels = _job(_spec(job=ON_NODES))["spec"]["template"]["metadata"]["labels"]
+    assert FARGATE_PROFILE_LABEL not in labels
+    assert labels[PROCESSOR_LABEL] == "orders"
+
+
+def test_without_pod_template_fields_the_pod_is_as_before() -> None:
+    pod = _job()["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "affinity", "priorityClassName"} & set(pod)
+    assert "annotations" not in _job()["spec"]["template"]["metadata"]
+
+
 def _record(name: str, *, done: str | None, ok: bool = True, created: str = "") -> JobRecord:
     status: dict[str, Any] = {}
     if done:
@@ -255,7 +327,7 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
     """On Fargate a finished pod is billed until it is removed: with the default history
     limits the poll that folds a Job's summary into the totals also deletes the Job (and
     its pod); an Event keeps its record."""
-    from snowflake_operator.poll import clean_up_history, fold_worker_summaries
+    from snowflake_operator.poll import clean_up_history, fold_worker_summaries, mark_counted
 
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     history = _History(
@@ -269,6 +341,8 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
     )
     spec = _spec()
     folded = fold_worker_summaries(history, now, {"completed": 7, "failed": 1})
+    assert history.counted == []  # only once the poll went through
+    mark_counted(history, folded.counted_jobs)
     clean_up_history(history, spec, folded.counted_jobs)
     assert folded.totals == {"completed": 7 + 1990 + 5, "failed": 1 + 10}
     assert sorted(history.deleted) == ["bad", "ok"]  # at once, not an hour later

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from snowflake_operator.launch_backoff import BackoffState
 from snowflake_operator.planning import (
     MAX_JOB_NAME,
     Condition,
@@ -196,6 +197,36 @@ def test_tick_respects_max_active_jobs() -> None:
     assert len(plan.launch) == 2  # maxActiveJobs 5 - 3 unfinished
 
 
+def test_launches_stop_where_the_table_lock_would_be_overused() -> None:
+    """Every Job sends a claim per claimSeconds and a write-back per flushSeconds, each
+    holding the table's lock lockHoldSeconds: no more Jobs than lockShare of it allows."""
+    spec = _spec(
+        queue={"claimSeconds": 10, "lockHoldSeconds": 0.5, "lockShare": 0.5},
+        job={"entriesPerJob": 1000, "maxActiveJobs": 19, "flushSeconds": 5},
+    )
+    # One Job: 0.5 s x (1/10 + 1/5) = 15% of the lock; 50% allows 3 Jobs, not 19.
+    assert spec.lock_share_per_job() == pytest.approx(0.15)
+    assert spec.job_limit() == 3
+    plan = plan_poll("orders", spec, Observation(now=NOW, unfinished_jobs=1, counts=_counts(10**6)))
+    assert len(plan.launch) == 2
+    assert plan.status["jobLimit"] == 3
+    assert plan.status["tableLockShare"] == pytest.approx(0.45)
+
+
+def test_the_lock_limit_never_stops_a_fleet_entirely() -> None:
+    spec = _spec(queue={"lockHoldSeconds": 10, "lockShare": 0.1})
+    assert spec.job_limit() == 1
+
+
+def test_with_the_defaults_max_active_jobs_binds_below_the_lock_limit() -> None:
+    # 10 Jobs x 0.35 s x (1/15 + 1/10) = 58% of the lock, within the default 60%
+    assert processor_spec(MINIMAL_SPEC).job_limit() == 10
+    spec = processor_spec(MINIMAL_SPEC, job={"maxActiveJobs": 4})
+    assert spec.job_limit() == 4
+    seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))
+    assert plan_poll("orders", spec, seen).status["tableLockShare"] == 0
+
+
 def test_suspended_spec_launches_nothing() -> None:
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(10_000))
     plan = plan_poll("orders", _spec(suspend=True), seen)
@@ -203,6 +234,9 @@ def test_suspended_spec_launches_nothing() -> None:
     suspended = _condition(plan, "Suspended")
     assert suspended.status is True
     assert suspended.reason == "Suspended"
+    # Not broken: Ready, with the reason saying why nothing runs.
+    ready = _condition(plan, "Ready")
+    assert (ready.status, ready.reason) == (True, "Suspended")
     assert "JobsLaunched" not in _reasons(plan)
     assert plan.status["activeJobs"] == 0
     assert plan.status["backlog"] == 10_000  # still measured and reported
@@ -347,3 +381,73 @@ def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
     assert not full_poll_due(emulated, same, 1e9, 0)  # 0 disables the safety net
     assert full_poll_due(emulated, same, 60, 60)
     assert not full_poll_due(emulated, same, 59, 60)
+
+
+# -- minActiveJobs and the launch backoff -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("eligible", "processing", "unfinished", "expected"),
+    [
+        pytest.param(10, 0, 0, 3, id="busy: the backlog wants 1, the minimum 3"),
+        pytest.param(10, 0, 2, 1, id="unfinished count towards the minimum"),
+        pytest.param(0, 5, 0, 3, id="entries held by workers: still busy"),
+        pytest.param(0, 0, 0, 0, id="idle: no warm Jobs"),
+        pytest.param(9000, 0, 0, 5, id="the backlog wants more: maxActiveJobs"),
+    ],
+)
+def test_min_active_jobs_while_the_queue_is_busy(
+    eligible: int, processing: int, unfinished: int, expected: int
+) -> None:
+    spec = _spec(job={"minActiveJobs": 3})
+    seen = Observation(
+        now=NOW, unfinished_jobs=unfinished, counts=_counts(eligible, processing=processing)
+    )
+    assert len(plan_poll("orders", spec, seen).launch) == expected
+
+
+def test_min_active_jobs_never_pass_max_active_jobs() -> None:
+    spec = _spec(job={"minActiveJobs": 5, "maxActiveJobs": 5})
+    seen = Observation(now=NOW, unfinished_jobs=4, counts=_counts(1))
+    assert len(plan_poll("orders", spec, seen).launch) == 1
+
+
+def test_finished_jobs_not_yet_counted_keep_their_place() -> None:
+    seen = Observation(now=NOW, unfinished_jobs=0, uncounted_jobs=2, counts=_counts(5000))
+    plan = plan_poll("orders", _spec(), seen)
+    assert len(plan.launch) == 3  # 5 wanted, 2 still to be counted
+    assert plan.status["activeJobs"] == 3  # they are not unfinished
+
+
+def test_backing_off_launches_nothing_and_is_not_ready() -> None:
+    until = NOW + timedelta(seconds=60)
+    seen = Observation(
+        now=NOW, unfinished_jobs=0, counts=_counts(5000), backoff=BackoffState(3, until)
+    )
+    plan = plan_poll("orders", _spec(), seen)
+    assert plan.launch == []
+    ready, backoff = _condition(plan, "Ready"), _condition(plan, "LaunchBackoff")
+    assert (ready.status, ready.reason) == (False, "LaunchBackoff")
+    assert (backoff.status, backoff.reason) == (True, "JobsFailing")
+    assert "2024-05-01T12:01:30Z" in backoff.message
+    assert plan.status["consecutiveFailedJobs"] == 3
+    assert plan.status["launchBackoffUntil"] == "2024-05-01T12:01:30Z"
+
+
+def test_after_the_wait_one_probe_job_at_a_time() -> None:
+    waited = BackoffState(3, NOW - timedelta(seconds=1))
+    first = Observation(now=NOW, unfinished_jobs=0, counts=_counts(5000), backoff=waited)
+    plan = plan_poll("orders", _spec(), first)
+    assert len(plan.launch) == 1
+    assert "one at a time" in next(m for _, r, m in plan.events if r == "JobsLaunched")
+    running = Observation(now=NOW, unfinished_jobs=1, counts=_counts(5000), backoff=waited)
+    assert plan_poll("orders", _spec(), running).launch == []
+
+
+def test_a_streak_below_the_threshold_limits_nothing() -> None:
+    seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(5000), backoff=BackoffState(2))
+    plan = plan_poll("orders", _spec(), seen)
+    assert len(plan.launch) == 5
+    backoff = _condition(plan, "LaunchBackoff")
+    assert (backoff.status, backoff.reason) == (False, "JobsSucceeding")
+    assert _condition(plan, "Ready").status is True

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from snowflake_operator.spec import (
+from snowflake_operator.fargate_sizes import (
     FARGATE_SIZES_MIB,
-    ProcessorSpec,
-    SecretKeyRef,
     exact_fargate_requests,
     fargate_billed_size,
 )
+from snowflake_operator.spec import ProcessorSpec, SecretKeyRef
 from snowflake_operator.worker_environment import (
     SNOWFLAKE_KEY_MOUNT_PATH,
     worker_environment,
@@ -211,8 +210,21 @@ def _full_spec(**snowflake: Any) -> ProcessorSpec:
     return _spec(
         snowflake={"warehouse": "load_wh", "role": "loader", **snowflake},
         endpoint={"url": "https://service.example/entries", "timeoutSeconds": 4, "retries": 2},
-        queue={"leaseSeconds": 1200, "maxAttempts": 7, "claimBatch": 50, "retryDelaySeconds": 9},
-        job={"entriesPerJob": 750, "concurrency": 12, "graceSeconds": 30, "flushEvery": 25},
+        queue={
+            "leaseSeconds": 1200,
+            "maxAttempts": 7,
+            "claimBatch": 50,
+            "claimSeconds": 12.5,
+            "claimMax": 3000,
+            "retryDelaySeconds": 9,
+        },
+        job={
+            "entriesPerJob": 750,
+            "concurrency": 12,
+            "graceSeconds": 30,
+            "flushEvery": 25,
+            "flushSeconds": 7.5,
+        },
         logLevel="WARNING",
     )
 
@@ -238,6 +250,9 @@ def test_environment_round_trip(clean_env: pytest.MonkeyPatch, tmp_path: Path) -
     assert worker.request_retries == 2
     assert worker.release_delay_seconds == 9
     assert worker.flush_every == 25
+    assert worker.flush_seconds == spec.job.flush_seconds == 7.5
+    assert worker.claim_seconds == spec.queue.claim_seconds == 12.5
+    assert worker.claim_max == spec.queue.claim_max == 3000
     assert worker.log_level == "WARNING"
     # the worker's own check agrees with the spec's: the Job ends before the lease
     assert worker.deadline_seconds + worker.grace_seconds < worker.lease_seconds

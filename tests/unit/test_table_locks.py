@@ -61,3 +61,24 @@ def test_a_transaction_takes_its_own_lock_again_and_releases_all_at_the_end() ->
 
     locks = asyncio.run(scenario())
     assert locks.holds("tx") == []
+
+
+def test_held_and_waited_seconds_are_counted_per_table_the_current_hold_included() -> None:
+    async def scenario() -> tuple[dict[str, float], dict[str, float]]:
+        locks = TableLocks()
+        await locks.acquire("T", "first", 60)
+        waiter = asyncio.create_task(locks.acquire("T", "second", 60))
+        await asyncio.sleep(0.05)
+        during = locks.stats()["tables"]["T"]  # "first" still holds it
+        locks.release("T", "first")
+        await waiter
+        await asyncio.sleep(0.05)
+        locks.release("T", "second")
+        return during, locks.stats()["tables"]["T"]
+
+    during, after = asyncio.run(scenario())
+    assert during["held_seconds"] >= 0.05
+    assert during["waited_seconds"] == 0  # the waiter has not taken the lock yet
+    assert after["acquired"] == 2
+    assert after["held_seconds"] >= 0.1
+    assert after["waited_seconds"] >= 0.05

@@ -1,9 +1,15 @@
 """The worker's drain loop: claim batches, call the service, write outcomes back in batches.
 
-Three kinds of task share one event loop: a claimer that keeps a small backlog of
-claimed entries in memory, ``concurrency`` callers, and a flusher that writes outcomes
-back every ``flush_every`` results or ``flush_seconds``. Snowflake calls are blocking,
-so they run one at a time on a dedicated thread and never stall the HTTP calls.
+Three kinds of task share one event loop: a claimer that keeps claimed entries in memory,
+``concurrency`` callers, and a flusher that writes outcomes back ``flush_seconds`` after
+the first unwritten one (or once ``flush_every`` wait). Snowflake calls are blocking, so
+they run one at a time on a dedicated thread and never stall the HTTP calls.
+
+Claims and write-backs are sized by time (batch_sizing.py): each UPDATE holds the queue
+table's lock, so a worker sends about one claim per ``claim_seconds`` and one write-back
+per ``flush_seconds`` however fast it goes. The next claim starts while the inbox still
+holds a few claims' time of work (the low-water mark), so the callers never wait for it,
+even when it waits behind a write-back on the one thread or for the table's lock.
 
 Stopping (SIGTERM, the deadline, or a fatal error) ends claiming at once; entries not yet
 started are released; calls in flight get ``grace_seconds``, after which they are cut
@@ -14,6 +20,7 @@ or released before it exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -25,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from .batch_sizing import BatchStats, ClaimPolicy, Pace
 from .errors import one_line
 from .outcomes import (
     BadData,
@@ -41,6 +49,9 @@ from .service_call import call_service
 from .settings import WorkerSettings
 
 log = logging.getLogger("snowflake_worker")
+# While waiting for new entries (SFP_IDLE_WAIT_SECONDS), one claim this often: a warm
+# worker picks up a new entry within this, at one small statement per interval.
+IDLE_CLAIM_INTERVAL_SECONDS = 2.0
 
 
 class Drainer:
@@ -71,6 +82,16 @@ class Drainer:
         self._buffer: list[Outcome] = []
         self._first_buffered = 0.0
         self._stopping = asyncio.Event()
+        self._policy = ClaimPolicy(
+            first=settings.claim_batch,
+            seconds=settings.claim_seconds,
+            maximum=settings.claim_max,
+            lease_seconds=settings.lease_seconds,
+            concurrency=settings.concurrency,
+        )
+        self._pace = Pace(settings.concurrency)
+        self._claim_seconds = 0.0  # the last claim's time, waits for the thread and lock included
+        self.batches = BatchStats()
         self._closing = False
         self._stop_reason = "queue_empty"
         self.fatal_error: str | None = None
@@ -105,32 +126,59 @@ class Drainer:
     # -- the three loops --------------------------------------------------------------
 
     async def _claim_loop(self) -> str | None:
-        """Claim until stopped (None) or there is nothing more to claim (why not)."""
+        """Claim until stopped (None) or there is nothing more to claim (why not). An
+        empty queue ends it at once, or after SFP_IDLE_WAIT_SECONDS without a new entry."""
         s = self.settings
+        empty_since: float | None = None
         while not self._stopping.is_set():
             if self.claimed >= s.max_entries:
                 return "budget"
-            if self._inbox.qsize() > s.concurrency:  # enough in hand: keep leases short
-                await asyncio.sleep(0.01)
+            pace = self._pace.per_second
+            if self._inbox.qsize() >= self._policy.low_water(pace, self._claim_seconds):
+                await asyncio.sleep(0.01)  # enough in hand: keep leases short
                 continue
-            size = min(s.claim_batch, s.max_entries - self.claimed)
+            size = self._policy.size(
+                pace,
+                budget=s.max_entries - self.claimed,
+                seconds_left=self.deadline_at - time.monotonic(),
+                claim_seconds=self._claim_seconds,
+            )
+            started = time.monotonic()
             batch = await self._db_call(
                 self.queue.claim, size, max_attempts=s.max_attempts, processor_id=s.processor_id
             )
+            self._claim_seconds = time.monotonic() - started
+            self.batches.claimed(size)
             if not batch:
-                return "queue_empty"
+                empty_since = time.monotonic() if empty_since is None else empty_since
+                waited = time.monotonic() - empty_since
+                if waited >= s.idle_wait_seconds:
+                    return "queue_empty"
+                await self._pause(min(IDLE_CLAIM_INTERVAL_SECONDS, s.idle_wait_seconds - waited))
+                continue
+            empty_since = None
             self.claimed += len(batch)
-            log.debug("claimed", extra={"entries": len(batch)})
+            log.debug(
+                "claimed",
+                extra={"entries": len(batch), "asked": size, "seconds": self._claim_seconds},
+            )
             for entry in batch:
                 self._inbox.put_nowait(entry)
         return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when a stop is requested."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _call_loop(self, client: httpx.AsyncClient) -> None:
         while (entry := await self._inbox.get()) is not None:
             if self._stopping.is_set():
                 self._record(released(entry))  # never started: hand it back untouched
                 continue
+            started = time.monotonic()
             self._record(await self._settle(entry, client))
+            self._pace.record(time.monotonic() - started)
 
     async def _flush_loop(self) -> None:
         """Never cancelled mid-write: a cancelled write-back could be lost or left uncounted."""
@@ -242,6 +290,7 @@ class Drainer:
         batch, self._buffer = self._buffer, []
         if not batch:
             return
+        started = time.monotonic()
         try:
             landed = await self._db_call(
                 self.queue.apply_outcomes, batch, self.settings.processor_id
@@ -252,6 +301,11 @@ class Drainer:
             log.warning("write-back failed; will retry", extra={"error": one_line(exc)})
             self._buffer = batch + self._buffer
             return
+        self.batches.wrote_back(len(batch))
+        log.debug(
+            "wrote back",
+            extra={"outcomes": len(batch), "seconds": round(time.monotonic() - started, 3)},
+        )
         self._count(landed)
         skipped = len(batch) - len(landed)
         self.not_applied += skipped
@@ -275,7 +329,7 @@ class Drainer:
 
     async def run(self) -> Summary:
         s = self.settings
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         loop = asyncio.get_running_loop()
         deadline = loop.call_later(
             max(0.0, self.deadline_at - time.monotonic()), self.request_stop, "deadline"
@@ -320,6 +374,8 @@ class Drainer:
             snowflake_statements=self.queue.statement_count,
             statements_by_kind=dict(self.queue.statements),
             seconds=round(time.monotonic() - started, 3),
+            cpu_seconds=round(time.process_time() - cpu_started, 3),
+            batches=self.batches.as_summary(self._pace.per_second),
         )
 
     async def _wait_for_callers(self, callers: list[asyncio.Task[None]]) -> None:

@@ -4,7 +4,7 @@ becomes of it after a failed attempt."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -122,3 +122,6 @@ class Summary:
     snowflake_statements: int
     statements_by_kind: dict[str, int]
     seconds: float
+    cpu_seconds: float  # this process's CPU time (user + system) during the run
+    # The claim and write-back sizes chosen, and the pace they were sized by (batch_sizing.py)
+    batches: dict[str, float | int | None] = field(default_factory=dict)

@@ -51,7 +51,22 @@ class WorkerSettings(BaseSettings):
         default=200,
         gt=0,
         le=10_000,
-        description="entries claimed per claim (one UPDATE + one SELECT)",
+        description="entries of the first claim (one UPDATE + one SELECT), before the worker "
+        "knows its pace",
+    )
+    claim_seconds: float = Field(
+        default=15,
+        ge=1,
+        le=600,
+        description="each later claim holds this many seconds of work at the pace the worker "
+        "measured (more when claims wait long for the table's lock), at most a quarter of "
+        "the lease's worth",
+    )
+    claim_max: int = Field(
+        default=10_000,
+        gt=0,
+        le=100_000,
+        description="the most entries one claim takes",
     )
     max_entries: int = Field(
         default=10_000,
@@ -73,6 +88,14 @@ class WorkerSettings(BaseSettings):
         "activeDeadlineSeconds - graceSeconds - 15 s, because Kubernetes counts "
         "activeDeadlineSeconds from the Job's start (on Fargate a minute or more before the "
         "worker starts); a worker that starts after it claims nothing and exits 0",
+    )
+    idle_wait_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="when a claim finds nothing, keep claiming (every 2 s) for this long "
+        "before exiting, so the Job is there when new entries arrive (the operator sets it "
+        "for spec.job.minActiveJobs); 0 exits at the first empty claim",
     )
     lease_seconds: int = Field(
         default=3600,
@@ -109,13 +132,18 @@ class WorkerSettings(BaseSettings):
         description="after the in-Job retries run out the entry goes back to pending with "
         "next_attempt_at = now + this x 2^attempts (capped at 1 h); 0 releases it at once",
     )
-    flush_every: int = Field(
-        default=200, gt=0, description="outcomes are written back after this many results..."
-    )
     flush_seconds: float = Field(
-        default=2.0,
+        default=10.0,
         gt=0,
-        description="...or this long after the first unwritten one, whichever comes first",
+        description="outcomes are written back this long after the first unwritten one (one "
+        "UPDATE, which holds the table's lock)...",
+    )
+    flush_every: int = Field(
+        default=5000,
+        gt=0,
+        description="...or once this many wait, whichever comes first. After a crash, the "
+        "calls whose outcomes were not yet written back are made again: at most about "
+        "min(pace x SFP_FLUSH_SECONDS, SFP_FLUSH_EVERY) + SFP_CONCURRENCY entries",
     )
     grace_seconds: float = Field(
         default=20,

@@ -38,8 +38,12 @@ def environment_location(prefix: str) -> Callable[[Sequence[str]], str]:
 
 
 def spec_location(parts: Sequence[str]) -> str:
-    """Locations in a SnowflakeProcessor: ``("job", "cpu")`` -> ``spec.job.cpu``."""
-    return ".".join(["spec", *parts])
+    """Locations in a SnowflakeProcessor: ``("job", "cpu")`` -> ``spec.job.cpu``,
+    ``("job", "env", "0", "name")`` -> ``spec.job.env[0].name``."""
+    text = "spec"
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else f".{part}"
+    return text
 
 
 def settings_error_message(exc: Exception, env_prefix: str) -> str:

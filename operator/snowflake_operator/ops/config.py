@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from snowflake_worker.errors import ConfigError, one_line
 from snowflake_worker.validation_errors import spec_location, validation_problems
 
 from ..spec import ProcessorSpec, QueueSettings
+from ..spec_fields import known_fields_only, unknown_fields_message
 from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
 
 if TYPE_CHECKING:  # only for the annotation: the cluster module loads the kubernetes client
@@ -230,12 +232,16 @@ def read_yaml_file(path: Path, what: str) -> Any:
 
 
 def validate_spec(spec: Any, source: str) -> ProcessorSpec:
-    """A resource's spec validated as the operator validates it; ConfigError naming the
-    field (``spec.job.cpu: ...``) otherwise."""
+    """A resource's spec validated as the operator validates it (fields this version does
+    not know are left out, with a warning on stderr); ConfigError naming the field
+    (``spec.job.cpu: ...``) otherwise."""
     if not isinstance(spec, dict):
         raise ConfigError(f"{source} is not a {RESOURCE_KIND} resource: it has no spec mapping")
+    known, unknown = known_fields_only(spec, ProcessorSpec)
+    if unknown:
+        print(f"warning: {source}: {unknown_fields_message(unknown)}", file=sys.stderr)
     try:
-        return ProcessorSpec.model_validate(spec)
+        return ProcessorSpec.model_validate(known)
     except ValidationError as exc:
         problems = validation_problems(exc, spec_location)
         raise ConfigError(f"invalid {source}: {problems}") from None
