@@ -68,6 +68,7 @@ from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState
 from .settings import OperatorSettings
 from .spec import ProcessorSpec
+from .spec_fields import UNKNOWN_FIELDS, unknown_fields_message
 from .status_write import HEARTBEAT_FIELD, write_due
 from .table_claims import TableClaim
 
@@ -158,7 +159,11 @@ def reconcile(args: argparse.Namespace) -> dict[str, Any]:
             "reason": conflict or f"{admitted.reason}: {admitted.message}",
             "status_written": written,
         }
-    return polled(run, admitted.spec)
+    # Fields of a newer CRD than this code knows are left out, with a warning (as the
+    # operator does); the event counts up run after run instead of repeating.
+    unknown = list(admitted.unknown_fields)
+    warnings = [("Warning", UNKNOWN_FIELDS, unknown_fields_message(unknown))] if unknown else []
+    return {**polled(run, admitted.spec, warnings), "unknown_fields": unknown}
 
 
 def spec_mapping(document: Any, path: Path) -> dict[str, Any]:
@@ -191,7 +196,7 @@ def owner_ref(api: client.ApiClient, name: str, namespace: str, owner: str) -> P
     )
 
 
-def polled(run: Run, spec: ProcessorSpec) -> dict[str, Any]:
+def polled(run: Run, spec: ProcessorSpec, warnings: list[tuple[str, str, str]]) -> dict[str, Any]:
     processor, api = run.processor, run.api
     selector = f"{PROCESSOR_LABEL}={processor.name}"
     records = [
@@ -231,7 +236,7 @@ def polled(run: Run, spec: ProcessorSpec) -> dict[str, Any]:
         run,
         dict(result.status),
         result.conditions,
-        result.events,
+        warnings + result.events,
         idle_gate_text(gate, run.now, run.clock),
     )
     reason = conflict or failure_reason(result)

@@ -228,3 +228,16 @@ def test_a_missing_spec_file_or_owner_is_one_line_and_exit_2(
     orphan = cron.run()
     assert orphan.code == 2 and len(orphan.stderr.strip().splitlines()) == 1
     assert f"ConfigMap {NAMESPACE}/{NAME}-spec does not exist" in orphan.stderr
+
+
+def test_fields_of_a_newer_crd_are_left_out_with_a_warning_as_the_operator_does(
+    world: OperatorWorld, tmp_path: Path
+) -> None:
+    fill(world.queue, 5)
+    cron = CronJobWorld(world, tmp_path)
+    cron.write_spec({**cron.spec, "job": {**cron.spec["job"], "futureField": 1}})
+    result = cron.run()
+    assert result.code == 0, result.stderr
+    assert result.report["unknown_fields"] == ["spec.job.futureField"]
+    assert len(result.report["launched"]) == 1  # the rest of the spec is used
+    assert "spec.job.futureField" in cron.events()["UnknownFields"].message
