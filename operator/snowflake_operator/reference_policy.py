@@ -37,6 +37,8 @@ def secret_references(spec: ProcessorSpec) -> dict[str, str]:
     }
     if spec.certificates is not None and spec.certificates.existing_secret is not None:
         refs["spec.certificates.existingSecret"] = spec.certificates.existing_secret
+    if spec.endpoint.headers_secret is not None:
+        refs["spec.endpoint.headersSecret"] = spec.endpoint.headers_secret
     return refs
 
 
