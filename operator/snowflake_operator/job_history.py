@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from snowflake_worker.errors import one_line
+
 from .constants import COUNTED_ANNOTATION, WORKER_CONTAINER
+from .worker_report import ServiceReport, service_report
 
 SUMMARY_WAIT_SECONDS = 300  # a finished Job's pod may be seen a little after the Job
 
@@ -32,6 +35,9 @@ class JobReport:
     completed: int
     failed: int
     summary_seen: bool
+    released: int = 0
+    service: ServiceReport = field(default_factory=ServiceReport)  # its calls: classes, latency
+    error: str | None = None  # a worker that stopped on a fatal error says why (one line)
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ def job_event(report: JobReport) -> tuple[str, str, str]:
     message). The history of finished Jobs lives in Events and status.totals, not in
     finished pods that Fargate keeps billing."""
     outcome = "succeeded" if report.succeeded else "failed"
-    if report.summary_seen:
+    if report.error is not None:
+        detail = f"its worker stopped: {report.error}"
+    elif report.summary_seen:
         detail = f"{report.completed} entries completed, {report.failed} failed for good"
     else:
         detail = "no summary from its worker (see the pod's log)"
@@ -73,9 +81,12 @@ def fold_summaries(
             JobReport(
                 name=record.name,
                 succeeded=record.succeeded,
-                completed=int(summary.get("completed") or 0),
-                failed=int(summary.get("failed") or 0),
+                completed=_whole(summary.get("completed")),
+                failed=_whole(summary.get("failed")),
                 summary_seen=bool(summary),
+                released=_whole(summary.get("released")),
+                service=service_report(summary),
+                error=_error(summary),
             )
         )
     return Totals(
@@ -84,6 +95,19 @@ def fold_summaries(
         counted_jobs=tuple(r.name for r in reports),
         reports=tuple(reports),
     )
+
+
+def _whole(value: Any) -> int:
+    """A count from the summary; anything else (a newer or broken worker) is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _error(summary: Mapping[str, Any]) -> str | None:
+    """The fatal error a worker's last word names: its messages never hold a secret."""
+    error = summary.get("error")
+    if summary.get("event") == "fatal" and isinstance(error, str) and error.strip():
+        return one_line(error)
+    return None
 
 
 def _parse(text: str | None) -> dict[str, Any]:

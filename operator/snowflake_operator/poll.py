@@ -30,7 +30,7 @@ from snowflake_worker.queue import LeaseRecovery, QueueClient, QueueCounts
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
-from .job_history import fold_summaries, job_event, jobs_beyond_history
+from .job_history import JobReport, fold_summaries, job_event, jobs_beyond_history
 from .planning import Condition, Observation, PollPlan, launches_wanted, plan_poll
 from .spec import ProcessorSpec
 
@@ -78,6 +78,7 @@ class PollResult:
     failed: bool  # Snowflake or the certificates failed: back off before the next poll
     certificates: CertificatesOutcome | None  # None while suspended: not looked at
     seconds: float = 0.0
+    reports: tuple[JobReport, ...] = ()  # the Jobs counted now: their summaries, for metrics
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class FoldedTotals:
     totals: dict[str, int] = field(default_factory=dict)
     counted_jobs: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()  # one per counted Job: its record once it is deleted
+    reports: tuple[JobReport, ...] = ()
 
 
 def run_poll(
@@ -148,6 +150,7 @@ def run_poll(
         failed=snowflake_failed or (certificates is not None and not certificates.ready),
         certificates=certificates,
         seconds=time.monotonic() - started,
+        reports=folded.reports,
     )
 
 
@@ -213,6 +216,7 @@ def fold_worker_summaries(
         },
         folded.counted_jobs,
         tuple(job_event(report) for report in folded.reports),
+        folded.reports,
     )
 
 

@@ -266,4 +266,5 @@ def record_poll_metrics(
         certificate_expiry=None if check is None else check.not_after.timestamp(),
         suspended=spec.suspend,
         idle=result.observation.idle,
+        reports=result.reports,
     )
