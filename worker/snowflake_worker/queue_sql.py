@@ -75,8 +75,8 @@ WRITE_BACK = f"{_WRITE_BACK_SET} FROM ({_OUTCOME_FIELDS} {_OUTCOMES}{_WRITE_BACK
 # The same, also keeping the service's answer of completed rows in `result` (sql/005): only
 # for outcomes that carry one, so a table without the column never sees this statement.
 WRITE_BACK_RESULT = (
-    f"{_WRITE_BACK_SET}, result = IFF(s.status = 'completed', s.result, result) "
-    f"FROM ({_OUTCOME_FIELDS}, f.value:result::STRING AS result {_OUTCOMES}{_WRITE_BACK_GUARD}"
+    f"{_WRITE_BACK_SET}, result = IFF(s.status = 'completed', s.answer, {{table}}.result) "
+    f"FROM ({_OUTCOME_FIELDS}, f.value:result::STRING AS answer {_OUTCOMES}{_WRITE_BACK_GUARD}"
 )
 # Whether the table has the result column (a worker that stores answers checks at start).
 # SHOW runs in the cloud services layer: no warehouse.
