@@ -343,7 +343,7 @@ class QueueClient:
 
     def has_result_column(self) -> bool:
         """Whether the table has the `result` column (sql/005); no warehouse needed."""
-        rows = self._execute("result_column", {"column": "RESULT"}, fetch=True, dicts=True)
+        rows = self._execute("result_column", None, fetch=True, dicts=True)
         return any(str(row.get("column_name", "")).upper() == "RESULT" for row in rows)
 
     # -- operator side ----------------------------------------------------------------

@@ -79,8 +79,9 @@ WRITE_BACK_RESULT = (
     f"FROM ({_OUTCOME_FIELDS}, f.value:result::STRING AS answer {_OUTCOMES}{_WRITE_BACK_GUARD}"
 )
 # Whether the table has the result column (a worker that stores answers checks at start).
-# SHOW runs in the cloud services layer: no warehouse.
-RESULT_COLUMN = "SHOW COLUMNS LIKE %(column)s IN TABLE {table}"
+# SHOW runs in the cloud services layer: no warehouse. The pattern is a constant, not a bind:
+# Snowflake documents LIKE '<pattern>' in SHOW as a string literal.
+RESULT_COLUMN = "SHOW COLUMNS LIKE 'RESULT' IN TABLE {table}"
 # Only after a write-back changed fewer rows than it had outcomes: which of them landed.
 WRITE_BACK_CHECK = (
     "SELECT id, status, processor_id, claim_token, error_message FROM {table} "
