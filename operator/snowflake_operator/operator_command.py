@@ -6,9 +6,13 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from snowflake_worker.logs import configure_json_logging
 from snowflake_worker.validation_errors import settings_error_message
+
+if TYPE_CHECKING:
+    import kopf
 
 
 def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +54,7 @@ def run_operator(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     importlib.import_module("snowflake_operator.handlers")  # registers the handlers
     kopf.run(
+        settings=kopf_settings(namespaced=bool(args.namespace)),
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         standalone=args.standalone or args.peering is None,
@@ -59,3 +64,15 @@ def run_operator(args: argparse.Namespace) -> int:
     )
     logging.getLogger("snowflake_operator").info("operator stopped")
     return 0
+
+
+def kopf_settings(*, namespaced: bool) -> kopf.OperatorSettings:
+    """kopf's settings before startup (the startup handler adds the rest). Watching given
+    namespaces, the operator has no RBAC to list namespaces or CRDs (docs/security.md):
+    kopf's dynamic scanning is off, so it does not retry those lists with error lines at
+    every start; it serves the namespaces given and the CRD as found at startup."""
+    import kopf
+
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = namespaced
+    return settings

@@ -53,7 +53,7 @@ def test_the_readme_is_generated_from_the_values() -> None:
     for key in _keys(values):
         listed = f"| `{key}` |" in readme or f"\n### `{key}`\n" in readme  # a row or a section
         assert listed, f"{key} is not in the chart README"
-    assert "| `operator.config.tickSeconds` | int | `2` |" in readme
+    assert "| `operator.config.statusHeartbeatSeconds` | int | `600` |" in readme
 
 
 def test_helm_show_readme_prints_it_from_the_package(package: Path) -> None:

@@ -14,6 +14,7 @@ from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.e2e.host_services import HostServices
 from tests.support.s3 import PREFIX, REGION
+from tests.support.snowflake import location
 
 GROUP, VERSION, PLURAL = "snowflake-processor.dev", "v1alpha1", "snowflakeprocessors"
 # What terraform/eks's worker Fargate profile selects (checked against it by the tests).
@@ -28,7 +29,7 @@ def new_queue(services: HostServices) -> QueueClient:
     setup.cursor().execute(f"CREATE SCHEMA IF NOT EXISTS {database}.QUEUE")
     table = TableRef(database, "QUEUE", "WORK_QUEUE")
     ensure_queue_table(setup, SchemaTarget(table=table))
-    return QueueClient(services.snowflake(database=database), table)
+    return QueueClient(services.snowflake(**location(table)), table)
 
 
 def processor_manifest(
@@ -65,7 +66,7 @@ def processor_manifest(
                 "maxActiveJobs": 3,
                 "concurrency": 8,
                 "cpu": "0.25",  # the smallest Fargate size: 3 Jobs fit on 2 cores
-                "memory": "512Mi",
+                "memory": "768Mi",  # with Fargate's 256Mi: billed as 0.25 vCPU / 1 GB
                 "podLabels": dict(FARGATE_POD_LABELS),
                 "ttlSecondsAfterFinished": 30,
                 **(job or {}),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from snowflake_devtools.cluster.project_images import OPERATOR, TAG, WORKER
+from snowflake_operator.constants import GROUP, PLURAL
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import FARGATE_TOLERATION
 from tests.e2e.host_services import HostServices
@@ -16,6 +17,7 @@ from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from tests.support.terraform_config import TF_DIR, load_config, variable_default
 
 ROOT = Path(__file__).resolve().parents[2]
+CRD_NAME = f"{PLURAL}.{GROUP}"
 CHART = ROOT / "charts" / "snowflake-processor"
 RELEASE = "snowflake-processor"
 S3_CREDENTIALS_SECRET = "s3-emulator-credentials"  # dummy keys moto accepts; tests only
@@ -70,7 +72,7 @@ def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
         "jobs": {"namespace": jobs_namespace},
         "operator": {
             "image": {"repository": OPERATOR.tag.split(":")[0], "tag": TAG, "pullPolicy": "Never"},
-            "config": {"tickSeconds": 1, "s3EndpointUrl": services.s3_endpoint},
+            "config": {"s3EndpointUrl": services.s3_endpoint},
             "extraEnv": [*secret_env, {"name": "AWS_DEFAULT_REGION", "value": REGION}],
         },
         "worker": {"image": {"repository": WORKER.tag.split(":")[0], "tag": TAG}},
@@ -93,6 +95,7 @@ def install(commands: Commands, services: HostServices, values_file: Path) -> Re
             },
         }
     )
+    adopt_crd(commands, operator_ns)
     values_file.write_text(json.dumps(chart_values(services, jobs_ns)))
     commands.helm(
         "install", RELEASE, str(CHART), "-n", operator_ns, "-f", str(values_file),
@@ -105,6 +108,19 @@ def install(commands: Commands, services: HostServices, values_file: Path) -> Re
         operator_service_account="snowflake-processor-operator",
         worker_service_account="snowflake-processor-worker",
     )
+
+
+def adopt_crd(commands: Commands, operator_ns: str) -> None:
+    """A CRD left by `kubectl apply` (an older chart's crds/, or the CRD tests) is adopted
+    by the release as docs/install.md tells users to: Helm refuses to install over it."""
+    found = commands.run("kubectl", "get", "crd", CRD_NAME, "-o", "name", check=False)
+    if found.returncode != 0:
+        return
+    commands.kubectl("label", "crd", CRD_NAME, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    commands.kubectl(
+        "annotate", "crd", CRD_NAME, "--overwrite",
+        f"meta.helm.sh/release-name={RELEASE}", f"meta.helm.sh/release-namespace={operator_ns}",
+    )  # fmt: skip
 
 
 def release_status(commands: Commands, release: Release) -> dict[str, Any]:

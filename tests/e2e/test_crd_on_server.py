@@ -173,16 +173,16 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     (
         "too-many-jobs",
-        put("job.maxActiveJobs", 501),
+        put("job.maxActiveJobs", 20),
         "spec.job.maxActiveJobs",
-        "less than or equal to 500",
+        "less than or equal to 19",
     ),
     ("odd-cpu", put("job.cpu", "3"), "spec.job.cpu", "Unsupported value"),
     (
         "not-a-fargate-size",
         both(put("job.cpu", "0.25"), put("job.memory", "4Gi")),
         "spec.job",
-        "job.cpu 0.25 allows job.memory 512Mi, 1Gi or 2Gi (Fargate sizes)",
+        "job.cpu 0.25 allows job.memory 256Mi, 768Mi or 1792Mi, billed as 0.25 vCPU",
     ),
     ("memory-in-gb", put("job.memory", "1G"), "spec.job.memory", "should match"),
     (

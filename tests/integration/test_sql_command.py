@@ -54,7 +54,7 @@ def _tables(conn: Any, table: TableRef) -> set[str]:
         rows = query(
             conn,
             f"SELECT table_name FROM {table.database}.information_schema.{kind} "
-            "WHERE table_schema = ?",  # the project's connections bind qmark-style
+            "WHERE table_schema = ?",
             (table.schema,),
         )
         found.update(row[0] for row in rows)
