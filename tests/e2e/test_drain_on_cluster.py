@@ -5,7 +5,9 @@ into a Secret, launches Jobs; the Job controller creates pods, the scheduler pla
 the kubelet runs the worker image; the workers drain the emulator's queue through the
 mTLS service. Midway the operator's pod is deleted: its replacement must launch nothing
 twice. At the end every entry is completed or dead-lettered, the Jobs completed,
-status.totals adds up, and the TTL controller removes the finished Jobs.
+status.totals adds up, the operator's /metrics (read through the API server's proxy)
+counts the entries and the service's answers from the workers' termination messages, and
+the TTL controller removes the finished Jobs.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from snowflake_devtools.cluster.project_images import WORKER
+from snowflake_worker.call_stats import STATUS_CLASSES
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands
@@ -81,6 +85,23 @@ class Observed:
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
     return dict(Counter(statuses(queue).values()))
+
+
+def operator_metrics(api_client: Any, release: Release, processor: str) -> dict[str, float]:
+    """The operator pod's /metrics samples of ``processor`` (``name[value]`` for a sample
+    with one more label), read through the API server's pod proxy."""
+    pod = ready_operator_pod(api_client, release).metadata.name
+    core: Any = client.CoreV1Api(api_client)
+    text = core.connect_get_namespaced_pod_proxy_with_path(
+        f"{pod}:9090", release.namespace, "metrics"
+    )
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("processor") == processor:
+                extra = [v for k, v in sample.labels.items() if k not in ("namespace", "processor")]
+                found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
+    return found
 
 
 @pytest.mark.timeout(1500)
@@ -191,6 +212,31 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
         return totals if {k: totals.get(k) for k in wanted} == wanted else None
 
     wait_until(totals_add_up, 120, "status.totals to add up to the queue's counts")
+
+    # The workers' calls reached the operator whole, in their termination messages; the
+    # operator that counted the Jobs (the replacement: the first was deleted before any Job
+    # could finish) exports them. Its counters started from 0 when it started.
+    summaries = list(observed.summaries.values())
+    for summary in summaries:
+        assert sum(summary["call_seconds"]["counts"]) == summary["http_calls"], summary
+        assert sum(summary["responses"].values()) == summary["http_calls"], summary
+    assert sum(s["responses"].get("4xx", 0) for s in summaries) == POISON
+    m = "snowflake_processor_"
+
+    def metrics_counted() -> dict[str, float] | None:
+        values = operator_metrics(api_client, operator_release, NAME)
+        return values if values.get(m + "entries_completed_total") == ENTRIES - POISON else None
+
+    values = wait_until(metrics_counted, 120, "the operator's metrics to count every Job")
+    assert values[m + "entries_failed_total"] == POISON
+    assert values[m + "service_responses_total[4xx]"] == POISON
+    calls = sum(values[m + f"service_responses_total[{kind}]"] for kind in STATUS_CLASSES)
+    assert values[m + "service_call_duration_seconds_count"] == calls
+    assert calls == sum(s["http_calls"] for s in summaries)
+    figures.record(
+        metrics_entries_completed=values[m + "entries_completed_total"],
+        metrics_service_calls=calls,
+    )
     row = commands.kubectl("get", "sfp", NAME, "-n", namespace, "--no-headers").split()
     assert row[:5] == [NAME, "0", "0", str(POISON), "True"], row
 
