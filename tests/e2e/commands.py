@@ -15,14 +15,19 @@ class Commands:
         self.kubeconfig = kubeconfig
 
     def run(
-        self, name: str, *args: str, stdin: str | None = None, check: bool = True
+        self,
+        name: str,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float = 240,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [tool(name), "--kubeconfig", str(self.kubeconfig), *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=timeout,
             check=False,
         )
         if check and result.returncode != 0:
@@ -39,4 +44,5 @@ class Commands:
         return self.kubectl("apply", "-f", "-", *args, stdin=yaml.safe_dump(manifest))
 
     def helm(self, *args: str) -> str:
-        return self.run("helm", *args).stdout
+        # Longer than any --timeout the tests give helm (5m), so helm reports what it waited for.
+        return self.run("helm", *args, timeout=420).stdout

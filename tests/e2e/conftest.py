@@ -20,7 +20,8 @@ import pytest
 
 from snowflake_devtools.cluster import Cluster, ClusterError
 from snowflake_devtools.cluster.cluster import default_state_dir
-from snowflake_devtools.cluster.settings import BASE_IMAGE
+from snowflake_devtools.cluster.locking import file_lock
+from snowflake_devtools.cluster.settings import BASE_IMAGE, cache_root
 from snowflake_devtools.cluster.sharing import ClusterLease
 from tests.e2e import figures, release
 from tests.e2e.commands import Commands
@@ -221,12 +222,17 @@ def operator_release(
     kube_version: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
-    """`helm install` of the chart, operator running; uninstalled at the end."""
+    """`helm install` of the chart, operator running; uninstalled at the end. The release
+    and its namespaces are fixed (the Terraform's), so test sessions sharing the cluster
+    take turns: the lock is held until this session's release is gone."""
     values = tmp_path_factory.mktemp("helm") / "values.json"
-    try:
-        installed = release.install(commands, services, values)
-    except AssertionError:
-        figures.record(helm="failed")
-        raise
-    yield installed
-    release.uninstall(commands, installed.namespace, installed.jobs_namespace)
+    with file_lock(cache_root() / "release.lock"):
+        try:
+            installed = release.install(commands, services, values)
+        except AssertionError:
+            figures.record(helm="failed")
+            raise
+        try:
+            yield installed
+        finally:
+            release.uninstall(commands, installed.namespace, installed.jobs_namespace)

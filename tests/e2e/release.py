@@ -131,9 +131,22 @@ def release_status(commands: Commands, release: Release) -> dict[str, Any]:
 
 
 def uninstall(commands: Commands, operator_ns: str, jobs_ns: str) -> None:
+    # SnowflakeProcessors carry kopf's finalizer (its daemons need one): delete them while
+    # the operator still runs, as docs/operations.md tells users to before an uninstall.
+    commands.kubectl(
+        "delete", "sfp", "--all", "-n", jobs_ns, "--ignore-not-found", "--wait=true",
+        "--timeout=120s", check=False,
+    )  # fmt: skip
     listed = commands.run("helm", "list", "-n", operator_ns, "-q", check=False).stdout.split()
     if RELEASE in listed:
         commands.helm("uninstall", RELEASE, "-n", operator_ns, "--wait", "--timeout", "3m")
+    # Left by an interrupted run whose operator is gone: nobody would ever remove their
+    # finalizer, and the namespace would stay Terminating.
+    for name in commands.kubectl("get", "sfp", "-n", jobs_ns, "-o", "name", check=False).split():
+        commands.kubectl(
+            "patch", name, "-n", jobs_ns, "--type=merge", "-p", '{"metadata":{"finalizers":[]}}',
+            check=False,
+        )  # fmt: skip
     for namespace in (jobs_ns, operator_ns):
         commands.kubectl(
             "delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=180s"

@@ -7,7 +7,8 @@ mTLS service. Midway the operator's pod is deleted: its replacement must launch 
 twice. At the end every entry is completed or dead-lettered, the Jobs completed,
 status.totals adds up, the operator's /metrics (read through the API server's proxy)
 counts the entries and the service's answers from the workers' termination messages, and
-the TTL controller removes the finished Jobs.
+the finished Jobs are removed (by the operator once counted; the TTL controller is the
+safety net, checked on its own in test_cluster_smoke).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class Observed:
             self.jobs[job.metadata.name] = state or self.jobs.get(job.metadata.name)
             unfinished += state is None
         self.most_unfinished = max(self.most_unfinished, unfinished)
+        # The operator deletes a Job once it has counted its summary: a Job gone before a
+        # sample saw it end is known by the Event that records it.
+        for job_name, state in recorded_job_outcomes(api_client, namespace).items():
+            if self.jobs.get(job_name) is None:
+                self.jobs[job_name] = state
         for pod in pods_of(api_client, namespace, NAME):
             name = pod.metadata.name
             self.pods[name] = (pod.metadata.namespace, dict(pod.metadata.labels or {}))
@@ -81,6 +87,23 @@ class Observed:
                 terminated = status.state.terminated
                 if terminated is not None and terminated.message:
                     self.summaries[name] = json.loads(terminated.message)
+
+
+RECORDED_OUTCOMES = {"JobSucceeded": "Complete", "JobFailed": "Failed"}
+
+
+def recorded_job_outcomes(api_client: Any, namespace: str) -> dict[str, str]:
+    """Job name -> Complete/Failed, from the operator's Events on the resource
+    ("Job NAME succeeded: ...")."""
+    core: Any = client.CoreV1Api(api_client)
+    events = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={NAME}"
+    ).items
+    return {
+        event.message.split()[1]: RECORDED_OUTCOMES[event.reason]
+        for event in events
+        if event.reason in RECORDED_OUTCOMES and (event.message or "").startswith("Job ")
+    }
 
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
@@ -173,7 +196,7 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     assert counts == {"completed": ENTRIES - POISON, "failed": POISON}
     assert duplicates == 0
 
-    # Every Job completes (watched until the TTL controller removes it).
+    # Every Job completes (watched until it is removed).
     def all_jobs_finished() -> bool:
         observed.sample(api_client, namespace)
         return all(state is not None for state in observed.jobs.values())
@@ -240,11 +263,12 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
     row = commands.kubectl("get", "sfp", NAME, "-n", namespace, "--no-headers").split()
     assert row[:5] == [NAME, "0", "0", str(POISON), "True"], row
 
-    # The TTL controller removes the finished Jobs (ttlSecondsAfterFinished: 30).
+    # The operator deletes each Job once its summary is counted (ttlSecondsAfterFinished: 30
+    # is the safety net).
     def jobs_removed() -> bool:
         return not jobs_of(api_client, namespace, NAME)
 
-    wait_until(jobs_removed, 180, "the TTL controller to delete the finished Jobs")
+    wait_until(jobs_removed, 180, "the finished Jobs to be deleted")
     _delete(commands, namespace)
 
 
