@@ -62,7 +62,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if Cluster.attach(_state_dir()) is None:
         base_image.ensure_pause_image(binaries.pause, say)
     base_image.ensure_base_image(say)
-    if "operator_release" in used or "project_images" in used:
+    if "operator_release" in used:
         project_images.ensure_project_images(ROOT, say)
     figures.record(build_seconds=round(time.monotonic() - began, 1))
 
@@ -195,13 +195,14 @@ def commands(real_cluster: Cluster) -> Commands:
     return Commands(real_cluster.kubeconfig)
 
 
-@pytest.fixture(scope="session")
-def project_images(real_cluster: Cluster) -> tuple[str, ...]:
-    """The worker and operator images (built before the session) in containerd."""
+def import_project_images(cluster: Cluster) -> tuple[str, ...]:
+    """The worker and operator images (built before the session) into containerd. Every
+    session tags them alike (:e2e), so only the session holding the release lock imports:
+    another's import would swap the images under the pods this session's release starts."""
     from snowflake_devtools.cluster.project_images import IMAGES
 
     tags = tuple(image.tag for image in IMAGES)
-    real_cluster.import_images(list(tags))
+    cluster.import_images(list(tags))
     return tags
 
 
@@ -216,17 +217,19 @@ def services(
 
 @pytest.fixture(scope="session")
 def operator_release(
+    real_cluster: Cluster,
     commands: Commands,
     services: HostServices,
-    project_images: tuple[str, ...],
     kube_version: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
     """`helm install` of the chart, operator running; uninstalled at the end. The release
-    and its namespaces are fixed (the Terraform's), so test sessions sharing the cluster
-    take turns: the lock is held until this session's release is gone."""
+    and its namespaces are fixed (the Terraform's), and so are the images' tags, so test
+    sessions sharing the cluster take turns: the lock is held from importing this session's
+    images until its release is gone."""
     values = tmp_path_factory.mktemp("helm") / "values.json"
     with file_lock(cache_root() / "release.lock"):
+        import_project_images(real_cluster)
         try:
             installed = release.install(commands, services, values)
         except AssertionError:
