@@ -27,5 +27,8 @@ CREATE TABLE IF NOT EXISTS {{ queue_table }} (
     claim_token     VARCHAR(64),
     -- Protocol: retry backoff. A pending row is claimable only when this is NULL or
     -- in the past, so a failed attempt is not retried immediately in a hot loop.
-    next_attempt_at TIMESTAMP_NTZ
+    next_attempt_at TIMESTAMP_NTZ,
+    -- The start of the service's answer to the call that completed the row, kept only
+    -- when spec.endpoint.storeResponseBytes asks for it (005 adds it to older tables).
+    result          VARCHAR(16384)
 );

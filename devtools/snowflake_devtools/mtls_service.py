@@ -5,24 +5,30 @@ Run as ``python -m snowflake_devtools.mtls_service --cert SERVER_PEM --key SERVE
 and exits 0 on SIGTERM or SIGINT. Clients without a certificate signed by ``--ca`` fail
 the TLS handshake.
 
-``POST <any path>`` with a JSON object ``{"entry_id", "data", "processor_id", "timestamp"}``
-and an ``Idempotency-Key`` header, after ``--latency-ms``:
+``POST``, ``PUT`` or ``PATCH <any path>`` with a JSON object ``{"entry_id", "data",
+"processor_id", "timestamp"}`` (the worker's envelope) or any JSON value (the entry's data
+alone, ``payload: data``: its id is then the ``Idempotency-Key``), after ``--latency-ms``:
 
-* body not a JSON object, or no ``entry_id``: 400;
+* ``--require-header NAME:VALUE`` (repeatable) missing or different: 401;
+* body not JSON, or neither ``entry_id`` nor ``Idempotency-Key``: 400;
 * ``data`` is a JSON object (or a string holding one) with ``"poison": true``: 422, always;
 * ``data`` asks for a misbehaving answer (see :class:`Misbehaviour`): ``"delay_seconds": s``
   waits ``s`` more before answering; ``"trickle_seconds": s`` answers 200 at once, then
   sends its body one byte every ``s`` seconds (:data:`TRICKLE_BYTES` bytes);
-  ``"error_body_bytes": n`` answers 422 with a body of ``n`` bytes. Bodies are streamed
-  and stop when the client leaves; ``streamed_body_bytes`` counts what was sent;
+  ``"error_body_bytes": n`` answers 422 with a body of ``n`` bytes; ``"response_bytes": n``
+  answers 200 with a body of ``n`` bytes. Bodies are streamed and stop when the client
+  leaves; ``streamed_body_bytes`` counts what was sent. ``"retry_after": "v"`` answers
+  ``"retry_status"`` (429) with ``Retry-After: v`` to the first ``"fail_first"`` (1) calls
+  of the entry; ``"echo": true`` answers 200 with the method and the body received;
 * with probability ``--timeout-rate``: hold the request for 60 s (or until the client
   disconnects), then 503;
 * else with probability ``--transient-rate``: 503 ``{"error": "transient"}``;
 * else 200 ``{"ok": true, "entry_id": ...}``, counted as a success for the idempotency key
   (the entry_id when the header is missing).
 
-``GET /_stats`` returns the counters (see :meth:`Stats.snapshot`). ``status_counts`` holds
-the status chosen for each POST, recorded when it is chosen: a simulated timeout counts as
+``GET /_stats`` returns the counters (see :meth:`Stats.snapshot`); ``/_stats?arrivals=1``
+adds each call's arrival (seconds since the first call) and key. ``status_counts`` holds
+the status chosen for each call, recorded when it is chosen: a simulated timeout counts as
 503 even though its client has given up by then.
 """
 
@@ -36,6 +42,7 @@ import signal
 import socket
 import ssl
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -51,6 +58,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 STATS_PATH = "/_stats"
+METHODS = ("POST", "PUT", "PATCH")
 TIMEOUT_HOLD_SECONDS = 60.0
 MAX_BODY_BYTES = 1024 * 1024
 TRICKLE_BYTES = 30
@@ -66,9 +74,13 @@ class Stats:
     successes_by_key: Counter[str] = field(default_factory=Counter)
     missing_idempotency_key: int = 0
     streamed_body_bytes: int = 0  # of trickled and large bodies, until their client left
+    methods: Counter[str] = field(default_factory=Counter)
+    unauthorized: int = 0
+    calls_by_key: Counter[str] = field(default_factory=Counter)
+    arrivals: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, key)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
+    def snapshot(self, arrivals: bool = False) -> dict[str, Any]:
+        found = {
             "requests": self.requests,
             "successes": sum(n for status, n in self.status_counts.items() if 200 <= status < 300),
             "distinct_successes": len(self.successes_by_key),
@@ -76,7 +88,13 @@ class Stats:
             "status_counts": {str(status): n for status, n in sorted(self.status_counts.items())},
             "missing_idempotency_key": self.missing_idempotency_key,
             "streamed_body_bytes": self.streamed_body_bytes,
+            "methods": dict(self.methods),
+            "unauthorized": self.unauthorized,
         }
+        if arrivals and self.arrivals:
+            first = self.arrivals[0][0]
+            found["arrivals"] = [[round(t - first, 4), key] for t, key in self.arrivals]
+        return found
 
 
 @dataclass(frozen=True)
@@ -86,17 +104,31 @@ class Misbehaviour:
     delay_seconds: float = 0.0
     trickle_seconds: float | None = None
     error_body_bytes: int | None = None
+    response_bytes: int | None = None
+    retry_after: str | None = None
+    retry_status: int = 429
+    fail_first: int = 1
+    echo: bool = False
 
     @classmethod
     def of(cls, data: Any) -> Misbehaviour:
         data = _object(data)
-        delay, trickle, size = (
-            data.get(k) for k in ("delay_seconds", "trickle_seconds", "error_body_bytes")
+        delay, trickle, size, response = (
+            data.get(k)
+            for k in ("delay_seconds", "trickle_seconds", "error_body_bytes", "response_bytes")
+        )
+        retry_after, status, first = (
+            data.get(k) for k in ("retry_after", "retry_status", "fail_first")
         )
         return cls(
             delay_seconds=float(delay) if _is_number(delay) else 0.0,
             trickle_seconds=float(trickle) if _is_number(trickle) else None,
             error_body_bytes=int(size) if _is_number(size) else None,
+            response_bytes=int(response) if _is_number(response) else None,
+            retry_after=str(retry_after) if retry_after is not None else None,
+            retry_status=int(status) if _is_number(status) else 429,
+            fail_first=int(first) if _is_number(first) else 1,
+            echo=data.get("echo") is True,
         )
 
 
@@ -111,8 +143,11 @@ class MtlsService:
         timeout_rate: float = 0.0,
         seed: int | None = None,
         timeout_hold_seconds: float = TIMEOUT_HOLD_SECONDS,
+        required_headers: dict[str, str] | None = None,
     ) -> None:
         self.latency = latency_ms / 1000.0
+        # Header names in lower case, as ASGI gives them.
+        self.required_headers = {k.lower(): v for k, v in (required_headers or {}).items()}
         self.transient_rate = transient_rate
         self.timeout_rate = timeout_rate
         self.timeout_hold_seconds = timeout_hold_seconds
@@ -132,31 +167,48 @@ class MtlsService:
         method = scope["method"]
         if scope["path"] == STATS_PATH:
             if method == "GET":
-                await _respond(send, 200, self.stats.snapshot())
+                arrivals = b"arrivals=1" in scope.get("query_string", b"")
+                await _respond(send, 200, self.stats.snapshot(arrivals))
             else:
                 await _respond(send, 405, {"error": "method not allowed"})
             return
-        if method != "POST":
+        if method not in METHODS:
             await _respond(send, 405, {"error": "method not allowed"})
             return
 
         self.stats.requests += 1
+        self.stats.methods[method] += 1
         idempotency_key = _header(scope, b"idempotency-key")
         if idempotency_key is None:
             self.stats.missing_idempotency_key += 1
         body = await _read_body(receive)
         await asyncio.sleep(self.latency)
 
-        payload = _parse(body)
-        if payload is None or "entry_id" not in payload:
-            await self._finish(send, 400, {"error": "body must be a JSON object with entry_id"})
+        if any(_header(scope, k.encode()) != v for k, v in self.required_headers.items()):
+            self.stats.unauthorized += 1
+            await self._finish(send, 401, {"error": "missing or wrong credentials"})
             return
-        entry_id = payload["entry_id"]
-        if _is_poison(payload.get("data")):
+        received = _parse_any(body)
+        envelope = isinstance(received, dict) and "entry_id" in received
+        entry_id = received["entry_id"] if envelope else idempotency_key
+        if received is _NOT_JSON or entry_id is None:
+            await self._finish(send, 400, {"error": "body must be JSON with an entry_id"})
+            return
+        data = received.get("data") if envelope else received
+        key = idempotency_key if idempotency_key is not None else str(entry_id)
+        self.stats.calls_by_key[key] += 1
+        self.stats.arrivals.append((time.monotonic(), key))
+        if _is_poison(data):
             await self._finish(send, 422, {"error": "poison entry rejected"})
             return
-        misbehaviour = Misbehaviour.of(payload.get("data"))
+        misbehaviour = Misbehaviour.of(data)
         await asyncio.sleep(misbehaviour.delay_seconds)
+        retry_after = misbehaviour.retry_after
+        if retry_after is not None and self.stats.calls_by_key[key] <= misbehaviour.fail_first:
+            await self._finish(
+                send, misbehaviour.retry_status, {"error": "slow down"}, retry_after=retry_after
+            )
+            return
         if misbehaviour.error_body_bytes is not None:
             self.stats.status_counts[422] += 1
             await self._stream(send, receive, 422, misbehaviour.error_body_bytes, 0.0)
@@ -169,13 +221,19 @@ class MtlsService:
         if self.random.random() < self.transient_rate:
             await self._finish(send, 503, {"error": "transient"})
             return
-        key = idempotency_key if idempotency_key is not None else str(entry_id)
         self.stats.successes_by_key[key] += 1
         if misbehaviour.trickle_seconds is not None:
             self.stats.status_counts[200] += 1
             await self._stream(send, receive, 200, TRICKLE_BYTES, misbehaviour.trickle_seconds)
             return
-        await self._finish(send, 200, {"ok": True, "entry_id": entry_id})
+        if misbehaviour.response_bytes is not None:
+            self.stats.status_counts[200] += 1
+            await self._stream(send, receive, 200, misbehaviour.response_bytes, 0.0)
+            return
+        answer: dict[str, Any] = {"ok": True, "entry_id": entry_id}
+        if misbehaviour.echo:
+            answer.update(method=method, received=received)
+        await self._finish(send, 200, answer)
 
     async def _stream(
         self, send: Send, receive: Receive, status: int, size: int, pause: float
@@ -212,9 +270,12 @@ class MtlsService:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _finish(self, send: Send, status: int, payload: dict[str, Any]) -> None:
+    async def _finish(
+        self, send: Send, status: int, payload: dict[str, Any], retry_after: str | None = None
+    ) -> None:
         self.stats.status_counts[status] += 1
-        await _respond(send, status, payload)
+        extra = [] if retry_after is None else [(b"retry-after", retry_after.encode("latin-1"))]
+        await _respond(send, status, payload, extra)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -249,7 +310,12 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _respond(send: Send, status: int, payload: dict[str, Any]) -> None:
+async def _respond(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(payload).encode()
     await send(
         {
@@ -258,6 +324,7 @@ async def _respond(send: Send, status: int, payload: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(extra_headers or []),
             ],
         }
     )
@@ -271,14 +338,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _parse(body: bytes | None) -> dict[str, Any] | None:
+_NOT_JSON: Any = object()
+
+
+def _parse_any(body: bytes | None) -> Any:
+    """The body as JSON, or _NOT_JSON."""
     if body is None:
-        return None
+        return _NOT_JSON
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
+        return _NOT_JSON
 
 
 def _object(data: Any) -> dict[str, Any]:
@@ -357,6 +427,13 @@ async def serve(
     await hypercorn_serve(asgi_app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
 
 
+def _header_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise SystemExit(f"--require-header {text!r}: give NAME:VALUE")
+    return name.strip(), value.strip()
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -374,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transient-rate", type=_rate, default=0.0, help="share of 503s")
     parser.add_argument("--timeout-rate", type=_rate, default=0.0, help="share held for 60 s")
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault injection")
+    parser.add_argument(
+        "--require-header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="answer 401 unless the request has this header (repeatable)",
+    )
     # Pods of the local test cluster reach this machine on the cluster's bridge address
     # only (its certificate must name it); never bind 0.0.0.0.
     parser.add_argument("--host", default=LOOPBACK, help="address to listen on (127.0.0.1)")
@@ -383,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         transient_rate=args.transient_rate,
         timeout_rate=args.timeout_rate,
         seed=args.seed,
+        required_headers=dict(_header_pair(text) for text in args.require_header),
     )
     asyncio.run(serve(app, args.cert, args.key, args.ca, args.port, args.host))
     return 0
@@ -397,6 +482,7 @@ def start_mtls_service(
     timeout_rate: float = 0.0,
     seed: int | None = None,
     host: str = LOOPBACK,
+    required_headers: dict[str, str] | None = None,
 ) -> ServerProcess:
     """Start the service as a child process serving ``certs.server_cert`` on ``host``."""
     args = [
@@ -419,6 +505,8 @@ def start_mtls_service(
     ]
     if seed is not None:
         args += ["--seed", str(seed)]
+    for name, value in (required_headers or {}).items():
+        args += ["--require-header", f"{name}:{value}"]
     return start_server("mTLS service", MODULE, args, log_path)
 
 
@@ -429,12 +517,16 @@ def client_ssl_context(certs: DemoCertificates) -> ssl.SSLContext:
     return context
 
 
-def fetch_stats(port: int, certs: DemoCertificates, host: str = LOOPBACK) -> dict[str, Any]:
-    """GET /_stats from a service on host:port, authenticating with the demo client."""
+def fetch_stats(
+    port: int, certs: DemoCertificates, host: str = LOOPBACK, *, arrivals: bool = False
+) -> dict[str, Any]:
+    """GET /_stats from a service on host:port, authenticating with the demo client
+    (``arrivals``: with each call's arrival time and key)."""
     import httpx
 
+    query = "?arrivals=1" if arrivals else ""
     response = httpx.get(
-        f"https://{host}:{port}{STATS_PATH}", verify=client_ssl_context(certs), timeout=10.0
+        f"https://{host}:{port}{STATS_PATH}{query}", verify=client_ssl_context(certs), timeout=10.0
     )
     response.raise_for_status()
     stats: dict[str, Any] = response.json()

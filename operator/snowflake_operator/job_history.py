@@ -11,6 +11,7 @@ from typing import Any
 from snowflake_worker.errors import one_line
 
 from .constants import COUNTED_ANNOTATION, WORKER_CONTAINER
+from .worker_report import ServiceReport, service_report
 
 SUMMARY_WAIT_SECONDS = 300  # a finished Job's pod may be seen a little after the Job
 
@@ -36,7 +37,8 @@ class JobReport:
     summary_seen: bool
     claimed: int = 0
     released: int = 0
-    error: str = ""  # the worker's fatal error, when it ended on one
+    service: ServiceReport = field(default_factory=ServiceReport)  # its calls: classes, latency
+    error: str | None = None  # a worker that stopped on a fatal error says why (one line)
     # The claim and write-back sizes its worker chose (the summary's "batches")
     batches: Mapping[str, Any] = field(default_factory=dict)
 
@@ -54,8 +56,8 @@ def job_event(report: JobReport) -> tuple[str, str, str]:
     message). The history of finished Jobs lives in Events and status.totals, not in
     finished pods that Fargate keeps billing."""
     outcome = "succeeded" if report.succeeded else "failed"
-    if report.error:  # its worker stopped on a fatal error, e.g. the service unreachable
-        detail = report.error
+    if report.error is not None:
+        detail = f"its worker stopped: {report.error}"
     elif report.summary_seen:
         detail = f"{report.completed} entries completed, {report.failed} failed for good"
     else:
@@ -82,12 +84,13 @@ def fold_summaries(
             JobReport(
                 name=record.name,
                 succeeded=record.succeeded,
-                completed=_count(summary, "completed"),
-                failed=_count(summary, "failed"),
+                completed=_whole(summary.get("completed")),
+                failed=_whole(summary.get("failed")),
                 summary_seen=bool(summary),
-                claimed=_count(summary, "claimed"),
-                released=_count(summary, "released"),
-                error=one_line(str(summary.get("error") or ""), limit=200),
+                claimed=_whole(summary.get("claimed")),
+                released=_whole(summary.get("released")),
+                service=service_report(summary),
+                error=_error(summary),
                 batches=_mapping(summary.get("batches")),
             )
         )
@@ -99,11 +102,17 @@ def fold_summaries(
     )
 
 
-def _count(summary: Mapping[str, Any], key: str) -> int:
-    try:
-        return max(0, int(summary.get(key) or 0))
-    except (TypeError, ValueError):
-        return 0
+def _whole(value: Any) -> int:
+    """A count from the summary; anything else (a newer or broken worker) is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _error(summary: Mapping[str, Any]) -> str | None:
+    """The fatal error a worker's last word names: its messages never hold a secret."""
+    error = summary.get("error")
+    if summary.get("event") == "fatal" and isinstance(error, str) and error.strip():
+        return one_line(error)
+    return None
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from .constants import (
     APP_NAME,
     CERT_MOUNT_PATH,
     COMPONENT_LABEL,
+    ENDPOINT_HEADERS_MOUNT_PATH,
     FARGATE_PROFILE_LABEL,
     FARGATE_PROFILE_LABEL_VALUE,
     MANAGED_BY,
@@ -91,8 +92,8 @@ def _kubernetes(section: BaseModel) -> dict[str, Any]:
 def volumes_and_mounts(
     spec: ProcessorSpec, certificates_secret: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The certificate Secret (read-only, 0400), a small /tmp, and the Snowflake key file
-    when the login is a key pair."""
+    """The certificate Secret (read-only, 0400), a small /tmp, the Snowflake key file when
+    the login is a key pair, and the Secret of extra request headers when there is one."""
     volumes: list[dict[str, Any]] = [
         {
             "name": "certificates",
@@ -118,6 +119,18 @@ def volumes_and_mounts(
         )
         mounts.append(
             {"name": "snowflake-key", "mountPath": SNOWFLAKE_KEY_MOUNT_PATH, "readOnly": True}
+        )
+    headers_secret = spec.endpoint.headers_secret
+    if headers_secret is not None:
+        # Every key is one header file: the worker reads them at start and logs none.
+        volumes.append(
+            {
+                "name": "endpoint-headers",
+                "secret": {"secretName": headers_secret, "defaultMode": SECRET_FILE_MODE},
+            }
+        )
+        mounts.append(
+            {"name": "endpoint-headers", "mountPath": ENDPOINT_HEADERS_MOUNT_PATH, "readOnly": True}
         )
     # The resource's own: names and paths clear of the ones above (pod_template.py).
     volumes += [_kubernetes(volume) for volume in spec.job.volumes or []]

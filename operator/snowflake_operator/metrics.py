@@ -1,18 +1,29 @@
 """Prometheus metrics of the operator, labelled by the resource they describe.
 
-The chart's PrometheusRule alerts on these names; keep them stable.
+The chart's PrometheusRule alerts on these names, and its Grafana dashboard charts them;
+keep them stable. Workers live minutes, too short to be scraped: what they did (entries,
+the service's answers, call latency) comes from their summaries, added here once per
+finished Job when the poll folds them into the resource's totals.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
+from snowflake_worker.call_stats import CALL_SECONDS_BUCKETS, STATUS_CLASSES
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
+
+from .job_history import JobReport
+from .processing_rate import RateWindow
+from .worker_report import CallLatency
 
 LABELS = ("namespace", "processor")
 
@@ -85,6 +96,83 @@ LEADING = Gauge(
     "1 while this operator replica holds the leader election Lease and acts",
 )
 
+# -- what the workers did, from their summaries ---------------------------------------------
+
+ENTRIES_COMPLETED = Counter(
+    "snowflake_processor_entries_completed",
+    "Entries completed by workers (from the summaries of finished Jobs)",
+    LABELS,
+)
+ENTRIES_FAILED = Counter(
+    "snowflake_processor_entries_failed",
+    "Entries dead-lettered by workers (from the summaries of finished Jobs)",
+    LABELS,
+)
+ENTRIES_RELEASED = Counter(
+    "snowflake_processor_entries_released",
+    "Entries workers handed back to the queue for a later attempt (from their summaries)",
+    LABELS,
+)
+SERVICE_RESPONSES = Counter(
+    "snowflake_processor_service_responses",
+    "Calls to the service by how they ended: 2xx, 3xx, 4xx, 5xx, other, or error (no "
+    "answer: timeout, connection or TLS failure); retries included",
+    (*LABELS, "status_class"),
+)
+CALL_SECONDS_NAME = "snowflake_processor_service_call_duration_seconds"
+CALL_SECONDS_HELP = "Wall time of one call to the service, answer included (from the workers)"
+PROCESSING_RATE = Gauge(
+    "snowflake_processor_entries_per_second",
+    "Entries settled (completed or failed) per second over the last 5 minutes, from the "
+    "queue's counts at each poll",
+    LABELS,
+)
+
+
+class CallLatencyCollector(Collector):
+    """The workers' call latency as a Prometheus histogram. prometheus_client's Histogram
+    takes one observation at a time; workers send bucket counts, added here as they are."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, str], CallLatency] = {}
+
+    def add(self, labels: tuple[str, str], latency: CallLatency) -> None:
+        with self._lock:
+            before = self._series.get(labels, CallLatency())
+            counts = tuple(a + b for a, b in zip(before.counts, latency.counts, strict=True))
+            self._series[labels] = CallLatency(counts, before.seconds + latency.seconds)
+
+    def forget(self, labels: tuple[str, str]) -> None:
+        with self._lock:
+            self._series.pop(labels, None)
+
+    def describe(self) -> Iterable[HistogramMetricFamily]:
+        return [HistogramMetricFamily(CALL_SECONDS_NAME, CALL_SECONDS_HELP, labels=LABELS)]
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(CALL_SECONDS_NAME, CALL_SECONDS_HELP, labels=LABELS)
+        with self._lock:
+            series = dict(self._series)
+        for labels, latency in sorted(series.items()):
+            cumulative, buckets = 0, []
+            bounds = [*CALL_SECONDS_BUCKETS, float("inf")]
+            for bound, count in zip(bounds, latency.counts, strict=True):
+                cumulative += count
+                buckets.append((_le(bound), float(cumulative)))
+            family.add_metric(list(labels), buckets, latency.seconds)
+        yield family
+
+
+def _le(bound: float) -> str:
+    """A bucket's bound as prometheus_client writes it: 0.01, 1.0, +Inf."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+CALL_SECONDS = CallLatencyCollector()
+REGISTRY.register(CALL_SECONDS)
+
+_rates: dict[tuple[str, str], RateWindow] = {}
 _server_started = False
 
 
@@ -112,16 +200,12 @@ def record_poll(
     suspended: bool = False,
     idle: bool = False,
     job_limit: int | None = None,
-    job_batches: Iterable[Mapping[str, Any]] = (),
+    reports: Iterable[JobReport] = (),
 ) -> None:
     labels = (namespace, name)
     if job_limit is not None:
         JOB_LIMIT.labels(*labels).set(job_limit)
-    for batches in job_batches:  # in the order the Jobs were counted: the last one stays
-        if batches.get("claims"):
-            WORKER_CLAIM_SIZE.labels(*labels).set(batches.get("claim_size_last") or 0)
-        if batches.get("write_backs"):
-            WORKER_WRITE_BACK_SIZE.labels(*labels).set(batches.get("write_back_size_mean") or 0)
+    record_worker_reports(labels, reports)
     SUSPENDED.labels(*labels).set(1 if suspended else 0)
     IDLE.labels(*labels).set(1 if idle else 0)
     ACTIVE_JOBS.labels(*labels).set(running_jobs)
@@ -141,6 +225,38 @@ def record_poll(
         PROCESSING.labels(*labels).set(counts.processing)
         DEAD_LETTERS.labels(*labels).set(counts.failed)
         LAST_SUCCESSFUL_POLL.labels(*labels).set(now)
+        rate = _rates.setdefault(labels, RateWindow()).add(now, counts.completed + counts.failed)
+        if rate is not None:
+            PROCESSING_RATE.labels(*labels).set(rate)
+    elif suspended:
+        _rates.pop(labels, None)
+        PROCESSING_RATE.labels(*labels).set(0)
+
+
+def record_worker_reports(labels: tuple[str, str], reports: Iterable[JobReport]) -> None:
+    """Add each counted Job's summary once. Every series exists from the first poll on, at
+    0, so that rate() and increase() see the first Job's counts too."""
+    completed, failed, released = (
+        m.labels(*labels) for m in (ENTRIES_COMPLETED, ENTRIES_FAILED, ENTRIES_RELEASED)
+    )
+    responses = {kind: SERVICE_RESPONSES.labels(*labels, kind) for kind in STATUS_CLASSES}
+    CALL_SECONDS.add(labels, CallLatency())
+    for report in reports:
+        completed.inc(report.completed)
+        failed.inc(report.failed)
+        released.inc(report.released)
+        for kind, calls in report.service.responses.items():
+            responses[kind].inc(calls)
+        CALL_SECONDS.add(labels, report.service.latency)
+        _record_batch_sizes(labels, report.batches)
+
+
+def _record_batch_sizes(labels: tuple[str, str], batches: Mapping[str, Any]) -> None:
+    """The sizes the last counted Job's worker chose (reports come in counting order)."""
+    if batches.get("claims"):
+        WORKER_CLAIM_SIZE.labels(*labels).set(batches.get("claim_size_last") or 0)
+    if batches.get("write_backs"):
+        WORKER_WRITE_BACK_SIZE.labels(*labels).set(batches.get("write_back_size_mean") or 0)
 
 
 def forget(namespace: str, name: str) -> None:
@@ -163,6 +279,15 @@ def forget(namespace: str, name: str) -> None:
         WORKER_CLAIM_SIZE,
         WORKER_WRITE_BACK_SIZE,
         JOB_LIMIT,
+        ENTRIES_COMPLETED,
+        ENTRIES_FAILED,
+        ENTRIES_RELEASED,
+        PROCESSING_RATE,
     ):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)
+    for kind in STATUS_CLASSES:
+        with contextlib.suppress(KeyError):
+            SERVICE_RESPONSES.remove(namespace, name, kind)
+    CALL_SECONDS.forget((namespace, name))
+    _rates.pop((namespace, name), None)

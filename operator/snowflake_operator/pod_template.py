@@ -28,7 +28,7 @@ RESERVED_ENV_HELP = (
     "would choose the code the worker runs"
 )
 # The operator's own volumes (job_manifest.volumes_and_mounts).
-RESERVED_VOLUME_NAMES = ("certificates", "tmp", "snowflake-key")
+RESERVED_VOLUME_NAMES = ("certificates", "tmp", "snowflake-key", "endpoint-headers")
 # A mount at, under or above one of these would hide or replace the image's code and
 # libraries (/usr, /opt/venv, /lib, /etc/ld.so.preload), the mounted certificates and key
 # (/etc/snowflake-processor), /tmp, the termination log (/dev) or the service account tokens

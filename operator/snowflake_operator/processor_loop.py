@@ -288,5 +288,5 @@ def record_poll_metrics(
         suspended=spec.suspend,
         idle=result.observation.idle,
         job_limit=spec.job_limit(),
-        job_batches=[report.batches for report in result.job_reports],
+        reports=result.job_reports,
     )

@@ -45,6 +45,8 @@ def secret_references(spec: ProcessorSpec) -> dict[str, str]:
     for index, volume in enumerate(spec.job.volumes or []):
         for where, name in volume.secret_names():
             refs[f"spec.job.volumes[{index}].{where}"] = name
+    if spec.endpoint.headers_secret is not None:
+        refs["spec.endpoint.headersSecret"] = spec.endpoint.headers_secret
     return refs
 
 

@@ -17,6 +17,10 @@ from snowflake_worker.lock_budget import (
     jobs_within_lock_share,
     lock_share_per_job,
 )
+from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
+from snowflake_worker.response_storage import STORE_RESPONSE_MAX_BYTES
+from snowflake_worker.retry_after import MAX_RELEASE_SECONDS
+from snowflake_worker.service_request import Payload
 
 from .constants import FARGATE_PROFILE_LABEL
 from .fargate_sizes import FARGATE_CPUS, FARGATE_SIZES_HELP, fargate_size_problem
@@ -264,11 +268,26 @@ class Certificates(_Model):
         return self
 
 
+# A Secret's name: a DNS subdomain (RFC 1123), as Kubernetes requires.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
 class Endpoint(_Model):
+    """The service call; every field reaches the worker as an SFP_* variable
+    (worker_environment.py), the header Secret as a mounted folder (job_manifest.py)."""
+
     url: str
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    payload: Payload = Payload.ENVELOPE  # the seed's four fields, or the entry's data alone
+    headers_secret: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=DNS_SUBDOMAIN
+    )
     timeout_seconds: float = Field(default=10, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
     retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    retry_after_max_seconds: float = Field(default=60, ge=0, le=MAX_RELEASE_SECONDS)
+    requests_per_second: float | None = Field(default=None, gt=0)  # per Job; None: no limit
+    store_response_bytes: int = Field(default=0, ge=0, le=STORE_RESPONSE_MAX_BYTES)
 
     @field_validator("url")
     @classmethod

@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 
 from snowflake_worker.connection import AuthMode
 
-from .constants import CERT_MOUNT_PATH, SNOWFLAKE_KEY_MOUNT_PATH, TERMINATION_MESSAGE_PATH
+from .constants import (
+    CERT_MOUNT_PATH,
+    ENDPOINT_HEADERS_MOUNT_PATH,
+    SNOWFLAKE_KEY_MOUNT_PATH,
+    TERMINATION_MESSAGE_PATH,
+)
 from .spec import ProcessorSpec, SecretKeyRef
 
 
@@ -20,11 +25,14 @@ def worker_environment(
     *,
     launched_at: datetime | None = None,
     cert_dir: str = CERT_MOUNT_PATH,
+    headers_dir: str = ENDPOINT_HEADERS_MOUNT_PATH,
 ) -> dict[str, str]:
     """Plain (non-secret) variables for one Job. ``launched_at`` (when the Job is created)
     makes the claim deadline absolute: SFP_DEADLINE_AT, counted like Kubernetes counts
-    activeDeadlineSeconds, from the Job's start and not from the worker's."""
+    activeDeadlineSeconds, from the Job's start and not from the worker's. The header
+    Secret's values never travel here: only the folder it is mounted at."""
     sf = spec.snowflake
+    endpoint = spec.endpoint
     env = {
         "SFP_PROCESSOR_ID": job_name,
         "SFP_ENDPOINT_URL": spec.endpoint.url,
@@ -43,6 +51,10 @@ def worker_environment(
         "SFP_REQUEST_TIMEOUT_SECONDS": str(spec.endpoint.timeout_seconds),
         "SFP_REQUEST_RETRIES": str(spec.endpoint.retries),
         "SFP_RETRY_BACKOFF_SECONDS": str(spec.endpoint.retry_backoff_seconds),
+        "SFP_ENDPOINT_METHOD": endpoint.method,
+        "SFP_ENDPOINT_PAYLOAD": endpoint.payload.value,
+        "SFP_RETRY_AFTER_MAX_SECONDS": str(endpoint.retry_after_max_seconds),
+        "SFP_STORE_RESPONSE_BYTES": str(endpoint.store_response_bytes),
         "SFP_RELEASE_DELAY_SECONDS": str(spec.queue.retry_delay_seconds),
         "SFP_FLUSH_EVERY": str(spec.job.flush_every),
         "SFP_FLUSH_SECONDS": str(spec.job.flush_seconds),
@@ -63,12 +75,18 @@ def worker_environment(
         "SFP_SNOWFLAKE_WAREHOUSE": sf.warehouse,
         "SFP_SNOWFLAKE_HOST": sf.host,
         "SFP_SNOWFLAKE_PORT": None if sf.port is None else str(sf.port),
+        "SFP_REQUESTS_PER_SECOND": _optional(endpoint.requests_per_second),
+        "SFP_ENDPOINT_HEADERS_DIR": None if endpoint.headers_secret is None else headers_dir,
     }
     env.update({key: value for key, value in optional.items() if value is not None})
     if sf.auth.mode is AuthMode.KEY_PAIR and sf.auth.private_key_secret is not None:
         key_file = f"{SNOWFLAKE_KEY_MOUNT_PATH}/{sf.auth.private_key_secret.key}"
         env["SFP_SNOWFLAKE_PRIVATE_KEY_FILE"] = key_file
     return env
+
+
+def _optional(value: float | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def worker_secret_environment(spec: ProcessorSpec) -> dict[str, SecretKeyRef]:

@@ -46,6 +46,7 @@ ALERTS = {
     "SnowflakeProcessorDeadLettersRising",
     "SnowflakeProcessorNoSuccessfulPoll",
     "SnowflakeProcessorOperatorDown",
+    "SnowflakeProcessorServiceErrors",
 }
 # What a cluster with the Prometheus Operator serves (helm template knows only built-ins).
 PROMETHEUS_OPERATOR_APIS = (
@@ -733,6 +734,13 @@ def test_alert_expressions_use_the_operator_metrics_contract() -> None:
     assert poll == (
         "(time() - snowflake_processor_last_successful_poll_timestamp_seconds > 900)"
         " unless on(namespace, processor) (snowflake_processor_suspended == 1)"
+    )
+    errors = rules["SnowflakeProcessorServiceErrors"]["expr"]
+    responses = "snowflake_processor_service_responses_total"
+    assert errors == (
+        "(sum by (namespace, processor) (increase("
+        f'{responses}{{status_class=~"5xx|error"}}[30m])) / sum by (namespace, processor) '
+        f"(increase({responses}[30m]))) > 0.1"
     )
     down = rules["SnowflakeProcessorOperatorDown"]
     assert 'absent(up{job=~".*snowflake-processor.*"} == 1)' in down["expr"]

@@ -6,9 +6,11 @@ the kubelet runs the worker image; the workers drain the emulator's queue throug
 mTLS service. Midway the acting operator pod (the Lease's holder; the chart runs two
 replicas) is deleted: the other replica must take over within seconds and launch nothing
 the first one launched (`failover` in `make e2e`'s JSON line). At the end every entry is
-completed or dead-lettered, the Jobs completed, status.totals adds up, and the finished
-Jobs are removed (by the operator once counted; the TTL controller is the safety net,
-checked on its own in test_cluster_smoke).
+completed or dead-lettered, the Jobs completed, status.totals adds up, the acting
+operator's /metrics (read through the API server's proxy) counts the entries and the
+service's answers from the workers' termination messages, and the finished Jobs are
+removed (by the operator once counted; the TTL controller is the safety net, checked on
+its own in test_cluster_smoke).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from snowflake_devtools.cluster.project_images import current_tags
 from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
+from snowflake_worker.call_stats import STATUS_CLASSES
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands
@@ -118,6 +122,23 @@ def recorded_job_outcomes(api_client: Any, namespace: str) -> dict[str, str]:
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
     return dict(Counter(statuses(queue).values()))
+
+
+def operator_metrics(api_client: Any, release: Release, processor: str) -> dict[str, float]:
+    """The acting operator pod's /metrics samples of ``processor`` (``name[value]`` for a sample
+    with one more label), read through the API server's pod proxy."""
+    pod = acting_operator_pod(api_client, release).metadata.name
+    core: Any = client.CoreV1Api(api_client)
+    text = core.connect_get_namespaced_pod_proxy_with_path(
+        f"{pod}:9090", release.namespace, "metrics"
+    )
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("processor") == processor:
+                extra = [v for k, v in sample.labels.items() if k not in ("namespace", "processor")]
+                found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
+    return found
 
 
 @pytest.mark.timeout(1500)
@@ -268,6 +289,31 @@ def test_processor_drains_its_queue_through_real_jobs_and_pods(
             f"status.totals {status.get('totals')} do not add up to the queue's counts; "
             f"the Jobs' events: {counted}; summaries seen: {observed.summaries}"
         ) from None
+
+    # The workers' calls reached the operator whole, in their termination messages; the
+    # operator that counted the Jobs (the standby that took over: the first was deleted
+    # before any Job could finish) exports them. It counted nothing while it stood by.
+    summaries = list(observed.summaries.values())
+    for summary in summaries:
+        assert sum(summary["call_seconds"]["counts"]) == summary["http_calls"], summary
+        assert sum(summary["responses"].values()) == summary["http_calls"], summary
+    assert sum(s["responses"].get("4xx", 0) for s in summaries) == POISON
+    m = "snowflake_processor_"
+
+    def metrics_counted() -> dict[str, float] | None:
+        values = operator_metrics(api_client, operator_release, NAME)
+        return values if values.get(m + "entries_completed_total") == ENTRIES - POISON else None
+
+    values = wait_until(metrics_counted, 120, "the operator's metrics to count every Job")
+    assert values[m + "entries_failed_total"] == POISON
+    assert values[m + "service_responses_total[4xx]"] == POISON
+    calls = sum(values[m + f"service_responses_total[{kind}]"] for kind in STATUS_CLASSES)
+    assert values[m + "service_call_duration_seconds_count"] == calls
+    assert calls == sum(s["http_calls"] for s in summaries)
+    figures.record(
+        metrics_entries_completed=values[m + "entries_completed_total"],
+        metrics_service_calls=calls,
+    )
     row = commands.kubectl("get", "sfp", NAME, "-n", namespace, "--no-headers").split()
     assert row[:5] == [NAME, "0", "0", str(POISON), "True"], row
 

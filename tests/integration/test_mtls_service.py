@@ -111,6 +111,8 @@ def test_trusted_client_gets_200_and_is_counted(
         "status_counts": {"200": 1},
         "missing_idempotency_key": 0,
         "streamed_body_bytes": 0,
+        "methods": {"POST": 1},
+        "unauthorized": 0,
     }
 
 
@@ -246,12 +248,18 @@ def test_poison_must_be_true_not_truthy(service: ServerProcess, certs: DemoCerti
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"not json", b"[1, 2]", json.dumps({"data": {}}).encode()],
+    ("body", "key"),
+    [
+        (b"not json", "key-1"),
+        (b"[1, 2]", None),  # the data alone, but no Idempotency-Key to name its entry
+        (json.dumps({"data": {}}).encode(), None),
+    ],
     ids=["not-json", "not-object", "no-entry-id"],
 )
-def test_bad_body_is_400(service: ServerProcess, certs: DemoCertificates, body: bytes) -> None:
-    response = post_entry(service.port, client_ssl_context(certs), body)
+def test_bad_body_is_400(
+    service: ServerProcess, certs: DemoCertificates, body: bytes, key: str | None
+) -> None:
+    response = post_entry(service.port, client_ssl_context(certs), body, key=key)
     assert response.status_code == 400
     stats = fetch_stats(service.port, certs)
     assert stats["requests"] == 1
@@ -317,3 +325,38 @@ def test_sigterm_exits_zero_and_answers_held_requests(
         assert service.process.returncode == 0
         response = held.result(timeout=10)
     assert response.status_code == 503
+
+
+def test_the_data_alone_is_an_entry_named_by_its_idempotency_key(
+    service: ServerProcess, certs: DemoCertificates
+) -> None:
+    context = client_ssl_context(certs)
+    body = json.dumps({"echo": True, "n": 7}).encode()
+    response = post_entry(service.port, context, body, key="Q/e-7")
+    assert response.json() == {
+        "ok": True,
+        "entry_id": "Q/e-7",
+        "method": "POST",
+        "received": {"echo": True, "n": 7},
+    }
+    poison = post_entry(service.port, context, json.dumps({"poison": True}).encode(), key="Q/p")
+    assert poison.status_code == 422  # the data is judged the same way, envelope or not
+
+
+def test_required_headers_and_retry_after(
+    start_service: StartService, certs: DemoCertificates
+) -> None:
+    service = start_service(required_headers={"X-Api-Key": "k3y"})
+    context = client_ssl_context(certs)
+    url = f"https://127.0.0.1:{service.port}/v1/process"
+    assert post_entry(service.port, context, entry_body("e-1")).status_code == 401
+    slow = entry_body("e-2", {"retry_after": "7", "fail_first": 1})
+    headers = {"X-Api-Key": "k3y", "Idempotency-Key": "k-2"}
+    first = httpx.put(url, json=slow, headers=headers, verify=context, timeout=10)
+    second = httpx.patch(url, json=slow, headers=headers, verify=context, timeout=10)
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "7")
+    assert second.status_code == 200 and "Retry-After" not in second.headers
+    stats = fetch_stats(service.port, certs, arrivals=True)
+    assert stats["unauthorized"] == 1
+    assert stats["methods"] == {"POST": 1, "PUT": 1, "PATCH": 1}
+    assert [key for _, key in stats["arrivals"]] == ["k-2", "k-2"]  # 401s are not arrivals

@@ -103,7 +103,7 @@ def test_the_dry_run_prints_the_statements_and_changes_nothing(
     result = run_cli("sql", "apply", *flags, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert f'CREATE TABLE IF NOT EXISTS "{table.database}"."QUEUE"."JOBS"' in result.stdout
-    assert result.stdout.rstrip().endswith("-- dry run: nothing was sent to Snowflake (3 files)")
+    assert result.stdout.rstrip().endswith("-- dry run: nothing was sent to Snowflake (4 files)")
     document = ok_json(run_cli("sql", "apply", *flags, "--dry-run", "-o", "json"))
     assert document["dry_run"] is True and "statements_run" not in document
     assert _tables(conn, table) == set()
@@ -140,8 +140,9 @@ def test_render_fills_in_the_grants_from_flags_or_a_resource(
     import json
 
     document = json.loads(capsys.readouterr().out)
-    assert [f["file"] for f in document["files"]] == [*ENSURE_FILES, *GRANT_FILES]
-    grants = document["files"][-1]["statements"]
+    # In file-name order: the grants (004) before the result column (005).
+    assert [f["file"] for f in document["files"]] == sorted([*ENSURE_FILES, *GRANT_FILES])
+    (grants,) = [f["statements"] for f in document["files"] if f["file"] == "004_grants.sql"]
     assert 'CREATE ROLE IF NOT EXISTS "SFP_SERVICE"' in grants
     assert 'GRANT SELECT, UPDATE ON TABLE "PROD_DB"."QUEUE"."JOBS" TO ROLE "SFP_SERVICE"' in grants
     assert 'GRANT USAGE ON WAREHOUSE "ETL_WH" TO ROLE "SFP_SERVICE"' in grants

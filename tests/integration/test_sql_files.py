@@ -47,6 +47,7 @@ CONTRACT_COLUMNS = [
     "CREATED_AT",
     "CLAIM_TOKEN",
     "NEXT_ATTEMPT_AT",
+    "RESULT",
 ]
 STATUS_VIEW_COLUMNS = [
     "PENDING",
@@ -125,6 +126,7 @@ def test_created_columns_have_contract_types_and_nullability(
         "CREATED_AT": ("NO", "TIMESTAMP_NTZ", None),
         "CLAIM_TOKEN": ("YES", "TEXT", 64),
         "NEXT_ATTEMPT_AT": ("YES", "TIMESTAMP_NTZ", None),
+        "RESULT": ("YES", "TEXT", 16384),
     }
 
 
@@ -135,7 +137,7 @@ def test_everything_twice_is_idempotent(conn: Any, target: SchemaTarget) -> None
     ensure_queue_table(conn, target)
     ensure_queue_table(conn, target)
 
-    assert first == second == 10
+    assert first == second == 11
     assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
     rows = query(conn, f"SELECT id, data, status, retry_count FROM {target.table.sql}")
     assert [(r[0], json.loads(r[1]), r[2], r[3]) for r in rows] == [
@@ -189,6 +191,7 @@ def test_seed_table_is_migrated_without_losing_rows(
     assert info["ID"][2] == 64  # widened from the seed's 36: the protocol takes 64
     assert info["CLAIM_TOKEN"] == ("YES", "TEXT", 64)
     assert info["NEXT_ATTEMPT_AT"] == ("YES", "TIMESTAMP_NTZ", None)
+    assert info["RESULT"] == ("YES", "TEXT", 16384)  # sql/005
 
     # Migrated rows show up in the views: 10 of each status, NULL status became pending.
     counts = status_row(conn, target)
@@ -332,3 +335,19 @@ def test_every_placeholder_becomes_a_quoted_identifier(grant_target: SchemaTarge
     assert '"' not in without_names
     assert "svc" not in without_names.lower()
     assert "etl_wh" not in without_names.lower()
+
+
+def test_005_adds_the_result_column_to_a_table_made_before_it(
+    conn: Any, target: SchemaTarget
+) -> None:
+    apply(conn, CREATE_FILES, target)
+    query(conn, f"ALTER TABLE {target.table.sql} DROP COLUMN result")  # 001 before 005
+    insert(conn, target, id="kept", data='{"k": 1}', status="completed")
+    assert "RESULT" not in column_names(conn, target.table.sql)
+    assert apply(conn, ("005_result_column.sql",), target) == 1
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
+    assert columns_info(conn, target)["RESULT"] == ("YES", "TEXT", 16384)
+    apply(conn, ("005_result_column.sql",), target)  # again: nothing changes
+    assert query(conn, f"SELECT id, status, result FROM {target.table.sql}") == [
+        ("kept", "completed", None)
+    ]

@@ -40,6 +40,7 @@ from tests.support.snowflake import location
 from tests.support.specs import merged
 
 NAMESPACE = "snowflake-processor"
+LABELS = ("namespace", "processor")  # on every series of the operator
 WORKER_IMAGE = "registry.example.com/worker:test"
 
 
@@ -242,8 +243,9 @@ class OperatorWorld:
         return [e for e in events if reason is None or e.reason == reason]
 
     def metrics(self, processor: str) -> dict[str, float]:
-        """The /metrics samples labelled with ``processor``, by name (``name[kind]`` for the
-        samples that also have a kind)."""
+        """The /metrics samples labelled with ``processor``, by name (``name[value]`` for the
+        samples that have one more label: a statement's kind, a status class, a bucket's
+        bound)."""
         url = f"http://127.0.0.1:{os.environ['SFP_OPERATOR_METRICS_PORT']}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
@@ -251,8 +253,8 @@ class OperatorWorld:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.labels.get("processor") == processor:
-                    kind = sample.labels.get("kind")
-                    found[sample.name + (f"[{kind}]" if kind else "")] = sample.value
+                    extra = [v for k, v in sample.labels.items() if k not in LABELS]
+                    found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
         return found
 
     # --- what Kubernetes would do (its controllers are not emulated) -------------------

@@ -27,7 +27,8 @@ StartService = Callable[..., ServerProcess]
 
 
 def make_spec(snowflake_port: int, service_port: int, table: TableRef, **job: Any) -> ProcessorSpec:
-    """Small, fast settings for tests; keyword arguments override them."""
+    """Small, fast settings for tests; keyword arguments override them (``endpoint``: a
+    dict of further spec.endpoint fields, snake_case)."""
     return emulator_spec(
         table,
         snowflake_port,
@@ -36,6 +37,7 @@ def make_spec(snowflake_port: int, service_port: int, table: TableRef, **job: An
             "timeout_seconds": job.pop("timeout_seconds", 5),
             "retries": job.pop("retries", 2),
             "retry_backoff_seconds": 0.05,
+            **job.pop("endpoint", {}),
         },
         queue={
             "lease_seconds": 300,

@@ -79,6 +79,7 @@ def test_each_reference_outside_the_policy_is_named() -> None:
         MINIMAL_SPEC,
         snowflake=KEY_PAIR,
         certificates={"existingSecret": "team-b-tls"},
+        endpoint={"url": "https://service.example.com/x", "headersSecret": "team-b-api-key"},
         job={"image": "evil.example.com/worker:1", "serviceAccountName": "admin"},
     )
     problems = refusals(spec, POLICY)
@@ -87,6 +88,7 @@ def test_each_reference_outside_the_policy_is_named() -> None:
         "spec.job.serviceAccountName",
         "spec.snowflake.auth.privateKeyPassphraseSecret",
         "spec.certificates.existingSecret",
+        "spec.endpoint.headersSecret",
     ]
     assert "'other-team'" in problems[2] and "SFP_OPERATOR_ALLOWED_SECRETS" in problems[2]
 

@@ -366,3 +366,21 @@ def test_history_limits_keep_counted_jobs_where_asked() -> None:
     spec = _spec(job={"successfulJobsHistoryLimit": 1})
     clean_up_history(history, spec, ("ok-1", "ok-2"))
     assert history.deleted == ["ok-1"]
+
+
+def test_the_header_secret_is_mounted_read_only_and_never_read_into_the_manifest() -> None:
+    spec = _spec(endpoint={"url": "https://api.example.com/process", "headersSecret": "api-key"})
+    job = _job(spec)
+    pod = job["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "endpoint-headers"]
+    assert volume["secret"] == {"secretName": "api-key", "defaultMode": 0o400}
+    container = _container(job)
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "endpoint-headers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert mount["readOnly"] and env["SFP_ENDPOINT_HEADERS_DIR"] == mount["mountPath"]
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    plain = _job()
+    assert all(
+        v["name"] != "endpoint-headers" for v in plain["spec"]["template"]["spec"]["volumes"]
+    )
+    assert "SFP_ENDPOINT_HEADERS_DIR" not in {e["name"] for e in _container(plain)["env"]}

@@ -16,6 +16,7 @@ ALL_FILES = (
     "002_migrate_from_seed.sql",
     "003_monitoring_views.sql",
     "004_grants.sql",
+    "005_result_column.sql",
 )
 
 
@@ -131,12 +132,15 @@ def test_apply_renders_every_file_before_running_any() -> None:
 def test_apply_runs_statements_in_order_and_counts_them(full_target: SchemaTarget) -> None:
     connection = RecordingConnection()
     count = apply(connection, schema.ENSURE_FILES, full_target)
-    assert count == len(connection.executed) == 8
+    assert count == len(connection.executed) == 9
     assert connection.executed[0].startswith('CREATE TABLE IF NOT EXISTS "ANALYTICS"')
     assert connection.executed[1].startswith('ALTER TABLE "ANALYTICS"."QUEUE"."JOBS" ALTER COLUMN')
     assert connection.executed[2].startswith('ALTER TABLE "ANALYTICS"."QUEUE"."JOBS" ADD COLUMN')
-    assert connection.executed[-1].startswith(
+    assert connection.executed[-2].startswith(
         'CREATE OR REPLACE VIEW "ANALYTICS"."QUEUE"."JOBS_DEAD_LETTERS"'
+    )
+    assert connection.executed[-1] == (
+        'ALTER TABLE "ANALYTICS"."QUEUE"."JOBS" ADD COLUMN IF NOT EXISTS result VARCHAR(16384)'
     )
 
 
@@ -147,6 +151,7 @@ def test_apply_runs_statements_in_order_and_counts_them(full_target: SchemaTarge
         ("002_migrate_from_seed.sql", 5),
         ("003_monitoring_views.sql", 2),
         ("004_grants.sql", 7),
+        ("005_result_column.sql", 1),
     ],
 )
 def test_rendered_files_have_no_placeholders_or_comments(
@@ -173,7 +178,7 @@ def test_every_sql_file_is_covered() -> None:
 def test_ensure_files_migrate_before_creating_views() -> None:
     order = schema.ENSURE_FILES
     assert order.index("002_migrate_from_seed.sql") < order.index("003_monitoring_views.sql")
-    assert set(order) == set(schema.CREATE_FILES) | {"002_migrate_from_seed.sql"}
+    assert set(order) == set(schema.CREATE_FILES) | set(schema.MIGRATE_FILES)
 
 
 def test_split_on_semicolons_drops_empty_statements(full_target: SchemaTarget) -> None:

@@ -418,3 +418,67 @@ def test_launched_at_gives_the_worker_an_absolute_deadline(clean_env: pytest.Mon
     worker = load_worker_settings()
     # A pod that starts 70 s after its Job was created may still claim for 495 s, not 565.
     assert worker.seconds_to_deadline(launched + timedelta(seconds=70)) == 565 - 70
+
+
+# -- spec.endpoint: the service call ---------------------------------------------------
+
+
+def test_the_seeds_call_stays_the_default(clean_env: pytest.MonkeyPatch) -> None:
+    endpoint = _spec().endpoint
+    assert (endpoint.method, endpoint.payload.value, endpoint.headers_secret) == (
+        "POST",
+        "envelope",
+        None,
+    )
+    assert (endpoint.store_response_bytes, endpoint.requests_per_second) == (0, None)
+    env = worker_environment(_spec(), "job-1")
+    assert "SFP_ENDPOINT_HEADERS_DIR" not in env and "SFP_REQUESTS_PER_SECOND" not in env
+    _load_into(clean_env, env)
+    worker = load_worker_settings()
+    assert (worker.endpoint_method, worker.endpoint_payload.value) == ("POST", "envelope")
+    assert (worker.store_response_bytes, worker.requests_per_second) == (0, 0)
+    assert worker.retry_after_max_seconds == 60
+    assert worker.endpoint_headers_dir is None
+
+
+def test_endpoint_settings_reach_the_worker(clean_env: pytest.MonkeyPatch) -> None:
+    spec = _spec(
+        endpoint={
+            "url": "https://service.example/entries",
+            "method": "PUT",
+            "payload": "data",
+            "headersSecret": "service-api-key",
+            "retryAfterMaxSeconds": 15,
+            "requestsPerSecond": 2.5,
+            "storeResponseBytes": 4096,
+        }
+    )
+    env = worker_environment(spec, "job-1", headers_dir="/mnt/headers")
+    assert env["SFP_ENDPOINT_HEADERS_DIR"] == "/mnt/headers"  # the folder, never a value
+    assert worker_environment(spec, "job-1")["SFP_ENDPOINT_HEADERS_DIR"] == (
+        "/etc/snowflake-processor/endpoint-headers"
+    )
+    _load_into(clean_env, env)
+    worker = load_worker_settings()
+    assert (worker.endpoint_method, worker.endpoint_payload.value) == ("PUT", "data")
+    assert worker.endpoint_headers_dir == Path("/mnt/headers")
+    assert (worker.retry_after_max_seconds, worker.requests_per_second) == (15, 2.5)
+    assert worker.store_response_bytes == 4096
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        ({"method": "GET"}, "endpoint.method"),
+        ({"payload": "seed"}, "endpoint.payload"),
+        ({"headersSecret": "Not_A_Name"}, "endpoint.headersSecret"),
+        ({"storeResponseBytes": 16385}, "endpoint.storeResponseBytes"),
+        ({"storeResponseBytes": -1}, "endpoint.storeResponseBytes"),
+        ({"requestsPerSecond": 0}, "endpoint.requestsPerSecond"),
+        ({"retryAfterMaxSeconds": 3601}, "endpoint.retryAfterMaxSeconds"),
+    ],
+)
+def test_bad_endpoint_settings_are_refused(endpoint: dict[str, Any], problem: str) -> None:
+    message = _rejected(endpoint={"url": "https://service.example/x", **endpoint})
+    field = problem.split(".")[1]
+    assert "endpoint" in message and field in message

@@ -12,6 +12,8 @@ CERT_FILES = (CLIENT_CERT, CLIENT_KEY, CA_CERT)
 # Where a Job mounts them (SFP_CERT_DIR's default).
 CERT_MOUNT_PATH = "/etc/snowflake-processor/certs"
 SNOWFLAKE_KEY_MOUNT_PATH = "/etc/snowflake-processor/snowflake-key"
+# The Secret of extra request headers (spec.endpoint.headersSecret): one file per header.
+ENDPOINT_HEADERS_MOUNT_PATH = "/etc/snowflake-processor/endpoint-headers"
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 
 # Longest text kept from a service's answer or an exception: errors stay one short line.

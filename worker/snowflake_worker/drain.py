@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from .batch_sizing import BatchStats, ClaimPolicy, Pace
+from .call_stats import CallStats
 from .errors import one_line
 from .outcomes import (
     BadData,
@@ -45,7 +46,11 @@ from .outcomes import (
     parse_entry_data,
 )
 from .queue import ClaimedEntry, Outcome, QueueClient, Status, completed, dead_lettered, released
-from .service_call import call_service
+from .rate_limit import RequestPacer, stopped_within
+from .response_storage import stored_response
+from .retry_after import honour_retry_after, retry_after_seconds
+from .service_call import Answer, call_service
+from .service_request import ServiceRequest
 from .settings import WorkerSettings
 
 log = logging.getLogger("snowflake_worker")
@@ -69,11 +74,17 @@ class Drainer:
         clients: list[httpx.AsyncClient],
         *,
         deadline_at: float,
+        request: ServiceRequest | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.clients = clients  # caller k uses clients[k % len]: see http_clients.py
         self.deadline_at = deadline_at
+        # What each call sends (extra headers: the caller reads them at start-up).
+        method, payload = settings.endpoint_method, settings.endpoint_payload
+        self.request = request or ServiceRequest(method, payload)
+        self.pacer = RequestPacer(settings.requests_per_second or None)
+        self.calls = CallStats()  # by status class and latency, for the summary
         # One thread: at most one statement on the table per worker (lock_budget.py).
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowflake")
         self._inbox: asyncio.Queue[ClaimedEntry | None] = asyncio.Queue()
@@ -217,13 +228,14 @@ class Drainer:
         log.error("unexpected error processing an entry", exc_info=exc, extra={"id": entry.id})
         return self._gave_up(entry, f"worker error: {type(exc).__name__}: {one_line(exc)}")
 
-    def _gave_up(self, entry: ClaimedEntry, error: str) -> Outcome:
+    def _gave_up(self, entry: ClaimedEntry, error: str, at_least_seconds: int = 0) -> Outcome:
         s = self.settings
         return failed_attempt(
             entry,
             error,
             max_attempts=s.max_attempts,
             release_delay_seconds=s.release_delay_seconds,
+            at_least_seconds=at_least_seconds,
         )
 
     async def _process(self, entry: ClaimedEntry, client: httpx.AsyncClient) -> Outcome:
@@ -232,20 +244,19 @@ class Drainer:
             data = parse_entry_data(entry.data)
         except BadData as exc:
             return dead_lettered(entry, str(exc))
-        payload = {
-            "entry_id": entry.id,
-            "data": data,
-            "processor_id": s.processor_id,
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
+        body = self.request.body(entry.id, data, s.processor_id)
         # Stable per entry, so a retried or re-delivered call is recognisable downstream.
-        headers = {"Idempotency-Key": f"{self.queue.table}/{entry.id}"}
-        attempt = 0
+        headers = self.request.headers(f"{self.queue.table}/{entry.id}")
+        attempt, detail, release_after = 0, "", 0
         while True:
             attempt += 1
-            result, detail = await self._call(client, payload, headers)
-            if result is CallResult.SUCCESS:
-                return completed(entry)
+            if not await self.pacer.wait_turn(self._stopping):  # stopped while waiting
+                if attempt == 1:
+                    return released(entry)  # never called: the attempt does not count
+                return self._gave_up(entry, detail, release_after)
+            result, detail, answer = await self._call(client, body, headers)
+            if result is CallResult.SUCCESS and answer is not None:
+                return completed(entry, stored_response(answer, s.store_response_bytes))
             if result is CallResult.PERMANENT:
                 return dead_lettered(entry, detail)
             if result is CallResult.FATAL:
@@ -255,31 +266,42 @@ class Drainer:
                     "ca-cert.pem is the CA of the service's certificate"
                 )
                 return released(entry)
-            if attempt > s.request_retries or self._stopping.is_set():
-                return self._gave_up(entry, detail)
+            backoff = random.uniform(0, backoff_delay(attempt, s.retry_backoff_seconds))  # noqa: S311
+            wish = retry_after_seconds(answer.retry_after, datetime.now(UTC)) if answer else None
+            retry = honour_retry_after(wish, backoff, s.retry_after_max_seconds)
+            if retry.pause_seconds:
+                self.pacer.hold(retry.pause_seconds)  # the service means every call
+            release_after, wait = retry.release_seconds, retry.wait_seconds
+            if wait is None or attempt > s.request_retries or self._stopping.is_set():
+                return self._gave_up(entry, detail, release_after)
             self.http_retries += 1
-            await asyncio.sleep(random.uniform(0, backoff_delay(attempt, s.retry_backoff_seconds)))  # noqa: S311
-            if self._stopping.is_set():  # no new call once stopping
-                return self._gave_up(entry, detail)
+            if await stopped_within(wait, self._stopping):  # no new call once stopping
+                return self._gave_up(entry, detail, release_after)
 
     async def _call(
-        self, client: httpx.AsyncClient, payload: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[CallResult, str]:
-        """One call: what it means for the entry, and a one-line detail for its error."""
+        self, client: httpx.AsyncClient, body: Any, headers: dict[str, str]
+    ) -> tuple[CallResult, str, Answer | None]:
+        """One call: what it means for the entry, a one-line detail for its error, and the
+        answer (None when none came)."""
         s = self.settings
         self.http_calls += 1
+        started = time.monotonic()
         try:
             answer = await call_service(
                 client,
-                "POST",
+                self.request.method,
                 s.endpoint_url,
-                json=payload,
+                json=body,
                 headers=headers,
                 timeout_seconds=s.request_timeout_seconds,
+                keep_bytes=s.store_response_bytes,
             )
         except httpx.HTTPError as exc:
-            return classify_exception(exc), f"{type(exc).__name__}: {exc}"[:500]
-        return classify_status(answer.status_code), f"HTTP {answer.status_code}: {answer.text}"
+            self.calls.record(None, time.monotonic() - started)
+            return classify_exception(exc), f"{type(exc).__name__}: {exc}"[:500], None
+        self.calls.record(answer.status_code, time.monotonic() - started)
+        status = answer.status_code
+        return classify_status(status), f"HTTP {status}: {answer.text}", answer
 
     def _record(self, outcome: Outcome) -> None:
         if not self._buffer:
@@ -322,6 +344,11 @@ class Drainer:
                 self.completed += 1
             elif outcome.status is Status.FAILED:
                 self.failed += 1
+                # On-call's trace of a dead letter: its id and error, never its data.
+                log.warning(
+                    "entry dead-lettered",
+                    extra={"id": outcome.entry_id, "error": outcome.stored_error},
+                )
             else:
                 self.released += 1
 
@@ -376,6 +403,7 @@ class Drainer:
             seconds=round(time.monotonic() - started, 3),
             cpu_seconds=round(time.process_time() - cpu_started, 3),
             batches=self.batches.as_summary(self._pace.per_second),
+            **self.calls.summary(),
         )
 
     async def _wait_for_callers(self, callers: list[asyncio.Task[None]]) -> None:

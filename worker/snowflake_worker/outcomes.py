@@ -95,15 +95,21 @@ def release_delay(retry_count: int, base_seconds: int, cap_seconds: int = 3600) 
 
 
 def failed_attempt(
-    entry: ClaimedEntry, error: str, *, max_attempts: int, release_delay_seconds: int
+    entry: ClaimedEntry,
+    error: str,
+    *,
+    max_attempts: int,
+    release_delay_seconds: int,
+    at_least_seconds: int = 0,
 ) -> Outcome:
     """An attempt that failed without the service rejecting the entry (transient errors
     that outlasted the in-Job retries, or an error the worker did not expect): it counts.
-    The last attempt allowed dead-letters the entry; an earlier one releases it for later.
+    The last attempt allowed dead-letters the entry; an earlier one releases it for later,
+    at least ``at_least_seconds`` later (the service's Retry-After).
     """
     if entry.retry_count + 1 >= max_attempts:
         return dead_lettered(entry, f"gave up after {max_attempts} attempts: {error}")
-    delay = release_delay(entry.retry_count, release_delay_seconds)
+    delay = max(release_delay(entry.retry_count, release_delay_seconds), at_least_seconds)
     return released(entry, error=error, delay_seconds=delay)
 
 
@@ -125,3 +131,7 @@ class Summary:
     cpu_seconds: float  # this process's CPU time (user + system) during the run
     # The claim and write-back sizes chosen, and the pace they were sized by (batch_sizing.py)
     batches: dict[str, float | int | None] = field(default_factory=dict)
+    # What the service answered (call_stats.CallStats.summary): calls by status class and
+    # their latency histogram; the operator turns them into metrics.
+    responses: dict[str, int] = field(default_factory=dict)
+    call_seconds: dict[str, Any] = field(default_factory=dict)

@@ -66,6 +66,7 @@ class Outcome:
     error: str | None = None
     retry_increment: int = 0
     delay_seconds: int = 0
+    result: str | None = None  # the service's answer, kept in `result` (sql/005) when set
 
     @property
     def stored_error(self) -> str | None:
@@ -73,7 +74,7 @@ class Outcome:
         return None if self.error is None else self.error[:ERROR_MESSAGE_LIMIT]
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        fields = {
             "id": self.entry_id,
             "token": self.claim_token,
             "status": self.status.value,
@@ -81,10 +82,19 @@ class Outcome:
             "retry_inc": self.retry_increment,
             "delay": self.delay_seconds,
         }
+        if self.result is not None:
+            fields["result"] = self.result
+        return fields
 
 
-def completed(entry: ClaimedEntry) -> Outcome:
-    return Outcome(entry.id, entry.claim_token, Status.COMPLETED)
+def completed(entry: ClaimedEntry, result: str | None = None) -> Outcome:
+    return Outcome(entry.id, entry.claim_token, Status.COMPLETED, result=result)
+
+
+def write_back_kind(outcomes: Sequence[Outcome]) -> str:
+    """The write-back statement for a batch: the one that also sets `result` only when an
+    outcome carries one (a table without the column never sees it)."""
+    return "write_back_result" if any(o.result is not None for o in outcomes) else "write_back"
 
 
 def dead_lettered(entry: ClaimedEntry, error: str) -> Outcome:
@@ -307,8 +317,8 @@ class QueueClient:
         Rows whose token no longer matches (lease recovered, entry re-claimed) are skipped.
         """
         changed = 0
-        for chunk in _json_chunks([o.as_json() for o in outcomes]):
-            changed += int(self._execute("write_back", {"outcomes": chunk}) or 0)
+        for batch, chunk in _json_batches(list(outcomes), Outcome.as_json):
+            changed += int(self._execute(write_back_kind(batch), {"outcomes": chunk}) or 0)
         return changed
 
     def apply_outcomes(self, outcomes: Sequence[Outcome], processor_id: str) -> list[Outcome]:
@@ -321,7 +331,7 @@ class QueueClient:
         """
         landed: list[Outcome] = []
         for batch, chunk in _json_batches(list(outcomes), Outcome.as_json):
-            changed = int(self._execute("write_back", {"outcomes": chunk}) or 0)
+            changed = int(self._execute(write_back_kind(batch), {"outcomes": chunk}) or 0)
             if changed >= len(batch):
                 landed += batch
                 continue
@@ -330,6 +340,11 @@ class QueueClient:
             after = [RowAfterWrite(str(r[0]), *r[1:]) for r in rows]
             landed += landed_outcomes(batch, after, processor_id, changed)
         return landed
+
+    def has_result_column(self) -> bool:
+        """Whether the table has the `result` column (sql/005); no warehouse needed."""
+        rows = self._execute("result_column", None, fetch=True, dicts=True)
+        return any(str(row.get("column_name", "")).upper() == "RESULT" for row in rows)
 
     # -- operator side ----------------------------------------------------------------
 

@@ -53,21 +53,35 @@ CLAIM_SELECT = (
     "WHERE claim_token = %(token)s AND status = 'processing' ORDER BY created_at, id"
 )
 # One statement per batch of outcomes (a JSON array), each row guarded by its claim token.
-WRITE_BACK = (
+_WRITE_BACK_SET = (
     "UPDATE {table} SET status = s.status, "
     "completed_at = IFF(s.status = 'completed', SYSDATE(), NULL), "
     "failed_at = IFF(s.status = 'failed', SYSDATE(), NULL), "
     "error_message = IFF(s.error IS NULL, error_message, s.error), "
     "retry_count = COALESCE(retry_count, 0) + s.retry_inc, "
     "next_attempt_at = IFF(s.delay > 0, DATEADD(second, s.delay, SYSDATE()), NULL), "
-    "claim_token = NULL, claimed_at = IFF(s.status = 'pending', NULL, claimed_at) "
-    "FROM (SELECT f.value:id::STRING AS id, f.value:token::STRING AS token, "
-    "f.value:status::STRING AS status, f.value:error::STRING AS error, "
-    "f.value:retry_inc::INTEGER AS retry_inc, f.value:delay::INTEGER AS delay "
-    "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(outcomes)s))) f) s "
-    "WHERE {table}.id = s.id AND {table}.claim_token = s.token "
-    "AND {table}.status = 'processing'"
+    "claim_token = NULL, claimed_at = IFF(s.status = 'pending', NULL, claimed_at)"
 )
+_OUTCOME_FIELDS = (
+    "SELECT f.value:id::STRING AS id, f.value:token::STRING AS token, "
+    "f.value:status::STRING AS status, f.value:error::STRING AS error, "
+    "f.value:retry_inc::INTEGER AS retry_inc, f.value:delay::INTEGER AS delay"
+)
+_OUTCOMES = "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(outcomes)s))) f) s "
+_WRITE_BACK_GUARD = (
+    "WHERE {table}.id = s.id AND {table}.claim_token = s.token AND {table}.status = 'processing'"
+)
+WRITE_BACK = f"{_WRITE_BACK_SET} FROM ({_OUTCOME_FIELDS} {_OUTCOMES}{_WRITE_BACK_GUARD}"
+# The same, also keeping the service's answer of completed rows in `result` (sql/005): only
+# for outcomes that carry one, so a table without the column never sees this statement.
+WRITE_BACK_RESULT = (
+    f"{_WRITE_BACK_SET}, result = IFF(s.status = 'completed', s.answer, {{table}}.result) "
+    f"FROM ({_OUTCOME_FIELDS}, f.value:result::STRING AS answer {_OUTCOMES}{_WRITE_BACK_GUARD}"
+)
+# Whether the table has the result column (a worker that stores answers checks at start).
+# SHOW runs in the cloud services layer: no warehouse. The pattern is a constant, not a bind:
+# Snowflake documents LIKE '<pattern>' in SHOW as a string literal.
+RESULT_COLUMN = "SHOW COLUMNS LIKE 'RESULT' IN TABLE {table}"
 # Only after a write-back changed fewer rows than it had outcomes: which of them landed.
 WRITE_BACK_CHECK = (
     "SELECT id, status, processor_id, claim_token, error_message FROM {table} "
@@ -150,7 +164,9 @@ TEMPLATES = {
     "claim": CLAIM,
     "claim_select": CLAIM_SELECT,
     "write_back": WRITE_BACK,
+    "write_back_result": WRITE_BACK_RESULT,
     "write_back_check": WRITE_BACK_CHECK,
+    "result_column": RESULT_COLUMN,
     "lease_recovery": LEASE_RECOVERY,
     "lease_dead_lettered": LEASE_DEAD_LETTERED,
     "idle_show": IDLE_SHOW,
@@ -174,6 +190,7 @@ TABLE_LOCK_KINDS = frozenset(
     {
         "claim",
         "write_back",
+        "write_back_result",
         "lease_recovery",
         "enqueue",
         "requeue_dead_letters",

@@ -3,7 +3,8 @@
 httpx's timeouts bound each network operation (the connect, each read, each write), so
 a service that trickles a byte now and then holds a call forever; and a response that
 is not streamed is read whole into memory, however large. Here a call, its answer
-included, has one time limit, and the body is read only as far as the text kept of it.
+included, has one time limit, and the body is read only as far as the text kept of it
+(or the part of it stored as the entry's result: at most STORE_RESPONSE_MAX_BYTES).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class CallTimedOut(httpx.TimeoutException):
 class Answer:
     status_code: int
     text: str  # the start of the body, at most ERROR_TEXT_LIMIT characters
+    body: bytes = b""  # the start of the body, at most keep_bytes (BODY_KEEP_BYTES) bytes
+    charset: str | None = None
+    retry_after: str | None = None  # the Retry-After header, as sent
 
 
 async def call_service(
@@ -46,13 +50,16 @@ async def call_service(
     timeout_seconds: float,
     json: Any = None,
     headers: dict[str, str] | None = None,
+    keep_bytes: int = BODY_KEEP_BYTES,
 ) -> Answer:
     """Send one request; raise httpx.HTTPError (CallTimedOut past ``timeout_seconds``).
+    ``keep_bytes`` (up to BODY_READ_LIMIT) of the body are kept in ``Answer.body``.
 
     The request is built here rather than by ``client.stream``, which merges the client's
     base URL, cookies and default headers into every request and parses the URL again
     each time: a fifth of the client's CPU per call, for settings the worker never uses.
     """
+    keep = min(max(keep_bytes, BODY_KEEP_BYTES), BODY_READ_LIMIT)
     request = httpx.Request(
         method, _parsed_url(url), json=json, headers={**PLAIN_BODY, **(headers or {})}
     )
@@ -60,12 +67,19 @@ async def call_service(
         async with asyncio.timeout(timeout_seconds):
             answer = await client.send(request, stream=True)
             try:
-                head = await _body_start(answer)
+                head = await _body_start(answer, keep)
             finally:
                 await answer.aclose()
     except TimeoutError:  # only this call's own limit: a cancellation from outside passes
         raise CallTimedOut(f"no complete answer within {timeout_seconds:g} s") from None
-    return Answer(answer.status_code, _decode(head, charset_of(answer.headers.get("content-type"))))
+    charset = charset_of(answer.headers.get("content-type"))
+    return Answer(
+        answer.status_code,
+        decode_body(head, charset)[:ERROR_TEXT_LIMIT],
+        body=head,
+        charset=charset,
+        retry_after=answer.headers.get("Retry-After"),
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -73,13 +87,13 @@ def _parsed_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-async def _body_start(answer: httpx.Response) -> bytes:
-    """The first BODY_KEEP_BYTES of the body, reading no more than BODY_READ_LIMIT."""
+async def _body_start(answer: httpx.Response, keep: int) -> bytes:
+    """The first ``keep`` bytes of the body, reading no more than BODY_READ_LIMIT."""
     kept = bytearray()
     read = 0
     async for chunk in answer.aiter_raw():
-        if len(kept) < BODY_KEEP_BYTES:
-            kept += chunk[: BODY_KEEP_BYTES - len(kept)]
+        if len(kept) < keep:
+            kept += chunk[: keep - len(kept)]
         read += len(chunk)
         if read >= BODY_READ_LIMIT:
             break  # closing the stream unread drops the connection, not the worker
@@ -98,9 +112,11 @@ def charset_of(content_type: str | None) -> str | None:
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
-def _decode(head: bytes, charset: str | None) -> str:
+def decode_body(head: bytes, charset: str | None) -> str:
+    """The start of a body as text: its charset (UTF-8 when unknown), bad bytes replaced,
+    and a character cut off at the end of ``head`` left out."""
     try:
         codec = codecs.lookup(charset or "utf-8").name
     except LookupError:
         codec = "utf-8"
-    return head.decode(codec, errors="replace")[:ERROR_TEXT_LIMIT]
+    return codecs.getincrementaldecoder(codec)(errors="replace").decode(head, final=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .constants import CERT_MOUNT_PATH, TERMINATION_MESSAGE_PATH
 from .endpoint import endpoint_url_problem
 from .errors import ConfigError
+from .response_storage import STORE_RESPONSE_MAX_BYTES
+from .retry_after import MAX_RELEASE_SECONDS
+from .service_request import Payload
 from .validation_errors import settings_error_message
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -125,6 +129,45 @@ class WorkerSettings(BaseSettings):
         default=0.5,
         gt=0,
         description="base of that backoff (doubles per retry, capped at 30 s)",
+    )
+    endpoint_method: Literal["POST", "PUT", "PATCH"] = Field(
+        default="POST", description="the HTTP method of each call: POST, PUT or PATCH"
+    )
+    endpoint_payload: Payload = Field(
+        default=Payload.ENVELOPE,
+        description="the body of each call: envelope (the seed's JSON object of entry_id, "
+        "data, processor_id and timestamp) or data (the entry's data alone, as JSON)",
+    )
+    endpoint_headers_dir: Path | None = Field(
+        default=None,
+        description="folder of extra request headers, one file per header: the file's name "
+        "is the header's name, its text (one line; a trailing newline is dropped) the value. "
+        "The operator mounts spec.endpoint.headersSecret there. Values are never logged; "
+        "Idempotency-Key, Content-Type, Host and the other headers HTTP or the worker set are "
+        "refused",
+    )
+    store_response_bytes: int = Field(
+        default=0,
+        ge=0,
+        le=STORE_RESPONSE_MAX_BYTES,
+        description=f"keep the first this many bytes (at most {STORE_RESPONSE_MAX_BYTES}) of "
+        "the answer that completes an entry in its result column (sql/005, checked at start); "
+        "0 keeps nothing",
+    )
+    retry_after_max_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=MAX_RELEASE_SECONDS,
+        description="a transient answer's Retry-After (seconds or an HTTP date) up to this "
+        "long pauses every call of the Job that long before the next attempt; a longer one "
+        "releases the entry with next_attempt_at that far ahead (at most 1 h) instead; 0 "
+        "ignores the header",
+    )
+    requests_per_second: float = Field(
+        default=0,
+        ge=0,
+        description="at most this many calls per second from this Job, retries included "
+        "(fractions allowed); 0 means no limit but SFP_CONCURRENCY",
     )
     release_delay_seconds: int = Field(
         default=60,

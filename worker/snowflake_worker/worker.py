@@ -11,11 +11,13 @@ from typing import Any
 
 from .connection import connect, load_snowflake_settings, reconnect
 from .drain import Drainer, summary_line
-from .errors import FatalError, one_line
+from .errors import ConfigError, FatalError, one_line
 from .http_clients import service_clients
 from .logs import configure_json_logging
 from .preflight import check_service_accepts_client
 from .queue import QueueClient
+from .service_headers import read_header_files
+from .service_request import ServiceRequest
 from .settings import WorkerSettings, load_worker_settings
 from .termination import (
     NOTHING_CLAIMED,
@@ -57,6 +59,7 @@ def _run(settings: WorkerSettings | None) -> int:
     try:
         settings = load_worker_settings()
         configure_json_logging(settings.log_level)
+        request = service_request(settings)
         snowflake = load_snowflake_settings()
         ssl_context = client_ssl_context(settings.cert_dir)
         connection = connect(snowflake)
@@ -68,7 +71,9 @@ def _run(settings: WorkerSettings | None) -> int:
         extra={"processor_id": settings.processor_id, "table": str(snowflake.table_ref)},
     )
     try:
-        summary = asyncio.run(_drain(settings, queue, ssl_context))
+        if settings.store_response_bytes:
+            check_result_column(queue)
+        summary = asyncio.run(_drain(settings, queue, ssl_context, request))
     except FatalError as exc:
         return _fatal(settings, str(exc), exc.exit_code)
     except StoppedBeforeClaiming:
@@ -91,7 +96,26 @@ def _run(settings: WorkerSettings | None) -> int:
     return 1 if summary.stop_reason == "fatal" or summary.unwritten else 0
 
 
-async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any) -> Any:
+def service_request(settings: WorkerSettings) -> ServiceRequest:
+    """What each call sends; the extra headers are read (and checked) here, at start."""
+    folder = settings.endpoint_headers_dir
+    headers = {} if folder is None else read_header_files(folder)
+    return ServiceRequest(settings.endpoint_method, settings.endpoint_payload, headers)
+
+
+def check_result_column(queue: QueueClient) -> None:
+    """Storing answers needs the result column: without it every write-back would fail."""
+    if not queue.has_result_column():
+        raise ConfigError(
+            f"SFP_STORE_RESPONSE_BYTES is set but {queue.table} has no result column; add it "
+            "with `snowflake-processor sql apply` (sql/005_result_column.sql); no entry was "
+            "claimed"
+        )
+
+
+async def _drain(
+    settings: WorkerSettings, queue: QueueClient, ssl_context: Any, request: ServiceRequest
+) -> Any:
     timeout = settings.request_timeout_seconds
     async with service_clients(settings.concurrency, ssl_context, timeout) as clients:
         await check_service_accepts_client(clients[0], settings.endpoint_url, timeout)
@@ -99,4 +123,5 @@ async def _drain(settings: WorkerSettings, queue: QueueClient, ssl_context: Any)
         # its deadline) can be converted to a monotonic instant here instead.
         # The earlier of SFP_DEADLINE_AT (from the Job's start) and SFP_DEADLINE_SECONDS.
         deadline_at = time.monotonic() + settings.seconds_to_deadline(datetime.now(UTC))
-        return await Drainer(settings, queue, clients, deadline_at=deadline_at).run()
+        drainer = Drainer(settings, queue, clients, deadline_at=deadline_at, request=request)
+        return await drainer.run()

@@ -1,4 +1,4 @@
-"""`snowflake-processor sql render|apply`: the queue table's SQL (``sql/001..004``) with its
+"""`snowflake-processor sql render|apply`: the queue table's SQL (``sql/001..005``) with its
 variables filled in, printed or written to files (render), or run on Snowflake (apply).
 
 Every file is safe to run again (``IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``, updates of
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # only for annotations: both pull in more than parsing needs
     from .config import NamedResource
     from .session import Session
 
-GROUP_HELP = "the queue table's SQL (sql/001..004): render it, or apply it (idempotent)"
+GROUP_HELP = "the queue table's SQL (sql/001..005): render it, or apply it (idempotent)"
 RENDER_HELP = "print the SQL with its variables filled in, or write it to files"
 APPLY_HELP = "run the SQL on Snowflake, in order; safe to run again"
 APPLY_PRIVILEGE_HINT = (
@@ -39,11 +39,13 @@ FILES_EPILOG = textwrap.dedent(
     """\
     Files, in this order: 001_queue_table.sql (CREATE TABLE IF NOT EXISTS),
     002_migrate_from_seed.sql (upgrades a legacy table in place; a no-op otherwise),
-    003_monitoring_views.sql (the status and dead-letter views), and 004_grants.sql (the
+    003_monitoring_views.sql (the status and dead-letter views), 004_grants.sql (the
     service role and its least privileges) when a service role is known: --service-role,
     else the resource's spec.snowflake.role; 004 also needs the service's warehouse
     (--service-warehouse, else the resource's spec.snowflake.warehouse). --no-grants
-    leaves 004 out. The database and the schema must exist.
+    leaves 004 out. 005_result_column.sql (ADD COLUMN IF NOT EXISTS result: where
+    spec.endpoint.storeResponseBytes keeps the service's answers). The database and the
+    schema must exist.
     """
 )
 
@@ -151,7 +153,7 @@ def schema_plan(
                 "004_grants.sql grants USAGE on the service's warehouse: give "
                 "--service-warehouse (or set spec.snowflake.warehouse), or --no-grants"
             )
-        names.extend(queue_schema.GRANT_FILES)
+        names = sorted([*names, *queue_schema.GRANT_FILES])  # file-name order: 004 before 005
     return SchemaPlan(target, [RenderedFile(n, queue_schema.render(n, target)) for n in names])
 
 
