@@ -17,7 +17,6 @@ from snowflake_worker.lock_budget import (
     jobs_within_lock_share,
     lock_share_per_job,
 )
-from snowflake_worker.lock_budget import MAX_ACTIVE_JOBS
 from snowflake_worker.response_storage import STORE_RESPONSE_MAX_BYTES
 from snowflake_worker.retry_after import MAX_RELEASE_SECONDS
 from snowflake_worker.service_request import Payload

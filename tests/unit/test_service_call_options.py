@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from snowflake_worker.batch_sizing import BatchStats
 from snowflake_worker.call_stats import CALL_SECONDS_BUCKETS, CallStats, status_class
 from snowflake_worker.drain import summary_line
 from snowflake_worker.errors import ConfigError
@@ -332,6 +333,8 @@ def test_the_largest_summary_fits_the_termination_message() -> None:
         snowflake_statements=huge,
         statements_by_kind={kind: huge for kind in TEMPLATES},
         seconds=10.0**7,
+        cpu_seconds=10.0**7,
+        batches=dict.fromkeys(BatchStats().as_summary(10.0**7), huge),
         **stats.summary(),
     )
     text = json.dumps(summary_line(summary), separators=(",", ":"))
