@@ -39,6 +39,8 @@ class RequestPacer:
 
     async def wait_turn(self, stopping: asyncio.Event) -> bool:
         """Wait until this call may start; False when ``stopping`` was set meanwhile."""
+        if not self._interval and self._hold_until == float("-inf"):
+            return not stopping.is_set()  # no limit and never held: every call, no clock
         while True:
             delay = self.reserve()
             if delay > 0 and await stopped_within(delay, stopping):

@@ -78,7 +78,8 @@ async def call_service(
         decode_body(head, charset)[:ERROR_TEXT_LIMIT],
         body=head,
         charset=charset,
-        retry_after=answer.headers.get("Retry-After"),
+        # Only an answer that is not a success can ask to wait (a header lookup per call).
+        retry_after=None if answer.is_success else answer.headers.get("Retry-After"),
     )
 
 
