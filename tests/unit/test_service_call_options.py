@@ -240,7 +240,7 @@ def test_the_data_payload_is_the_entrys_data_alone() -> None:
 
 
 def _answer(body: bytes, charset: str | None = "utf-8") -> Answer:
-    return Answer(200, "", body=body, charset=charset)
+    return Answer(200, body=body, charset=charset)
 
 
 def test_the_stored_answer_is_cut_at_the_limit_never_inside_a_character() -> None:

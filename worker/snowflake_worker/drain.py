@@ -300,8 +300,10 @@ class Drainer:
             self.calls.record(None, time.monotonic() - started)
             return classify_exception(exc), f"{type(exc).__name__}: {exc}"[:500], None
         self.calls.record(answer.status_code, time.monotonic() - started)
-        status = answer.status_code
-        return classify_status(status), f"HTTP {status}: {answer.text}", answer
+        result = classify_status(answer.status_code)
+        if result is CallResult.SUCCESS:
+            return result, "", answer
+        return result, f"HTTP {answer.status_code}: {answer.text}", answer
 
     def _record(self, outcome: Outcome) -> None:
         if not self._buffer:

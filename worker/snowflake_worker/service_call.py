@@ -36,10 +36,15 @@ class CallTimedOut(httpx.TimeoutException):
 @dataclass(frozen=True)
 class Answer:
     status_code: int
-    text: str  # the start of the body, at most ERROR_TEXT_LIMIT characters
-    body: bytes = b""  # the start of the body, at most keep_bytes (BODY_KEEP_BYTES) bytes
+    body: bytes = b""  # the start of the body, at least BODY_KEEP_BYTES of it (keep_bytes)
     charset: str | None = None
     retry_after: str | None = None  # the Retry-After header, as sent
+
+    @property
+    def text(self) -> str:
+        """The start of the body, at most ERROR_TEXT_LIMIT characters: decoded only when an
+        error needs it, never for the answers that complete entries."""
+        return decode_body(self.body[:BODY_KEEP_BYTES], self.charset)[:ERROR_TEXT_LIMIT]
 
 
 async def call_service(
@@ -72,12 +77,10 @@ async def call_service(
                 await answer.aclose()
     except TimeoutError:  # only this call's own limit: a cancellation from outside passes
         raise CallTimedOut(f"no complete answer within {timeout_seconds:g} s") from None
-    charset = charset_of(answer.headers.get("content-type"))
     return Answer(
         answer.status_code,
-        decode_body(head, charset)[:ERROR_TEXT_LIMIT],
         body=head,
-        charset=charset,
+        charset=charset_of(answer.headers.get("content-type")),
         # Only an answer that is not a success can ask to wait (a header lookup per call).
         retry_after=None if answer.is_success else answer.headers.get("Retry-After"),
     )
