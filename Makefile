@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 ARGS ?=
 
-.PHONY: venv tools demo test lint typecheck unit bench chaos chart lock clean
+.PHONY: venv tools demo test lint typecheck unit bench chaos chart lock clean cold-check
 
 # Three distributions, installed editable together: the worker (worker/), the operator
 # and CLI (the root), the development tools (devtools/: demo, emulators, mTLS service).
@@ -59,6 +59,12 @@ chart: tools
 	.tools/bin/helm lint --strict charts/snowflake-processor
 	@mkdir -p $(DIST)
 	.tools/bin/helm package charts/snowflake-processor --destination $(DIST)
+
+# Rehearse CI on a new machine: removes the Debian packages the project installs, buildah's
+# images and the project's cache (the Kubernetes binaries kept unless ARGS=--full), then
+# runs `bash .ci/run` on a fresh clone of HEAD and prints each phase's wall time. Root only.
+cold-check: venv
+	$(BIN)/python -m snowflake_devtools.cold_check $(ARGS)
 
 # Re-resolve every dependency at the newest versions the pyproject.toml files allow.
 lock:

@@ -132,7 +132,7 @@ def _is_current(name: str, wanted: str) -> bool:
 def ensure_base_image(say: Callable[[str], None] = print, force: bool = False) -> str:
     """Build localhost/snowflake-processor-base:bookworm-py3.11 unless an up-to-date one exists."""
     wanted = recipe_hash()
-    hostdeps.ensure(hostdeps.IMAGE_PACKAGES, say)
+    hostdeps.ensure_step("image", say)
     with file_lock(cache_root() / "images.lock"):
         if not force and _is_current(BASE_IMAGE, wanted):
             say(f"base image {BASE_IMAGE} is up to date (recipe {wanted})")
@@ -178,7 +178,7 @@ def ensure_base_image(say: Callable[[str], None] = print, force: bool = False) -
 def ensure_pause_image(pause_binary: Path, say: Callable[[str], None] = print) -> str:
     """The sandbox image: our static pause binary alone, run as 65535 like upstream's."""
     wanted = hashlib.sha256(pause_binary.read_bytes()).hexdigest()[:16]
-    hostdeps.ensure(hostdeps.IMAGE_PACKAGES, say)
+    hostdeps.ensure_step("image", say)
     with file_lock(cache_root() / "images.lock"):
         if _is_current(PAUSE_IMAGE, wanted):
             return PAUSE_IMAGE

@@ -6,15 +6,13 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .locking import file_lock
-from .settings import BASE_IMAGE, cache_root
+from .settings import BASE_IMAGE, RUNTIME, cache_root
 
-# buildah's default runtime (crun) fails on these cgroup-v1 hybrid hosts; runc works.
-RUNTIME = "/usr/sbin/runc"
 DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
@@ -111,17 +109,11 @@ def build_dockerfile(
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
-    containerd_socket: Path | None = None,
 ) -> None:
-    """`buildah bud` a Dockerfile into buildah's storage as `tag`.
-
-    BASE_IMAGE defaults to the local base image. With containerd_socket (e.g.
-    `cluster.settings.layout.containerd_socket`) the image is then imported where the
-    cluster's kubelet finds it.
-    """
+    """`buildah bud` a Dockerfile into buildah's storage as `tag` (BASE_IMAGE: the local base)."""
     from . import hostdeps
 
-    hostdeps.ensure(hostdeps.IMAGE_PACKAGES)
+    hostdeps.ensure_step("image")
     args = {"BASE_IMAGE": BASE_IMAGE, **(build_args or {})}
     command = bud_command(
         context, dockerfile or context / "Dockerfile", tag, args, host_ca_bundle(), labels
@@ -132,8 +124,6 @@ def build_dockerfile(
     finally:
         if not had_cni_dir:
             _remove_cni_lock_dir()
-    if containerd_socket is not None:
-        import_into_containerd([tag], containerd_socket)
 
 
 # `buildah bud` sets up its CNI backend even with --network host, leaving an empty
@@ -178,28 +168,3 @@ def archive_for(name: str) -> Path:
             if old != target:
                 old.unlink()
     return target
-
-
-def import_into_containerd(
-    names: Sequence[str], containerd_socket: Path, record: Path | None = None
-) -> None:
-    """Import images into the k8s.io namespace, where the kubelet's CRI looks.
-
-    With `record` (a JSON file of name -> buildah image id), images containerd already
-    holds at the same id are skipped.
-    """
-    ctr = ["ctr", "--address", str(containerd_socket), "-n", "k8s.io"]
-    imported: dict[str, str] = {}
-    if record is not None and record.is_file():
-        imported = json.loads(record.read_text())
-    listed = subprocess.run([*ctr, "images", "ls", "-q"], capture_output=True, text=True)
-    present = set(listed.stdout.split()) if listed.returncode == 0 else set()
-    for name in names:
-        ident = image_id(name) or ""
-        if imported.get(name) == ident and name in present:
-            continue
-        archive = archive_for(name)
-        subprocess.run([*ctr, "images", "import", str(archive)], check=True, capture_output=True)
-        imported[name] = ident
-        if record is not None:
-            record.write_text(json.dumps(imported, indent=2) + "\n")

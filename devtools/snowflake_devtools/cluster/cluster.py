@@ -23,6 +23,7 @@ from . import (
     build,
     buildah,
     config,
+    containerd_images,
     hostdeps,
     hostpaths,
     kubeapi,
@@ -137,7 +138,7 @@ class Cluster:
     def import_images(self, names: Sequence[str]) -> None:
         """Hand images from buildah's storage to the cluster (skipped when already there)."""
         layout = self.settings.layout
-        buildah.import_into_containerd(
+        containerd_images.import_into_containerd(
             names, layout.containerd_socket, record=layout.containerd_root / "sfp-imported.json"
         )
 
@@ -177,7 +178,7 @@ class Cluster:
             raise ClusterError("the cluster needs root (network, mounts, cgroups)")
         started = time.monotonic()
         layout = Layout((state_dir or default_state_dir()).absolute())
-        hostdeps.ensure({**hostdeps.CLUSTER_PACKAGES, **hostdeps.IMAGE_PACKAGES}, say)
+        hostdeps.ensure_step("cluster", say)
         binaries = build.ensure_binaries(say=say)
         pause = base_image.ensure_pause_image(binaries.pause, say)
         for image in images:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .settings import ClusterSettings
+from .settings import RUNTIME, ClusterSettings
 
 # Controller-manager, scheduler and kube-proxy identities (their client certs'
 # CN); each is bound to its role by Kubernetes' default RBAC bindings.
@@ -390,7 +390,7 @@ def containerd_config(s: ClusterSettings) -> str:
         '  runtime_type = "io.containerd.runc.v2"',
         "",
         f"[{runc}.options]",
-        '  BinaryName = "/usr/sbin/runc"',
+        f"  BinaryName = {json.dumps(RUNTIME)}",
         f"  Root = {json.dumps(str(lay.runc_root))}",
         # The kubelet uses the cgroupfs driver; both sides must agree.
         "  SystemdCgroup = false",

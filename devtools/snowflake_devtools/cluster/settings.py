@@ -19,6 +19,10 @@ ETCD_VERSION = "v3.6.4"
 # The Debian bookworm base with Python 3.11 the Dockerfiles build on here (base_image.py).
 BASE_IMAGE = "localhost/snowflake-processor-base:bookworm-py3.11"
 
+# The OCI runtime buildah and containerd run containers with (Debian's runc). buildah's
+# default (crun) fails on these cgroup-v1 hybrid hosts.
+RUNTIME = "/usr/sbin/runc"
+
 # The multi-call binary's components; each gets a symlink named after it.
 COMPONENTS = (
     "etcd",
