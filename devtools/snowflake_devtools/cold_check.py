@@ -168,6 +168,7 @@ def clone_head(target: Path, say: Say) -> str:
 def run_ci(clone: Path, log: Path) -> tuple[int, Timeline]:
     """`bash .ci/run` in the clone, echoing and logging its output with elapsed times."""
     timeline = Timeline(started=time.monotonic())
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         process = subprocess.Popen(
             ["bash", ".ci/run"],
