@@ -33,7 +33,7 @@ KEPT_WITH_GO_BUILD = "kubernetes"  # cache_root()/kubernetes: the Go build of th
 PHASE_LINE = re.compile(r"^\[phase\] (?P<name>[a-z ]+): (?P<seconds>[0-9.]+) s$")
 SESSION_START = re.compile(r"^=+ test session starts =+$")
 # Set by the make and venv running this; a fresh CI run starts without them.
-INHERITED_BY_MAKE = ("VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+INHERITED_BY_MAKE = ("VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "ARGS")
 Say = Callable[[str], None]
 
 
