@@ -20,11 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from . import certificate_bundle, s3_certificates
 from .certificate_bundle import SECRET_CONFLICT, CertificatesOutcome
 from .constants import CERT_FILES, MANAGED_BY, MANAGED_BY_LABEL
-from .kube_api import read_secret, write_secret
+from .kube_api import CONFLICT, read_secret, write_secret
 from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState
 from .spec import ProcessorSpec, S3Certificates
@@ -148,6 +149,7 @@ def _sync(
     versions: certificate_bundle.ObjectVersions,
     state: ProcessorState,
     now: datetime,
+    attempts: int = 2,
 ) -> list[tuple[str, str, str]]:
     """Compare with the Secret; download, check and write only when the objects changed.
     Raises SecretConflict when the Secret of that name is not this resource's."""
@@ -170,7 +172,14 @@ def _sync(
         name, processor.namespace, processor.owner_reference(), files, versions.fingerprint
     )
     version = None if existing is None else existing["metadata"]["resourceVersion"]
-    write_secret(api, manifest, version)
+    try:
+        write_secret(api, manifest, version)
+    except ApiException as exc:
+        if exc.status != CONFLICT or attempts <= 1:
+            raise
+        # Written since it was read, by a run of the same processor at the same time (two
+        # CronJob runs in one minute): compare again with what is there now.
+        return _sync(api, processor, s3, s3_spec, versions, state, now, attempts - 1)
     state.certificates_check = check
     state.certificates_fingerprint = versions.fingerprint
     verb = "rotated" if existing is not None else "created"

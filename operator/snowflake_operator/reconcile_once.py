@@ -29,6 +29,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,7 +64,7 @@ from .kube_api import (
 )
 from .kube_edges import kube_poll_edges
 from .planning import Condition, merge_conditions, poll_slot
-from .poll import PollResult, run_poll
+from .poll import run_poll
 from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState
 from .settings import OperatorSettings
@@ -239,7 +240,9 @@ def polled(run: Run, spec: ProcessorSpec, warnings: list[tuple[str, str, str]]) 
         warnings + result.events,
         idle_gate_text(gate, run.now, run.clock),
     )
-    reason = conflict or failure_reason(result)
+    # The poll's own failure first: a lost status write only repeats what another run said.
+    reasons = [r for r in (failure_reason(result.failed, result.conditions), conflict) if r]
+    reason = "; ".join(reasons) or None
     return {
         **base_report(run),
         "slot": poll_slot(run.now, SLOT_SECONDS),
@@ -262,12 +265,16 @@ def base_report(run: Run) -> dict[str, Any]:
     return {"processor": run.processor.name, "namespace": run.processor.namespace}
 
 
-def failure_reason(result: PollResult) -> str | None:
-    """One line for a failed poll: the first condition that is False, Ready aside."""
-    if not result.failed:
+# The conditions whose False fails a poll (Suspended or LaunchBackoff False is healthy).
+FAILURE_CONDITIONS = ("SnowflakeReachable", "CertificatesSynced")
+
+
+def failure_reason(failed: bool, conditions: Sequence[Condition]) -> str | None:
+    """One line for a failed poll: the condition that failed it, with its message."""
+    if not failed:
         return None
-    for condition in result.conditions:
-        if condition.type != "Ready" and not condition.status:
+    for condition in conditions:
+        if condition.type in FAILURE_CONDITIONS and not condition.status:
             return f"{condition.type} is False ({condition.reason}): {condition.message}"
     return "the poll failed"
 

@@ -14,8 +14,10 @@ its ``resourceVersion`` as ADDED, then the changes.
 
 Requests are logged in memory; ``GET /_emulator/requests`` returns the log as JSON (method,
 path, query, action, resource, namespace, name, subresource, status) and
-``POST /_emulator/reset`` clears it. Both are answered before kmock parses the request, so
-they never reach kmock's routing and are not logged themselves.
+``POST /_emulator/reset`` clears it. ``POST /_emulator/delay?action=create&resource=secrets
+&seconds=3`` holds every such write that long before it is applied, so that writers racing
+for one object meet as they would on a slow API server. These are answered before kmock
+parses the request, so they never reach kmock's routing and are not logged themselves.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
     _revision: int = attrs.field(default=0, init=False)
     # Serialises writes, so the state a patch is checked against is the state it lands on.
     _write_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, init=False)
+    # (action, plural) -> seconds each such write waits before it is applied.
+    write_delays: dict[tuple[str, str], float] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -119,6 +123,10 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(self.request_log)
         if path == "/_emulator/reset" and raw.method == "POST":
             self.request_log.clear()
+            return aiohttp.web.json_response({})
+        if path == "/_emulator/delay" and raw.method == "POST":
+            key = (query.get("action", ""), query.get("resource", ""))
+            self.write_delays[key] = float(query.get("seconds", "0"))
             return aiohttp.web.json_response({})
         entry = {"method": raw.method, "path": path, "query": query, **dict.fromkeys(_PARSED)}
         self.request_log.append(entry)
@@ -147,6 +155,9 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
         )
         if request.resource is None or request.action not in _WRITES:
             return await super()._handle(request)
+        delay = self.write_delays.get((request.action.value.lower(), request.resource.plural))
+        if delay:
+            await asyncio.sleep(delay)
         async with self._write_lock:
             self._prepare_write(request)
             response = await super()._handle(request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,11 @@ class KubeApi:
 
     def reset_requests(self) -> None:
         self._call("POST", "/_emulator/reset")
+
+    def delay_writes(self, action: str, resource: str, seconds: float) -> None:
+        """Hold each such write (``"create", "secrets"``) ``seconds`` before applying it."""
+        query = urllib.parse.urlencode({"action": action, "resource": resource, "seconds": seconds})
+        self._call("POST", f"/_emulator/delay?{query}")
 
     def _call(self, method: str, path: str) -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

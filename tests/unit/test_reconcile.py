@@ -20,6 +20,7 @@ from snowflake_operator.planning import (
     poll_slot,
     status_fields,
 )
+from snowflake_operator.reconcile_once import failure_reason
 from snowflake_operator.spec import ProcessorSpec
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
 from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
@@ -271,6 +272,29 @@ def test_unreachable_without_message_still_says_something() -> None:
     plan = plan_poll("orders", _spec(), Observation(now=NOW, unfinished_jobs=0))
     assert _condition(plan, "SnowflakeReachable").message
     assert any(kind == "Warning" and msg for kind, _, msg in plan.events)
+
+
+def test_a_failed_poll_is_explained_by_the_condition_that_failed_it() -> None:
+    """Suspended False (Active) comes before CertificatesSynced in the list, and is healthy:
+    the one line a CronJob run prints must name the certificates, not it."""
+    seen = Observation(
+        now=NOW,
+        unfinished_jobs=0,
+        counts=_counts(10_000),
+        certificates_ready=False,
+        certificates_checked=True,
+        certificates_message="client.pem has expired",
+    )
+    conditions = plan_poll("orders", _spec(), seen).conditions
+    assert failure_reason(True, conditions) == (
+        "CertificatesSynced is False (Invalid): client.pem has expired"
+    )
+    unreachable = Observation(now=NOW, unfinished_jobs=0, snowflake_error="login refused")
+    conditions = plan_poll("orders", _spec(), unreachable).conditions
+    assert failure_reason(True, conditions) == (
+        "SnowflakeReachable is False (QueryFailed): login refused"
+    )
+    assert failure_reason(False, conditions) is None
 
 
 def test_certificates_not_ready_launches_nothing() -> None:
