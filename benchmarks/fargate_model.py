@@ -35,12 +35,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from snowflake_operator.fargate_sizes import (
+from snowflake_operator.spec.fargate_sizes import (
     FARGATE_MEMORY_OVERHEAD_MIB,
     fargate_billed_size,
     memory_mib,
 )
-from snowflake_operator.spec import JobSettings
+from snowflake_operator.spec.model import JobSettings
 
 START_BILLED_SECONDS = 60.0
 VCPU_HOUR_USD = 0.04048

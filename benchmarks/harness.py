@@ -16,9 +16,9 @@ from snowflake_devtools.certificates import DemoCertificates, write_demo_certifi
 from snowflake_devtools.mtls_service import start_mtls_service
 from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
 from snowflake_devtools.specs import emulator_spec
+from snowflake_operator.kube.worker_environment import worker_environment
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
-from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.worker_environment import worker_environment
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.connection import SnowflakeSettings, connect
 from snowflake_worker.queue import QueueClient
 

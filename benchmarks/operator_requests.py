@@ -21,9 +21,9 @@ from typing import Any
 
 from snowflake_devtools.snowflake_emulator import free_port
 from snowflake_operator.constants import PROCESSOR_LABEL
-from snowflake_operator.job_history import job_record, jobs_beyond_history, unfinished_names
-from snowflake_operator.planning import Observation, merge_conditions, plan_poll
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.poll.job_history import job_record, jobs_beyond_history, unfinished_names
+from snowflake_operator.poll.planning import Observation, merge_conditions, plan_poll
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue import QueueCounts
 
 from .harness import bench_environment
@@ -67,7 +67,7 @@ def requests_per_poll(polls: int = 10) -> dict[str, Any]:
                 pollIntervalSeconds=1,
             ),
         )
-        args = ["run", "--standalone", "-A", "-m", "snowflake_operator.handlers"]
+        args = ["run", "--standalone", "-A", "-m", "snowflake_operator.daemon.handlers"]
         with kopf.testing.KopfRunner(args, timeout=120):
             wait(lambda: _polls(metrics_port) >= 3)  # settled: Secret synced, polls running
             time.sleep(1)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.worker_environment import worker_environment
+from snowflake_operator.kube.worker_environment import worker_environment
+from snowflake_operator.spec.model import ProcessorSpec
 
 
 @dataclass

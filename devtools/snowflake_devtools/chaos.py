@@ -48,7 +48,7 @@ from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
 from snowflake_devtools.snowflake_emulator import free_port
 from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.connection import SnowflakeSettings, connect
 from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snowflake_operator.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
 from snowflake_operator.ops.output import truncate
+from snowflake_operator.poll.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
-from snowflake_operator.spec import (
+from snowflake_operator.spec.model import (
     ProcessorSpec,
 )
 from snowflake_processor.cli import Command

@@ -1,4 +1,4 @@
-"""The operator's poll (snowflake_operator.poll.run_poll) with local edges: Jobs as worker
+"""The operator's poll (snowflake_operator.poll.run.run_poll) with local edges: Jobs as worker
 processes, the demo's certificates on disk, a queue client the caller owns."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from snowflake_operator.certificate_bundle import CertificatesOutcome
-from snowflake_operator.idle_gate import IdleGate
-from snowflake_operator.job_backend import JobBackend
-from snowflake_operator.poll import PollEdges, PollResult, run_poll
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.poll.certificate_bundle import CertificatesOutcome
+from snowflake_operator.poll.idle_gate import IdleGate
+from snowflake_operator.poll.job_backend import JobBackend
+from snowflake_operator.poll.run import PollEdges, PollResult, run_poll
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue import QueueClient
 
 

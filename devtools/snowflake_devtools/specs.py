@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snowflake_operator.spec import (
+from snowflake_operator.spec.model import (
     Endpoint,
     JobSettings,
     ProcessorSpec,

@@ -87,7 +87,7 @@ def _worker_command() -> Command:
 
 
 def _operator_command() -> Command:
-    from snowflake_operator.operator_command import add_operator_arguments, run_operator
+    from snowflake_operator.daemon.operator_command import add_operator_arguments, run_operator
 
     return Command(
         "operator",
@@ -98,7 +98,7 @@ def _operator_command() -> Command:
 
 
 def _reconcile_once_command() -> Command:
-    from snowflake_operator.reconcile_once_command import (
+    from snowflake_operator.cronjob.command import (
         add_reconcile_once_arguments,
         run_reconcile_once,
     )

@@ -23,9 +23,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from snowflake_operator.fargate_sizes import fargate_size_allowed
-from snowflake_operator.operator_command import add_operator_arguments, election_timing
-from snowflake_operator.settings import OperatorSettings
+from snowflake_operator.daemon.operator_command import add_operator_arguments, election_timing
+from snowflake_operator.spec.fargate_sizes import fargate_size_allowed
+from snowflake_operator.spec.operator_settings import OperatorSettings
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool, tool_env
 
@@ -984,7 +984,7 @@ def test_grafana_dashboard_uses_only_metrics_the_operator_exports() -> None:
 
     from prometheus_client import REGISTRY
 
-    import snowflake_operator.metrics  # noqa: F401  (registers the metrics)
+    import snowflake_operator.daemon.metrics  # noqa: F401  (registers the metrics)
 
     docs = render("--set", "metrics.grafanaDashboard.enabled=true")
     (config_map,) = [

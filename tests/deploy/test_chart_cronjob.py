@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from snowflake_operator.admission import Admitted, admit
-from snowflake_operator.configmap_status import SPEC_KEY
 from snowflake_operator.constants import PROCESSOR_LABEL
-from snowflake_operator.reconcile_once_command import add_reconcile_once_arguments
-from snowflake_operator.settings import OperatorSettings
-from snowflake_operator.table_claims import TableClaim
+from snowflake_operator.cronjob.command import add_reconcile_once_arguments
+from snowflake_operator.cronjob.configmap_status import SPEC_KEY
+from snowflake_operator.spec.admission import Admitted, admit
+from snowflake_operator.spec.operator_settings import OperatorSettings
+from snowflake_operator.spec.table_claims import TableClaim
 from tests.deploy.test_chart import (
     CRONJOB_VALUES,
     JOBS_NAMESPACE,
@@ -36,7 +36,7 @@ from tests.support.terraform_config import TF_DIR, fargate_selectors, load_confi
 
 PROCESSORS = ("invoices", "orders-enrichment")
 RECONCILER_SA = "snowflake-processor-reconciler"
-# What reconcile_once.py and the poll it runs call; anything more is a finding.
+# What cronjob/reconcile_once.py and the poll it runs call; anything more is a finding.
 CRONJOB_GRANTS = {
     ("batch", "jobs"): {"list", "create", "patch", "delete"},
     ("", "pods"): {"list"},

@@ -1,6 +1,6 @@
 """The SnowflakeProcessor CRD: its shape, its schema against ProcessorSpec, the examples.
 
-The CRD's spec schema must mirror snowflake_operator.spec.ProcessorSpec: the API server
+The CRD's spec schema must mirror snowflake_operator.spec.model.ProcessorSpec: the API server
 validates with the schema, the operator with the model, and a resource one accepts and
 the other rejects is a resource that is stored but never processed (or the reverse).
 """
@@ -25,9 +25,13 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from snowflake_operator import constants
-from snowflake_operator.fargate_sizes import FARGATE_CPUS, FARGATE_SIZES_HELP, fargate_size_allowed
-from snowflake_operator.planning import Observation, plan_poll
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.poll.planning import Observation, plan_poll
+from snowflake_operator.spec.fargate_sizes import (
+    FARGATE_CPUS,
+    FARGATE_SIZES_HELP,
+    fargate_size_allowed,
+)
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker import identifiers
 from snowflake_worker.connection import AuthMode
 from snowflake_worker.queue import QueueCounts
@@ -440,7 +444,7 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("memory-too-long", "job.memory", "0000000000768Mi", "maxLength"),
     # Bounded, so CEL's arithmetic on it (2/3 of it) stays far from overflow.
     ("lease-over-a-day", "queue.leaseSeconds", 86_401, "maximum"),
-    # The pod template fields (pod_template.py).
+    # The pod template fields (spec/pod_template.py).
     ("compute-spot", "job.compute", "spot", "enum"),
     ("min-active-jobs-20", "job.minActiveJobs", 20, "maximum"),
     ("idle-wait-zero", "job.idleWaitSeconds", 0, "minimum"),
@@ -453,7 +457,7 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("volumes-not-a-list", "job.volumes", {"name": "x"}, "type"),
 ]
 # Where the model is laxer than the schema: the model half of these fails (strict xfail)
-# until spec.py is fixed; then drop the entry here.
+# until spec/model.py is fixed; then drop the entry here.
 MODEL_XFAIL: dict[str, str] = {}
 
 

@@ -26,10 +26,10 @@ import pytest
 from packaging.requirements import Requirement
 
 from snowflake_operator.constants import WORKER_UID
-from snowflake_operator.job_manifest import build_job
-from snowflake_operator.processor_ref import ProcessorRef
-from snowflake_operator.settings import OperatorSettings
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.kube.job_manifest import build_job
+from snowflake_operator.kube.processor_ref import ProcessorRef
+from snowflake_operator.spec.model import ProcessorSpec
+from snowflake_operator.spec.operator_settings import OperatorSettings
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool
 

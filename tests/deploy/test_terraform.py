@@ -39,9 +39,9 @@ import pytest
 import yaml
 
 from snowflake_operator.constants import FARGATE_PROFILE_LABEL, FARGATE_PROFILE_LABEL_VALUE
-from snowflake_operator.job_manifest import build_job
-from snowflake_operator.processor_ref import ProcessorRef
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.kube.job_manifest import build_job
+from snowflake_operator.kube.processor_ref import ProcessorRef
+from snowflake_operator.spec.model import ProcessorSpec
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool
 from tests.support.terraform_config import (

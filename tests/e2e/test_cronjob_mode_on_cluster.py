@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from snowflake_operator.configmap_status import status_from_data
+from snowflake_operator.cronjob.configmap_status import status_from_data
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.commands import Commands

@@ -14,7 +14,9 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from snowflake_operator.certificate_bundle import (
+from snowflake_operator.constants import CERT_FILES, FINGERPRINT_ANNOTATION, MANAGED_BY
+from snowflake_operator.kube.s3_certificates import download, list_versions, make_s3_client
+from snowflake_operator.poll.certificate_bundle import (
     EXPIRY_WARNING_DAYS,
     ObjectVersions,
     check_bundle,
@@ -22,8 +24,6 @@ from snowflake_operator.certificate_bundle import (
     secret_manifest,
     secret_name,
 )
-from snowflake_operator.constants import CERT_FILES, FINGERPRINT_ANNOTATION, MANAGED_BY
-from snowflake_operator.s3_certificates import download, list_versions, make_s3_client
 from tests.support.cert_bundles import Bundle, make_bundle, problem_from
 from tests.support.s3 import PREFIX, REGION
 from tests.support.s3 import upload as upload_files

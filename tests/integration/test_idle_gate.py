@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from snowflake_devtools.local_poll import local_poll
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
-from snowflake_operator.poll import observe_queue
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.poll.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.poll.run import observe_queue
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, completed, dead_lettered
 

@@ -10,13 +10,13 @@ import time
 import pytest
 from kubernetes import client
 
-from snowflake_operator.leader_election import (
+from snowflake_operator.election.leader_election import (
     Candidate,
     ElectionTiming,
     keep_leading,
     wait_until_leading,
 )
-from snowflake_operator.lease_store import KubeLeaseStore
+from snowflake_operator.election.lease_store import KubeLeaseStore
 from tests.support.kube_fixtures import KubeApi
 from tests.support.polling import wait_for
 

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from snowflake_operator.admission import Refusal, admit
-from snowflake_operator.certificate_bundle import secret_name
-from snowflake_operator.configmap_status import IDLE_GATE_ANNOTATION, status_from_data
 from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
-from snowflake_operator.reference_policy import ReferencePolicy
-from snowflake_operator.table_claims import TableClaim
+from snowflake_operator.cronjob.configmap_status import IDLE_GATE_ANNOTATION, status_from_data
+from snowflake_operator.poll.certificate_bundle import secret_name
+from snowflake_operator.spec.admission import Refusal, admit
+from snowflake_operator.spec.reference_policy import ReferencePolicy
+from snowflake_operator.spec.table_claims import TableClaim
 from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
 from tests.support.queues import fill
 

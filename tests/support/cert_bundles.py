@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import trustme
 
-from snowflake_operator.certificate_bundle import CertificateProblem
+from snowflake_operator.poll.certificate_bundle import CertificateProblem
 
 Bundle = dict[str, bytes]
 

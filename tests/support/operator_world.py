@@ -25,8 +25,8 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from snowflake_devtools.processes import ServerProcess
-from snowflake_operator.certificate_bundle import secret_name
 from snowflake_operator.constants import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
+from snowflake_operator.poll.certificate_bundle import secret_name
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
@@ -101,7 +101,7 @@ def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
 def operator(*extra: str, clean_exit: bool = True) -> Iterator[kopf.testing.KopfRunner]:
     """The real handlers module, loaded by kopf's own `run` command (with ``extra``
     arguments), in its own thread; it must stop cleanly unless ``clean_exit`` is False."""
-    args = ["run", "--standalone", "-A", *extra, "-m", "snowflake_operator.handlers"]
+    args = ["run", "--standalone", "-A", *extra, "-m", "snowflake_operator.daemon.handlers"]
     with kopf.testing.KopfRunner(args, timeout=120) as runner:
         yield runner
     if clean_exit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.spec.model import ProcessorSpec
 
 # Only the required fields: everything else takes the model's defaults.
 MINIMAL_SPEC: dict[str, Any] = {

@@ -18,8 +18,8 @@ from snowflake_devtools.certificates import DemoCertificates
 from snowflake_devtools.mtls_service import start_mtls_service
 from snowflake_devtools.processes import ServerProcess
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.worker_environment import worker_environment
+from snowflake_operator.kube.worker_environment import worker_environment
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 

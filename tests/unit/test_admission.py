@@ -1,5 +1,6 @@
 """Which resources the operator polls at all: allow-lists, one resource per table, image
-references (admission.py, reference_policy.py, table_claims.py, image_reference.py)."""
+references (the modules of snowflake_operator/spec: admission, reference_policy,
+table_claims, image_reference)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator.admission import (
+from snowflake_operator.daemon.operator_command import add_operator_arguments, run_operator
+from snowflake_operator.ops.config import validate_spec
+from snowflake_operator.spec.admission import (
     DUPLICATE_TABLE,
     INVALID_SPEC,
     NOT_ALLOWED,
@@ -17,13 +20,11 @@ from snowflake_operator.admission import (
     Refusal,
     admit,
 )
-from snowflake_operator.image_reference import repository, repository_pattern
-from snowflake_operator.operator_command import add_operator_arguments, run_operator
-from snowflake_operator.ops.config import validate_spec
-from snowflake_operator.reference_policy import ReferencePolicy, refusals, secret_references
-from snowflake_operator.settings import OperatorSettings
-from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.table_claims import TableClaim, earlier_claim, table_key
+from snowflake_operator.spec.image_reference import repository, repository_pattern
+from snowflake_operator.spec.model import ProcessorSpec
+from snowflake_operator.spec.operator_settings import OperatorSettings
+from snowflake_operator.spec.reference_policy import ReferencePolicy, refusals, secret_references
+from snowflake_operator.spec.table_claims import TableClaim, earlier_claim, table_key
 from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
 
 POLICY = ReferencePolicy(

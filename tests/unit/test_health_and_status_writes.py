@@ -1,9 +1,10 @@
-"""The operator's probes (health.py) and when a poll writes its status (status_write.py)."""
+"""The operator's probes (daemon/health.py) and when a poll writes its status
+(poll/status_write.py)."""
 
 from __future__ import annotations
 
-from snowflake_operator.health import Health, overdue
-from snowflake_operator.status_write import status_changed, write_due
+from snowflake_operator.daemon.health import Health, overdue
+from snowflake_operator.poll.status_write import status_changed, write_due
 
 STATUS = {"backlog": 0, "idle": True, "conditions": [{"type": "Ready", "status": "True"}]}
 

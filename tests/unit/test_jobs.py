@@ -9,10 +9,10 @@ import kubernetes_validate
 import pytest
 
 from snowflake_operator.constants import CERT_MOUNT_PATH, FARGATE_PROFILE_LABEL, PROCESSOR_LABEL
-from snowflake_operator.job_history import JobRecord, job_record, jobs_beyond_history
-from snowflake_operator.job_manifest import build_job
-from snowflake_operator.processor_ref import ProcessorRef
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.kube.job_manifest import build_job
+from snowflake_operator.kube.processor_ref import ProcessorRef
+from snowflake_operator.poll.job_history import JobRecord, job_record, jobs_beyond_history
+from snowflake_operator.spec.model import ProcessorSpec
 from tests.support.specs import processor_spec
 
 KUBERNETES_VERSION = "1.31.0"
@@ -275,7 +275,7 @@ def test_fold_summaries_counts_each_finished_job_once() -> None:
     from datetime import UTC, datetime
 
     from snowflake_operator.constants import COUNTED_ANNOTATION
-    from snowflake_operator.job_history import fold_summaries
+    from snowflake_operator.poll.job_history import fold_summaries
 
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     recent = "2026-11-25T11:59:00Z"
@@ -327,7 +327,7 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
     """On Fargate a finished pod is billed until it is removed: with the default history
     limits the poll that folds a Job's summary into the totals also deletes the Job (and
     its pod); an Event keeps its record."""
-    from snowflake_operator.poll import clean_up_history, fold_worker_summaries, mark_counted
+    from snowflake_operator.poll.run import clean_up_history, fold_worker_summaries, mark_counted
 
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     history = _History(
@@ -354,7 +354,7 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
 
 
 def test_history_limits_keep_counted_jobs_where_asked() -> None:
-    from snowflake_operator.poll import clean_up_history
+    from snowflake_operator.poll.run import clean_up_history
 
     history = _History(
         [

@@ -1,4 +1,4 @@
-"""The launch backoff's decisions (launch_backoff.py): pure functions of the finished Jobs."""
+"""The launch backoff's decisions (poll/launch_backoff.py): pure functions of the finished Jobs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from snowflake_operator.job_history import JobReport
-from snowflake_operator.launch_backoff import (
+from snowflake_operator.poll.job_history import JobReport
+from snowflake_operator.poll.launch_backoff import (
     BACKING_OFF,
     BACKOFF_ENDED,
     BackoffState,
@@ -16,7 +16,7 @@ from snowflake_operator.launch_backoff import (
     launch_limit,
     wait_after,
 )
-from snowflake_operator.spec import LaunchBackoff
+from snowflake_operator.spec.model import LaunchBackoff
 
 NOW = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 DEFAULTS = LaunchBackoff()  # 3 in a row, then 60 s doubling up to 1800 s

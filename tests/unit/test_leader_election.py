@@ -1,4 +1,4 @@
-"""Leader election's decisions (leader_election.py): who may write the Lease, and when."""
+"""Leader election's decisions (election/leader_election.py): who may write the Lease, and when."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from snowflake_operator.leader_election import (
+from snowflake_operator.election.leader_election import (
     ElectionTiming,
     LeaseRecord,
     next_record,

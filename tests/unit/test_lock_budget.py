@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from snowflake_operator.spec import JobSettings
+from snowflake_operator.spec.model import JobSettings
 from snowflake_worker.lock_budget import (
     MAX_ACTIVE_JOBS,
     SNOWFLAKE_LOCK_WAITERS_LIMIT,

@@ -1,5 +1,5 @@
 """spec.job's pod template fields and compute modes: what the model accepts and what it
-refuses, naming the field (pod_template.py, spec.py). The CRD refuses the same with CEL
+refuses, naming the field (spec/pod_template.py, spec/model.py). The CRD refuses the same with CEL
 rules (tests/deploy/test_crd.py, tests/e2e/test_crd_on_server.py)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from snowflake_operator.admission import INVALID_SPEC, Refusal, admit
-from snowflake_operator.reference_policy import ReferencePolicy
-from snowflake_operator.spec import ProcessorSpec
-from snowflake_operator.table_claims import TableClaim
-from snowflake_operator.worker_environment import worker_environment
+from snowflake_operator.kube.worker_environment import worker_environment
+from snowflake_operator.spec.admission import INVALID_SPEC, Refusal, admit
+from snowflake_operator.spec.model import ProcessorSpec
+from snowflake_operator.spec.reference_policy import ReferencePolicy
+from snowflake_operator.spec.table_claims import TableClaim
 from tests.support.specs import MINIMAL_SPEC, processor_spec
 
 POLICY = ReferencePolicy(images=(".*",), service_accounts=(".*",), secrets=(".*",))

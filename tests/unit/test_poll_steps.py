@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator.certificate_bundle import CertificatesOutcome
-from snowflake_operator.job_history import JobRecord, job_record
-from snowflake_operator.poll import PollEdges, run_poll
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.poll.certificate_bundle import CertificatesOutcome
+from snowflake_operator.poll.job_history import JobRecord, job_record
+from snowflake_operator.poll.run import PollEdges, run_poll
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
 from tests.support.specs import MINIMAL_SPEC, processor_spec
 

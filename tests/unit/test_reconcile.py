@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from snowflake_operator.launch_backoff import BackoffState
-from snowflake_operator.planning import (
+from snowflake_operator.cronjob.reconcile_once import failure_reason
+from snowflake_operator.poll.launch_backoff import BackoffState
+from snowflake_operator.poll.planning import (
     MAX_JOB_NAME,
     Condition,
     Observation,
@@ -20,8 +21,7 @@ from snowflake_operator.planning import (
     poll_slot,
     status_fields,
 )
-from snowflake_operator.reconcile_once import failure_reason
-from snowflake_operator.spec import ProcessorSpec
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue import LeaseRecovery, QueueCounts
 from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
 
@@ -387,7 +387,7 @@ def test_condition_as_dict() -> None:
 
 
 def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
-    from snowflake_operator.idle_gate import full_poll_due, is_idle, signature_changed
+    from snowflake_operator.poll.idle_gate import full_poll_due, is_idle, signature_changed
     from snowflake_worker.queue import QueueCounts, TableSignature
 
     assert is_idle(QueueCounts(0, 0, 0, 5, 1, None), 0)

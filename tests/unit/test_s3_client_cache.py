@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from snowflake_operator.s3_certificates import make_s3_client
+from snowflake_operator.kube.s3_certificates import make_s3_client
 
 
 @pytest.fixture(autouse=True)

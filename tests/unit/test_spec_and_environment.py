@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from snowflake_operator.fargate_sizes import (
-    FARGATE_SIZES_MIB,
-    exact_fargate_requests,
-    fargate_billed_size,
-)
-from snowflake_operator.spec import ProcessorSpec, SecretKeyRef
-from snowflake_operator.worker_environment import (
+from snowflake_operator.kube.worker_environment import (
     SNOWFLAKE_KEY_MOUNT_PATH,
     worker_environment,
     worker_secret_environment,
 )
+from snowflake_operator.spec.fargate_sizes import (
+    FARGATE_SIZES_MIB,
+    exact_fargate_requests,
+    fargate_billed_size,
+)
+from snowflake_operator.spec.model import ProcessorSpec, SecretKeyRef
 from snowflake_worker.connection import AuthMode, load_snowflake_settings
 from snowflake_worker.settings import load_worker_settings
 from tests.support.specs import MINIMAL_SPEC, processor_spec

@@ -12,10 +12,15 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from snowflake_operator import metrics
-from snowflake_operator.job_history import JobRecord, JobReport, fold_summaries, job_event
-from snowflake_operator.processing_rate import RateWindow
-from snowflake_operator.worker_report import CallLatency, call_latency, responses, service_report
+from snowflake_operator.daemon import metrics
+from snowflake_operator.daemon.processing_rate import RateWindow
+from snowflake_operator.poll.job_history import JobRecord, JobReport, fold_summaries, job_event
+from snowflake_operator.poll.worker_report import (
+    CallLatency,
+    call_latency,
+    responses,
+    service_report,
+)
 from snowflake_worker.call_stats import CALL_SECONDS_BUCKETS, CallStats
 
 BUCKETS = len(CALL_SECONDS_BUCKETS) + 1

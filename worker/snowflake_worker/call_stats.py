@@ -15,7 +15,7 @@ from typing import Any
 
 # Upper bounds (seconds) of the call-latency buckets; one more bucket holds the rest (+Inf).
 # The summary carries the bounds with the counts, so an operator of another version can
-# still place each count (operator/snowflake_operator/worker_report.py).
+# still place each count (operator/snowflake_operator/poll/worker_report.py).
 CALL_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 # How a call ended: the class of the status the service answered, or "error" when no

@@ -84,7 +84,7 @@ watchNamespaces, or jobs.namespace alone. */}}
 {{- end -}}
 {{- end -}}
 
-{{/* The operator's settings (SFP_OPERATOR_*, operator/snowflake_operator/settings.py) and
+{{/* The operator's settings (SFP_OPERATOR_*, operator/snowflake_operator/spec/operator_settings.py) and
 operator.extraEnv: the same for the operator Deployment and, in CronJob mode, every run. */}}
 {{- define "snowflake-processor.settingsEnv" -}}
 - name: SFP_OPERATOR_WORKER_IMAGE

@@ -16,10 +16,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
+from snowflake_operator.constants import GROUP, KIND, PLURAL, VERSION
+from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.errors import ConfigError, FatalError, one_line
-
-from ..constants import GROUP, KIND, PLURAL, VERSION
-from ..spec import ProcessorSpec
 
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -46,7 +45,7 @@ class ClusterResource:
     def login_secrets(self, spec: ProcessorSpec) -> dict[str, Any]:
         """The key pair or password its spec.snowflake.auth references, as the operator reads
         them for its own connection (nothing for workload identity)."""
-        from ..kube_edges import snowflake_secrets
+        from snowflake_operator.kube.edges import snowflake_secrets
 
         try:
             return snowflake_secrets(self.api, self.namespace, spec)

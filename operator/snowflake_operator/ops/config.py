@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from snowflake_operator.spec.fields import known_fields_only, unknown_fields_message
+from snowflake_operator.spec.model import ProcessorSpec, QueueSettings
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.errors import ConfigError, one_line
 from snowflake_worker.validation_errors import spec_location, validation_problems
 
-from ..spec import ProcessorSpec, QueueSettings
-from ..spec_fields import known_fields_only, unknown_fields_message
 from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
 
 if TYPE_CHECKING:  # only for the annotation: the cluster module loads the kubernetes client

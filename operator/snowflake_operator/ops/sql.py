@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from snowflake_operator import queue_schema
 from snowflake_worker.errors import ConfigError
 from snowflake_worker.identifiers import InvalidIdentifier, TableRef
 
-from .. import queue_schema
 from .command import OpsCommand
 from .output import Column
 

@@ -1,0 +1,1 @@
+"""CronJob mode: one poll per run, its status in a ConfigMap (no CRD, no daemon)."""

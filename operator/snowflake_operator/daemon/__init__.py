@@ -1,0 +1,1 @@
+"""The operator process: kopf handlers, the per-processor loop, metrics, health."""

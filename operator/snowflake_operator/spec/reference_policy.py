@@ -1,0 +1,73 @@
+"""What a SnowflakeProcessor may reference: the operator's allow-lists. Pure.
+
+Creating a resource makes the operator run pods with its image and service account, mount
+the Secrets it names, and read those Secrets itself to log in to Snowflake (docs/security.md).
+So the image, the service account and every Secret reference must be allowed by the
+operator's settings (SFP_OPERATOR_ALLOWED_*); a resource with anything else is refused
+before any of it is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import ProcessorSpec
+
+
+@dataclass(frozen=True)
+class ReferencePolicy:
+    """Regular expressions, each matching a whole value."""
+
+    images: tuple[str, ...]
+    service_accounts: tuple[str, ...]
+    secrets: tuple[str, ...]
+
+
+def allowed(value: str, patterns: Sequence[str]) -> bool:
+    return any(re.fullmatch(pattern, value) for pattern in patterns)
+
+
+def secret_references(spec: ProcessorSpec) -> dict[str, str]:
+    """Secret names the resource makes the operator read or a Job mount or pass in, by
+    field: the login's, the certificates', and those of spec.job's env and volumes."""
+    refs = {
+        f"spec.snowflake.auth.{field}": ref.name
+        for field, ref in spec.snowflake.auth.secrets_in_use().items()
+    }
+    if spec.certificates is not None and spec.certificates.existing_secret is not None:
+        refs["spec.certificates.existingSecret"] = spec.certificates.existing_secret
+    for index, variable in enumerate(spec.job.env or []):
+        ref = variable.value_from.secret_key_ref if variable.value_from else None
+        if ref is not None:
+            refs[f"spec.job.env[{index}].valueFrom.secretKeyRef.name"] = ref.name
+    for index, volume in enumerate(spec.job.volumes or []):
+        for where, name in volume.secret_names():
+            refs[f"spec.job.volumes[{index}].{where}"] = name
+    if spec.endpoint.headers_secret is not None:
+        refs["spec.endpoint.headersSecret"] = spec.endpoint.headers_secret
+    return refs
+
+
+def refusals(spec: ProcessorSpec, policy: ReferencePolicy) -> list[str]:
+    """One message per reference outside the policy, naming the field and its setting."""
+    problems = []
+    if spec.job.image is not None and not allowed(spec.job.image, policy.images):
+        problems.append(
+            f"spec.job.image {spec.job.image!r} is not an allowed worker image "
+            "(SFP_OPERATOR_ALLOWED_IMAGES)"
+        )
+    account = spec.job.service_account_name
+    if not allowed(account, policy.service_accounts):
+        problems.append(
+            f"spec.job.serviceAccountName {account!r} is not an allowed service account "
+            "(SFP_OPERATOR_ALLOWED_SERVICE_ACCOUNTS)"
+        )
+    for field, name in secret_references(spec).items():
+        if not allowed(name, policy.secrets):
+            problems.append(
+                f"{field} {name!r} is not a Secret resources may reference "
+                "(SFP_OPERATOR_ALLOWED_SECRETS)"
+            )
+    return problems
