@@ -126,8 +126,8 @@ def reconcile_once(args: argparse.Namespace) -> int:
 
 def reconcile(args: argparse.Namespace) -> dict[str, Any]:
     """The run, as a report; FatalError for what stops it before its status is written."""
-    from snowflake_operator.ops.cluster import kube_client
-    from snowflake_operator.ops.config import read_yaml_file
+    from snowflake_operator.kube.client_config import kube_client
+    from snowflake_operator.spec.documents import read_yaml_file
 
     try:
         settings = OperatorSettings()

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from snowflake_operator.spec.documents import read_yaml_file
 from snowflake_operator.spec.fields import known_fields_only, unknown_fields_message
 from snowflake_operator.spec.model import ProcessorSpec, QueueSettings
 from snowflake_worker.connection import AuthMode, SnowflakeSettings
-from snowflake_worker.errors import ConfigError, one_line
+from snowflake_worker.errors import ConfigError
 from snowflake_worker.validation_errors import spec_location, validation_problems
 
 from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
@@ -211,24 +212,6 @@ def load_resource_spec(path: Path) -> ProcessorSpec:
     if kind is not None and kind != RESOURCE_KIND:
         raise ConfigError(f"{path} is a {kind}, not a {RESOURCE_KIND}")
     return validate_spec(document["spec"], f"resource {path}")
-
-
-def read_yaml_file(path: Path, what: str) -> Any:
-    """The parsed YAML document; ConfigError saying why the file cannot be read or parsed."""
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read the {what} {path}: {reason}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or one_line(exc)
-        raise ConfigError(f"{path} is not valid YAML{line}: {problem}") from None
 
 
 def validate_spec(spec: Any, source: str) -> ProcessorSpec:
