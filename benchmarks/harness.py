@@ -19,8 +19,9 @@ from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.kube.worker_environment import worker_environment
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.connection import SnowflakeSettings, connect
+from snowflake_worker.connection import connect
 from snowflake_worker.queue import QueueClient
+from snowflake_worker.snowflake_settings import SnowflakeSettings
 
 # Set to a folder holding another checkout's snowflake_worker to run the workers from it
 # (before/after comparisons); everything else still runs from this tree.

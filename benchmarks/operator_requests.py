@@ -24,7 +24,7 @@ from snowflake_operator.constants import PROCESSOR_LABEL
 from snowflake_operator.poll.job_history import job_record, jobs_beyond_history, unfinished_names
 from snowflake_operator.poll.planning import Observation, merge_conditions, plan_poll
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.queue import QueueCounts
+from snowflake_worker.queue_records import QueueCounts
 
 from .harness import bench_environment
 from .operator_world import WRITES, kube_world, metric_total, processor_body, wait

@@ -49,10 +49,12 @@ from snowflake_devtools.snowflake_emulator import free_port
 from snowflake_devtools.specs import emulator_spec
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.connection import SnowflakeSettings, connect
+from snowflake_worker.connection import connect
 from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
-from snowflake_worker.queue import QueueClient, QueueCounts
+from snowflake_worker.queue import QueueClient
+from snowflake_worker.queue_records import QueueCounts
+from snowflake_worker.snowflake_settings import SnowflakeSettings
 
 CHAOS_TABLE = TableRef("CHAOS", "QUEUE", "WORK_QUEUE")
 PROCESSOR_NAME = "chaos"

@@ -30,7 +30,8 @@ from snowflake_processor.cli import Command
 from snowflake_worker.connection import connect
 from snowflake_worker.errors import FatalError
 from snowflake_worker.identifiers import TableRef
-from snowflake_worker.queue import DeadLetter, QueueClient, QueueCounts
+from snowflake_worker.queue import QueueClient
+from snowflake_worker.queue_records import DeadLetter, QueueCounts
 
 from .backend import LocalJobBackend
 from .certificates import write_demo_certificates

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from snowflake_worker.queue import QueueCounts
+from snowflake_worker.queue_records import QueueCounts
 
 RATE_WINDOW_SECONDS = 10.0  # long enough to smooth the 2 s ticks, short enough to follow
 

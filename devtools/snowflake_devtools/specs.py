@@ -12,8 +12,8 @@ from snowflake_operator.spec.model import (
     SnowflakeAuth,
     SnowflakeTarget,
 )
-from snowflake_worker.connection import AuthMode
 from snowflake_worker.identifiers import TableRef
+from snowflake_worker.snowflake_settings import AuthMode
 
 
 def emulator_spec(

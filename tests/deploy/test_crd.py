@@ -33,8 +33,8 @@ from snowflake_operator.spec.fargate_sizes import (
 )
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker import identifiers
-from snowflake_worker.connection import AuthMode
-from snowflake_worker.queue import QueueCounts
+from snowflake_worker.queue_records import QueueCounts
+from snowflake_worker.snowflake_settings import AuthMode
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "snowflakeprocessors.yaml"

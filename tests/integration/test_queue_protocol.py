@@ -209,7 +209,8 @@ def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
 def test_a_lost_session_is_replaced_and_the_statement_retried(tmp_path: Path) -> None:
     """The emulator restarts (data on disk): the old session is gone, as after expiry."""
     from snowflake_devtools.processes import start_snowflake_emulator
-    from snowflake_worker.connection import SnowflakeSettings, connect, reconnect
+    from snowflake_worker.connection import connect, reconnect
+    from snowflake_worker.snowflake_settings import SnowflakeSettings
 
     server = start_snowflake_emulator(tmp_path / "data", tmp_path / "emulator.log")
     try:

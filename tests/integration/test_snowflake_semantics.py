@@ -19,10 +19,11 @@ import pytest
 from snowflake.connector import errors as sf_errors
 
 from snowflake_devtools.processes import ServerProcess
-from snowflake_worker.connection import SnowflakeSettings, connect
+from snowflake_worker.connection import connect
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, Status, dead_lettered
 from snowflake_worker.queue_sql import statements_for
+from snowflake_worker.snowflake_settings import SnowflakeSettings
 from tests.support.polling import wait_for
 from tests.support.queues import fetch_rows, fill
 from tests.support.snowflake import (

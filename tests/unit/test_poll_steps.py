@@ -14,7 +14,7 @@ from snowflake_operator.poll.certificate_bundle import CertificatesOutcome
 from snowflake_operator.poll.job_history import JobRecord, job_record
 from snowflake_operator.poll.run import PollEdges, run_poll
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.queue import LeaseRecovery, QueueCounts
+from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
 from tests.support.specs import MINIMAL_SPEC, processor_spec
 
 NOW = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)

@@ -14,7 +14,6 @@ from snowflake_worker.queue import (
     ERROR_MESSAGE_LIMIT,
     ClaimedEntry,
     Outcome,
-    QueueCounts,
     RowAfterWrite,
     Status,
     _json_batches,
@@ -25,6 +24,7 @@ from snowflake_worker.queue import (
     landed_outcomes,
     released,
 )
+from snowflake_worker.queue_records import QueueCounts
 
 ENTRY = ClaimedEntry(id="e-1", data='{"a": 1}', retry_count=2, claim_token="tok-abc")
 

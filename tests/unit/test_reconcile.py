@@ -22,7 +22,7 @@ from snowflake_operator.poll.planning import (
     status_fields,
 )
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.queue import LeaseRecovery, QueueCounts
+from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
 from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -388,7 +388,7 @@ def test_condition_as_dict() -> None:
 
 def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
     from snowflake_operator.poll.idle_gate import full_poll_due, is_idle, signature_changed
-    from snowflake_worker.queue import QueueCounts, TableSignature
+    from snowflake_worker.queue_records import QueueCounts, TableSignature
 
     assert is_idle(QueueCounts(0, 0, 0, 5, 1, None), 0)
     assert not is_idle(QueueCounts(0, 3, 0, 5, 1, None), 0)  # retries scheduled: stay awake

@@ -21,8 +21,8 @@ from snowflake_operator.spec.fargate_sizes import (
     fargate_billed_size,
 )
 from snowflake_operator.spec.model import ProcessorSpec, SecretKeyRef
-from snowflake_worker.connection import AuthMode, load_snowflake_settings
 from snowflake_worker.settings import load_worker_settings
+from snowflake_worker.snowflake_settings import AuthMode, load_snowflake_settings
 from tests.support.specs import MINIMAL_SPEC, processor_spec
 
 

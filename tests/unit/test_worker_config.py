@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from snowflake_worker.connection import (
-    AuthMode,
-    SnowflakeSettings,
-    connection_params,
-    load_snowflake_settings,
-)
+from snowflake_worker.connection import connection_params
 from snowflake_worker.errors import ConfigError
 from snowflake_worker.settings import WorkerSettings, load_worker_settings
+from snowflake_worker.snowflake_settings import (
+    AuthMode,
+    SnowflakeSettings,
+    load_snowflake_settings,
+)
 
 MINIMAL_WORKER = {"SFP_ENDPOINT_URL": "https://service.example/entries"}
 MINIMAL_SNOWFLAKE = {

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from snowflake_worker.connection import SnowflakeSettings
 from snowflake_worker.settings import WorkerSettings
+from snowflake_worker.snowflake_settings import SnowflakeSettings
 from tests.support.generators import assert_generated_file_current
 
 ROOT = Path(__file__).resolve().parents[2]

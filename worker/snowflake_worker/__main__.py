@@ -45,8 +45,8 @@ class Variable:
 
 def environment_variables() -> dict[str, list[Variable]]:
     """Every variable the worker reads, grouped by settings model, in declaration order."""
-    from .connection import SnowflakeSettings
     from .settings import WorkerSettings
+    from .snowflake_settings import SnowflakeSettings
 
     return {
         "Worker": _variables(WorkerSettings),

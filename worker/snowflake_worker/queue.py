@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -29,6 +28,7 @@ from tenacity import (
 )
 
 from .identifiers import TableRef
+from .queue_records import DeadLetter, LeaseRecovery, QueueCounts, TableSignature
 from .queue_sql import statements_for
 
 # Keep one statement's JSON bind well under Snowflake's ~1 MB guidance for a statement's
@@ -111,48 +111,6 @@ def released(entry: ClaimedEntry, *, error: str | None = None, delay_seconds: in
         retry_increment=0 if error is None else 1,
         delay_seconds=delay_seconds,
     )
-
-
-@dataclass(frozen=True)
-class QueueCounts:
-    eligible: int  # pending, below max attempts, next attempt due: what Jobs can claim now
-    pending: int
-    processing: int
-    completed: int
-    failed: int
-    oldest_pending_age_seconds: int | None
-
-    @property
-    def total(self) -> int:
-        return self.pending + self.processing + self.completed + self.failed
-
-
-@dataclass(frozen=True)
-class TableSignature:
-    rows: int  # SHOW TABLES "rows"
-    bytes: int  # SHOW TABLES "bytes": changes when micro-partitions are rewritten
-    count: int  # COUNT(*) from metadata
-
-    @property
-    def metadata_reliable(self) -> bool:
-        """The local emulator reports 0 rows and 0 bytes for every table."""
-        return not (self.count > 0 and self.rows == 0 and self.bytes == 0)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A failed row as the ops commands show it."""
-
-    id: str
-    error_message: str | None
-    retry_count: int
-    failed_at: datetime | None  # NULL on rows a legacy writer failed
-
-
-@dataclass(frozen=True)
-class LeaseRecovery:
-    requeued: int
-    dead_lettered: int
 
 
 @dataclass(frozen=True)

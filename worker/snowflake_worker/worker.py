@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .connection import connect, load_snowflake_settings, reconnect
+from .connection import connect, reconnect
 from .drain import Drainer, summary_line
 from .errors import ConfigError, FatalError, one_line
 from .http_clients import service_clients
@@ -19,6 +19,7 @@ from .queue import QueueClient
 from .service_headers import read_header_files
 from .service_request import ServiceRequest
 from .settings import WorkerSettings, load_worker_settings
+from .snowflake_settings import load_snowflake_settings
 from .termination import (
     NOTHING_CLAIMED,
     StoppedBeforeClaiming,

@@ -20,7 +20,7 @@ from typing import Any
 
 from snowflake_operator.constants import GROUP
 from snowflake_operator.poll.idle_gate import IdleGate
-from snowflake_worker.queue import QueueCounts, TableSignature
+from snowflake_worker.queue_records import QueueCounts, TableSignature
 
 SPEC_SUFFIX, STATUS_SUFFIX = "-spec", "-status"
 SPEC_KEY = "spec.yaml"  # the key of the spec ConfigMap the CronJob mounts as a file

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from snowflake_operator.poll.job_history import JobReport
 from snowflake_operator.poll.worker_report import CallLatency
 from snowflake_worker.call_stats import CALL_SECONDS_BUCKETS, STATUS_CLASSES
-from snowflake_worker.queue import LeaseRecovery, QueueCounts
+from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
 
 from .processing_rate import RateWindow
 

@@ -16,9 +16,10 @@ from snowflake_operator.poll.idle_gate import IdleGate
 from snowflake_operator.poll.job_history import JobRecord, unfinished_names
 from snowflake_operator.poll.run import PollEdges
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.connection import AuthMode, connect
+from snowflake_worker.connection import connect
 from snowflake_worker.errors import one_line
 from snowflake_worker.queue import QueueClient
+from snowflake_worker.snowflake_settings import AuthMode
 
 from .api import create_job, delete_job, mark_job_counted, read_secret, secret_value
 from .certificate_sync import ensure_certificates

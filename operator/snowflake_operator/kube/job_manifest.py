@@ -31,7 +31,7 @@ from snowflake_operator.constants import (
     WORKER_UID,
 )
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.connection import AuthMode
+from snowflake_worker.snowflake_settings import AuthMode
 
 from .processor_ref import ProcessorRef
 from .worker_environment import worker_environment, worker_secret_environment

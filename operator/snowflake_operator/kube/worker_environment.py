@@ -15,7 +15,7 @@ from snowflake_operator.constants import (
     TERMINATION_MESSAGE_PATH,
 )
 from snowflake_operator.spec.model import ProcessorSpec, SecretKeyRef
-from snowflake_worker.connection import AuthMode
+from snowflake_worker.snowflake_settings import AuthMode
 
 
 def worker_environment(

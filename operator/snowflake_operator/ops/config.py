@@ -22,8 +22,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from snowflake_operator.spec.documents import read_yaml_file
 from snowflake_operator.spec.fields import known_fields_only, unknown_fields_message
 from snowflake_operator.spec.model import ProcessorSpec, QueueSettings
-from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.errors import ConfigError
+from snowflake_worker.snowflake_settings import AuthMode, SnowflakeSettings
 from snowflake_worker.validation_errors import spec_location, validation_problems
 
 from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS

@@ -10,7 +10,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from snowflake_worker.connection import AuthMode
+from snowflake_worker.snowflake_settings import AuthMode
 
 from .output import JSON, OUTPUT_FORMATS, TABLE
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snowflake_worker.queue import QueueCounts, TableSignature
+from snowflake_worker.queue_records import QueueCounts, TableSignature
 
 # Statement kinds that need no running warehouse on Snowflake.
 WAREHOUSE_FREE_KINDS = frozenset({"idle_show", "idle_count"})

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from snowflake_operator.spec.model import ProcessorSpec
-from snowflake_worker.queue import LeaseRecovery, QueueCounts
+from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
 
 from .launch_backoff import BackoffState, condition_fields, launch_limit
 

@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.errors import one_line
-from snowflake_worker.queue import LeaseRecovery, QueueClient, QueueCounts
+from snowflake_worker.queue import QueueClient
+from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
 
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle

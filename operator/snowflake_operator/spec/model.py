@@ -10,7 +10,6 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, field_validator, model_validator
 
 from snowflake_operator.constants import FARGATE_PROFILE_LABEL
-from snowflake_worker.connection import AuthMode, SnowflakeSettings
 from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
 from snowflake_worker.lock_budget import (
@@ -21,6 +20,7 @@ from snowflake_worker.lock_budget import (
 from snowflake_worker.response_storage import STORE_RESPONSE_MAX_BYTES
 from snowflake_worker.retry_after import MAX_RELEASE_SECONDS
 from snowflake_worker.service_request import Payload
+from snowflake_worker.snowflake_settings import AuthMode, SnowflakeSettings
 
 from .base import SpecModel as _Model
 from .fargate_sizes import FARGATE_CPUS, FARGATE_SIZES_HELP, fargate_size_problem
