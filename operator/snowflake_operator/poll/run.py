@@ -29,8 +29,7 @@ from typing import Any, Protocol
 
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.errors import one_line
-from snowflake_worker.queue import QueueClient
-from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
+from snowflake_worker.queue_records import LeaseRecovery, QueueCounts, TableSignature
 
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
@@ -51,8 +50,18 @@ class CertificateSource(Protocol):
         ...
 
 
+class QueueStatements(Protocol):
+    """The queue statements a poll runs (snowflake_worker.queue.QueueClient has them)."""
+
+    def table_signature(self) -> TableSignature: ...
+
+    def recover_expired_leases(self, *, lease_seconds: int, max_attempts: int) -> LeaseRecovery: ...
+
+    def counts(self, *, max_attempts: int) -> QueueCounts: ...
+
+
 class QueueSource(Protocol):
-    def open(self, spec: ProcessorSpec) -> tuple[QueueClient | None, str | None]:
+    def open(self, spec: ProcessorSpec) -> tuple[QueueStatements | None, str | None]:
         """(queue, None), or (None, why no connection could be made)."""
         ...
 
@@ -172,7 +181,7 @@ def run_poll(
 
 
 def observe_queue(
-    queue: QueueClient,
+    queue: QueueStatements,
     spec: ProcessorSpec,
     unfinished_jobs: int,
     gate: IdleGate | None = None,
