@@ -31,7 +31,7 @@ import httpx
 
 from snowflake_devtools.mtls_service import STATS_PATH, client_ssl_context, fetch_stats
 from snowflake_devtools.snowflake_emulator import fetch_model_stats
-from snowflake_worker.lock_budget import fixed_batch_ceiling
+from snowflake_operator.poll.job_count import fixed_batch_ceiling
 
 from .harness import Bench, bench_environment
 

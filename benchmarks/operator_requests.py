@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.support.polls import plan_poll
+
 from snowflake_devtools.snowflake_emulator import free_port
 from snowflake_operator.constants import PROCESSOR_LABEL
 from snowflake_operator.poll.job_history import job_record, jobs_beyond_history, unfinished_names
-from snowflake_operator.poll.planning import Observation, merge_conditions, plan_poll
+from snowflake_operator.poll.planning import Observation, merge_conditions
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue_records import QueueCounts
 

@@ -57,3 +57,15 @@ WORKER_CONTAINER = "worker"
 WORKER_COMMAND = ["snowflake-processor-worker"]
 WORKER_UID = 10001  # the numeric non-root user of both images
 SECRET_FILE_MODE = 0o400
+
+# Snowflake fails a statement (000625) that would make more than 20 wait for a table's
+# lock. Each worker has at most one statement on the table, the operator (one per
+# processor) and an ops command one each: poll/job_count.py explains the sum.
+SNOWFLAKE_LOCK_WAITERS_LIMIT = 20
+STATEMENTS_PER_WORKER = 1
+OPERATOR_AND_OPS_STATEMENTS = 2
+# The largest maxActiveJobs whose statements never exceed Snowflake's waiter limit (the
+# CRD's bound).
+MAX_ACTIVE_JOBS = (
+    SNOWFLAKE_LOCK_WAITERS_LIMIT + 1 - OPERATOR_AND_OPS_STATEMENTS
+) // STATEMENTS_PER_WORKER

@@ -25,7 +25,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from snowflake_operator import constants
-from snowflake_operator.poll.planning import Observation, plan_poll
+from snowflake_operator.poll.planning import Observation
 from snowflake_operator.spec.fargate_sizes import (
     FARGATE_CPUS,
     FARGATE_SIZES_HELP,
@@ -35,6 +35,7 @@ from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker import identifiers
 from snowflake_worker.queue_records import QueueCounts
 from snowflake_worker.snowflake_settings import AuthMode
+from tests.support.polls import plan_poll
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "snowflakeprocessors.yaml"

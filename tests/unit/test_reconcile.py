@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from snowflake_operator.cronjob.reconcile_once import failure_reason
+from snowflake_operator.poll.job_count import job_limit, jobs_to_launch, spec_lock_share_per_job
 from snowflake_operator.poll.launch_backoff import BackoffState
 from snowflake_operator.poll.planning import (
     MAX_JOB_NAME,
@@ -16,13 +17,12 @@ from snowflake_operator.poll.planning import (
     Observation,
     PollPlan,
     job_names,
-    jobs_to_launch,
-    plan_poll,
     poll_slot,
     status_fields,
 )
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
+from tests.support.polls import plan_poll
 from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -206,8 +206,8 @@ def test_launches_stop_where_the_table_lock_would_be_overused() -> None:
         job={"entriesPerJob": 1000, "maxActiveJobs": 19, "flushSeconds": 5},
     )
     # One Job: 0.5 s x (1/10 + 1/5) = 15% of the lock; 50% allows 3 Jobs, not 19.
-    assert spec.lock_share_per_job() == pytest.approx(0.15)
-    assert spec.job_limit() == 3
+    assert spec_lock_share_per_job(spec) == pytest.approx(0.15)
+    assert job_limit(spec) == 3
     plan = plan_poll("orders", spec, Observation(now=NOW, unfinished_jobs=1, counts=_counts(10**6)))
     assert len(plan.launch) == 2
     assert plan.status["jobLimit"] == 3
@@ -216,14 +216,14 @@ def test_launches_stop_where_the_table_lock_would_be_overused() -> None:
 
 def test_the_lock_limit_never_stops_a_fleet_entirely() -> None:
     spec = _spec(queue={"lockHoldSeconds": 10, "lockShare": 0.1})
-    assert spec.job_limit() == 1
+    assert job_limit(spec) == 1
 
 
 def test_with_the_defaults_max_active_jobs_binds_below_the_lock_limit() -> None:
     # 10 Jobs x 0.35 s x (1/15 + 1/10) = 58% of the lock, within the default 60%
-    assert processor_spec(MINIMAL_SPEC).job_limit() == 10
+    assert job_limit(processor_spec(MINIMAL_SPEC)) == 10
     spec = processor_spec(MINIMAL_SPEC, job={"maxActiveJobs": 4})
-    assert spec.job_limit() == 4
+    assert job_limit(spec) == 4
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))
     assert plan_poll("orders", spec, seen).status["tableLockShare"] == 0
 

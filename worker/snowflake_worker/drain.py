@@ -85,7 +85,8 @@ class Drainer:
         self.request = request or ServiceRequest(method, payload)
         self.pacer = RequestPacer(settings.requests_per_second or None)
         self.calls = CallStats()  # by status class and latency, for the summary
-        # One thread: at most one statement on the table per worker (lock_budget.py).
+        # One thread: at most one statement on the table per worker (the operator's Job
+        # limit counts on it).
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowflake")
         self._inbox: asyncio.Queue[ClaimedEntry | None] = asyncio.Queue()
         self._in_flight: set[asyncio.Timeout] = set()  # one per call, rescheduled on a stop

@@ -30,6 +30,7 @@ from snowflake_operator.kube.api import patch_processor_status
 from snowflake_operator.kube.edges import always_leading, kube_poll_edges
 from snowflake_operator.kube.processor_ref import ProcessorRef
 from snowflake_operator.kube.processor_state import ProcessorState
+from snowflake_operator.poll.job_count import job_limit
 from snowflake_operator.poll.job_history import JobRecord
 from snowflake_operator.poll.planning import Condition, merge_conditions
 from snowflake_operator.poll.run import PollEdges, PollResult, run_poll
@@ -287,6 +288,6 @@ def record_poll_metrics(
         certificate_expiry=None if check is None else check.not_after.timestamp(),
         suspended=spec.suspend,
         idle=result.observation.idle,
-        job_limit=spec.job_limit(),
+        job_limit=job_limit(spec),
         reports=result.job_reports,
     )

@@ -6,7 +6,6 @@ poll/run.py observes, calls plan_poll() and applies its plan, for the operator a
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,58 +13,10 @@ from typing import Any
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue_records import LeaseRecovery, QueueCounts
 
-from .launch_backoff import BackoffState, condition_fields, launch_limit
+from .job_count import lock_status
+from .launch_backoff import BackoffState, condition_fields
 
 MAX_JOB_NAME = 63  # a Job name becomes a label value: 63 characters at most
-
-
-def jobs_to_launch(backlog: int, entries_per_job: int, unfinished: int, max_active: int) -> int:
-    """clamp(ceil(backlog / entriesPerJob) - unfinished, 0, jobLimit - unfinished), where
-    jobLimit is maxActiveJobs or fewer (ProcessorSpec.job_limit: the table's lock).
-
-    Unfinished Jobs (running or still Pending) are assumed to take their share of the
-    backlog, like KEDA ScaledJob's "accurate" strategy.
-    """
-    if backlog <= 0:
-        return 0
-    wanted = math.ceil(backlog / entries_per_job) - unfinished
-    return max(0, min(wanted, max_active - unfinished))
-
-
-def queue_busy(counts: QueueCounts) -> bool:
-    """Entries to claim now, or entries a worker holds: the queue has work in hand."""
-    return counts.eligible > 0 or counts.processing > 0
-
-
-def launches_wanted(
-    spec: ProcessorSpec, counts: QueueCounts | None, unfinished: int, limit: int | None = None
-) -> int:
-    """How many Jobs the backlog calls for now (before certificates are looked at): its
-    share of the backlog, at least enough for minActiveJobs unfinished while the queue is
-    busy, within maxActiveJobs, and within ``limit`` (the launch backoff's) if given."""
-    if counts is None or spec.suspend:
-        return 0
-    job = spec.job
-    cap = spec.job_limit()  # maxActiveJobs, or fewer if the table's lock allows fewer
-    wanted = jobs_to_launch(counts.eligible, job.entries_per_job, unfinished, cap)
-    if queue_busy(counts):  # warm Jobs: min(...) keeps them within the cap too
-        wanted = max(wanted, min(job.min_active_jobs, cap) - unfinished)
-    if limit is not None:
-        wanted = min(wanted, limit)
-    return max(0, wanted)
-
-
-def launches_allowed(
-    spec: ProcessorSpec,
-    counts: QueueCounts | None,
-    occupied: int,
-    backoff: BackoffState,
-    now: datetime,
-) -> int:
-    """launches_wanted within the launch backoff's limit. ``occupied``: the unfinished Jobs
-    and the finished ones not counted yet."""
-    limit = launch_limit(backoff, spec.job.launch_backoff, now, occupied)
-    return launches_wanted(spec, counts, occupied, limit)
 
 
 def poll_slot(now: datetime, poll_interval_seconds: int) -> int:
@@ -123,6 +74,9 @@ class Observation:
     # moment): they keep their place until counted, or a failed one could be replaced
     # before it counts towards the launch backoff.
     uncounted_jobs: int = 0
+    # How many Jobs the backlog calls for (job_count.launches_allowed, decided once per
+    # poll, before certificates are looked at); launched only if they are ready.
+    wanted_jobs: int = 0
 
     @property
     def occupied(self) -> int:
@@ -156,21 +110,13 @@ def plan_poll(name: str, spec: ProcessorSpec, seen: Observation) -> PollPlan:
         events.append(("Warning", kind, seen.certificates_message))
     launch: list[str] = []
     if seen.counts is not None and seen.certificates_ready and not spec.suspend:
-        count = launches_allowed(spec, seen.counts, seen.occupied, seen.backoff, seen.now)
-        launch = job_names(name, poll_slot(seen.now, spec.poll_interval_seconds), count)
+        slot = poll_slot(seen.now, spec.poll_interval_seconds)
+        launch = job_names(name, slot, seen.wanted_jobs)
         if launch:
             events.append(("Normal", "JobsLaunched", _launched(spec, seen, len(launch))))
     status = status_fields(seen, len(launch))
     status.update(lock_status(spec, status["activeJobs"]))
     return PollPlan(launch, status, conditions, events)
-
-
-def lock_status(spec: ProcessorSpec, active_jobs: int) -> dict[str, Any]:
-    """How many Jobs the table's lock allows, and the share of it the Jobs now use."""
-    return {
-        "jobLimit": spec.job_limit(),
-        "tableLockShare": round(active_jobs * spec.lock_share_per_job(), 3),
-    }
 
 
 def _launched(spec: ProcessorSpec, seen: Observation, count: int) -> str:

@@ -34,9 +34,10 @@ from snowflake_worker.queue_records import LeaseRecovery, QueueCounts, TableSign
 from .certificate_bundle import CertificatesOutcome
 from .idle_gate import IdleGate, full_poll_due, is_idle
 from .job_backend import JobBackend, JobHistory
+from .job_count import launches_allowed
 from .job_history import JobReport, fold_summaries, job_event, jobs_beyond_history
 from .launch_backoff import BackoffState, after_finished_jobs
-from .planning import Condition, Observation, PollPlan, launches_allowed, plan_poll
+from .planning import Condition, Observation, PollPlan, plan_poll
 
 log = logging.getLogger("snowflake_operator")
 
@@ -134,7 +135,8 @@ def run_poll(
     if queue is not None and not spec.suspend:
         view = observe_queue(queue, spec, unfinished, edges.idle_gate)
     certificates = None
-    if not spec.suspend:
+    wanted = 0
+    if not spec.suspend:  # how many Jobs, decided here once for this poll
         wanted = launches_allowed(spec, view.counts, unfinished + uncounted, backoff, now)
         certificates = edges.certificates.ensure(spec, now, launching=wanted > 0)
     observation = Observation(
@@ -150,6 +152,7 @@ def run_poll(
         idle=view.idle,
         backoff=backoff,
         uncounted_jobs=uncounted,
+        wanted_jobs=wanted,
     )
     plan = plan_poll(name, spec, observation)
     secret = "" if certificates is None else certificates.secret_name

@@ -9,14 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool, field_validator, model_validator
 
-from snowflake_operator.constants import FARGATE_PROFILE_LABEL
+from snowflake_operator.constants import FARGATE_PROFILE_LABEL, MAX_ACTIVE_JOBS
 from snowflake_worker.endpoint import endpoint_url_problem
 from snowflake_worker.identifiers import SnowflakeIdentifier, TableRef
-from snowflake_worker.lock_budget import (
-    MAX_ACTIVE_JOBS,
-    jobs_within_lock_share,
-    lock_share_per_job,
-)
 from snowflake_worker.response_storage import STORE_RESPONSE_MAX_BYTES
 from snowflake_worker.retry_after import MAX_RELEASE_SECONDS
 from snowflake_worker.service_request import Payload
@@ -162,9 +157,9 @@ FARGATE_MEMORY_PATTERN = r"^[0-9]+(Mi|Gi)$"
 class JobSettings(_Model):
     entries_per_job: int = Field(default=2000, ge=1)
     # At most MAX_ACTIVE_JOBS (19): their statements never make more than Snowflake's 20
-    # waiters for the table's lock (snowflake_worker/lock_budget.py).
+    # waiters for the table's lock (poll/job_count.py).
     max_active_jobs: int = Field(default=10, ge=1, le=MAX_ACTIVE_JOBS)
-    # Kept running while the queue is busy (planning.launches_wanted): warm workers for
+    # Kept running while the queue is busy (job_count.launches_wanted): warm workers for
     # latency-sensitive queues, where a Fargate pod takes about a minute to start.
     min_active_jobs: int = Field(default=0, ge=0, le=MAX_ACTIVE_JOBS)
     # With minActiveJobs: how long a worker keeps claiming an empty queue before it exits.
@@ -323,23 +318,6 @@ class ProcessorSpec(_Model):
                 f"{WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back and exit)"
             )
         return self
-
-    def lock_share_per_job(self) -> float:
-        """The share of the table's lock one busy Job's claims and write-backs hold."""
-        return lock_share_per_job(
-            self.queue.lock_hold_seconds, self.queue.claim_seconds, self.job.flush_seconds
-        )
-
-    def job_limit(self) -> int:
-        """Jobs at once: maxActiveJobs, or fewer if more would hold more of the table's
-        lock than lockShare (at least 1)."""
-        by_lock = jobs_within_lock_share(
-            self.queue.lock_share,
-            self.queue.lock_hold_seconds,
-            self.queue.claim_seconds,
-            self.job.flush_seconds,
-        )
-        return min(self.job.max_active_jobs, by_lock)
 
     def job_active_deadline_seconds(self) -> int:
         if self.job.active_deadline_seconds is not None:

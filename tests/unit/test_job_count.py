@@ -1,18 +1,18 @@
-"""The arithmetic that keeps a fleet's statements within Snowflake's 20 lock waiters."""
+"""How many Jobs: the arithmetic that keeps a fleet's statements within Snowflake's 20 lock
+waiters, and the launch count."""
 
 from __future__ import annotations
 
 import pytest
 
-from snowflake_operator.spec.model import JobSettings
-from snowflake_worker.lock_budget import (
-    MAX_ACTIVE_JOBS,
-    SNOWFLAKE_LOCK_WAITERS_LIMIT,
+from snowflake_operator.constants import MAX_ACTIVE_JOBS, SNOWFLAKE_LOCK_WAITERS_LIMIT
+from snowflake_operator.poll.job_count import (
     fixed_batch_ceiling,
     jobs_within_lock_share,
     lock_share_per_job,
     most_waiting,
 )
+from snowflake_operator.spec.model import JobSettings
 
 
 def test_the_most_jobs_allowed_never_make_more_than_twenty_waiters() -> None:
