@@ -4,8 +4,9 @@ It removes what the project installs on a machine (the Debian packages of the im
 cluster steps and what they pulled in, buildah's image storage, the project's cache:
 images, archives, the cluster's state, with the Kubernetes binaries kept unless
 --full), clones the current commit fresh into a temporary directory and runs
-`bash .ci/run` there, then prints the wall time of each phase. Needs root: it runs
-apt-get and deletes system directories. Uncommitted changes are not part of the clone.
+`make demo`, then `bash .ci/run` there, as a new user would, and prints the wall time of
+each phase. Needs root: it runs apt-get and deletes system directories. Uncommitted
+changes are not part of the clone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from snowflake_devtools.cluster import hostdeps
 from snowflake_devtools.cluster.settings import cache_root
@@ -165,29 +167,49 @@ def clone_head(target: Path, say: Say) -> str:
     return head
 
 
-def run_ci(clone: Path, log: Path) -> tuple[int, Timeline]:
-    """`bash .ci/run` in the clone, echoing and logging its output with elapsed times."""
-    timeline = Timeline(started=time.monotonic())
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            ["bash", ".ci/run"],
-            cwd=clone,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={k: v for k, v in os.environ.items() if k not in INHERITED_BY_MAKE},
-        )
-        assert process.stdout is not None
-        for line in process.stdout:
-            now = time.monotonic()
+def run_logged(
+    command: Sequence[str], clone: Path, out: TextIO, timeline: Timeline | None = None
+) -> tuple[int, float]:
+    """Run a command in the clone, echoing and logging its output with elapsed times;
+    (exit code, seconds). Lines are fed to ``timeline`` when one is given."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        list(command),
+        cwd=clone,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k not in INHERITED_BY_MAKE},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        now = time.monotonic()
+        if timeline is not None:
             timeline.feed(line, now)
-            stamped = f"[{now - timeline.started:7.0f} s] {line}"
-            sys.stdout.write(stamped)
-            sys.stdout.flush()
-            out.write(stamped)
-        code = process.wait()
-    return code, timeline
+        stamped = f"[{now - started:7.0f} s] {line}"
+        sys.stdout.write(stamped)
+        sys.stdout.flush()
+        out.write(stamped)
+    return process.wait(), time.monotonic() - started
+
+
+def rehearse(
+    clone: Path, head: str, out: TextIO, *, demo: bool, say: Say
+) -> tuple[dict[str, float], int]:
+    """`make demo` (what a new user tries first), then `bash .ci/run`: (phases, exit code)."""
+    phases: dict[str, float] = {}
+    if demo:
+        say(f"running make demo on a fresh clone of {head[:12]}")
+        code, seconds = run_logged(["make", "demo"], clone, out)
+        phases["demo"] = round(seconds, 1)
+        if code != 0:
+            return {**phases, "total": phases["demo"]}, code
+    say(f"running bash .ci/run on a fresh clone of {head[:12]}")
+    timeline = Timeline(started=time.monotonic())
+    code, _ = run_logged(["bash", ".ci/run"], clone, out, timeline)
+    ci = timeline.report(time.monotonic())
+    ci["total"] = round(ci["total"] + phases.get("demo", 0.0), 1)
+    return {**phases, **ci}, code
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -201,6 +223,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--clean-only", action="store_true", help="put the machine back, do not run CI"
+    )
+    parser.add_argument(
+        "--no-demo", action="store_true", help="skip `make demo` before `bash .ci/run`"
     )
     return parser.parse_args(argv)
 
@@ -231,9 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         clone = Path(tmp) / "clone"
         head = clone_head(clone, say)
         log = cache_root().parent / "snowflake-processor-cold-check.log"
-        say(f"running bash .ci/run on a fresh clone of {head[:12]} (log: {log})")
-        code, timeline = run_ci(clone, log)
-        phases = timeline.report(time.monotonic())
+        log.parent.mkdir(parents=True, exist_ok=True)
+        say(f"log: {log}")
+        with log.open("w") as out:
+            phases, code = rehearse(clone, head, out, demo=not args.no_demo, say=say)
     result = {"commit": head[:12], "exit_code": code, "full": args.full, "seconds": phases}
     say("phases (s): " + ", ".join(f"{name} {value}" for name, value in phases.items()))
     print(json.dumps(result))
