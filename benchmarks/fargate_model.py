@@ -11,24 +11,24 @@ Assumptions, stated so the figures can be checked and re-done with other numbers
   request (kubelet, kube-proxy, containerd) and bills the smallest Fargate size that
   holds the vCPU request and that sum ("a request for 1 vCPU and 8 GB will provision
   2 vCPUs and 9 GB"): a Job requesting 0.5 vCPU / 1Gi is billed as 0.5 vCPU / 2 GB, one
-  requesting 0.5 vCPU / 768Mi as 0.5 vCPU / 1 GB. The seed runs ECS tasks, which are
+  requesting 0.5 vCPU / 768Mi as 0.5 vCPU / 1 GB. The legacy design runs ECS tasks, which are
   billed at their task size as written (1 vCPU / 2 GB): no overhead is added there.
 * A start bills about ``START_BILLED_SECONDS`` = 60 s before the task does any work.
   Fargate bills a task from the moment it begins pulling its image until it stops; the
   measured start of a pod on EKS Fargate (scheduling, ENI attachment, image pull with no
-  image cache, interpreter start) is about a minute. The seed's own document launches a
+  image cache, interpreter start) is about a minute. The legacy design's own document launches a
   task per 8 entries every minute, so each of its tasks pays this once.
-* ``run_seconds`` is the time the processes themselves report working (the seed task: from
+* ``run_seconds`` is the time the processes themselves report working (the legacy design task: from
   its Snowflake connection to its exit; our worker: its drain loop), measured here on this
-  machine. On 2 shared cores the seed's 25-50 concurrent processes run slower than on
-  their own Fargate vCPUs, which inflates the seed's run part; the start part dominates
+  machine. On 2 shared cores the legacy design's 25-50 concurrent processes run slower than on
+  their own Fargate vCPUs, which inflates the legacy design's run part; the start part dominates
   both sides anyway, and both parts are reported separately.
 * A finished pod is deleted as soon as its summary is counted (the operator does that), so
   nothing is billed after the run; a pod kept after it ends (history, a long TTL) keeps
   billing at the same rate and is not in these figures.
 * Prices: Linux/x86 in us-east-1 at the time of writing (``VCPU_HOUR_USD``,
   ``GB_HOUR_USD``); check the AWS pricing page for yours. Fargate's one-minute minimum
-  charge is ignored; it would only add to the seed's short-lived tasks.
+  charge is ignored; it would only add to the legacy design's short-lived tasks.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from snowflake_operator.spec.model import JobSettings
 START_BILLED_SECONDS = 60.0
 VCPU_HOUR_USD = 0.04048
 GB_HOUR_USD = 0.004445
-# The seed: aws_ecs_task_definition.processor cpu = "1024", memory = "2048" (ECS: as written).
-SEED_TASK = {"cpu": "1", "memory": "2Gi"}
+# The legacy design: aws_ecs_task_definition.processor cpu = "1024", memory = "2048"
+# (ECS bills as written).
+LEGACY_TASK = {"cpu": "1", "memory": "2Gi"}
 # Ours: the SnowflakeProcessor defaults (spec.job.cpu 0.5, spec.job.memory 768Mi).
 OURS_JOB = {"cpu": JobSettings().cpu, "memory": JobSettings().memory}
 # What the same Job was billed as before its request was chosen to fit (0.5 vCPU / 1Gi).

@@ -120,7 +120,7 @@ def bench_environment(
     """The emulator, certificates and the mTLS service. By default the emulator keeps the
     model's key and default handling (002 widens a key column, which DuckDB refuses while
     it enforces the key), not its table locks or length probes: the figures stay
-    comparable with earlier runs and the seed baseline's. ``snowflake_options`` replace
+    comparable with earlier runs and the legacy design baseline's. ``snowflake_options`` replace
     ``--no-table-locks`` (the fleet run: ``--lock-hold-ms 350``)."""
     options = ("--no-table-locks",) if snowflake_options is None else snowflake_options
     with ExitStack() as stack:

@@ -1,11 +1,11 @@
 """Our pipeline on the comparison workload: the real reconcile loop with local Jobs.
 
 The same loop as `make demo` (snowflake_operator.poll.run.run_poll through local_poll, with
-LocalJobBackend, every ``POLL_SECONDS`` like the seed baseline's tick), with
+LocalJobBackend, every ``POLL_SECONDS`` like the legacy design baseline's tick), with
 production-like settings: 1,000 entries per Job, at most 4 Jobs, 32 calls in flight per
 Job, the production defaults otherwise (claim and flush 200, lease 900 s). Figures come
 from the workers' termination messages and the operator's own QueueClient; the enqueue
-is not counted (neither is the seed's).
+is not counted (neither is the legacy design's).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 1. worker throughput: one worker process, concurrency 32, then 128, service latency 50 ms.
 2. a fleet of 1, 2 and 4 Jobs behind a Snowflake-like table lock (benchmarks/fleet.py).
-3. ours vs the seed's design (benchmarks/seed_baseline.py) on identical workloads: the
+3. ours vs the legacy design (benchmarks/legacy_baseline.py) on identical workloads: the
    same entries, the same Snowflake emulator and mTLS service, latency 50 ms.
 4. the operator: Kubernetes API requests per poll for a busy resource, and the idle cost
    of 100 resources polled every 60 s (benchmarks/operator_idle.py): CPU and API writes.
@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     fleet,
+    legacy_baseline,
     operator_idle,
     operator_requests,
     ours,
-    seed_baseline,
     worker_throughput,
 )
 from benchmarks.fargate_model import START_BILLED_SECONDS
@@ -192,86 +192,86 @@ def _fleet_section(entries_per_job: int) -> dict[str, Any]:
 def _comparison_section(count: int) -> dict[str, Any]:
     entries = comparison_entries(count)
     print(
-        f"\nours vs the seed's design: {count} entries, service latency "
-        f"{LATENCY_MS:.0f} ms, same emulator and service (the seed takes minutes) ...",
+        f"\nours vs the legacy design: {count} entries, service latency "
+        f"{LATENCY_MS:.0f} ms, same emulator and service (the legacy design takes minutes) ...",
         flush=True,
     )
     with bench_environment(LATENCY_MS) as bench:
         mine = ours.run(bench, entries)
-        print(f"  ours drained in {mine['seconds']} s; now the seed ...", flush=True)
-        seed = seed_baseline.run(bench, entries)
+        print(f"  ours drained in {mine['seconds']} s; now the legacy design ...", flush=True)
+        legacy = legacy_baseline.run(bench, entries)
     ratios = {
-        "throughput_ratio": _ratio(mine["entries_per_second"], seed["entries_per_second"]),
+        "throughput_ratio": _ratio(mine["entries_per_second"], legacy["entries_per_second"]),
         "statement_ratio": _ratio(
-            seed["statements_per_1000_entries"], mine["statements_per_1000_entries"]
+            legacy["statements_per_1000_entries"], mine["statements_per_1000_entries"]
         ),
         "pod_start_ratio": _ratio(
-            seed["pod_starts_per_1000_entries"], mine["pod_starts_per_1000_entries"]
+            legacy["pod_starts_per_1000_entries"], mine["pod_starts_per_1000_entries"]
         ),
     }
-    ours_cost, seed_cost, before = mine["fargate"], seed["fargate"], mine["fargate_before"]
+    ours_cost, legacy_cost, before = mine["fargate"], legacy["fargate"], mine["fargate_before"]
     fargate = {
         "model": (
             f"(starts x {START_BILLED_SECONDS:.0f} s + run seconds) x billed size; EKS bills "
             "the request + 256 MB rounded up to a Fargate size"
         ),
         "ours_billed": ours_cost["billed"],
-        "seed_billed": seed_cost["billed"],
+        "legacy_billed": legacy_cost["billed"],
         "ours_vcpu_seconds_per_1000_entries": ours_cost["vcpu_seconds_per_1000_entries"],
-        "seed_vcpu_seconds_per_1000_entries": seed_cost["vcpu_seconds_per_1000_entries"],
+        "legacy_vcpu_seconds_per_1000_entries": legacy_cost["vcpu_seconds_per_1000_entries"],
         "vcpu_seconds_ratio": _ratio(
-            seed_cost["vcpu_seconds_per_1000_entries"], ours_cost["vcpu_seconds_per_1000_entries"]
+            legacy_cost["vcpu_seconds_per_1000_entries"], ours_cost["vcpu_seconds_per_1000_entries"]
         ),
         "ours_gb_seconds_per_1000_entries": ours_cost["gb_seconds_per_1000_entries"],
-        "seed_gb_seconds_per_1000_entries": seed_cost["gb_seconds_per_1000_entries"],
+        "legacy_gb_seconds_per_1000_entries": legacy_cost["gb_seconds_per_1000_entries"],
         "ours_usd_per_1000_entries": ours_cost["usd_per_1000_entries"],
-        "seed_usd_per_1000_entries": seed_cost["usd_per_1000_entries"],
-        "usd_ratio": _ratio(seed_cost["usd_per_1000_entries"], ours_cost["usd_per_1000_entries"]),
+        "legacy_usd_per_1000_entries": legacy_cost["usd_per_1000_entries"],
+        "usd_ratio": _ratio(legacy_cost["usd_per_1000_entries"], ours_cost["usd_per_1000_entries"]),
         "ours_before_billed": before["billed"],
         "ours_before_usd_per_1000_entries": before["usd_per_1000_entries"],
     }
     both = [
-        ("entries", mine["entries"], seed["entries"]),
-        ("completed / failed", _pair(mine), _pair(seed)),
-        ("wall time (s)", mine["seconds"], seed["seconds"]),
-        ("entries/s", mine["entries_per_second"], seed["entries_per_second"]),
-        ("Snowflake statements", mine["snowflake_statements"], seed["snowflake_statements"]),
+        ("entries", mine["entries"], legacy["entries"]),
+        ("completed / failed", _pair(mine), _pair(legacy)),
+        ("wall time (s)", mine["seconds"], legacy["seconds"]),
+        ("entries/s", mine["entries_per_second"], legacy["entries_per_second"]),
+        ("Snowflake statements", mine["snowflake_statements"], legacy["snowflake_statements"]),
         (
             "statements per 1,000 entries",
             mine["statements_per_1000_entries"],
-            seed["statements_per_1000_entries"],
+            legacy["statements_per_1000_entries"],
         ),
-        ("worker (pod) starts", mine["pod_starts"], seed["pod_starts"]),
+        ("worker (pod) starts", mine["pod_starts"], legacy["pod_starts"]),
         (
             "pod starts per 1,000 entries",
             mine["pod_starts_per_1000_entries"],
-            seed["pod_starts_per_1000_entries"],
+            legacy["pod_starts_per_1000_entries"],
         ),
-        ("Fargate size billed", ours_cost["billed"], seed_cost["billed"]),
+        ("Fargate size billed", ours_cost["billed"], legacy_cost["billed"]),
         (
             "Fargate GB-s per 1,000 entries",
             ours_cost["gb_seconds_per_1000_entries"],
-            seed_cost["gb_seconds_per_1000_entries"],
+            legacy_cost["gb_seconds_per_1000_entries"],
         ),
         (
             "Fargate USD per 1,000 entries",
             ours_cost["usd_per_1000_entries"],
-            seed_cost["usd_per_1000_entries"],
+            legacy_cost["usd_per_1000_entries"],
         ),
         (
             "Fargate vCPU-s per 1,000 entries",
             mine["fargate"]["vcpu_seconds_per_1000_entries"],
-            seed["fargate"]["vcpu_seconds_per_1000_entries"],
+            legacy["fargate"]["vcpu_seconds_per_1000_entries"],
         ),
         (
             "  of which starts (60 s each)",
             mine["fargate"]["start_vcpu_seconds_per_1000_entries"],
-            seed["fargate"]["start_vcpu_seconds_per_1000_entries"],
+            legacy["fargate"]["start_vcpu_seconds_per_1000_entries"],
         ),
-        ("HTTP calls", mine["http_calls"], seed["http_calls"]),
-        ("duplicate successful calls", mine["duplicates"], seed["duplicates"]),
+        ("HTTP calls", mine["http_calls"], legacy["http_calls"]),
+        ("duplicate successful calls", mine["duplicates"], legacy["duplicates"]),
     ]
-    _table(both, ("figure", "ours", "seed"))
+    _table(both, ("figure", "ours", "legacy"))
     for name, value in ratios.items():
         target = TARGETS[name]
         verdict = "met" if value is not None and value >= target else "MISSED"
@@ -283,15 +283,15 @@ def _comparison_section(count: int) -> dict[str, Any]:
         f"{fargate['ours_before_usd_per_1000_entries']} USD per 1,000 entries)",
         flush=True,
     )
-    if not seed["drained"] or not mine["drained"]:
+    if not legacy["drained"] or not mine["drained"]:
         print(
             "  note: a side did not drain within its time limit; its per-1,000 figures divide "
             "by all entries, which understates them"
         )
-    if seed["launches_skipped"]:
+    if legacy["launches_skipped"]:
         print(
-            f"  note: {seed['launches_skipped']} seed launches skipped by the "
-            f"{seed_baseline.MAX_ALIVE_TASKS}-process memory guard (not counted as starts)"
+            f"  note: {legacy['launches_skipped']} legacy launches skipped by the "
+            f"{legacy_baseline.MAX_ALIVE_TASKS}-process memory guard (not counted as starts)"
         )
 
     return {
@@ -300,7 +300,7 @@ def _comparison_section(count: int) -> dict[str, Any]:
         "targets_met": all(v is not None and v >= TARGETS[k] for k, v in ratios.items()),
         "fargate": fargate,
         "ours": mine,
-        "seed": seed,
+        "legacy": legacy,
     }
 
 

@@ -20,14 +20,14 @@ from snowflake_worker.identifiers import TableRef, quote_identifier, validate_id
 SQL_DIR = Path(__file__).parent / "sql"
 
 CREATE_FILES = ("001_queue_table.sql", "003_monitoring_views.sql")
-MIGRATE_FILES = ("002_migrate_from_seed.sql", "003_monitoring_views.sql", "005_result_column.sql")
+MIGRATE_FILES = ("002_migrate_from_legacy.sql", "003_monitoring_views.sql", "005_result_column.sql")
 GRANT_FILES = ("004_grants.sql",)
 # What ensure_queue_table runs. 002 goes before 003: the views read next_attempt_at, which
-# a seed table only has after 002 (Snowflake checks a view's columns when creating it).
-# 005 adds the result column to a table made before it (or by the seed design).
+# a legacy table only has after 002 (Snowflake checks a view's columns when creating it).
+# 005 adds the result column to a table made before it (or by the legacy design).
 ENSURE_FILES = (
     "001_queue_table.sql",
-    "002_migrate_from_seed.sql",
+    "002_migrate_from_legacy.sql",
     "003_monitoring_views.sql",
     "005_result_column.sql",
 )
@@ -158,7 +158,7 @@ def apply(conn: Any, file_names: Sequence[str], target: SchemaTarget) -> int:
 
 
 def ensure_queue_table(conn: Any, target: SchemaTarget) -> None:
-    """Create the queue table and views if missing, upgrading a seed-schema table in place.
+    """Create the queue table and views if missing, upgrading a legacy table in place.
 
     Idempotent. Runs 001 (create if missing), 002 (add protocol columns, backfill), 003
     (views), then 005 (the result column), i.e. CREATE_FILES and MIGRATE_FILES in the order

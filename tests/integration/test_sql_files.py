@@ -322,7 +322,7 @@ def test_grants_are_least_privilege(grant_target: SchemaTarget) -> None:
 
 def test_every_placeholder_becomes_a_quoted_identifier(grant_target: SchemaTarget) -> None:
     quoted = set(grant_target.placeholders().values())
-    for name in ("001_queue_table.sql", "002_migrate_from_seed.sql", "003_monitoring_views.sql"):
+    for name in ("001_queue_table.sql", "002_migrate_from_legacy.sql", "003_monitoring_views.sql"):
         for statement in render(name, grant_target):
             sqlglot.parse_one(statement, read="snowflake")  # parses, so no stray braces
     grant_text = "\n".join(render("004_grants.sql", grant_target))

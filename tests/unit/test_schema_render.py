@@ -13,7 +13,7 @@ from snowflake_worker.identifiers import InvalidIdentifier, TableRef
 
 ALL_FILES = (
     "001_queue_table.sql",
-    "002_migrate_from_seed.sql",
+    "002_migrate_from_legacy.sql",
     "003_monitoring_views.sql",
     "004_grants.sql",
     "005_result_column.sql",
@@ -148,7 +148,7 @@ def test_apply_runs_statements_in_order_and_counts_them(full_target: SchemaTarge
     ("file_name", "expected_count"),
     [
         ("001_queue_table.sql", 1),
-        ("002_migrate_from_seed.sql", 5),
+        ("002_migrate_from_legacy.sql", 5),
         ("003_monitoring_views.sql", 2),
         ("004_grants.sql", 7),
         ("005_result_column.sql", 1),
@@ -177,7 +177,7 @@ def test_every_sql_file_is_covered() -> None:
 
 def test_ensure_files_migrate_before_creating_views() -> None:
     order = schema.ENSURE_FILES
-    assert order.index("002_migrate_from_seed.sql") < order.index("003_monitoring_views.sql")
+    assert order.index("002_migrate_from_legacy.sql") < order.index("003_monitoring_views.sql")
     assert set(order) == set(schema.CREATE_FILES) | set(schema.MIGRATE_FILES)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # The three mTLS files, as the operator writes them into the certificate Secret and as
-# the seed's S3 layout names them.
+# the legacy design's S3 layout names them.
 CLIENT_CERT = "client.pem"
 CLIENT_KEY = "client-key.pem"
 CA_CERT = "ca-cert.pem"

@@ -6,7 +6,7 @@ always bound on the server (the connection must use ``paramstyle="qmark"``, as
 token and ``status = 'processing'`` so a worker whose lease was recovered cannot overwrite
 anyone else's work. Statements
 are counted by kind (benchmarks and metrics read ``statements``). ``retry_count`` is
-read through COALESCE: rows a legacy (seed) writer adds after a migration may hold NULL.
+read through COALESCE: rows a legacy writer adds after a migration may hold NULL.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What one call to the service sends: method, body and headers, from the settings. Pure.
 
-The default is the seed's call: a POST of ``{"entry_id", "data", "processor_id",
+The default is the legacy design's call: a POST of ``{"entry_id", "data", "processor_id",
 "timestamp"}``. ``SFP_ENDPOINT_PAYLOAD=data`` sends the entry's data alone as the body.
 Every call carries ``Idempotency-Key`` (stable per entry), then the extra headers.
 """
@@ -17,7 +17,7 @@ METHODS = ("POST", "PUT", "PATCH")
 
 
 class Payload(StrEnum):
-    ENVELOPE = "envelope"  # the seed's four fields
+    ENVELOPE = "envelope"  # the legacy design's four fields
     DATA = "data"  # the entry's data, as it is
 
 

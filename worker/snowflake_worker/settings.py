@@ -135,7 +135,7 @@ class WorkerSettings(BaseSettings):
     )
     endpoint_payload: Payload = Field(
         default=Payload.ENVELOPE,
-        description="the body of each call: envelope (the seed's JSON object of entry_id, "
+        description="the body of each call: envelope (the legacy design's JSON object of entry_id, "
         "data, processor_id and timestamp) or data (the entry's data alone, as JSON)",
     )
     endpoint_headers_dir: Path | None = Field(

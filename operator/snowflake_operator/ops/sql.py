@@ -38,7 +38,7 @@ APPLY_PRIVILEGE_HINT = (
 FILES_EPILOG = textwrap.dedent(
     """\
     Files, in this order: 001_queue_table.sql (CREATE TABLE IF NOT EXISTS),
-    002_migrate_from_seed.sql (upgrades a legacy table in place; a no-op otherwise),
+    002_migrate_from_legacy.sql (upgrades a legacy table in place; a no-op otherwise),
     003_monitoring_views.sql (the status and dead-letter views), 004_grants.sql (the
     service role and its least privileges) when a service role is known: --service-role,
     else the resource's spec.snowflake.role; 004 also needs the service's warehouse

@@ -1,45 +1,45 @@
-"""The seed's (legacy) protocol, reimplemented as faithfully as Snowflake allows.
+"""The legacy protocol, reimplemented as faithfully as Snowflake allows.
 
 This is a benchmark baseline, not part of the product: its queue SQL lives here only, and
-it repeats the seed's defects on purpose (docs/legacy-design.md lists them). What it
-keeps from the seed document:
+it repeats the legacy design's defects on purpose (docs/legacy-design.md lists them). What it
+keeps from the legacy design document:
 
-* A poller (the seed's Lambda) runs every tick: it resets stale entries, counts pending
+* A poller (the legacy design's Lambda) runs every tick: it resets stale entries, counts pending
   entries with ``SELECT COUNT(*) ... WHERE status = 'pending'``, and launches
   ``min(ceil(pending / 8), 25)`` new task processes, ignoring the tasks already running
-  (the seed never looks at them). It opens a new Snowflake connection per tick, as a
+  (the legacy design never looks at them). It opens a new Snowflake connection per tick, as a
   Lambda invocation does.
-* A task (the seed's ECS task) is a new process that claims 8 entries and exits. The
-  seed's claim was ``UPDATE ... RETURNING`` (not Snowflake SQL), so it claims by
+* A task (the legacy design's ECS task) is a new process that claims 8 entries and exits. The
+  legacy claim was ``UPDATE ... RETURNING`` (not Snowflake SQL), so it claims by
   processor id and reads the rows back: ``UPDATE ... SET status = 'processing',
   processor_id = %s WHERE id IN (SELECT ... LIMIT 8)`` then ``SELECT id, data ... WHERE
   processor_id = %s AND status = 'processing'``. It calls the service for its entries
   concurrently, and every finished call makes a blocking ``UPDATE`` of its own right inside
-  the coroutine, stalling the event loop as the seed did. The first HTTP error marks an
-  entry failed for good. It calls ``commit()`` after each UPDATE like the seed; under
+  the coroutine, stalling the event loop as the legacy design did. The first HTTP error marks an
+  entry failed for good. It calls ``commit()`` after each UPDATE like the legacy design; under
   autocommit those are no-op ``COMMIT`` statements, counted apart (``commits``) and left
   out of the headline statement count.
-* The seed used aiohttp; it is not installed here, so the task uses httpx.AsyncClient
-  (one client, like the seed's one session) with the same three certificate files.
+* The legacy design used aiohttp; it is not installed here, so the task uses httpx.AsyncClient
+  (one client, like the legacy design's one session) with the same three certificate files.
 
-Time compression: the seed's poller runs every 60 s; here a tick is ``TICK_SECONDS`` = 2 s,
-30x faster, and the stale threshold (30 min in the seed) is compressed the same way to
-60 s. This favours the seed: a 60 s tick leaves most of each minute idle between launches
-(on Fargate a task also takes about a minute to start), so a real seed deployment drains
+Time compression: the legacy design's poller runs every 60 s; here a tick is ``TICK_SECONDS`` = 2 s,
+30x faster, and the stale threshold (30 min in the legacy design) is compressed the same way to
+60 s. This favours the legacy design: a 60 s tick leaves most of each minute idle between launches
+(on Fargate a task also takes about a minute to start), so a real legacy deployment drains
 far slower than this baseline. Its process starts here cost about 1 s of CPU each,
 not a Fargate start; the Fargate model (fargate_model.py) prices starts separately. One
-figure the short tick inflates for the seed: the poller's 2 statements per tick, counted
+figure the short tick inflates for the legacy design: the poller's 2 statements per tick, counted
 in its statements (poller + tasks) and reported apart by kind (``count``, ``reset_stale``).
 
-Other ways this baseline favours the seed: the certificates are local files (the seed
-downloads them from S3 in every task); the tasks log only their own INFO lines, not the
-connector's; statements per 1,000 entries leave out the COMMITs; the poller's
+Other ways this baseline favours the legacy design: the certificates are local files
+(the legacy design downloads them from S3 in every task); the tasks log only their own
+INFO lines, not the connector's; statements per 1,000 entries leave out the COMMITs; the poller's
 "is it finished" check (``processing`` count) is harness-only and not counted. And one
-guard the seed lacks: at most ``MAX_ALIVE_TASKS`` task processes are kept alive at once,
+guard the legacy design lacks: at most ``MAX_ALIVE_TASKS`` task processes are kept alive at once,
 so the 2-core machine does not run out of memory (launches beyond it are skipped and
 reported as ``launches_skipped``). On Fargate a task starts in about one tick, so about two
 ticks' launches (2 x 25) are alive at once there as well; skipped launches are starts
-the seed would have paid for and this baseline does not count.
+the legacy design would have paid for and this baseline does not count.
 """
 
 from __future__ import annotations
@@ -63,16 +63,16 @@ if TYPE_CHECKING:  # the task process must stay light: imports below run in the 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-ENTRIES_PER_CONTAINER = 8  # seed: ENTRIES_PER_CONTAINER
-MAX_CONTAINERS = 25  # seed: MAX_CONTAINERS, launches per tick
-TICK_SECONDS = 2.0  # seed: rate(1 minute); 30x time compression
-STALE_SECONDS = 60  # seed: STALE_THRESHOLD_MINUTES = 30, compressed 30x
-MAX_ALIVE_TASKS = 2 * MAX_CONTAINERS  # machine guard, not the seed's (see above)
-HTTP_TIMEOUT_SECONDS = 30.0  # seed: aiohttp.ClientTimeout(total=30)
+ENTRIES_PER_CONTAINER = 8  # legacy: ENTRIES_PER_CONTAINER
+MAX_CONTAINERS = 25  # legacy: MAX_CONTAINERS, launches per tick
+TICK_SECONDS = 2.0  # legacy: rate(1 minute); 30x time compression
+STALE_SECONDS = 60  # legacy: STALE_THRESHOLD_MINUTES = 30, compressed 30x
+MAX_ALIVE_TASKS = 2 * MAX_CONTAINERS  # machine guard, not the legacy design's (see above)
+HTTP_TIMEOUT_SECONDS = 30.0  # legacy: aiohttp.ClientTimeout(total=30)
 NETWORK_TIMEOUT_SECONDS = 120  # the connector's, as our worker's default
 TABLE_STATEMENT_KINDS = ("claim", "claim_select", "complete", "fail", "reset_stale", "count")
 
-# -- the seed's SQL (table name formatted in, as the seed did; here it comes from a
+# -- the legacy design's SQL (table name formatted in, as it did; here it comes from a
 #    validated TableRef, so it is at least a safe quoted identifier) ---------------------
 
 CLAIM_SQL = (
@@ -97,16 +97,16 @@ RESET_STALE_SQL = (
 COUNT_PENDING_SQL = (
     "SELECT COUNT(*) FROM {t} WHERE status = 'pending' AND (retry_count < 3 OR retry_count IS NULL)"
 )
-# Harness only (not the seed's, not counted): is anything still in flight?
+# Harness only (not the legacy design's, not counted): is anything still in flight?
 PROCESSING_SQL = "SELECT COUNT(*) FROM {t} WHERE status = 'processing'"
 
 
 def connection_params(port: int, database: str, schema: str) -> dict[str, Any]:
     """The emulator's connection parameters, in the style of snowflake_worker.connection."""
     return {
-        "user": "seed",
-        "password": "seed",  # the seed used password auth; the emulator accepts any
-        "account": "seed",
+        "user": "legacy",
+        "password": "legacy",  # the legacy design used password auth; the emulator accepts any
+        "account": "legacy",
         "host": "127.0.0.1",
         "port": port,
         "protocol": "http",
@@ -119,12 +119,12 @@ def connection_params(port: int, database: str, schema: str) -> dict[str, Any]:
 
 
 # =========================================================================================
-# The task: one process per 8 entries (run as `python -m benchmarks.seed_baseline task`)
+# The task: one process per 8 entries (run as `python -m benchmarks.legacy_baseline task`)
 # =========================================================================================
 
 
-class _SeedTask:
-    """The seed's SnowflakeProcessor, minus S3: same calls in the same order."""
+class _LegacyTask:
+    """The legacy design's SnowflakeProcessor, minus S3: same calls in the same order."""
 
     def __init__(self) -> None:
         self.processor_id = os.environ["PROCESSOR_ID"]
@@ -132,11 +132,11 @@ class _SeedTask:
         self.table = os.environ["SNOWFLAKE_TABLE"]
         self.url = os.environ["EXTERNAL_SERVICE_URL"]
         self.cert_dir = Path(os.environ["CERT_DIR"])
-        self.summary_path = Path(os.environ["SEED_SUMMARY_PATH"])
+        self.summary_path = Path(os.environ["LEGACY_SUMMARY_PATH"])
         self.statements: Counter[str] = Counter()
         self.conn: Any = None
-        self.shutdown = False  # set on SIGTERM and, as in the seed, never read
-        self.log = logging.getLogger("seed_task")
+        self.shutdown = False  # set on SIGTERM and, as in the legacy design, never read
+        self.log = logging.getLogger("legacy_task")
 
     # -- Snowflake, blocking ----------------------------------------------------------
 
@@ -192,7 +192,7 @@ class _SeedTask:
             self._rollback()
             self.log.error("Failed to mark entry %s as failed: %s", entry_id, exc)
 
-    # -- HTTP, async; the UPDATEs above block the event loop, as in the seed ------------
+    # -- HTTP, async; the UPDATEs above block the event loop, as in the legacy design ------------
 
     async def process_entry(self, client: Any, entry: dict[str, Any]) -> dict[str, Any]:
         import httpx
@@ -281,7 +281,7 @@ class _SeedTask:
 
 
 # =========================================================================================
-# The poller (the seed's Lambda), in the benchmark process
+# The poller (the legacy design's Lambda), in the benchmark process
 # =========================================================================================
 
 
@@ -347,7 +347,7 @@ class _Poller:
         if len(self.alive()) >= MAX_ALIVE_TASKS:
             self.launches_skipped += 1
             return
-        # seed: f"{ENVIRONMENT}-{%Y%m%d%H%M%S}-{uuid8}"
+        # legacy: f"{ENVIRONMENT}-{%Y%m%d%H%M%S}-{uuid8}"
         processor_id = f"bench-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         summary_path = self.root / f"{processor_id}.json"
         env = {
@@ -360,10 +360,10 @@ class _Poller:
             "SNOWFLAKE_TABLE": self.table.sql,
             "EXTERNAL_SERVICE_URL": f"https://127.0.0.1:{self.bench.service.port}/process",
             "CERT_DIR": str(self.bench.certs.client_dir),
-            "SEED_SUMMARY_PATH": str(summary_path),
+            "LEGACY_SUMMARY_PATH": str(summary_path),
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.seed_baseline", "task"],
+            [sys.executable, "-m", "benchmarks.legacy_baseline", "task"],
             cwd=REPO_ROOT,
             env=env,
             stdout=self.log_file,
@@ -396,18 +396,18 @@ def run(
     bench: Bench,
     entries: list[tuple[str, Any]],
     *,
-    table: str = "SEED_BENCH",
+    table: str = "LEGACY_BENCH",
     tick_seconds: float = TICK_SECONDS,
     timeout_seconds: float = 480.0,
 ) -> dict[str, Any]:
-    """Drain ``entries`` with the seed's design; the figures the comparison reports."""
+    """Drain ``entries`` with the legacy design; the figures the comparison reports."""
     from snowflake_devtools.mtls_service import fetch_stats
 
-    from .fargate_model import SEED_TASK, fargate_cost
+    from .fargate_model import LEGACY_TASK, fargate_cost
 
     queue = bench.fresh_queue(table)
     queue.enqueue(entries)
-    root = bench.root / f"seed-{table.lower()}"
+    root = bench.root / f"legacy-{table.lower()}"
     root.mkdir(parents=True, exist_ok=True)
     poller = _Poller(bench, queue.table, root, table)
     stats_before = fetch_stats(bench.service.port, bench.certs)
@@ -442,7 +442,7 @@ def run(
     run_seconds = sum(float(s.get("seconds", 0.0)) for s in summaries)
     terminal = counts.completed + counts.failed
     return {
-        "design": "seed",
+        "design": "legacy",
         "entries": total,
         "drained": drained,
         "completed": counts.completed,
@@ -465,7 +465,7 @@ def run(
         "duplicates": stats_after["duplicates"] - stats_before["duplicates"],
         # ECS bills the task size as written: no pod overhead.
         "fargate": fargate_cost(
-            starts=starts, run_seconds=run_seconds, entries=total, overhead=False, **SEED_TASK
+            starts=starts, run_seconds=run_seconds, entries=total, overhead=False, **LEGACY_TASK
         ),
     }
 
@@ -473,9 +473,9 @@ def run(
 def main(argv: list[str]) -> int:
     if argv[:1] == ["task"]:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-        logging.getLogger("seed_task").setLevel(logging.INFO)
-        return _SeedTask().run()
-    print("usage: python -m benchmarks.seed_baseline task  (run by the benchmark's poller)")
+        logging.getLogger("legacy_task").setLevel(logging.INFO)
+        return _LegacyTask().run()
+    print("usage: python -m benchmarks.legacy_baseline task  (run by the benchmark's poller)")
     return 2
 
 

@@ -1,16 +1,16 @@
--- 002: upgrade a table created by the legacy (seed) design in place, keeping every row.
+-- 002: upgrade a table created by the legacy design in place, keeping every row.
 --
 -- Idempotent: every statement is a no-op the second time, and on a table made by 001.
 -- Only nullable columns without defaults are added: Snowflake cannot ADD COLUMN with a
 -- non-constant default, and a NULL here means "no claim yet" / "eligible now".
 --
--- Not changed on a seed table (Snowflake cannot add or change a non-sequence DEFAULT of
+-- Not changed on a legacy table (Snowflake cannot add or change a non-sequence DEFAULT of
 -- an existing column): id keeps DEFAULT UUID_STRING(), created_at keeps DEFAULT
 -- CURRENT_TIMESTAMP() (the inserting session's time zone: see sql/README.md, "Legacy
 -- writers and time zones"), retry_count and status stay nullable. The backfill below
 -- removes the NULLs that legacy code left behind.
 
--- The seed made id VARCHAR(36); the protocol takes ids of up to 64 characters, and
+-- The legacy design made id VARCHAR(36); the protocol takes ids of up to 64 characters, and
 -- Snowflake refuses a longer string than the column's length. Increasing a VARCHAR's
 -- length is allowed in place; on a table made by 001 (already 64) it changes nothing.
 ALTER TABLE {{ queue_table }} ALTER COLUMN id SET DATA TYPE VARCHAR(64);
