@@ -15,8 +15,8 @@ Job that took its last claim early has run out of work while others still drain 
 a claim holds claimSeconds of work, so Jobs end up to that far apart). The lock's
 utilization is the share of that window the table's lock was held (the model's held
 seconds). The fixed-batch ceiling is what any fleet could reach with claims and
-write-backs of a fixed ``FIXED_BATCH`` entries each (the defaults before issue 12):
-``1 / (d * (1/B + 1/F))``.
+write-backs of a fixed ``FIXED_BATCH`` entries each (the defaults before batches were
+sized by time): ``1 / (d * (1/B + 1/F))``.
 """
 
 from __future__ import annotations

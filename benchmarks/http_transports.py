@@ -9,7 +9,7 @@ calls divided by their number is the figure. The service runs in its own process
 * ``httpx``: httpx's default transport (httpcore), one client with a pool of
   ``concurrency`` connections;
 * ``httpx-pools-4``: the same in clients of 4 connections each (what the worker used
-  before issue 12: httpcore's cost per request grows with its pool);
+  before time-sized batches: httpcore's cost per request grows with its pool);
 * ``httpx-aiohttp``: httpx's client on the ``httpx-aiohttp`` transport (aiohttp's
   connection pool and HTTP parser), one client;
 * ``worker``: what the worker uses (snowflake_worker/http_clients.py): the same transport

@@ -37,7 +37,7 @@ from benchmarks.harness import bench_environment
 
 LATENCY_MS = 50.0
 TARGETS = {"throughput_ratio": 10.0, "statement_ratio": 40.0, "pod_start_ratio": 50.0}
-# Upper bounds for the operator's idle cost (issue 12, part 5).
+# Upper bounds for the operator's idle cost (100 idle resources, one poll a minute).
 OPERATOR_LIMITS = {
     "operator_cpu_percent_100_resources": 2.5,
     "operator_api_writes_per_idle_poll": 0.2,

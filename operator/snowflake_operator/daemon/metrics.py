@@ -68,7 +68,7 @@ SUSPENDED = Gauge("snowflake_processor_suspended", "1 while spec.suspend is true
 IDLE = Gauge(
     "snowflake_processor_idle", "1 while the queue is idle (warehouse-free polls only)", LABELS
 )
-# From the summaries of finished Jobs (issue 12): the batch sizes their workers chose.
+# From the summaries of finished Jobs: the batch sizes their workers chose.
 WORKER_CLAIM_SIZE = Gauge(
     "snowflake_processor_worker_claim_size",
     "Entries of the last claim of the last finished Job (claims are sized by queue.claimSeconds)",
