@@ -20,6 +20,7 @@ alone, ``payload: data``: its id is then the ``Idempotency-Key``), after ``--lat
   leaves; ``streamed_body_bytes`` counts what was sent. ``"retry_after": "v"`` answers
   ``"retry_status"`` (429) with ``Retry-After: v`` to the first ``"fail_first"`` (1) calls
   of the entry; ``"echo": true`` answers 200 with the method and the body received;
+  ``"content_type": "t"`` sends its 200 answer (or ``response_bytes``) as Content-Type ``t``;
 * with probability ``--timeout-rate``: hold the request for 60 s (or until the client
   disconnects), then 503;
 * else with probability ``--transient-rate``: 503 ``{"error": "transient"}``;
@@ -109,6 +110,7 @@ class Misbehaviour:
     retry_status: int = 429
     fail_first: int = 1
     echo: bool = False
+    content_type: str | None = None  # of a 200 answer: a charset the worker must survive
 
     @classmethod
     def of(cls, data: Any) -> Misbehaviour:
@@ -129,6 +131,7 @@ class Misbehaviour:
             retry_status=int(status) if _is_number(status) else 429,
             fail_first=int(first) if _is_number(first) else 1,
             echo=data.get("echo") is True,
+            content_type=str(data["content_type"]) if "content_type" in data else None,
         )
 
 
@@ -228,20 +231,29 @@ class MtlsService:
             return
         if misbehaviour.response_bytes is not None:
             self.stats.status_counts[200] += 1
-            await self._stream(send, receive, 200, misbehaviour.response_bytes, 0.0)
+            await self._stream(
+                send, receive, 200, misbehaviour.response_bytes, 0.0, misbehaviour.content_type
+            )
             return
         answer: dict[str, Any] = {"ok": True, "entry_id": entry_id}
         if misbehaviour.echo:
             answer.update(method=method, received=received)
-        await self._finish(send, 200, answer)
+        await self._finish(send, 200, answer, content_type=misbehaviour.content_type)
 
     async def _stream(
-        self, send: Send, receive: Receive, status: int, size: int, pause: float
+        self,
+        send: Send,
+        receive: Receive,
+        status: int,
+        size: int,
+        pause: float,
+        content_type: str | None = None,
     ) -> None:
         """Send ``size`` bytes of body (one byte per ``pause`` seconds when ``pause``),
         stopping as soon as the client disconnects."""
         left = asyncio.ensure_future(_disconnected(receive))
-        headers = [(b"content-type", b"text/plain"), (b"content-length", str(size).encode())]
+        kind = (content_type or "text/plain").encode("latin-1")
+        headers = [(b"content-type", kind), (b"content-length", str(size).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         chunk = b"x" if pause else b"x" * STREAM_CHUNK_BYTES
         sent = 0
@@ -271,11 +283,16 @@ class MtlsService:
                 waiter.cancel()
 
     async def _finish(
-        self, send: Send, status: int, payload: dict[str, Any], retry_after: str | None = None
+        self,
+        send: Send,
+        status: int,
+        payload: dict[str, Any],
+        retry_after: str | None = None,
+        content_type: str | None = None,
     ) -> None:
         self.stats.status_counts[status] += 1
         extra = [] if retry_after is None else [(b"retry-after", retry_after.encode("latin-1"))]
-        await _respond(send, status, payload, extra)
+        await _respond(send, status, payload, extra, content_type)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -315,6 +332,7 @@ async def _respond(
     status: int,
     payload: dict[str, Any],
     extra_headers: list[tuple[bytes, bytes]] | None = None,
+    content_type: str | None = None,
 ) -> None:
     body = json.dumps(payload).encode()
     await send(
@@ -322,7 +340,7 @@ async def _respond(
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", (content_type or "application/json").encode("latin-1")),
                 (b"content-length", str(len(body)).encode()),
                 *(extra_headers or []),
             ],

@@ -123,6 +123,35 @@ def test_put_of_the_data_alone_with_the_answers_kept_in_the_result_column(
     assert run.summary()["statements_by_kind"]["write_back_result"] >= 1
 
 
+def test_an_answer_in_a_charset_that_does_not_decode_still_completes_its_entry(
+    workers: WorkerWorld,
+) -> None:
+    """A 200 is a completed call, whatever its Content-Type says: a charset with no BOM
+    (utf-16), one that is not text at all (base64, a bytes codec) or one that refuses
+    replacement characters (idna) is stored as well as it decodes, never retried."""
+    charsets = ("utf-16", "utf-32", "base64", "idna", "rot13", "no-such-charset")
+    queue = workers.queue
+    queue.enqueue(
+        [
+            (f"cs-{name}", {"response_bytes": 64, "content_type": f"text/plain; charset={name}"})
+            for name in charsets
+        ]
+        + [("json-utf16", {"content_type": "application/json; charset=utf-16"})]
+    )
+    service = workers.start_service()
+    run = workers.start(workers.spec(service.port, endpoint={"store_response_bytes": 16384}))
+    code, stderr = run.wait()
+    assert code == 0, stderr
+    rows = dict(_query(queue, "SELECT id, status FROM {table}"))
+    assert set(rows.values()) == {"completed"}, rows
+    results = dict(_query(queue, "SELECT id, result FROM {table}"))
+    assert all(isinstance(text, str) and text for text in results.values()), results
+    assert results["cs-no-such-charset"] == "x" * 64  # unknown: read as UTF-8
+    stats = fetch_stats(service.port, workers.certs)
+    assert (stats["requests"], stats["duplicates"]) == (len(charsets) + 1, 0)  # once each
+    assert run.summary()["responses"] == {"2xx": len(charsets) + 1}
+
+
 def test_the_default_call_stores_nothing_and_never_touches_the_result_column(
     workers: WorkerWorld,
 ) -> None:
@@ -208,6 +237,29 @@ def test_retry_after_beyond_the_limit_sends_the_entry_back_that_far_ahead(
     assert (status, retries) == ("pending", 1)
     assert 540 <= seconds_ahead <= 601
     assert fetch_stats(service.port, workers.certs)["requests"] == 2  # one call each
+
+
+def test_a_retry_after_of_hundreds_of_digits_sends_the_entry_back_an_hour_ahead(
+    workers: WorkerWorld,
+) -> None:
+    """Seconds too many for a float: as long as the worker ever waits (an hour), no error."""
+    queue = workers.queue
+    queue.enqueue([("huge", {"retry_after": "9" * 400, "retry_status": 503, "fail_first": 99})])
+    fill(queue, 3)
+    service = workers.start_service()
+    run = workers.start(
+        workers.spec(service.port, retries=2, endpoint={"retry_after_max_seconds": 2})
+    )
+    code, stderr = run.wait()
+    assert code == 0, stderr
+    assert queue.counts(max_attempts=3).completed == 3
+    ((status, retries, seconds_ahead),) = _query(
+        queue,
+        "SELECT status, retry_count, TIMESTAMPDIFF(second, SYSDATE(), next_attempt_at) "
+        "FROM {table} WHERE id = 'huge'",
+    )
+    assert (status, retries) == ("pending", 1)
+    assert 3500 <= seconds_ahead <= 3601  # MAX_RELEASE_SECONDS
 
 
 def test_the_rate_limit_spaces_the_jobs_calls(workers: WorkerWorld) -> None:

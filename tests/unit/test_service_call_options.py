@@ -22,6 +22,7 @@ from snowflake_worker.queue_sql import TEMPLATES
 from snowflake_worker.rate_limit import RequestPacer
 from snowflake_worker.response_storage import STORE_RESPONSE_MAX_BYTES, stored_response
 from snowflake_worker.retry_after import (
+    FOREVER,
     MAX_RELEASE_SECONDS,
     honour_retry_after,
     retry_after_seconds,
@@ -52,6 +53,10 @@ SECRET = "Bearer s3cr3t-token-value"
         ("soon", None),
         ("Thu, 99 Foo 2026 99:00:00 GMT", None),
         ("٣", None),  # a digit to str.isdigit, not to HTTP
+        ("0000120", 120.0),
+        ("9" * 400, float(FOREVER)),  # more than a float holds: as long as allowed
+        ("9" * 5000, float(FOREVER)),  # more digits than int() parses by default
+        ("Thu, 26 Nov 99999 12:00:30 GMT", None),
     ],
 )
 def test_retry_after_takes_seconds_or_an_http_date(

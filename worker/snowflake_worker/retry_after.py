@@ -15,6 +15,9 @@ from email.utils import parsedate_to_datetime
 # Never wait longer than this for one entry, whatever the service asks: past it the entry
 # goes back to the queue (next_attempt_at) instead, like any released entry.
 MAX_RELEASE_SECONDS = 3600
+# A delay longer than this many digits stands for FOREVER (a year): far past any limit.
+LONGEST_DELAY_DIGITS = 9
+FOREVER = 365 * 24 * 3600
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -24,10 +27,12 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
-        return float(int(text))
+        # Any number of digits: more than a float holds is still "wait as long as allowed".
+        digits = text.lstrip("0") or "0"
+        return float(int(digits)) if len(digits) <= LONGEST_DELAY_DIGITS else float(FOREVER)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # an HTTP-date is always GMT
         when = when.replace(tzinfo=UTC)

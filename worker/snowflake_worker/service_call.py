@@ -117,10 +117,41 @@ _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
 def decode_body(head: bytes, charset: str | None) -> str:
-    """The start of a body as text: its charset (UTF-8 when unknown), bad bytes replaced,
-    and a character cut off at the end of ``head`` left out."""
+    """The start of a body as text: its charset (UTF-8 when unknown, or when it names no
+    text encoding), bad bytes replaced, and a character cut off at the end of ``head`` left
+    out. Never raises: a body is only ever read for an error text or a stored answer, and
+    neither may turn a call's outcome into a failure."""
+    codec = text_codec(charset)
     try:
-        codec = codecs.lookup(charset or "utf-8").name
+        return _decode(head, codec)
+    except (UnicodeError, LookupError, TypeError, ValueError):  # idna refuses "replace"
+        return _decode(head, "utf-8")
+
+
+def text_codec(charset: str | None) -> str:
+    """The codec to read a body with. Only text encodings: codecs such as base64, hex,
+    zip or rot13 are bytes-to-bytes or str-to-str transforms and would not give text."""
+    try:
+        info = codecs.lookup(charset or "utf-8")
     except LookupError:
-        codec = "utf-8"
-    return codecs.getincrementaldecoder(codec)(errors="replace").decode(head, final=False)
+        return "utf-8"
+    if not getattr(info, "_is_text_encoding", True):
+        return "utf-8"
+    return info.name
+
+
+def _decode(head: bytes, codec: str) -> str:
+    # UTF-16 and UTF-32 without a BOM are big-endian (RFC 2781, 4.3); Python's decoders
+    # would raise instead.
+    if codec in ("utf-16", "utf-32") and not head.startswith(_BOMS[codec]):
+        codec += "-be"
+    decoded = codecs.getincrementaldecoder(codec)(errors="replace").decode(head, final=False)
+    if not isinstance(decoded, str):  # a codec outside the standard library's text ones
+        raise TypeError(f"{codec} does not decode to text")
+    return decoded
+
+
+_BOMS = {
+    "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+    "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+}
