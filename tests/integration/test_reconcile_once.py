@@ -24,11 +24,10 @@ from snowflake_operator.poll.certificate_bundle import secret_name
 from snowflake_operator.spec.admission import Refusal, admit
 from snowflake_operator.spec.reference_policy import ReferencePolicy
 from snowflake_operator.spec.table_claims import TableClaim
-from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
+from tests.support.operator_world import NAMESPACE, OperatorWorld
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
-share_operator_settings()
 
 NAME = "orders"
 
@@ -187,6 +186,52 @@ def test_two_runs_creating_the_certificates_secret_at_once_both_succeed(
         ]
         assert "CertificatesSynced" not in result.stderr, result
     assert condition(cron.status(), "CertificatesSynced")["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("hostile", "invalid", "launches"),
+    [
+        # Five failed Jobs in a row may be true: one probe Job at a time, not none for ever.
+        (
+            {"launchBackoffUntil": "9999-12-31T00:00:00Z", "consecutiveFailedJobs": "5"},
+            ["launchBackoffUntil"],
+            1,
+        ),
+        ({"totals": "[1]"}, ["totals"], 3),
+        ({"conditions": "[" * 50_000 + "]" * 50_000}, ["conditions"], 3),
+        (
+            {"consecutiveFailedJobs": "-3", "totals": '{"completed": "many"}'},
+            ["totals", "consecutiveFailedJobs"],
+            3,
+        ),
+    ],
+    ids=["backoff-forever", "totals-a-list", "deep-nesting", "wrong-types"],
+)
+def test_a_status_configmap_written_by_hand_is_replaced_never_obeyed(
+    world: OperatorWorld,
+    tmp_path: Path,
+    hostile: dict[str, str],
+    invalid: list[str],
+    launches: int,
+) -> None:
+    """Whoever may edit ConfigMaps in the namespace can write the status; a run reads what
+    it needs of it (totals, launch backoff, conditions) only as far as it is valid, says
+    which fields it replaced, and goes on polling."""
+    fill(world.queue, 250)
+    cron = CronJobWorld(world, tmp_path)
+    status_map = {"metadata": {"name": f"{NAME}-status"}, "data": hostile}
+    world.core.create_namespaced_config_map(NAMESPACE, status_map)
+    result = cron.run()
+    assert result.code == 0, result.stderr
+    assert len(result.report["launched"]) == launches
+    warning = cron.events()["StatusInvalid"]
+    assert warning.type == "Warning"
+    assert all(field in warning.message for field in invalid), warning.message
+    status = cron.status()
+    assert status["totals"] == {"completed": 0, "failed": 0}
+    assert status.get("launchBackoffUntil") is None
+    assert cron.run().code == 0  # the status it wrote is valid: no warning the next time
+    assert [e.reason for e in world.events()].count("StatusInvalid") == 1
 
 
 def test_an_invalid_spec_is_refused_with_the_operators_own_message(

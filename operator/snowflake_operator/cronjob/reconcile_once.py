@@ -65,12 +65,14 @@ from snowflake_worker.validation_errors import settings_error_message
 
 from .configmap_status import (
     IDLE_GATE_ANNOTATION,
+    StoredStatus,
     idle_gate_text,
+    invalid_status_message,
     restore_idle_gate,
     spec_config_map,
     status_config_map,
     status_data,
-    status_from_data,
+    trusted_status,
 )
 
 log = logging.getLogger("snowflake_operator")
@@ -78,6 +80,7 @@ log = logging.getLogger("snowflake_operator")
 # a slot (and Job names), and successive runs never do.
 SLOT_SECONDS = 60
 EXIT_FAILED, EXIT_CONFIG = 1, 2
+STATUS_INVALID = "StatusInvalid"  # the event when the status ConfigMap was edited badly
 RESOURCE_KINDS = ("SnowflakeProcessor",)
 
 
@@ -97,8 +100,13 @@ class Run:
     clock: float
 
     @property
+    def stored(self) -> StoredStatus:
+        """The last run's status, validated: a ConfigMap anyone in the namespace may edit."""
+        return trusted_status((self.status_map or {}).get("data"), self.now)
+
+    @property
     def previous_status(self) -> dict[str, Any]:
-        return status_from_data((self.status_map or {}).get("data"))
+        return self.stored.status
 
 
 def reconcile_once(args: argparse.Namespace) -> int:
@@ -283,13 +291,21 @@ def recorded(
     run: Run,
     status: dict[str, Any],
     conditions: list[Condition],
-    events: list[tuple[str, str, str]],
+    events_after: list[tuple[str, str, str]],
     gate_text: str = "",
 ) -> tuple[bool, str | None]:
     """Write the status ConfigMap when something changed or the heartbeat is due, only over
     the version this run read, then post the events on it: (whether the status was
-    written, why it could not be: another run wrote it meanwhile)."""
-    previous = run.previous_status
+    written, why it could not be: another run wrote it meanwhile). A status ConfigMap
+    with invalid fields is always written over, with a warning naming them."""
+    stored = run.stored
+    previous = stored.status
+    if stored.invalid:
+        name = status_config_map(run.processor.name)
+        events = [("Warning", STATUS_INVALID, invalid_status_message(name, stored.invalid))]
+        events += events_after
+    else:
+        events = events_after
     status = {
         **status,
         "conditions": merge_conditions(list(previous.get("conditions") or []), conditions, run.now),
@@ -297,8 +313,15 @@ def recorded(
     annotations = dict(((run.status_map or {}).get("metadata") or {}).get("annotations") or {})
     since = _seconds_since(previous.get(HEARTBEAT_FIELD), run.now)
     gate_changed = annotations.get(IDLE_GATE_ANNOTATION, "") != gate_text
-    due = gate_changed or write_due(
-        previous if run.status_map else None, status, since, run.settings.status_heartbeat_seconds
+    due = (
+        bool(stored.invalid)
+        or gate_changed
+        or write_due(
+            previous if run.status_map else None,
+            status,
+            since,
+            run.settings.status_heartbeat_seconds,
+        )
     )
     target = run.status_map
     if due:
@@ -337,7 +360,11 @@ def write_status(run: Run, status: dict[str, Any], gate_text: str) -> dict[str, 
             PROCESSOR_LABEL: processor.name,
         }
     manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}
-    manifest["data"] = status_data(status)
+    data: dict[str, str | None] = dict(status_data(status))
+    # A field this status leaves out is deleted (null in the patch), not left as it was.
+    stale = ((run.status_map or {}).get("data") or {}).keys() - data.keys()
+    data.update(dict.fromkeys(stale))
+    manifest["data"] = data
     try:
         return write_config_map(run.api, manifest, version)
     except ApiException as exc:
