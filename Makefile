@@ -31,10 +31,13 @@ tools: $(TOOLS_STAMP)
 demo: venv
 	$(BIN)/snowflake-processor demo $(ARGS)
 
+# The CRD (crds/ and the chart's files/crds/) is generated from the model: scripts/gen_crd.py
+# writes both, --check fails while either differs from what snowflake_operator.spec says.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/gen_crd.py --check
 
 typecheck: venv
 	$(BIN)/mypy
@@ -52,10 +55,12 @@ chaos: venv
 	$(BIN)/python benchmarks/chaos.py $(ARGS)
 
 # The Helm chart as a package, its README (what `helm show readme` prints) checked against
-# values.yaml first. Push it to an OCI registry with `helm push` (docs/install.md).
+# values.yaml and its CRD (files/crds/) against the model first. Push it to an OCI registry
+# with `helm push` (docs/install.md).
 DIST ?= dist
 chart: tools
 	$(BIN)/python scripts/gen_chart_readme.py --check
+	$(BIN)/python scripts/gen_crd.py --check
 	.tools/bin/helm lint --strict charts/snowflake-processor
 	@mkdir -p $(DIST)
 	.tools/bin/helm package charts/snowflake-processor --destination $(DIST)

@@ -291,9 +291,9 @@ def render(crd: dict[str, Any]) -> str:
         f"# {names['kind']} configuration reference",
         "",
         "> Generated from `crds/snowflakeprocessors.yaml` by "
-        "`scripts/gen_config_reference.py`; do not edit by hand. After changing the CRD, "
-        f"regenerate with `{COMMAND}` (`{COMMAND} --check` tells whether this file is "
-        "current).",
+        "`scripts/gen_config_reference.py`; do not edit by hand. The CRD is generated from "
+        "the model (`python scripts/gen_crd.py`); after regenerating it, regenerate this file "
+        f"with `{COMMAND}` (`{COMMAND} --check` tells whether this file is current).",
         "",
         f"`apiVersion: {api_version}`, `kind: {names['kind']}`, "
         f"{crd['spec'].get('scope', 'Namespaced').lower()}"

@@ -1,31 +1,42 @@
-"""The SnowflakeProcessor CRD: its shape, its schema against ProcessorSpec, the examples.
+"""The SnowflakeProcessor CRD: its shape, its rules, the examples, and its generator.
 
-The CRD's spec schema must mirror snowflake_operator.spec.model.ProcessorSpec: the API server
-validates with the schema, the operator with the model, and a resource one accepts and
-the other rejects is a resource that is stored but never processed (or the reverse).
+scripts/gen_crd.py generates the CRD from the model (snowflake_operator.spec), so the schema
+cannot drift from ProcessorSpec field by field; what is checked here is what generation
+alone does not prove: the committed file is the generated one, the API server would accept
+it (structural, valid, defaults that validate), it refuses what the model refuses at the
+same field, its CEL rules hold what the model's validators hold, and the examples pass.
 """
 
 from __future__ import annotations
 
 import copy
-import enum
+import importlib.util
 import re
+import subprocess
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import annotated_types
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from snowflake_operator import constants
 from snowflake_operator.poll.planning import Observation
+from snowflake_operator.spec.base import (
+    SpecModel,
+    cel_rules,
+    described_fields,
+    list_map,
+    string_map,
+)
 from snowflake_operator.spec.fargate_sizes import (
     FARGATE_CPUS,
     FARGATE_SIZES_HELP,
@@ -35,10 +46,13 @@ from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker import identifiers
 from snowflake_worker.queue_records import QueueCounts
 from snowflake_worker.snowflake_settings import AuthMode
+from tests.support.generators import assert_generated_file_current
 from tests.support.polls import plan_poll
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "snowflakeprocessors.yaml"
+CHART_CRD_PATH = ROOT / "charts" / "snowflake-processor" / "files" / "crds" / CRD_PATH.name
+GENERATOR = ROOT / "scripts" / "gen_crd.py"
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 
@@ -912,178 +926,75 @@ def test_fargate_cel_rules_cover_every_cpu_and_the_documented_sizes() -> None:
     assert FARGATE_SIZES_HELP in memory["description"]
 
 
-# -- the schema mirrors the model -------------------------------------------------------
+# -- every check of the model has its twin in the schema ---------------------------------
 
 
-def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
-    """The type under Optional[...] and Annotated[...], with the Annotated metadata."""
-    metadata: list[Any] = []
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin in (typing.Union, types.UnionType):
-            options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-            assert len(options) == 1, annotation
-            annotation = options[0]
-        elif origin is typing.Annotated:
-            metadata.extend(annotation.__metadata__)
-            annotation = annotation.__origin__
-        else:
-            return annotation, metadata
-
-
-def _model_class(annotation: Any) -> type[BaseModel] | None:
-    base, _ = _unwrap(annotation)
-    return base if isinstance(base, type) and issubclass(base, BaseModel) else None
-
-
-def _item_model(annotation: Any) -> type[BaseModel] | None:
-    """The model of a list's items (list[EnvVar] -> EnvVar), or None."""
-    base, _ = _unwrap(annotation)
-    if typing.get_origin(base) is not list:
-        return None
-    return _model_class(typing.get_args(base)[0])
+def _nested(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field holds (under ``X | None`` and ``list[X]``), and whether in a list."""
+    in_list = False
+    while typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
+        in_list = in_list or typing.get_origin(annotation) is list
+        (annotation,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, in_list
+    return None, in_list
 
 
 def model_tree(model: type[BaseModel], path: Path_ = ()) -> Iterator[tuple[Path_, type[BaseModel]]]:
     """Every model below ``model``, with its path (aliases; "[]" for a list's items)."""
     yield path, model
     for name, field in model.model_fields.items():
-        here = (*path, field.alias or name)
-        nested = _model_class(field.annotation)
+        nested, in_list = _nested(field.annotation)
         if nested is not None:
+            here = (*path, field.alias or name, *(("[]",) if in_list else ()))
             yield from model_tree(nested, here)
-        items = _item_model(field.annotation)
-        if items is not None:
-            yield from model_tree(items, (*here, "[]"))
 
 
-# What a field validator stands for in the schema: a pattern, or a CEL rule (on the field
-# or on the object holding it) reading the field. A new validator must be added here.
+def test_model_tree_reaches_every_model() -> None:
+    paths = {".".join(path): model.__name__ for path, model in model_tree(ProcessorSpec)}
+    assert paths["snowflake.auth.privateKeySecret"] == "SecretKeyRef"
+    assert paths["job.env.[].valueFrom.secretKeyRef"] == "KeySelector"
+    assert paths["job.volumes.[].secret.items.[]"] == "KeyToPath"
+    assert all(schema_at(spec_schema(CRD), p(path)) is not None for path in paths if path)
+
+
+# What a field validator stands for in the schema: this pattern, or else a CEL rule on the
+# field or on the object holding it (reading the field).
 FIELD_VALIDATOR_PATTERNS = {("Endpoint", "url"): "^https://"}
-FIELD_VALIDATOR_RULES = {
-    ("EnvVar", "name"),
-    ("Volume", "name"),
-    ("VolumeMount", "mountPath"),
-    ("JobSettings", "podAnnotations"),
-    ("JobSettings", "priorityClassName"),
-}
-CONSTRAINT_KEYS = {
-    "type",
-    "enum",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "maxItems",
-    "maxProperties",
-    "pattern",
-    "x-kubernetes-preserve-unknown-fields",
-}
 
 
-def expected_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
-    """The type and constraint keywords a field of the model should have in the CRD."""
-    field = model.model_fields[name]
-    base, metadata = _unwrap(field.annotation)
-    metadata = [*metadata, *field.metadata]
-    expected: dict[str, Any] = {}
-    if typing.get_origin(base) is typing.Literal:
-        expected.update(type="string", enum=list(typing.get_args(base)))
-    elif isinstance(base, type) and issubclass(base, enum.Enum):
-        expected.update(type="string", enum=[member.value for member in base])
-    elif isinstance(base, type) and issubclass(base, BaseModel):
-        expected["type"] = "object"
-    elif typing.get_origin(base) is dict:
-        expected["type"] = "object"
-        if typing.get_args(base) == (str, Any):  # Kubernetes' own object, kept as it is
-            expected["x-kubernetes-preserve-unknown-fields"] = True
-        else:
-            assert typing.get_args(base) == (str, str), base
-    elif typing.get_origin(base) is list:
-        expected["type"] = "array"
-    else:
-        expected["type"] = {bool: "boolean", int: "integer", float: "number", str: "string"}[base]
-    for item in metadata:
-        if isinstance(item, annotated_types.Ge):
-            expected["minimum"] = item.ge
-        elif isinstance(item, annotated_types.Gt):
-            expected.update(minimum=item.gt, exclusiveMinimum=True)
-        elif isinstance(item, annotated_types.Le):
-            expected["maximum"] = item.le
-        elif isinstance(item, annotated_types.Lt):
-            expected.update(maximum=item.lt, exclusiveMaximum=True)
-        elif isinstance(item, annotated_types.MinLen):
-            expected["minLength"] = item.min_length
-        elif isinstance(item, annotated_types.MaxLen):
-            keyword = {"array": "maxItems", "object": "maxProperties"}.get(
-                expected["type"], "maxLength"
-            )
-            expected[keyword] = item.max_length
-        elif isinstance(item, AfterValidator):
-            assert item.func is identifiers._snowflake_identifier, item
-            expected["pattern"] = identifiers._UNQUOTED.pattern
-        elif getattr(item, "pattern", None) is not None:
-            expected["pattern"] = item.pattern
-        elif getattr(item, "strict", None) is True:
-            pass  # no type coercion: what a typed OpenAPI field does anyway
-        else:
-            pytest.fail(f"{model.__name__}.{name}: no CRD counterpart known for {item!r}")
-    for decorator in model.__pydantic_decorators__.field_validators.values():
-        if name in decorator.info.fields:
-            key = (model.__name__, field.alias or name)
-            if key in FIELD_VALIDATOR_RULES:
-                continue  # a CEL rule: test_every_field_validator_has_its_cel_rule
-            assert key in FIELD_VALIDATOR_PATTERNS, f"add the schema rule for {key}"
-            expected["pattern"] = FIELD_VALIDATOR_PATTERNS[key]
-    return expected
-
-
-def test_every_field_validator_has_its_cel_rule() -> None:
+def test_every_field_validator_has_a_schema_twin() -> None:
+    """A field validator is opaque to JSON Schema: the model must state its twin."""
     checked = set()
     for path, model in model_tree(ProcessorSpec):
         node = schema_at(spec_schema(CRD), path)
         assert node is not None
         for decorator in model.__pydantic_decorators__.field_validators.values():
             for name in decorator.info.fields:
-                alias = model.model_fields[name].alias or name
-                if (model.__name__, alias) not in FIELD_VALIDATOR_RULES:
-                    continue
-                # On the field itself (reading self), or on its object (reading self.<alias>).
-                own = node["properties"][alias].get("x-kubernetes-validations", [])
-                holder = node.get("x-kubernetes-validations", [])
-                assert own or any(f"self.{alias}" in rule["rule"] for rule in holder), alias
-                checked.add((model.__name__, alias))
-    assert checked == FIELD_VALIDATOR_RULES
+                key = (model.__name__, model.model_fields[name].alias or name)
+                field = node["properties"][key[1]]
+                if key in FIELD_VALIDATOR_PATTERNS:
+                    assert field.get("pattern") == FIELD_VALIDATOR_PATTERNS[key], key
+                else:
+                    holder = node.get("x-kubernetes-validations", [])
+                    assert field.get("x-kubernetes-validations") or any(
+                        f"self.{key[1]}" in rule["rule"] for rule in holder
+                    ), key
+                checked.add(key)
+    assert checked == {
+        ("Endpoint", "url"),
+        ("EnvVar", "name"),
+        ("Volume", "name"),
+        ("VolumeMount", "mountPath"),
+        ("JobSettings", "podAnnotations"),
+        ("JobSettings", "priorityClassName"),
+    }
 
 
-@pytest.mark.parametrize(
-    ("path", "model"),
-    list(model_tree(ProcessorSpec)),
-    ids=[".".join(path) or "spec" for path, _ in model_tree(ProcessorSpec)],
-)
-def test_schema_mirrors_the_model(path: Path_, model: type[BaseModel]) -> None:
-    node = schema_at(spec_schema(CRD), path)
-    assert node is not None
-    assert node["type"] == "object"
-    aliases = {name: field.alias or name for name, field in model.model_fields.items()}
-    assert set(node["properties"]) == set(aliases.values())
-    required = {aliases[name] for name, field in model.model_fields.items() if field.is_required()}
-    assert set(node.get("required", [])) == required
-    for name, alias in aliases.items():
-        prop = node["properties"][alias]
-        actual = {key: value for key, value in prop.items() if key in CONSTRAINT_KEYS}
-        assert actual == expected_schema(model, name), alias
-        base = _unwrap(model.model_fields[name].annotation)[0]
-        if typing.get_origin(base) is dict and typing.get_args(base) == (str, str):
-            assert prop["additionalProperties"]["type"] == "string"
-
-
-def test_auth_modes_are_the_worker_modes() -> None:
-    mode = spec_schema(CRD)["properties"]["snowflake"]["properties"]["auth"]["properties"]["mode"]
-    assert mode["enum"] == ["workload_identity", "key_pair", "password", "emulator"]
-    assert mode["enum"] == [member.value for member in AuthMode]
+def test_identifiers_have_the_pattern_of_the_identifier_check() -> None:
+    snowflake = spec_schema(CRD)["properties"]["snowflake"]["properties"]
+    for name in ("role", "warehouse", "database", "schema", "table"):
+        assert snowflake[name]["pattern"] == identifiers.UNQUOTED_IDENTIFIER.pattern, name
 
 
 # -- defaults -----------------------------------------------------------------------------
@@ -1132,114 +1043,13 @@ def same(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
-def model_default(path: Path_) -> Any:
-    """The model's default for the field at ``path`` (aliases), as the JSON it dumps to."""
-    model: type[BaseModel] | None = ProcessorSpec
-    field = None
-    for name in path:
-        if model is None:
-            return MISSING
-        by_alias = {field.alias or key: field for key, field in model.model_fields.items()}
-        field = by_alias.get(name)
-        if field is None:
-            return MISSING
-        model = _model_class(field.annotation)
-    assert field is not None
-    if field.is_required():
-        return MISSING
-    value = field.get_default(call_default_factory=True)
-    if isinstance(value, BaseModel):
-        value = value.model_dump(by_alias=True, mode="json")
-    elif isinstance(value, enum.Enum):
-        value = value.value
-    return without_none(value)
-
-
-def model_default_paths(model: type[BaseModel], path: Path_ = ()) -> Iterator[Path_]:
-    """Paths (aliases) of every field whose model default is not None, at any depth."""
-    for name, field in model.model_fields.items():
-        here = (*path, field.alias or name)
-        if field.default_factory is not None or (
-            not field.is_required() and field.default is not None
-        ):
-            yield here
-        nested = _model_class(field.annotation)
-        if nested is not None:
-            yield from model_default_paths(nested, here)
-
-
-def default_mismatches(crd: dict[str, Any]) -> list[str]:
-    """Every CRD default against the model's default for that field, both ways."""
-    schema = spec_schema(crd)
-    problems = []
-    for path, sub in walk_properties(schema):
-        if "default" in sub:
-            crd_value = apply_defaults(sub, copy.deepcopy(sub["default"]))
-            model_value = model_default(path)
-            if model_value is MISSING or not same(crd_value, model_value):
-                problems.append(
-                    f"{'.'.join(path)}: CRD default {crd_value!r}, model {model_value!r}"
-                )
-    for path in model_default_paths(ProcessorSpec):
-        sub = schema_at(schema, path)
-        if sub is None or "default" not in sub:
-            problems.append(f"{'.'.join(path)}: a model default, no CRD default")
-    return problems
-
-
 def minimal_spec() -> dict[str, Any]:
     return load_example("processor-minimal.yaml")["spec"]  # type: ignore[no-any-return]
 
 
-def dig(value: Any, path: Path_) -> Any:
-    for name in path:
-        if not isinstance(value, dict) or name not in value:
-            return MISSING
-        value = value[name]
-    return value
-
-
-def test_crd_defaults_are_the_model_defaults() -> None:
-    assert default_mismatches(CRD) == []
-    # The same seen through a parsed resource: every default the minimal example leaves
-    # to the CRD is what ProcessorSpec fills in.
-    dumped = ProcessorSpec.model_validate(minimal_spec()).model_dump(by_alias=True, mode="json")
-    compared = 0
-    for path, sub in walk_properties(spec_schema(CRD)):
-        value = dig(dumped, path)
-        if "default" in sub and value is not MISSING:
-            crd_value = apply_defaults(sub, copy.deepcopy(sub["default"]))
-            assert same(crd_value, without_none(value)), ".".join(path)
-            compared += 1
-    assert compared >= 25
-
-
-@pytest.mark.parametrize(
-    ("path", "change", "reported"),
-    [
-        ("queue.leaseSeconds", 600, "queue.leaseSeconds"),
-        ("suspend", 0, "suspend"),  # 0 is not false
-        ("job.cpu", 0.5, "job.cpu"),  # a number is not the string "0.5"
-        ("job.activeDeadlineSeconds", 600, "job.activeDeadlineSeconds"),  # model: None
-        ("job.memory", DELETE, "job.memory"),
-        ("snowflake.auth", DELETE, "snowflake.auth"),  # mode would never be defaulted
-        ("certificates.s3.prefix", DELETE, "certificates.s3.prefix"),
-    ],
-)
-def test_default_check_catches_a_drifted_default(path: str, change: Any, reported: str) -> None:
-    drifted = copy.deepcopy(CRD)
-    node = schema_at(spec_schema(drifted), p(path))
-    assert node is not None
-    if change is DELETE:
-        del node["default"]
-    else:
-        node["default"] = change
-    problems = default_mismatches(drifted)
-    assert any(problem.startswith(f"{reported}:") for problem in problems), problems
-
-
 def test_defaulted_minimal_resource_is_the_model_of_the_minimal_resource() -> None:
-    """What the API server stores for the minimal example is what the model reads."""
+    """What the API server stores for the minimal example is what the model reads: the
+    generated defaults (objects defaulted to {}, filled in from inside) are the model's."""
     minimal = minimal_spec()
     defaulted = apply_defaults(spec_schema(CRD), copy.deepcopy(minimal))
     errors = schema_errors({**load_example("processor-minimal.yaml"), "spec": defaulted})
@@ -1281,17 +1091,44 @@ def test_descriptions_state_scalar_defaults() -> None:
         default = sub.get("default", MISSING)
         if default is MISSING or isinstance(default, dict):
             continue
-        spelled = {True: "true", False: "false"}.get(default) if isinstance(default, bool) else None
-        if spelled is None:
-            spelled = '""' if default == "" else str(default)
-        if f"Default {spelled}" not in sub["description"]:
+        if isinstance(default, bool):
+            spellings = [str(default).lower()]
+        elif isinstance(default, float):
+            spellings = [str(default), f"{default:g}"]  # 15.0: "Default 15" will do
+        else:
+            spellings = ['""' if default == "" else str(default)]
+        if not any(f"Default {spelled}" in sub["description"] for spelled in spellings):
+            spelled = spellings[0]
             missing.append(f"{'.'.join(path)}: says no 'Default {spelled}'")
     assert missing == []
 
 
 def test_map_values_are_described() -> None:
-    labels = spec_schema(CRD)["properties"]["job"]["properties"]["podLabels"]
-    assert labels["additionalProperties"]["description"]
+    job = spec_schema(CRD)["properties"]["job"]["properties"]
+    for name in ("podLabels", "podAnnotations", "nodeSelector"):
+        assert job[name]["additionalProperties"]["description"], name
+
+
+def _texts(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every description and CEL message in the CRD (what kubectl explain and a refused
+    kubectl apply show), with where it is."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("description", "message") and isinstance(value, str):
+                yield f"{path}.{key}", value
+            else:
+                yield from _texts(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _texts(item, f"{path}[{index}]")
+
+
+def test_descriptions_speak_to_users_not_to_the_project() -> None:
+    """No project history in what kubectl shows: the seed, issue numbers, branches."""
+    texts = list(_texts(CRD))
+    assert len(texts) > 150
+    internal = re.compile(r"\bseed\b|#\d+|\bissues?\b|\bbranch(es)?\b", re.IGNORECASE)
+    assert [(where, text) for where, text in texts if internal.search(text)] == []
 
 
 # -- status -------------------------------------------------------------------------------
@@ -1334,3 +1171,185 @@ def test_status_schema_rejects_a_field_it_does_not_declare() -> None:
     assert any("'backlg'" in error.message for error in schema_errors(doc))
     doc["status"] = {"conditions": [{"type": "Ready", "status": "Maybe"}]}
     assert [error.validator for error in schema_errors(doc)] == ["enum"]
+
+
+# -- the generator: scripts/gen_crd.py -------------------------------------------------------
+
+
+def _load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_crd", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load_generator()
+
+
+def test_committed_crd_and_the_chart_copy_are_what_the_model_generates() -> None:
+    generated = gen.render()
+    assert CRD_PATH.read_text(encoding="utf-8") == generated, (
+        "crds/snowflakeprocessors.yaml is out of date with the model: run "
+        "`python scripts/gen_crd.py`"
+    )
+    assert CHART_CRD_PATH.read_bytes() == CRD_PATH.read_bytes()
+    assert gen.render() == generated  # deterministic
+
+
+def test_header_says_generated_from_the_model_and_how_to_regenerate() -> None:
+    head = "\n".join(CRD_PATH.read_text(encoding="utf-8").splitlines()[:5])
+    assert "Generated by scripts/gen_crd.py from the model" in head
+    assert "do not edit" in head
+    assert "`python scripts/gen_crd.py`" in head
+
+
+def test_check_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "crd.yaml"
+    assert gen.main(["--check", "--output", str(output)]) == 1  # missing
+    assert gen.main(["--output", str(output)]) == 0
+    assert output.read_text(encoding="utf-8") == gen.render()
+    assert gen.main(["--check", "--output", str(output)]) == 0
+    output.write_text(output.read_text(encoding="utf-8") + "hand: edit\n", encoding="utf-8")
+    capsys.readouterr()
+    assert gen.main(["--check", "--output", str(output)]) == 1
+    err = capsys.readouterr().err
+    assert "-hand: edit" in err  # the diff shows what generation would remove
+    assert "out of date with the model" in err
+    assert "python scripts/gen_crd.py" in err
+    assert output.read_text(encoding="utf-8").endswith("hand: edit\n")  # --check writes nothing
+
+
+def test_make_lint_checks_the_crd_against_the_model() -> None:
+    assert_generated_file_current("gen_crd.py")  # both files, as a person runs it
+    plan = subprocess.run(
+        ["make", "-n", "lint"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert plan.returncode == 0, plan.stderr
+    assert ".venv/bin/python scripts/gen_crd.py --check" in plan.stdout.splitlines()
+
+
+class _Inner(SpecModel):
+    """The inner model's own words."""
+
+    size: int = Field(default=3, ge=1, description="A size.")
+    label: str | None = Field(default=None, min_length=1, description="A label.")
+
+
+class _Probe(SpecModel):
+    """A probe."""
+
+    model_config = cel_rules(("self.count > 1", "count must exceed 1"))
+
+    count: int = Field(gt=0, lt=10, description="How many.")
+    inner: _Inner = Field(
+        default=_Inner(),
+        description="The inner one.",
+        json_schema_extra=described_fields(size="The size here."),
+    )
+    changed: _Inner = Field(default=_Inner(size=5), description="Not the inner defaults.")
+    when: datetime | None = Field(
+        default=None, description="When.", json_schema_extra={"nullable": True}
+    )
+    unset: datetime | None = Field(default=None, description="Left out when unset.")
+    kept: dict[str, Any] | None = Field(default=None, description="Kept as written.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels.",
+        json_schema_extra={"default": {}, **string_map("A label value.")},
+    )
+    items: list[_Inner] | None = Field(
+        default=None, max_length=4, description="Items.", json_schema_extra=list_map("label")
+    )
+
+
+def test_generator_translates_the_model_into_a_structural_schema() -> None:
+    schema = gen.openapi_schema(_Probe)
+    assert schema["type"] == "object"
+    assert schema["description"] == "A probe."
+    assert schema["required"] == ["count"]
+    assert schema["x-kubernetes-validations"] == [
+        {"rule": "self.count > 1", "message": "count must exceed 1"}
+    ]
+    fields = schema["properties"]
+    # draft 2020 bounds -> OpenAPI 3.0 bounds
+    assert fields["count"] == {
+        "type": "integer",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 10,
+        "exclusiveMaximum": True,
+        "description": "How many.",
+    }
+    # $ref inlined; the field's words win over the model's; defaults from inside: {}
+    inner = fields["inner"]
+    assert (inner["type"], inner["default"], inner["description"]) == (
+        "object",
+        {},
+        "The inner one.",
+    )
+    assert inner["properties"]["size"]["description"] == "The size here."
+    assert inner["properties"]["label"] == {
+        "type": "string",
+        "minLength": 1,
+        "description": "A label.",
+    }
+    assert fields["changed"]["default"] == {"size": 5}
+    assert fields["changed"]["properties"]["size"]["description"] == "A size."
+    # X | None: X, left out when unset; null only where the model says so
+    assert fields["when"] == {
+        "type": "string",
+        "format": "date-time",
+        "nullable": True,
+        "description": "When.",
+    }
+    assert fields["unset"] == {
+        "type": "string",
+        "format": "date-time",
+        "description": "Left out when unset.",
+    }
+    assert fields["kept"] == {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": "Kept as written.",
+    }
+    assert fields["labels"] == {
+        "type": "object",
+        "default": {},
+        "description": "Labels.",
+        "additionalProperties": {"type": "string", "description": "A label value."},
+    }
+    items = fields["items"]
+    assert (items["type"], items["maxItems"], items["x-kubernetes-list-map-keys"]) == (
+        "array",
+        4,
+        ["label"],
+    )
+    assert items["items"]["description"] == "The inner model's own words."
+    assert "title" not in str(schema)
+    assert "additionalProperties': False" not in str(schema)
+
+
+class _Union(SpecModel):
+    value: int | str
+
+
+class _Untyped(SpecModel):
+    value: Any = None
+
+
+@pytest.mark.parametrize(("model", "words"), [(_Union, "union"), (_Untyped, "no type")])
+def test_generator_refuses_what_a_structural_schema_cannot_say(
+    model: type[BaseModel], words: str
+) -> None:
+    with pytest.raises(gen.GenerationError, match=words):
+        gen.openapi_schema(model)
+
+
+def test_generated_yaml_folds_long_text_and_reads_back_exactly() -> None:
+    text = CRD_PATH.read_text(encoding="utf-8")
+    assert "description: >-\n" in text
+    assert yaml.safe_load(text) == gen.custom_resource_definition()
+    long_lines = [line for line in text.splitlines() if len(line) > gen.YAML_WIDTH + 20]
+    assert long_lines == []

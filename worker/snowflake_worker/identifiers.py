@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-_UNQUOTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+UNQUOTED_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 
 
 class InvalidIdentifier(ValueError):
@@ -22,7 +22,7 @@ class InvalidIdentifier(ValueError):
 
 def validate_identifier(name: str, what: str = "identifier") -> str:
     """Return the normalised (upper-case) form of ``name`` or raise InvalidIdentifier."""
-    if not isinstance(name, str) or not _UNQUOTED.fullmatch(name):
+    if not isinstance(name, str) or not UNQUOTED_IDENTIFIER.fullmatch(name):
         raise InvalidIdentifier(
             f"invalid {what} {name!r}: use letters, digits, '_' or '$', starting with a "
             "letter or '_', at most 255 characters"

@@ -5,8 +5,8 @@ every Job (non-root, read-only root filesystem, no privilege escalation, the mou
 certificates and key, /tmp, the service account token). Pure; kube/job_manifest.py copies them
 into the Job, spec/reference_policy.py holds the Secrets they name against the allow-list.
 
-Each rule here has a CEL twin in the CRD (crds/snowflakeprocessors.yaml), so the API
-server refuses the same resources with the same words.
+Each rule here has a CEL twin (the *_RULE constants and the models' cel_rules), which
+scripts/gen_crd.py writes into the CRD, so the API server refuses the same resources.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool, field_validator, model_validator
 
-from .base import SpecModel
+from .base import Rule, SpecModel, cel_list, cel_rules, described_fields
 
 # The operator's own variables (SFP_*, HOME) and those that choose which code the worker's
 # interpreter loads (PATH, PYTHON*, LD_*, OPENSSL_*, GCONV_PATH): with one of those and a
@@ -54,6 +54,31 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 MOUNT_PATH_PATTERN = r"^(/[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]*)+$"
 # Bounds keep the CEL rules' cost estimate within the API server's budget.
 MAX_ENV, MAX_VOLUMES, MAX_TOLERATIONS, MAX_ANNOTATIONS = 64, 32, 32, 64
+# The volume types of Pod Security's restricted profile: (field, alias).
+VOLUME_SOURCES = (
+    ("config_map", "configMap"),
+    ("csi", "csi"),
+    ("downward_api", "downwardAPI"),
+    ("empty_dir", "emptyDir"),
+    ("ephemeral", "ephemeral"),
+    ("persistent_volume_claim", "persistentVolumeClaim"),
+    ("projected", "projected"),
+    ("secret", "secret"),
+)
+
+# The CEL twins of the checks of spec.job's own fields (check_annotations,
+# check_priority_class below).
+ANNOTATIONS_RULE: Rule = (
+    "self.all(k, "
+    + " && ".join(f"!k.startsWith('{prefix}')" for prefix in RESERVED_ANNOTATION_PREFIXES)
+    + ")",
+    "podAnnotations may not set the pod's AppArmor or seccomp profile (the operator sets "
+    "seccomp RuntimeDefault)",
+)
+PRIORITY_CLASS_RULE: Rule = (
+    f"!self.startsWith('{RESERVED_PRIORITY_CLASS_PREFIX}')",
+    "system-* priority classes are reserved for the cluster's own critical pods",
+)
 
 
 def reserved_env_name(name: str) -> bool:
@@ -74,47 +99,109 @@ def exactly_one(what: str, choices: dict[str, object]) -> None:
         raise ValueError(f"{what} needs exactly one of {', '.join(choices)}")
 
 
+def exactly_one_rule(what: str, aliases: Sequence[str], suffix: str = "") -> Rule:
+    """The CEL twin of exactly_one on an object with these fields."""
+    count = " + ".join(f"(has(self.{alias}) ? 1 : 0)" for alias in aliases)
+    return f"{count} == 1", f"{what} needs exactly one of {', '.join(aliases)}{suffix}"
+
+
 class KeySelector(SpecModel):
-    name: str = Field(min_length=1, max_length=253)
-    key: str = Field(min_length=1, max_length=253)
-    optional: StrictBool | None = None
+    """A key of a Secret or ConfigMap; each use says which."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the object.")
+    key: str = Field(min_length=1, max_length=253, description="The key within the object.")
+    optional: StrictBool | None = Field(
+        default=None, description="Whether the object or its key may be missing."
+    )
+
+
+def _key_of(kind: str) -> dict[str, Any]:
+    return described_fields(
+        name=f"Name of the {kind}.",
+        key=f"The key within the {kind}.",
+        optional=f"Whether the {kind} or its key may be missing.",
+    )
 
 
 class FieldSelector(SpecModel):
-    field_path: str = Field(min_length=1)
-    api_version: str | None = None
+    field_path: str = Field(min_length=1, description="The field's path, e.g. metadata.namespace.")
+    api_version: str | None = Field(
+        default=None, description="Version of the field path's schema. Unset: v1."
+    )
 
 
 class ResourceFieldSelector(SpecModel):
-    resource: str = Field(min_length=1)
-    container_name: str | None = None
-    divisor: str | None = None
+    resource: str = Field(
+        min_length=1, description="The resource, e.g. limits.cpu or requests.memory."
+    )
+    container_name: str | None = Field(
+        default=None, description="The container, worker (the only one)."
+    )
+    divisor: str | None = Field(
+        default=None, description='The unit, a quantity as a string, e.g. "1Mi".'
+    )
+
+
+_ENV_SOURCES = ("secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef")
 
 
 class EnvVarSource(SpecModel):
-    secret_key_ref: KeySelector | None = None
-    config_map_key_ref: KeySelector | None = None
-    field_ref: FieldSelector | None = None
-    resource_field_ref: ResourceFieldSelector | None = None
+    model_config = cel_rules(exactly_one_rule("valueFrom", _ENV_SOURCES))
+
+    secret_key_ref: KeySelector | None = Field(
+        default=None,
+        description=(
+            "A key of a Secret in the processor's namespace (on the operator's allow-list of "
+            "Secrets)."
+        ),
+        json_schema_extra=_key_of("Secret"),
+    )
+    config_map_key_ref: KeySelector | None = Field(
+        default=None,
+        description="A key of a ConfigMap in the processor's namespace.",
+        json_schema_extra=_key_of("ConfigMap"),
+    )
+    field_ref: FieldSelector | None = Field(
+        default=None, description="A field of the pod, e.g. metadata.name or spec.nodeName."
+    )
+    resource_field_ref: ResourceFieldSelector | None = Field(
+        default=None, description="A resource of the container, e.g. limits.memory."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvVarSource:
-        exactly_one(
-            "valueFrom",
-            {
-                "secretKeyRef": self.secret_key_ref,
-                "configMapKeyRef": self.config_map_key_ref,
-                "fieldRef": self.field_ref,
-                "resourceFieldRef": self.resource_field_ref,
-            },
+        sources = (
+            self.secret_key_ref,
+            self.config_map_key_ref,
+            self.field_ref,
+            self.resource_field_ref,
         )
+        exactly_one("valueFrom", dict(zip(_ENV_SOURCES, sources, strict=True)))
         return self
 
 
 class EnvVar(SpecModel):
-    name: str = Field(max_length=128, pattern=ENV_NAME_PATTERN)
-    value: str | None = None
-    value_from: EnvVarSource | None = None
+    model_config = cel_rules(
+        (
+            f"!(self.name in {cel_list(RESERVED_ENV_NAMES)}) && "
+            + " && ".join(f"!self.name.startsWith('{prefix}')" for prefix in RESERVED_ENV_PREFIXES),
+            f"env name is reserved: {RESERVED_ENV_HELP}",
+        ),
+        (
+            "!has(self.value) || !has(self.valueFrom)",
+            "an env variable has value or valueFrom, not both",
+        ),
+    )
+
+    name: str = Field(
+        max_length=128,
+        pattern=ENV_NAME_PATTERN,
+        description="The variable's name (letters, digits, _, . and -).",
+    )
+    value: str | None = Field(default=None, description="Its value. Unset with valueFrom.")
+    value_from: EnvVarSource | None = Field(
+        default=None, description="Where its value comes from, exactly one source."
+    )
 
     @field_validator("name")
     @classmethod
@@ -131,11 +218,34 @@ class EnvVar(SpecModel):
 
 
 class Toleration(SpecModel):
-    key: str | None = None
-    operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    model_config = cel_rules(
+        (
+            "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || "
+            "self.value == ''",
+            "a toleration with operator Exists has no value",
+        ),
+        (
+            "(has(self.key) && self.key != '') || "
+            "(has(self.operator) && self.operator == 'Exists')",
+            "a toleration without a key needs operator Exists",
+        ),
+    )
+
+    key: str | None = Field(
+        default=None, description="The taint's key; empty with operator Exists matches every taint."
+    )
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists or Equal (the Kubernetes default is Equal)."
+    )
+    value: str | None = Field(default=None, description="The taint's value (operator Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="The taint effect matched; unset matches all effects."
+    )
+    toleration_seconds: int | None = Field(
+        default=None,
+        description="With NoExecute, how long the pod stays after the taint appears.",
+        json_schema_extra={"format": "int64"},
+    )
 
     @model_validator(mode="after")
     def _kubernetes_rules(self) -> Toleration:
@@ -150,37 +260,98 @@ class Affinity(SpecModel):
     """Kubernetes' own affinity sections, passed to the pod as they are (the API server
     checks them when the Job is created). EKS Fargate does not apply them."""
 
-    node_affinity: dict[str, Any] | None = None
-    pod_affinity: dict[str, Any] | None = None
-    pod_anti_affinity: dict[str, Any] | None = None
+    node_affinity: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 NodeAffinity, as in a pod spec."
+    )
+    pod_affinity: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 PodAffinity, as in a pod spec."
+    )
+    pod_anti_affinity: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 PodAntiAffinity, as in a pod spec."
+    )
 
 
 class KeyToPath(SpecModel):
-    key: str = Field(min_length=1)
-    path: str = Field(min_length=1)
-    mode: int | None = Field(default=None, ge=0, le=0o777)
+    key: str = Field(min_length=1, description="The key within the Secret.")
+    path: str = Field(min_length=1, description="The file's path, relative to the mount.")
+    mode: int | None = Field(
+        default=None, ge=0, le=0o777, description="The file's mode, 0-0777 (decimal 0-511)."
+    )
 
 
 class SecretVolume(SpecModel):
-    secret_name: str = Field(min_length=1, max_length=253)
-    items: list[KeyToPath] | None = None
-    default_mode: int | None = Field(default=None, ge=0, le=0o777)
-    optional: StrictBool | None = None
+    secret_name: str = Field(
+        min_length=1, max_length=253, description="Name of a Secret in the processor's namespace."
+    )
+    items: list[KeyToPath] | None = Field(
+        default=None, description="Which keys, at which paths. Unset: every key, named after it."
+    )
+    default_mode: int | None = Field(
+        default=None,
+        ge=0,
+        le=0o777,
+        description="The files' mode, 0-0777 (decimal 0-511). Unset: 0644.",
+    )
+    optional: StrictBool | None = Field(
+        default=None, description="Whether the Secret may be missing."
+    )
 
 
 class Volume(SpecModel):
     """One extra volume of a type Pod Security's restricted profile allows. Every source
     but secret is Kubernetes' own object, passed to the pod as it is."""
 
-    name: str = Field(max_length=63, pattern=DNS_LABEL_PATTERN)
-    config_map: dict[str, Any] | None = None
-    csi: dict[str, Any] | None = None
-    downward_api: dict[str, Any] | None = Field(default=None, alias="downwardAPI")
-    empty_dir: dict[str, Any] | None = None
-    ephemeral: dict[str, Any] | None = None
-    persistent_volume_claim: dict[str, Any] | None = None
-    projected: dict[str, Any] | None = None
-    secret: SecretVolume | None = None
+    model_config = cel_rules(
+        (
+            f"!(self.name in {cel_list(RESERVED_VOLUME_NAMES)})",
+            "volume name is reserved for the operator's own volumes "
+            f"({', '.join(RESERVED_VOLUME_NAMES)})",
+        ),
+        exactly_one_rule(
+            "a volume",
+            [alias for _, alias in VOLUME_SOURCES],
+            suffix=" (the volume types of Pod Security's restricted profile)",
+        ),
+    )
+
+    name: str = Field(
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="The volume's name, a DNS label, named by volumeMounts.",
+    )
+    config_map: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 ConfigMapVolumeSource."
+    )
+    csi: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "A core/v1 CSIVolumeSource; its nodePublishSecretRef must be on the operator's "
+            "allow-list of Secrets."
+        ),
+    )
+    downward_api: dict[str, Any] | None = Field(
+        default=None, alias="downwardAPI", description="A core/v1 DownwardAPIVolumeSource."
+    )
+    empty_dir: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 EmptyDirVolumeSource, e.g. sizeLimit 1Gi."
+    )
+    ephemeral: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 EphemeralVolumeSource (a generic ephemeral volume)."
+    )
+    persistent_volume_claim: dict[str, Any] | None = Field(
+        default=None, description="A core/v1 PersistentVolumeClaimVolumeSource (claimName)."
+    )
+    projected: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "A core/v1 ProjectedVolumeSource; each Secret among its sources must be on the "
+            "operator's allow-list."
+        ),
+    )
+    secret: SecretVolume | None = Field(
+        default=None,
+        description="A Secret's keys as files (on the operator's allow-list of Secrets).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -194,22 +365,9 @@ class Volume(SpecModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
-        sources = {
-            alias: getattr(self, name)
-            for name, alias in (
-                ("config_map", "configMap"),
-                ("csi", "csi"),
-                ("downward_api", "downwardAPI"),
-                ("empty_dir", "emptyDir"),
-                ("ephemeral", "ephemeral"),
-                ("persistent_volume_claim", "persistentVolumeClaim"),
-                ("projected", "projected"),
-                ("secret", "secret"),
-            )
-        }
+        sources = {alias: getattr(self, name) for name, alias in VOLUME_SOURCES}
         exactly_one(
-            f"volume {self.name} (the volume types of Pod Security's restricted profile)",
-            sources,
+            f"volume {self.name} (the volume types of Pod Security's restricted profile)", sources
         )
         return self
 
@@ -227,10 +385,33 @@ class Volume(SpecModel):
 
 
 class VolumeMount(SpecModel):
-    name: str = Field(max_length=63, pattern=DNS_LABEL_PATTERN)
-    mount_path: str = Field(max_length=256, pattern=MOUNT_PATH_PATTERN)
-    read_only: StrictBool | None = None
-    sub_path: str | None = None
+    model_config = cel_rules(
+        (
+            f"!{cel_list(RESERVED_MOUNT_ROOTS)}.exists(r, self.mountPath == r || "
+            "self.mountPath.startsWith(r + '/') || r.startsWith(self.mountPath + '/'))",
+            "mountPath is at, under or above a reserved directory (/bin, /dev, /etc, /lib*, "
+            "/opt, /proc, /run, /sbin, /sys, /tmp, /usr, /var/run): the image's code, the "
+            "certificates, /tmp and the service account token; mount elsewhere, e.g. under /mnt",
+        )
+    )
+
+    name: str = Field(
+        max_length=63, pattern=DNS_LABEL_PATTERN, description="The name of one of spec.job.volumes."
+    )
+    mount_path: str = Field(
+        max_length=256,
+        pattern=MOUNT_PATH_PATTERN,
+        description=(
+            'Absolute path in the container, without "." or ".." segments or a trailing slash.'
+        ),
+    )
+    read_only: StrictBool | None = Field(
+        default=None,
+        description="Mount it read-only. Unset: read-write (the files' own modes apply).",
+    )
+    sub_path: str | None = Field(
+        default=None, description="A path within the volume to mount instead of its root."
+    )
 
     @field_validator("mount_path")
     @classmethod
