@@ -73,6 +73,36 @@ def test_headers_from_the_secret_folder_reach_the_service_and_nothing_else(
     assert all(r["error_message"].startswith("HTTP 401") for r in failed)
 
 
+def test_a_lower_case_twin_or_a_connector_variable_is_never_read(
+    workers: WorkerWorld, tmp_path: Path
+) -> None:
+    """sfp_endpoint_headers_dir in a pod's env (an author's, where the allow-list failed)
+    must not make the worker send that folder's files (say, the pod's identity token) as
+    headers; SNOWFLAKE_* and AWS profile variables must not reach the libraries either."""
+    fill(workers.queue, 4)
+    service = workers.start_service(required_headers={"X-Token": TOKEN})
+    folder = _headers_folder(tmp_path, **{"X-Token": TOKEN})
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\ncredential_process = /bin/false\n")
+    run = workers.start(
+        workers.spec(service.port),
+        sfp_endpoint_headers_dir=str(folder),
+        SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES="attacker.example",
+        AWS_CONFIG_FILE=str(config),
+    )
+    code, stderr = run.wait()
+    assert code == 0, stderr
+    stats = fetch_stats(service.port, workers.certs)
+    assert (stats["successes"], stats["unauthorized"]) == (0, 4)  # no header was sent
+    started = next(line for line in _log_lines(stderr) if line["msg"] == "worker started")
+    assert started["ignored_environment"] == [
+        "AWS_CONFIG_FILE",
+        "SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES",
+        "sfp_endpoint_headers_dir",
+    ]
+    assert TOKEN not in stderr and str(config) not in stderr  # names only, never values
+
+
 def test_a_header_the_worker_sets_itself_stops_the_job_before_claiming(
     workers: WorkerWorld, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import ambient
 from .connection import connect, reconnect
 from .drain import Drainer, summary_line
 from .errors import ConfigError, FatalError, one_line
@@ -57,6 +58,7 @@ def run_worker() -> int:
 
 
 def _run(settings: WorkerSettings | None) -> int:
+    ignored = ambient.apply()  # before anything reads the environment
     try:
         settings = load_worker_settings()
         configure_json_logging(settings.log_level)
@@ -69,7 +71,11 @@ def _run(settings: WorkerSettings | None) -> int:
     queue = QueueClient(connection, snowflake.table_ref, reconnect=lambda: reconnect(snowflake))
     log.info(
         "worker started",
-        extra={"processor_id": settings.processor_id, "table": str(snowflake.table_ref)},
+        extra={
+            "processor_id": settings.processor_id,
+            "table": str(snowflake.table_ref),
+            "ignored_environment": list(ignored),  # names only
+        },
     )
     try:
         if settings.store_response_bytes:
