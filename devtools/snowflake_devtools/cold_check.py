@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -239,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("cold-check: needs root (it removes Debian packages and system directories)")
         return 2
+    # Started in the background, this process inherits SIGINT ignored, and so would every
+    # program of the run: the tests that send SIGINT must meet it as a terminal would.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     began = time.monotonic()
     try:
         stop_cluster(say)

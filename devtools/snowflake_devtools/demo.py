@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -196,6 +197,9 @@ def demo_entries(total: int, poison: int, malformed: int) -> list[tuple[str, Any
 
 def run_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    # Ctrl-C stops the demo, even when it was started where SIGINT is ignored (a shell's
+    # background job): Python keeps an inherited "ignore" unless told otherwise.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     run = DemoRun(args, time.monotonic())
     root: Path = args.work_dir.resolve()
     shutil.rmtree(root / "snowflake", ignore_errors=True)

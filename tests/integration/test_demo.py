@@ -149,3 +149,27 @@ def test_keep_running_serves_the_emulator_for_the_printed_command(tmp_path: Path
         _, stderr = demo.communicate(timeout=90)
     assert demo.returncode == 0, stderr
     assert "stays up on 127.0.0.1" in stderr and "Traceback" not in stderr
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_ctrl_c_stops_a_demo_started_where_sigint_is_ignored(tmp_path: Path) -> None:
+    """A shell starts background commands with SIGINT ignored, and Python then keeps it
+    ignored; the demo promises that Ctrl-C (SIGINT) stops it, so it listens regardless."""
+    demo = subprocess.Popen(
+        _demo(tmp_path, "--entries", "20", "--latency-ms", "2", "--keep-running", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint,  # a signal disposition only, set before exec
+    )
+    try:
+        assert demo.stdout is not None
+        assert json.loads(demo.stdout.readline())["lost"] == 0  # drained; now it waits
+    finally:
+        os.kill(demo.pid, signal.SIGINT)
+        _, stderr = demo.communicate(timeout=60)
+    assert demo.returncode == 0, stderr
+    assert "stopping the emulator and the service" in stderr
