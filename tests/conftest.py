@@ -1,5 +1,6 @@
 """Shared fixtures: a real fakesnow server process, behind the model of Snowflake's
-semantics (snowflake_devtools/snowflake_model.py), and connections to it."""
+semantics (snowflake_devtools/snowflake_model.py), and connections to it; and, as plugins,
+those of tests/support/kube_fixtures.py and tests/support/operator_world.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ import pytest
 
 from snowflake_devtools.processes import ServerProcess, start_snowflake_emulator
 from tests.support.snowflake import EMULATOR_MODEL_OPTIONS, connect_to_emulator
+
+# Fixtures shared by more than one directory of tests: the Kubernetes API emulator
+# (kube_api, kube_client, kubeconfig) and the operator's world (operator_settings, world).
+# pytest takes pytest_plugins only from the root conftest.
+pytest_plugins = ["tests.support.kube_fixtures", "tests.support.operator_world"]
 
 
 @pytest.fixture(scope="session")

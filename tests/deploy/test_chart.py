@@ -400,8 +400,9 @@ def test_operator_resources_are_a_fargate_size_with_requests_equal_to_limits(
 
 
 def test_two_replicas_by_default_roll_without_a_gap_and_spread_out() -> None:
-    """Issue 13: replicaCount 2 is the production setting. Only the Lease's holder acts, so
-    old and new pods may overlap during a rollout: one more first, none less."""
+    """replicaCount 2 is the production setting, so that a lost pod costs a Lease's takeover,
+    not a reschedule. Only the Lease's holder acts, so old and new pods may overlap during
+    a rollout: one more first, none less."""
     docs = render_set("default")
     deployment = one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
@@ -462,7 +463,7 @@ def operator_bindings(docs: tuple[Manifest, ...]) -> list[Manifest]:
 
 @pytest.mark.parametrize("scope", ["cluster", "namespace"])
 def test_the_lease_is_all_the_release_namespace_grants(scope: str) -> None:
-    """Issue 13: the replicas' Lease needs a Role of its own where the operator runs;
+    """The replicas' Lease needs a Role of its own where the operator runs;
     reading and renewing are narrowed to the Lease's name (create cannot be)."""
     docs = render("--set", f"rbac.scope={scope}")
     (role,) = [
@@ -527,7 +528,7 @@ def watched_namespaces(docs: tuple[Manifest, ...]) -> list[str]:
 
 def test_default_rbac_is_namespace_scoped() -> None:
     """By default nothing is granted cluster-wide: the operator reads Secrets only in the
-    namespace it watches (issue 11, item 9)."""
+    namespace it watches, so a resource cannot make it read another namespace's Secrets."""
     docs = render_set("default")
     assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
     (role,), (binding,) = operator_roles(docs), operator_bindings(docs)
@@ -563,8 +564,9 @@ def operator_settings(docs: tuple[Manifest, ...], monkeypatch: pytest.MonkeyPatc
 
 
 def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a resource may reference (issue 11, item 9): by default the chart's worker
-    image (any tag or digest), the chart's worker service account and no Secret."""
+    """What a resource may reference, so that creating one grants no more than the chart
+    meant: by default the chart's worker image (any tag or digest), the chart's worker
+    service account and no Secret."""
     defaults = operator_settings(render_set("default"), monkeypatch)
     assert defaults.allowed_service_accounts == [WORKER_SA]
     assert defaults.allowed_secrets == []

@@ -1,7 +1,8 @@
-"""The chart in CronJob mode (mode cronjob, issue 13): per processor a spec ConfigMap, a
-status ConfigMap and a CronJob, namespace-scoped RBAC only, no CRD and no Deployment; the
-runs' pods as secure as the operator's and selected by the jobs' Fargate profile; their
-arguments, environment and spec accepted by the code that runs them. (Lint, Kubernetes'
+"""The chart in CronJob mode (mode cronjob, for clusters where no CRD may be installed):
+per processor a spec ConfigMap, a status ConfigMap and a CronJob, namespace-scoped RBAC
+only, no CRD and no Deployment; the runs' pods as secure as the operator's and selected by
+the jobs' Fargate profile; their arguments, environment and spec accepted by the code that
+runs them. (Lint, Kubernetes'
 schemas and checkov run on this value set in test_chart.py.)"""
 
 from __future__ import annotations

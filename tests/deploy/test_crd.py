@@ -471,9 +471,6 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("node-selector-number", "job.nodeSelector.zone", 1, "type"),
     ("volumes-not-a-list", "job.volumes", {"name": "x"}, "type"),
 ]
-# Where the model is laxer than the schema: the model half of these fails (strict xfail)
-# until spec/model.py is fixed; then drop the entry here.
-MODEL_XFAIL: dict[str, str] = {}
 
 
 def _spec_path(case: tuple[str, str, Any, str]) -> Path_:
@@ -508,12 +505,7 @@ def test_invalid_variant_fails_the_schema_at_its_field(case: tuple[str, str, Any
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=MODEL_XFAIL[case[0]]))
-        if case[0] in MODEL_XFAIL
-        else case
-        for case in INVALID
-    ],
+    INVALID,
     ids=[case[0] for case in INVALID],
 )
 def test_invalid_variant_fails_the_model_at_its_field(case: tuple[str, str, Any, str]) -> None:
@@ -1124,7 +1116,7 @@ def _texts(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def test_descriptions_speak_to_users_not_to_the_project() -> None:
-    """No project history in what kubectl shows: the seed, issue numbers, branches."""
+    """No project history in what kubectl shows: issue numbers, branches, the old names."""
     texts = list(_texts(CRD))
     assert len(texts) > 150
     internal = re.compile(r"\bseed\b|#\d+|\bissues?\b|\bbranch(es)?\b", re.IGNORECASE)

@@ -23,6 +23,7 @@ from snowflake_devtools.cluster.cluster import default_state_dir
 from snowflake_devtools.cluster.locking import file_lock
 from snowflake_devtools.cluster.settings import BASE_IMAGE, cache_root
 from snowflake_devtools.cluster.sharing import ClusterLease
+from snowflake_devtools.e2e_report import REPORT_ENV
 from tests.e2e import figures, release
 from tests.e2e.commands import Commands
 from tests.e2e.host_services import HostServices, host_services
@@ -69,6 +70,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         project_images.ensure_project_images(ROOT, say)
     print(f"[phase] images: {time.monotonic() - images_began:.1f} s", flush=True)
     figures.record(build_seconds=round(time.monotonic() - began, 1))
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """A test left out by -k, -m or --deselect is a part `make e2e` did not run (said only
+    when there is a report to write: a selection in a run of every suite is no news)."""
+    if not os.environ.get(REPORT_ENV):
+        return
+    for item in items:
+        if "tests/e2e/" in item.nodeid:
+            figures.not_run(item.nodeid, figures.DESELECTED)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A skipped test (a skip marker, or pytest.skip() in a fixture or the test) did not
+    run: its reason goes into the JSON line's not_run. An expected failure ran."""
+    if report.skipped and not hasattr(report, "wasxfail") and "tests/e2e/" in report.nodeid:
+        figures.record_skipped(report.nodeid, report.longrepr)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

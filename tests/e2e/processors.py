@@ -7,16 +7,21 @@ import uuid
 from typing import Any
 
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from snowflake_operator.constants import PROCESSOR_LABEL
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.e2e.host_services import HostServices
+from tests.e2e.release import Release
+from tests.e2e.test_chart_install import acting_operator_pod
 from tests.support.s3 import PREFIX, REGION
 from tests.support.snowflake import location
 
 GROUP, VERSION, PLURAL = "snowflake-processor.dev", "v1alpha1", "snowflakeprocessors"
+# The count of the poll-duration histogram: one per poll the operator ran.
+POLLS = "snowflake_processor_reconcile_duration_seconds_count"
 # What terraform/eks's worker Fargate profile selects (checked against it by the tests).
 FARGATE_POD_LABELS = {"snowflake-processor.dev/fargate": "true"}
 
@@ -118,3 +123,25 @@ def job_finished(job: Any) -> str | None:
         if item.type in ("Complete", "Failed") and item.status == "True":
             return str(item.type)
     return None
+
+
+def operator_metrics(api_client: Any, release: Release, processor: str) -> dict[str, float]:
+    """The acting operator pod's /metrics samples of ``processor`` (``name[value]`` for a sample
+    with one more label), read through the API server's pod proxy."""
+    pod = acting_operator_pod(api_client, release).metadata.name
+    core: Any = client.CoreV1Api(api_client)
+    text = core.connect_get_namespaced_pod_proxy_with_path(
+        f"{pod}:9090", release.namespace, "metrics"
+    )
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("processor") == processor:
+                extra = [v for k, v in sample.labels.items() if k not in ("namespace", "processor")]
+                found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
+    return found
+
+
+def operator_polls(api_client: Any, release: Release, processor: str) -> int:
+    """How many polls of ``processor`` the acting operator pod has run."""
+    return int(operator_metrics(api_client, release, processor).get(POLLS, 0))

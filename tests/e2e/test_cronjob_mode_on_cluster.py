@@ -1,10 +1,11 @@
-"""CronJob mode on the real cluster (issue 13): the chart with `mode: cronjob` in one
-namespace, no CRD, no operator, a Role in that namespace only. The real CronJob controller
-starts one run a minute (`snowflake-processor reconcile-once` from the operator image); the
-runs launch worker Jobs that drain the emulator's queue, fold their summaries into the
-status ConfigMap and delete them. Two runs at once (kubectl create job --from=cronjob)
-launch each Job once; a suspended CronJob, then a deleted one, launches nothing; the
-uninstall garbage-collects the Jobs and the certificates Secret with the spec ConfigMap.
+"""CronJob mode on the real cluster (for clusters where no CRD may be installed): the chart
+with `mode: cronjob` in one namespace, no CRD, no operator, a Role in that namespace only.
+The real CronJob controller starts one run a minute (`snowflake-processor reconcile-once`
+from the operator image); the runs launch worker Jobs that drain the emulator's queue,
+fold their summaries into the status ConfigMap and delete them. Two runs at once
+(kubectl create job --from=cronjob) launch each Job once; a suspended CronJob, then a
+deleted one, launches nothing; the uninstall garbage-collects the Jobs and the
+certificates Secret with the spec ConfigMap.
 Figures: `cronjob_mode` in `make e2e`'s JSON line."""
 
 from __future__ import annotations

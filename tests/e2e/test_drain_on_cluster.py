@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
 from snowflake_devtools.cluster.project_images import current_tags
 from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
@@ -42,6 +41,7 @@ from tests.e2e.processors import (
     job_finished,
     jobs_of,
     new_queue,
+    operator_metrics,
     pods_of,
     processor_manifest,
     read_processor,
@@ -122,23 +122,6 @@ def recorded_job_outcomes(api_client: Any, namespace: str) -> dict[str, str]:
 
 def terminal_counts(queue: QueueClient) -> dict[str, int]:
     return dict(Counter(statuses(queue).values()))
-
-
-def operator_metrics(api_client: Any, release: Release, processor: str) -> dict[str, float]:
-    """The acting operator pod's /metrics samples of ``processor`` (``name[value]`` for a sample
-    with one more label), read through the API server's pod proxy."""
-    pod = acting_operator_pod(api_client, release).metadata.name
-    core: Any = client.CoreV1Api(api_client)
-    text = core.connect_get_namespaced_pod_proxy_with_path(
-        f"{pod}:9090", release.namespace, "metrics"
-    )
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.labels.get("processor") == processor:
-                extra = [v for k, v in sample.labels.items() if k not in ("namespace", "processor")]
-                found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
-    return found
 
 
 @pytest.mark.timeout(1500)

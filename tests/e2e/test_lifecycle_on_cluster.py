@@ -5,7 +5,6 @@ pods) and its certificates Secret, and nothing else."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from tests.e2e.processors import (
     condition,
     jobs_of,
     new_queue,
+    operator_polls,
     pods_of,
     processor_manifest,
     read_processor,
@@ -37,6 +37,16 @@ def unschedulable(pod: Any) -> bool:
     return pod.status.phase == "Pending" and any(
         c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
         for c in pod.status.conditions or []
+    )
+
+
+def wait_for_polls(api_client: Any, release: Release, more: int = 3) -> None:
+    """Until the acting operator has run ``more`` polls of the resource after this call."""
+    start = operator_polls(api_client, release, NAME)
+    wait_until(
+        lambda: operator_polls(api_client, release, NAME) >= start + more,
+        (more + 2) * POLL_SECONDS * 4,
+        f"{more} more polls of {NAME}",
     )
 
 
@@ -77,7 +87,7 @@ def test_suspend_cordon_and_delete(
         120,
         "the Suspended condition",
     )
-    time.sleep(4 * POLL_SECONDS)  # several polls: still nothing launched
+    wait_for_polls(api_client, operator_release)  # several polls: still nothing launched
     assert jobs_of(api_client, namespace, NAME) == []
     figures.record(suspend_stops_launches=True)
 
@@ -95,7 +105,7 @@ def test_suspend_cordon_and_delete(
             180,
             f"{MAX_ACTIVE} Pending, unschedulable worker pods",
         )
-        time.sleep(4 * POLL_SECONDS)  # several polls with a backlog of 500: no more Jobs
+        wait_for_polls(api_client, operator_release)  # polls with a backlog of 500: no more Jobs
         assert len(jobs_of(api_client, namespace, NAME)) == MAX_ACTIVE
         status = read_processor(api_client, namespace, NAME)["status"]
         assert status["activeJobs"] == MAX_ACTIVE, status

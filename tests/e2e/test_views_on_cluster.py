@@ -1,7 +1,7 @@
 """What on-call sees with kubectl alone, on the real API server, for the demo's processor:
 `kubectl get sfp` and `-o wide` (printer columns are served by the API server; the
 emulator of the integration tests serves none) and `kubectl sfp status -n NS NAME`. Then
-the same operator against a CRD one field ahead of it (issue 14, item 6).
+the same operator against a CRD one field ahead of it (as during an upgrade).
 
 Nothing here needs the images: `snowflake-processor demo --keep-running` drains its queue
 in its own Snowflake emulator on this machine, and the operator runs as a process on this
@@ -234,10 +234,10 @@ def _one_field_ahead(crd: dict[str, Any]) -> dict[str, Any]:
 def test_an_operator_against_a_crd_one_field_ahead_keeps_processing(
     commands: Commands, demo_queue: DemoQueue, watched: str, local_operator: None
 ) -> None:
-    """Issue 14, item 6. The API server keeps a field only when the installed CRD declares
-    it (it prunes the rest), so a resource can hold fields its operator does not know only
-    when the CRD is newer than the operator: during an upgrade, or after the operator alone
-    was rolled back."""
+    """An upgrade must not stop processing. The API server keeps a field only when the
+    installed CRD declares it (it prunes the rest), so a resource can hold fields its
+    operator does not know only when the CRD is newer than the operator: during an
+    upgrade, or after the operator alone was rolled back."""
     base = yaml.safe_load(CRD.read_text())
     try:
         commands.apply(_one_field_ahead(base), "--server-side", "--force-conflicts")

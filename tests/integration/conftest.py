@@ -1,7 +1,8 @@
 """Integration fixtures: a queue table in the emulator, demo certificates, the worker and
 the mTLS service (`workers`), moto's S3 and a trustme CA for certificate bundles.
 
-The helpers they are built from live in tests/support."""
+The helpers they are built from live in tests/support; the Kubernetes emulator's fixtures
+and the operator's `world` come from there too, as plugins (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,9 @@ from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
-from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401 (shared fixtures)
-from tests.support.operator_world import world  # noqa: F401 (shared fixture)
 from tests.support.s3 import moto_server, s3_client, versioned_bucket
 from tests.support.snowflake import location
-from tests.support.sql_tables import migrated_seed_table
+from tests.support.sql_tables import migrated_legacy_table
 from tests.support.worker_runs import WorkerWorld, mtls_services, worker_processes
 
 pytestmark = pytest.mark.integration
@@ -44,10 +43,10 @@ def queue(snowflake_connect: Callable[..., Any], queue_table: TableRef) -> Queue
 
 @pytest.fixture
 def legacy_queue(snowflake_connect: Callable[..., Any], database_name: str) -> QueueClient:
-    """A table made by the seed design, then migrated in place (001-003)."""
+    """A table made by the legacy design, then migrated in place (001-003)."""
     table = TableRef(database_name, "QUEUE", "LEGACY")
     connection = snowflake_connect(**location(table))
-    migrated_seed_table(connection, table)
+    migrated_legacy_table(connection, table)
     return QueueClient(connection, table)
 
 

@@ -15,13 +15,9 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.kube_fixtures import KubeApi, kube_api, kube_client, kubeconfig
+from tests.support.kube_fixtures import KubeApi
 from tests.support.kube_manifests import job_manifest
 from tests.support.polling import wait_for
-
-# pytest finds fixtures among the module's names; naming them here keeps linters from calling
-# the import unused and the test parameters redefinitions of it.
-FIXTURES = (kube_api, kube_client, kubeconfig)
 
 GROUP, VERSION, PLURAL = "snowflake-processor.dev", "v1alpha1", "snowflakeprocessors"
 NAMESPACE = "team-a"

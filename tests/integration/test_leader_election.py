@@ -114,7 +114,13 @@ def test_a_holder_cut_off_from_the_api_server_stops_within_the_renew_deadline(
     assert wait_until_leading(a, stop)
     renewer = threading.Thread(target=keep_leading, args=(a, stop, lost.set), daemon=True)
     renewer.start()
-    time.sleep(3 * FAST.retry_seconds)
+    renewals = kube_api.count(method="PATCH", resource="leases")
+    wait_for(
+        lambda: kube_api.count(method="PATCH", resource="leases") >= renewals + 3,
+        10,
+        what="three renewals of the Lease",
+        interval=0.05,
+    )
     assert a.leading() and not lost.is_set()  # renewing while the API server answers
     kube_api.server.stop()
     cut = time.monotonic()

@@ -17,18 +17,12 @@ from snowflake_operator.constants import FINGERPRINT_ANNOTATION, PLURAL
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import dead_lettered
 from tests.support.cert_bundles import make_bundle
-from tests.support.operator_world import (
-    NAMESPACE,
-    OperatorWorld,
-    condition,
-    share_operator_settings,
-)
+from tests.support.operator_world import NAMESPACE, OperatorWorld, condition
 from tests.support.polling import wait_for
 from tests.support.ports import closed_port
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
-share_operator_settings()  # before kopf first imports the handlers
 
 
 def test_backlog_gets_exactly_the_expected_jobs(world: OperatorWorld) -> None:
@@ -37,7 +31,7 @@ def test_backlog_gets_exactly_the_expected_jobs(world: OperatorWorld) -> None:
     with world.run():
         jobs = wait_for(lambda: len(orders.jobs()) == 3 and orders.jobs())
         status = wait_for(lambda: orders.status().get("backlog") == 250 and orders.status())
-        time.sleep(2.5)  # more polls: nothing more may launch
+        world.wait_for_polls("orders")  # more polls with the 3 Jobs: nothing more may launch
         assert len(orders.jobs()) == 3
     owner = orders.resource()
     for job in jobs:
@@ -88,11 +82,11 @@ def test_cap_holds_with_jobs_running_or_pending_and_a_restart_launches_nothing_t
     orders = world.create("orders")
     with world.run():
         wait_for(lambda: len(orders.jobs()) == 4, what="the cap of 4")
-        time.sleep(2)
+        world.wait_for_polls("orders")  # polls at the cap
     assert len(orders.jobs()) == 4  # 2 existing + 2 launched: maxActiveJobs 4
     world.kube.reset_requests()
     with world.run():  # a restart: the index is rebuilt from the watch, nothing relaunched
-        wait_for(lambda: world.kube.count(method="PATCH", resource=PLURAL) >= 3, what="polls")
+        world.wait_for_polls("orders", 3)
     assert len(orders.jobs()) == 4
     assert world.kube.count(method="POST", resource="jobs") == 0
 
@@ -102,7 +96,7 @@ def test_suspend_stops_launches_and_resumes(world: OperatorWorld) -> None:
     paused = world.create("paused", suspend=True)
     with world.run():
         wait_for(lambda: paused.condition("Suspended").get("status") == "True")
-        time.sleep(2)
+        world.wait_for_polls("paused")  # suspended polls with a backlog of 150
         assert paused.jobs() == []
         assert paused.condition("Ready")["reason"] == "Suspended"
         paused.patch_spec({"suspend": False})
@@ -118,7 +112,7 @@ def test_certificates_synced_once_rotated_on_change_and_block_launches_when_brok
     with world.run():
         first = wait_for(lambda: world.secret(name), what="the Secret")
         wait_for(lambda: certs.condition("Ready").get("status") == "True")
-        time.sleep(2)  # several polls with unchanged objects
+        world.wait_for_polls("certs", 3)  # several polls with unchanged objects
         assert world.core.read_namespaced_secret(name, NAMESPACE).metadata.resource_version == (
             first.metadata.resource_version
         )
@@ -146,7 +140,7 @@ def test_certificates_synced_once_rotated_on_change_and_block_launches_when_brok
         )
         assert "ca-cert.pem" in condition(blocked, "CertificatesSynced")["message"]
         fill(world.queue, 300)
-        time.sleep(2)
+        world.wait_for_polls("certs")  # polls that would launch for the 300 entries
         assert certs.jobs() == []
         assert any("ca-cert.pem" in e.message for e in world.events("CertificatesInvalid"))
         # mend it: launches resume
@@ -165,7 +159,7 @@ def test_broken_key_blocks_launches(world: OperatorWorld) -> None:
                 and mismatch.status()
             )
         )
-        time.sleep(1.5)
+        world.wait_for_polls("mismatch")  # more polls with a backlog and the broken key
     assert "client-key.pem" in condition(status, "CertificatesSynced")["message"]
     assert mismatch.jobs() == []
 
@@ -212,7 +206,7 @@ def test_two_resources_do_not_interfere_and_history_is_trimmed(world: OperatorWo
             what="the finished Job deleted",
         )
         wait_for(lambda: len(beta.jobs()) == 1, what="a new Job for beta")
-        time.sleep(1)
+        world.wait_for_polls("alpha")
         assert len(alpha.jobs()) == 2
 
 
@@ -247,9 +241,10 @@ def test_no_list_call_per_tick(world: OperatorWorld) -> None:
     quiet = world.create("quiet")
     with world.run():
         wait_for(lambda: len(quiet.jobs()) == 1)
-        time.sleep(1.5)
+        wait_for(lambda: world.events("JobsLaunched"), what="the launch's Event")
+        world.wait_for_polls("quiet")  # the launching poll's writes have all landed
         world.kube.reset_requests()
-        wait_for(lambda: world.kube.count(method="PATCH", resource=PLURAL) >= 4, what="4 polls")
+        world.wait_for_polls("quiet", 4)
         requests = world.kube.requests()
     polls = [r for r in requests if r["method"] == "PATCH" and r["resource"] == PLURAL]
     others = [r for r in requests if r not in polls and r["action"] != "watch"]
@@ -275,7 +270,7 @@ def test_snowflake_password_never_leaves_its_secret(
             lambda: legacy.condition("SnowflakeReachable").get("status") == "False",
             what="the login attempt reported",
         )
-        time.sleep(1)
+        world.wait_for_polls("legacy", timeout=60)  # more logins, their errors reported
     assert world.kube.count(method="GET", resource="secrets", name="sf-login") >= 1
     everything = [
         str(legacy.status()),
@@ -317,8 +312,9 @@ def test_metrics_are_exposed_per_resource(world: OperatorWorld) -> None:
 def test_the_batch_sizes_workers_chose_and_the_job_limit_are_exposed(
     world: OperatorWorld,
 ) -> None:
-    """Issue 12: a finished Job's summary tells the claim and write-back sizes its worker
-    chose; the operator exports the last ones, and the Job limit the table's lock sets."""
+    """A finished Job's summary tells the claim and write-back sizes its worker chose (they
+    are sized by time, so only the worker knows them); the operator exports the last ones,
+    and the Job limit the table's lock sets."""
     fill(world.queue, 50)
     sized = world.create("sized", queue={"lockHoldSeconds": 1, "lockShare": 0.3})
     batches = {

@@ -1,4 +1,4 @@
-"""What platform engineers hit on day two (issue 14), with the real operator against the
+"""What platform engineers hit on day two, with the real operator against the
 Kubernetes emulator: a CRD one field ahead of the operator, a service outage that fails
 every Job, a warm minimum of Jobs, a suspended processor that must not look broken.
 
@@ -7,17 +7,15 @@ than the operator: fields the operator's model does not know reach it as they ar
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from tests.support.operator_world import OperatorWorld, Processor, share_operator_settings
+from tests.support.operator_world import OperatorWorld, Processor
 from tests.support.polling import wait_for
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
-share_operator_settings()  # before kopf first imports the handlers
 
 FATAL = {"event": "fatal", "error": "the service at https://x is unreachable (ConnectError)"}
 
@@ -39,8 +37,9 @@ def _unknown_field_events(world: OperatorWorld) -> list[Any]:
 def test_fields_of_a_newer_crd_are_ignored_with_one_warning_per_change(
     world: OperatorWorld,
 ) -> None:
-    """Issue 14, item 6: the operator refused fields it did not know, so a CRD one version
-    ahead made every resource Ready=False InvalidSpec during an upgrade."""
+    """During an upgrade the CRD may be a version ahead of the operator: refusing the fields
+    it does not know would make every resource Ready=False InvalidSpec until the operator
+    catches up. It ignores them, and warns once per change of the fields, not per poll."""
     fill(world.queue, 250)
     ahead = world.create(
         "ahead",
@@ -51,7 +50,7 @@ def test_fields_of_a_newer_crd_are_ignored_with_one_warning_per_change(
         wait_for(lambda: len(ahead.jobs()) == 2, what="Jobs, within maxActiveJobs 2")
         ready = ahead.wait_for_condition("Ready", status="True")
         (event,) = wait_for(lambda: _unknown_field_events(world) or None, what="the warning")
-        time.sleep(2.5)  # more polls, the same fields: no second warning
+        world.wait_for_polls("ahead", 3)  # more polls, the same fields: no second warning
         assert len(_unknown_field_events(world)) == 1
         ahead.patch_spec({"job": {"spotFallback": None, "preemptible": True}})
         wait_for(lambda: len(_unknown_field_events(world)) == 2, what="a warning for the change")
@@ -69,7 +68,7 @@ def _fail(world: OperatorWorld, job: Any) -> None:
 
 
 def test_jobs_failing_in_a_row_stop_the_launches(world: OperatorWorld) -> None:
-    """Issue 14, item 7: during a service outage every poll launched Jobs that failed their
+    """During a service outage, launching at every poll would start Jobs that fail their
     preflight, each a billed Fargate start. The defaults (3 failed Jobs in a row, then 60 s
     and more without launches) hold launches back; nothing in the spec asks for it."""
     fill(world.queue, 1000)
@@ -79,7 +78,7 @@ def test_jobs_failing_in_a_row_stop_the_launches(world: OperatorWorld) -> None:
         for job in first:
             _fail(world, job)
         wait_for(lambda: len(world.events("JobFailed")) == 4, what="the failed Jobs counted")
-        time.sleep(3)  # three more polls with a backlog of 1,000: none may launch
+        world.wait_for_polls("outage", 3)  # more polls with a backlog of 1,000: none may launch
         assert _new_jobs(outage, first) is None  # before: 4 more every poll
         status = outage.status()
         backoff = outage.condition("LaunchBackoff")
@@ -109,7 +108,7 @@ def test_after_the_wait_one_job_at_a_time_until_one_succeeds(world: OperatorWorl
             _fail(world, job)
         # 4 failed in a row: 2 s, doubled twice, capped at 4 s; then one probe Job.
         (probe,) = wait_for(lambda: _new_jobs(flaky, first), timeout=30, what="a probe Job")
-        time.sleep(2)
+        world.wait_for_polls("flaky")  # polls while the probe runs
         assert _new_jobs(flaky, first) == [probe]  # only the probe while it runs
         _fail(world, probe)
         (second,) = wait_for(
@@ -135,7 +134,7 @@ def test_min_active_jobs_keep_warm_workers_while_the_queue_is_busy(world: Operat
     warm = world.create("warm", job={"minActiveJobs": 3, "entriesPerJob": 1000})
     with world.run():
         jobs = wait_for(lambda: len(warm.jobs()) == 3 and warm.jobs(), what="3 warm Jobs")
-        time.sleep(2)
+        world.wait_for_polls("warm")  # more polls: the 3 warm Jobs are enough
         assert len(warm.jobs()) == 3
         (launched,) = wait_for(lambda: world.events("JobsLaunched"), what="its event")
     env = {e.name: e.value for e in jobs[0].spec.template.spec.containers[0].env}
@@ -147,12 +146,13 @@ def test_an_idle_queue_gets_no_warm_jobs(world: OperatorWorld) -> None:
     warm = world.create("warm", job={"minActiveJobs": 3})
     with world.run():
         warm.wait_for_condition("Ready", status="True")
-        time.sleep(2)
+        world.wait_for_polls("warm")  # more polls of the empty queue
     assert warm.jobs() == []
 
 
 def test_a_suspended_processor_is_ready_not_broken(world: OperatorWorld) -> None:
-    """Issue 14, item 9: a suspended processor showed READY False like a broken one."""
+    """Suspending is an operator's choice, not a fault: READY stays True (reason
+    Suspended) and no warning is posted, so alerts on READY False do not fire."""
     paused = world.create("paused", suspend=True)
     with world.run():
         ready = paused.wait_for_condition("Ready", reason="Suspended")

@@ -20,12 +20,12 @@ import pytest
 from kubernetes import client
 
 from snowflake_operator.constants import LAUNCHED_BY_ANNOTATION
-from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
+from tests.support.operator_world import NAMESPACE, POLLS, OperatorWorld, scrape
 from tests.support.polling import wait_for
+from tests.support.ports import free_port
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
-share_operator_settings()
 
 LEASE = "snowflake-processor-operator"
 ELECTION = [
@@ -42,13 +42,13 @@ ELECTION = [
 
 
 @contextmanager
-def replica(name: str, logs: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`snowflake-processor operator --leader-elect` as pod ``name`` would run it (probes and
-    metrics off: two processes share this machine's ports)."""
+def replica(name: str, logs: Path, metrics_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`snowflake-processor operator --leader-elect` as pod ``name`` would run it, its
+    /metrics on ``metrics_port`` (probes off)."""
     env = {
         **os.environ,
         "POD_ID": name,
-        "SFP_OPERATOR_METRICS_PORT": "0",
+        "SFP_OPERATOR_METRICS_PORT": str(metrics_port),
         "SFP_OPERATOR_HEALTH_PORT": "0",
     }
     command = [str(Path(sys.executable).with_name("snowflake-processor")), "operator", *ELECTION]
@@ -70,6 +70,11 @@ def lease_holder(world: OperatorWorld) -> str:
     return str(lease.spec.holder_identity or "")
 
 
+def polls_at(port: int, processor: str) -> int:
+    """How many polls of ``processor`` the replica whose /metrics is on ``port`` ran."""
+    return int(scrape(port, processor).get(POLLS, 0))
+
+
 def launchers(jobs: list[Any]) -> dict[str, str]:
     return {
         j.metadata.name: (j.metadata.annotations or {}).get(LAUNCHED_BY_ANNOTATION) for j in jobs
@@ -81,13 +86,22 @@ def test_one_replica_acts_and_the_other_takes_over_when_it_stops(
 ) -> None:
     fill(world.queue, 250)
     orders = world.create("orders", pollIntervalSeconds=1)
-    with replica("replica-a", tmp_path) as a, replica("replica-b", tmp_path) as b:
+    ports = {"replica-a": free_port(), "replica-b": free_port()}
+    with (
+        replica("replica-a", tmp_path, ports["replica-a"]) as a,
+        replica("replica-b", tmp_path, ports["replica-b"]) as b,
+    ):
         first = wait_for(lambda: len(orders.jobs()) == 3 and orders.jobs(), 60, what="3 Jobs")
         acting = wait_for(lambda: lease_holder(world), 10, what="a holder")
         assert set(launchers(first).values()) == {acting}, launchers(first)
-        time.sleep(2)  # more polls by the holder, none by the standby: still 3 Jobs
-        assert len(orders.jobs()) == 3
         old, standby = (a, b) if acting.startswith("replica-a_") else (b, a)
+        holder_port = ports.pop(acting.split("_")[0])
+        (standby_port,) = ports.values()
+        # More polls by the holder, none by the standby: still 3 Jobs.
+        start = polls_at(holder_port, "orders")
+        wait_for(lambda: polls_at(holder_port, "orders") >= start + 2, 30, what="holder polls")
+        assert polls_at(standby_port, "orders") == 0
+        assert len(orders.jobs()) == 3
 
         old.send_signal(signal.SIGTERM)
         stopped = time.monotonic()

@@ -1,6 +1,7 @@
 """What creating a SnowflakeProcessor lets its author do, and what the operator refuses:
 Secrets it does not own, references outside its allow-lists, a second resource on a
-table, and probes that must tell when the operator cannot work (issue 11, items 8-11).
+table; and probes that must tell when the operator cannot work. Whoever may create a
+resource in a namespace must not get the operator's rights through it.
 
 The real operator (kopf, the handlers module) against the Kubernetes emulator, the
 Snowflake emulator and moto's S3, as in test_operator.py."""
@@ -15,13 +16,12 @@ import urllib.request
 import pytest
 
 from tests.support.cert_bundles import make_bundle
-from tests.support.operator_world import NAMESPACE, OperatorWorld, share_operator_settings
+from tests.support.operator_world import NAMESPACE, OperatorWorld
 from tests.support.polling import wait_for
 from tests.support.ports import closed_port, free_port
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
-share_operator_settings()  # before kopf first imports the handlers
 
 
 def http_status(url: str) -> int | None:
@@ -35,7 +35,18 @@ def http_status(url: str) -> int | None:
         return None
 
 
-# --- item 8: a Secret the operator does not own -----------------------------------------
+def refusals(caplog: pytest.LogCaptureFixture, name: str) -> int:
+    """How often the operator refused resource ``name`` so far: a refused resource is not
+    polled (no poll metric), but each refusal is logged."""
+    key = f"{NAMESPACE}/{name}"
+    return sum(
+        1
+        for record in caplog.records
+        if record.getMessage() == "resource refused" and getattr(record, "processor", "") == key
+    )
+
+
+# --- a Secret the operator does not own -------------------------------------------------
 
 
 def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> None:
@@ -59,7 +70,8 @@ def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> N
         certificates = orders.wait_for_condition("CertificatesSynced", reason="SecretConflict")
         paused.wait_for_condition("Suspended", status="True")
         events = wait_for(lambda: world.events("SecretConflict"), what="a SecretConflict event")
-        time.sleep(1.5)  # more polls: still nothing written, nothing launched
+        world.wait_for_polls("orders")  # more polls: still nothing written, nothing launched
+        world.wait_for_polls("paused")
     ready = orders.condition("Ready")
     assert (ready["status"], certificates["status"]) == ("False", "False")
     assert "orders-certificates" in certificates["message"]
@@ -75,7 +87,7 @@ def test_a_secret_it_does_not_own_is_never_taken_over(world: OperatorWorld) -> N
     assert [r for r in writes if r["method"] != "GET"] == []
 
 
-# --- item 11: probes ---------------------------------------------------------------------
+# --- probes ------------------------------------------------------------------------------
 
 
 def test_probes_fail_while_the_api_server_cannot_be_reached(
@@ -111,12 +123,16 @@ def test_liveness_holds_without_resources_and_while_polls_keep_up(
         wait_for(lambda: http_status(liveness) == 200, what="alive with no resources")
         unreachable = world.create("unreachable", snowflake={"port": closed_port()})
         wait_for(lambda: unreachable.condition("SnowflakeReachable").get("status") == "False")
-        for _ in range(10):  # about three more failing polls
+        failing = world.polls("unreachable")
+        deadline = time.monotonic() + 60
+        while world.polls("unreachable") < failing + 3:  # three more failing polls
             assert http_status(liveness) == 200
-            time.sleep(1)
+            assert time.monotonic() < deadline, "no three more polls within a minute"
+            time.sleep(0.5)
+        assert http_status(liveness) == 200
 
 
-# --- item 9: what a resource may reference ----------------------------------------------
+# --- what a resource may reference --------------------------------------------------------
 
 # Secrets of another team in the namespace: a resource may not make the operator read them
 # or mount them into a pod.
@@ -148,7 +164,7 @@ PAYMENTS_TLS, PAYMENTS_DB = "payments-tls", "payments-db"
     ids=["image", "service-account", "certificates-secret", "password-secret"],
 )
 def test_references_outside_the_allow_lists_are_refused(
-    world: OperatorWorld, field: str, spec: dict[str, object]
+    world: OperatorWorld, field: str, spec: dict[str, object], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Image, service account and Secrets not allowed by the operator's settings: Ready
     False with reason NotAllowed naming the field; no Job, no Secret read."""
@@ -164,7 +180,8 @@ def test_references_outside_the_allow_lists_are_refused(
     with world.run():
         ready = greedy.wait_for_condition("Ready", reason="NotAllowed")
         wait_for(lambda: world.events("NotAllowed"), what="a NotAllowed event")
-        time.sleep(1.5)  # more polls: still nothing launched
+        # Looked at again (after the error backoff): still refused, nothing launched or read.
+        wait_for(lambda: refusals(caplog, "greedy") >= 2, what="greedy refused again")
     assert ready["status"] == "False"
     assert field in ready["message"], ready["message"]
     assert greedy.jobs() == []
@@ -172,7 +189,7 @@ def test_references_outside_the_allow_lists_are_refused(
         assert world.kube.count(method="GET", resource="secrets", name=secret) == 0
 
 
-# --- item 10: two resources on one table -------------------------------------------------
+# --- two resources on one table ----------------------------------------------------------
 
 
 def test_a_second_resource_on_a_table_is_refused_until_the_first_is_gone(
@@ -193,7 +210,7 @@ def test_a_second_resource_on_a_table_is_refused_until_the_first_is_gone(
         refused = alpha.wait_for_condition("Ready", reason="DuplicateTable")
         wait_for(lambda: len(zeta.jobs()) == 3, what="the earlier resource's Jobs")
         wait_for(lambda: world.events("DuplicateTable"), what="a DuplicateTable event")
-        time.sleep(1.5)
+        world.wait_for_polls("zeta")  # the earlier one polls on: 3 Jobs are its share
         assert alpha.jobs() == []
         assert len(zeta.jobs()) == 3
         assert refused["status"] == "False"

@@ -193,7 +193,8 @@ def test_concurrent_claimers_never_share_an_entry(
 def test_rows_a_legacy_writer_adds_after_migration_are_still_claimed(
     legacy_queue: QueueClient,
 ) -> None:
-    """A seed-schema table, migrated in place, then a legacy producer inserts NULL attempts."""
+    """A table of the legacy design, migrated in place, then a legacy producer inserts NULL
+    attempts."""
     queue = legacy_queue
     queue._connection.cursor().execute(
         f"INSERT INTO {queue.table.sql} (id, data, status, retry_count) "

@@ -3,7 +3,8 @@
 The emulator runs behind the model of Snowflake's semantics (snowflake_model.py): primary
 keys are not enforced, VARCHAR lengths are, UPDATE/DELETE/MERGE wait for the table's lock
 (000625 past 20 waiters), a user can default AUTOCOMMIT to FALSE. The first tests check
-the model itself; the others reproduce each defect of issue 15 on it.
+the model itself; the others reproduce on it each way the queue protocol once broke on
+Snowflake while passing on the bare emulator.
 """
 
 from __future__ import annotations
@@ -50,10 +51,17 @@ def lock_figures(port: int, table: TableRef) -> dict[str, Any]:
 
 
 def test_a_declared_primary_key_does_not_stop_duplicate_ids(queue: QueueClient) -> None:
-    """001 declares id PRIMARY KEY; Snowflake stores duplicates anyway (fakesnow refused)."""
+    """001 declares id PRIMARY KEY; Snowflake stores duplicates anyway (fakesnow refused).
+    The queue's enqueue therefore merges on id: it adds only the ids that are not there,
+    however many rows already carry one, and claims hand out the rows that are there."""
     for _ in range(2):
         query(queue._connection, f"INSERT INTO {queue.table.sql} (id) SELECT 'twice'")
-    assert [r["id"] for r in fetch_rows(queue)] == ["twice", "twice"]
+    assert [r["id"] for r in fetch_rows(queue)] == ["twice", "twice"]  # the model
+    assert queue.enqueue([("twice", {"n": 1}), ("new", {"n": 2})]) == 1  # the product
+    assert [r["id"] for r in fetch_rows(queue)] == ["new", "twice", "twice"]
+    assert queue.counts(max_attempts=3).pending == 3
+    claimed = queue.claim(10, max_attempts=3, processor_id="w")
+    assert sorted(e.id for e in claimed) == ["new", "twice", "twice"]
 
 
 def test_a_string_longer_than_its_column_is_refused(queue: QueueClient) -> None:
@@ -221,7 +229,8 @@ def test_an_id_given_twice_in_one_enqueue_is_added_once_with_its_first_data(
 
 
 def test_a_migrated_legacy_table_takes_ids_of_64_characters(legacy_queue: QueueClient) -> None:
-    """The seed made id VARCHAR(36); Snowflake refuses longer strings, enqueue takes 64."""
+    """The legacy design made id VARCHAR(36); Snowflake refuses longer strings, enqueue
+    takes 64."""
     assert legacy_queue.enqueue([("x" * 64, {"n": 1})]) == 1
     claimed = legacy_queue.claim(1, max_attempts=3, processor_id="w")
     assert [e.id for e in claimed] == ["x" * 64]

@@ -19,8 +19,8 @@ from tests.support.cli import ok_json, queue_flags, refused, run_cli
 from tests.support.sql_tables import (
     column_names,
     insert,
+    legacy_schema_statements,
     query,
-    seed_schema_statements,
     snapshot,
     status_row,
 )
@@ -86,7 +86,7 @@ def test_apply_upgrades_a_legacy_table_in_place(
     flags: list[str], conn: Any, table: TableRef
 ) -> None:
     target = SchemaTarget(table=table)
-    for statement in seed_schema_statements(target):
+    for statement in legacy_schema_statements(target):
         query(conn, statement)
     query(conn, f"INSERT INTO {table.sql} (id, data) SELECT 'legacy-1', PARSE_JSON('{{}}')")
     query(conn, f"UPDATE {table.sql} SET retry_count = NULL, status = NULL")

@@ -26,8 +26,8 @@ from tests.support.sql_tables import (
     column_names,
     columns_info,
     insert,
+    legacy_schema_statements,
     query,
-    seed_schema_statements,
     snapshot,
     status_row,
 )
@@ -60,16 +60,18 @@ STATUS_VIEW_COLUMNS = [
     "OLDEST_PENDING_AGE_SECONDS",
 ]
 DEAD_LETTER_COLUMNS = ["ID", "ERROR_MESSAGE", "RETRY_COUNT", "FAILED_AT", "CREATED_AT", "DATA"]
-SEED_STATUSES = ["pending", "processing", "completed", "failed", None]
+LEGACY_STATUSES = ["pending", "processing", "completed", "failed", None]
 
 
-def seed_rows(count: int) -> list[dict[str, Any]]:
+def legacy_rows(count: int) -> list[dict[str, Any]]:
+    """Rows as the legacy design's writers left them: any status, NULL included, and NULL
+    attempts."""
     rows = []
     for n in range(count):
-        status = SEED_STATUSES[n % len(SEED_STATUSES)]
+        status = LEGACY_STATUSES[n % len(LEGACY_STATUSES)]
         rows.append(
             {
-                "id": f"seed-{n:03d}",
+                "id": f"legacy-{n:03d}",
                 "data": json.dumps({"n": n, "payload": f"item {n}", "tags": [n % 3, "x"]}),
                 "status": status,
                 "retry_count": None if n % 3 == 0 else n % 4,
@@ -153,13 +155,13 @@ def test_ensure_queue_table_creates_from_nothing(conn: Any, target: SchemaTarget
 
 
 @pytest.mark.parametrize("files", [ENSURE_FILES, MIGRATE_FILES], ids=["ensure", "migrate"])
-def test_seed_table_is_migrated_without_losing_rows(
+def test_legacy_table_is_migrated_without_losing_rows(
     conn: Any, target: SchemaTarget, files: tuple[str, ...]
 ) -> None:
-    for statement in seed_schema_statements(target):
+    for statement in legacy_schema_statements(target):
         query(conn, statement)
     assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS[:10]
-    rows = seed_rows(50)
+    rows = legacy_rows(50)
     for row in rows:
         insert(conn, target, **row)
     before = snapshot(conn, target)
@@ -188,7 +190,7 @@ def test_seed_table_is_migrated_without_losing_rows(
     )
     assert new_columns_null == [(50, 50)]
     info = columns_info(conn, target)
-    assert info["ID"][2] == 64  # widened from the seed's 36: the protocol takes 64
+    assert info["ID"][2] == 64  # widened from the legacy design's 36: the protocol takes 64
     assert info["CLAIM_TOKEN"] == ("YES", "TEXT", 64)
     assert info["NEXT_ATTEMPT_AT"] == ("YES", "TIMESTAMP_NTZ", None)
     assert info["RESULT"] == ("YES", "TEXT", 16384)  # sql/005

@@ -1,4 +1,5 @@
-"""Claims sized by time and a pipelined worker (issue 12, parts 2 and 3).
+"""Claims sized by time and a pipelined worker: a claim holds the table's lock, so its
+size follows the observed pace, and the next claim is under way before the inbox runs dry.
 
 The real worker process against the Snowflake emulator; where the table's lock matters,
 an emulator of the test's own whose model makes each UPDATE hold the lock (--lock-hold-ms).

@@ -1,5 +1,6 @@
 """The worker under abuse: every entry it holds ends written back or released, whatever the
-service does and however the run ends (issue 11, items 1-5 and 7).
+service does and however the run ends: an entry left held stays stuck until its lease
+expires, and an outcome counted but not applied makes the summary lie.
 
 Each test runs the real worker process against the Snowflake emulator and the local mTLS
 service, which misbehaves on request: slow answers, trickled or huge bodies."""
@@ -25,7 +26,7 @@ def _all_released_untouched(workers: WorkerWorld, count: int) -> None:
     assert workers.queue.counts(max_attempts=3).eligible == count
 
 
-# -- item 1: SIGTERM with calls still in flight when the grace period ends ---------------
+# -- SIGTERM with calls still in flight when the grace period ends ----------------------
 
 
 def test_sigterm_releases_calls_still_in_flight_when_the_grace_period_ends(
@@ -47,7 +48,7 @@ def test_sigterm_releases_calls_still_in_flight_when_the_grace_period_ends(
     assert (summary["claimed"], summary["released"], summary["completed"]) == (8, 8, 0)
 
 
-# -- item 2: the deadline bounds calls already in flight ---------------------------------
+# -- the deadline bounds calls already in flight ----------------------------------------
 
 
 def test_deadline_cuts_calls_in_flight_after_the_grace_period(workers: WorkerWorld) -> None:
@@ -65,7 +66,7 @@ def test_deadline_cuts_calls_in_flight_after_the_grace_period(workers: WorkerWor
     _all_released_untouched(workers, 12)
 
 
-# -- item 3: a total time limit per call -------------------------------------------------
+# -- a total time limit per call --------------------------------------------------------
 
 
 def test_a_trickling_answer_is_a_timeout_not_a_hold(workers: WorkerWorld) -> None:
@@ -83,7 +84,7 @@ def test_a_trickling_answer_is_a_timeout_not_a_hold(workers: WorkerWorld) -> Non
     assert all(r["status"] == "completed" for r in rows.values())
 
 
-# -- item 5: response bodies are read only as far as they are kept ------------------------
+# -- response bodies are read only as far as they are kept -------------------------------
 
 
 def test_a_huge_error_body_is_not_read_whole(workers: WorkerWorld) -> None:
@@ -104,7 +105,7 @@ def test_a_huge_error_body_is_not_read_whole(workers: WorkerWorld) -> None:
     assert queue.counts(max_attempts=3).completed == 5
 
 
-# -- item 4: an unexpected error while preparing an entry counts as an attempt ----------
+# -- an unexpected error while preparing an entry counts as an attempt -----------------
 
 
 def test_data_nested_too_deeply_is_a_dead_letter(workers: WorkerWorld) -> None:
@@ -138,7 +139,7 @@ def test_an_unexpected_error_counts_as_an_attempt_and_can_dead_letter(
     assert queue.counts(max_attempts=1).completed == 5
 
 
-# -- item 7: summaries count only outcomes that were applied -----------------------------
+# -- summaries count only outcomes that were applied ------------------------------------
 
 
 def test_summaries_count_only_outcomes_that_were_applied(workers: WorkerWorld) -> None:

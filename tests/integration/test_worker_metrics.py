@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from snowflake_devtools.mtls_service import fetch_stats
-from tests.support.operator_world import OperatorWorld, share_operator_settings
+from tests.support.operator_world import OperatorWorld
 from tests.support.polling import wait_for
 from tests.support.queues import fill
 from tests.support.worker_runs import WorkerWorld
 
 pytestmark = pytest.mark.integration
-share_operator_settings()  # before kopf first imports the handlers
 
 M = "snowflake_processor_"
 

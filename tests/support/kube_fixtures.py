@@ -1,9 +1,5 @@
-"""Pytest fixtures for the Kubernetes API emulator process.
-
-Import them into a test module or a conftest::
-
-    from tests.support.kube_fixtures import kube_api, kube_client, kubeconfig  # noqa: F401
-"""
+"""Pytest fixtures for the Kubernetes API emulator process: kube_api, kube_client and
+kubeconfig, for every test (a plugin named in tests/conftest.py's pytest_plugins)."""
 
 from __future__ import annotations
 

@@ -44,19 +44,50 @@ LABELS = ("namespace", "processor")  # on every series of the operator
 WORKER_IMAGE = "registry.example.com/worker:test"
 
 
-def share_operator_settings() -> None:
-    """Settings every operator run in this process shares; call before the first run.
+# Settings every operator run in this process shares (see :func:`operator_settings`).
+OPERATOR_DEFAULTS = {
+    "SFP_OPERATOR_MAX_BACKOFF_SECONDS": "2",
+    "SFP_OPERATOR_WORKER_IMAGE": WORKER_IMAGE,
+    "SFP_OPERATOR_HEALTH_PORT": "0",
+    "SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS": "0.5",
+}
+# The count of the poll-duration histogram: one per poll that ran (refused resources are
+# not polled: the refusal is logged instead, as "resource refused").
+POLLS = "snowflake_processor_reconcile_duration_seconds_count"
+
+
+@pytest.fixture(scope="session")
+def operator_settings() -> Iterator[dict[str, str]]:
+    """Settings every operator run in this session shares, set once before the first run
+    (the operator reads them when it starts) and taken back at the end of the session.
 
     The metrics endpoint, once started, stays on its port for the whole process. The other
-    settings are read when an operator starts: a test may change them (monkeypatch.setenv)
-    before its run. Resources name WORKER_IMAGE, the operator's default image, which the
-    image allow-list always admits. Probes are off unless a test gives them a port;
-    certificates are looked at again every half second (not every few minutes)."""
-    os.environ.setdefault("SFP_OPERATOR_MAX_BACKOFF_SECONDS", "2")
-    os.environ.setdefault("SFP_OPERATOR_METRICS_PORT", str(free_port()))
-    os.environ.setdefault("SFP_OPERATOR_WORKER_IMAGE", WORKER_IMAGE)
-    os.environ.setdefault("SFP_OPERATOR_HEALTH_PORT", "0")
-    os.environ.setdefault("SFP_OPERATOR_CERTIFICATES_RECHECK_SECONDS", "0.5")
+    settings a test may change (monkeypatch.setenv) before its run. Resources name
+    WORKER_IMAGE, the operator's default image, which the image allow-list always admits.
+    Probes are off unless a test gives them a port; certificates are looked at again every
+    half second (not every few minutes). A variable already set in the environment wins."""
+    wanted = {**OPERATOR_DEFAULTS, "SFP_OPERATOR_METRICS_PORT": str(free_port())}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in wanted.items():
+            if name not in os.environ:
+                patch.setenv(name, value)
+        yield {name: os.environ[name] for name in wanted}
+
+
+def scrape(port: int | str, processor: str) -> dict[str, float]:
+    """The samples labelled with ``processor`` on the /metrics endpoint at ``port``, by name
+    (``name[value]`` for the samples that have one more label: a statement's kind, a status
+    class, a bucket's bound)."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("processor") == processor:
+                extra = [v for k, v in sample.labels.items() if k not in LABELS]
+                found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
+    return found
 
 
 def processor_manifest(
@@ -243,19 +274,25 @@ class OperatorWorld:
         return [e for e in events if reason is None or e.reason == reason]
 
     def metrics(self, processor: str) -> dict[str, float]:
-        """The /metrics samples labelled with ``processor``, by name (``name[value]`` for the
-        samples that have one more label: a statement's kind, a status class, a bucket's
-        bound)."""
-        url = f"http://127.0.0.1:{os.environ['SFP_OPERATOR_METRICS_PORT']}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        found = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.labels.get("processor") == processor:
-                    extra = [v for k, v in sample.labels.items() if k not in LABELS]
-                    found[sample.name + (f"[{extra[0]}]" if extra else "")] = sample.value
-        return found
+        """The operator's /metrics samples labelled with ``processor`` (see :func:`scrape`)."""
+        return scrape(os.environ["SFP_OPERATOR_METRICS_PORT"], processor)
+
+    def polls(self, processor: str) -> int:
+        """How many polls of ``processor`` the operators run in this process completed
+        (every poll that ran, whether it launched, found an error or was suspended)."""
+        return int(self.metrics(processor).get(POLLS, 0))
+
+    def wait_for_polls(self, processor: str, more: int = 2, timeout: float = 30) -> int:
+        """Wait until ``more`` polls of ``processor`` completed after this call, and return
+        the count. The first may have begun before the call; the others began after it, so
+        with ``more`` >= 2 at least one whole poll saw the world as it was at the call. A
+        check that nothing happened, made after this, cannot pass for want of a poll."""
+        start = self.polls(processor)
+        return wait_for(
+            lambda: (count := self.polls(processor)) >= start + more and count,
+            timeout,
+            what=f"{more} more polls of {processor} (from {start})",
+        )
 
     # --- what Kubernetes would do (its controllers are not emulated) -------------------
 
@@ -322,10 +359,12 @@ def world(
     bucket: str,
     ca: trustme.CA,
     monkeypatch: pytest.MonkeyPatch,
+    operator_settings: dict[str, str],
 ) -> OperatorWorld:
     """A fresh Kubernetes emulator, an empty queue, and a valid certificate bundle in a
-    fresh bucket that the operator (run in this process) reaches through its environment.
-    (A fixture of the integration tests: tests/integration/conftest.py imports it.)"""
+    fresh bucket that the operator (run in this process, with :func:`operator_settings`)
+    reaches through its environment. (Shared through ``pytest_plugins`` in tests/conftest.py;
+    the Snowflake, S3 and CA fixtures it needs are the integration tests'.)"""
     for name, value in s3_environment(s3_endpoint).items():
         monkeypatch.setenv(name, value)
     upload(s3, bucket, make_bundle(ca))

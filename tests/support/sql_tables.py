@@ -10,19 +10,21 @@ from typing import Any
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table, render_text
 from snowflake_worker.identifiers import TableRef, quote_identifier
 
-SEED_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "seed_schema.sql"
+# The queue table of the legacy design (Lambda and ECS) this project replaces, under the
+# file name sql/README.md gives it.
+LEGACY_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_schema.sql"
 
 
-def seed_schema_statements(target: SchemaTarget) -> list[str]:
-    """The statements that create the queue table as it was before the migrations
-    (tests/fixtures/seed_schema.sql), for ``target``."""
-    return list(render_text(SEED_SCHEMA.read_text(), target, source=SEED_SCHEMA.name))
+def legacy_schema_statements(target: SchemaTarget) -> list[str]:
+    """The statements that create the queue table as the legacy design did, before the
+    migrations (tests/fixtures/legacy_schema.sql), for ``target``."""
+    return list(render_text(LEGACY_SCHEMA.read_text(), target, source=LEGACY_SCHEMA.name))
 
 
-def migrated_seed_table(conn: Any, table: TableRef) -> None:
-    """Create ``table`` as the seed design did, then upgrade it in place (001, 002, 003)."""
+def migrated_legacy_table(conn: Any, table: TableRef) -> None:
+    """Create ``table`` as the legacy design did, then upgrade it in place (001, 002, 003)."""
     target = SchemaTarget(table=table)
-    for statement in seed_schema_statements(target):
+    for statement in legacy_schema_statements(target):
         query(conn, statement)
     ensure_queue_table(conn, target)
 

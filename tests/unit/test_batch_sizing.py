@@ -1,4 +1,5 @@
-"""Claims sized by time at the observed pace, not by count (issue 12, part 2)."""
+"""Claims sized by time at the observed pace, not by count: each claim holds the table's
+lock, so a fixed count is too small for fast services and too large for slow ones."""
 
 from __future__ import annotations
 

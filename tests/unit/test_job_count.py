@@ -27,7 +27,8 @@ def test_the_spec_refuses_more_jobs_than_the_lock_allows() -> None:
 
 
 def test_fixed_batches_cap_any_fleet_at_the_locks_pace() -> None:
-    """Issue 12: claims and write-backs of 200 each, 0.2-0.5 s per statement."""
+    """Claims and write-backs of a fixed 200 entries each, at 0.2-0.5 s per statement:
+    the lock, not the fleet's size, sets the pace."""
     assert fixed_batch_ceiling(0.2, 200, 200) == pytest.approx(500)
     assert fixed_batch_ceiling(0.5, 200, 200) == pytest.approx(200)
     assert fixed_batch_ceiling(0.35, 200, 200) == pytest.approx(285.7, abs=0.1)

@@ -49,4 +49,3 @@ def test_a_body_decodes_to_text_whatever_its_charset(
     body: bytes, charset: str | None, text: str
 ) -> None:
     assert decode_body(body, charset) == text
-

@@ -5,6 +5,9 @@ so passing integration tests prove little about Snowflake. Here each statement i
 with sqlglot's Snowflake dialect and checked against the rules the project depends on
 (snowflake_devtools/snowflake_rules.py names the documentation of each):
 
+- one statement of a kind the project sends, whole (sqlglot keeps what it cannot parse as
+  a Command), with the parts Snowflake's syntax requires (a GRANT names a privilege that
+  exists on its kind of object, and a role);
 - LIMIT / FETCH only in an uncorrelated scalar subquery ("Working with subqueries");
 - no reliance on an enforced primary key: new rows only through a MERGE on id;
 - times from SYSDATE() (UTC), never from a function that follows the session's time zone;
@@ -15,7 +18,11 @@ The rules themselves are tested too, on the forms the project used to send.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import sqlglot
+from sqlglot import ErrorLevel, exp
 
 from snowflake_devtools import snowflake_rules as rules
 from snowflake_operator import queue_schema
@@ -45,9 +52,103 @@ ENQUEUE_WITH_NOT_EXISTS = (
 )
 
 
+# The privileges Snowflake's GRANT takes on each kind of object the project grants on
+# ("Access control privileges"); sqlglot takes any word in their place.
+GRANTABLE = {
+    "WAREHOUSE": {"USAGE", "OPERATE", "MONITOR", "MODIFY"},
+    "DATABASE": {"USAGE", "MONITOR"},
+    "SCHEMA": {"USAGE", "MONITOR"},
+    "TABLE": {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES"},
+    "VIEW": {"SELECT", "REFERENCES"},
+}
+# Snowflake statements sqlglot does not parse (it keeps them as an exp.Command): each is
+# matched whole, with identifiers as the project renders them (quoted).
+QUOTED = r'"[^"]+"'
+UNPARSED_FORMS = {"CREATE ROLE": re.compile(rf"CREATE ROLE IF NOT EXISTS {QUOTED}")}
+SHOWN = {"TABLES", "COLUMNS"}
+
+
+def snowflake_sql_problems(sql: str) -> list[str]:
+    """Why ``sql`` is not one statement of the kinds the project sends, as Snowflake takes
+    them; [] if it is. sqlglot's parser is lenient: it keeps text it cannot parse as an
+    exp.Command, reads `FOO BAR` as a column alias and `GRANT BLAH ON NOTHING TO x` as a
+    GRANT. So each statement is parsed with errors raised, and then its kind and its parts
+    are checked against what Snowflake's documented syntax requires."""
+    try:
+        statements = sqlglot.parse(sql, read=rules.DIALECT, error_level=ErrorLevel.RAISE)
+    except sqlglot.errors.SqlglotError as error:
+        return [f"does not parse: {error}"]
+    if len(statements) != 1 or statements[0] is None:
+        return [f"{len(statements)} statements, not one"]
+    (statement,) = statements
+    match statement:
+        case exp.Command():
+            if any(form.fullmatch(sql.strip()) for form in UNPARSED_FORMS.values()):
+                return []
+            return [f"not parsed: sqlglot kept {sql.split()[0]} ... as a Command"]
+        case exp.Select():
+            return [] if statement.expressions else ["SELECT without columns"]
+        case exp.Update():
+            ok = isinstance(statement.this, exp.Table) and statement.expressions
+            return [] if ok else ["UPDATE without a table or a SET"]
+        case exp.Delete():
+            return [] if isinstance(statement.this, exp.Table) else ["DELETE without a table"]
+        case exp.Merge():
+            parts = ("using", "on", "whens")
+            missing = [part for part in parts if not statement.args.get(part)]
+            return [f"MERGE without {', '.join(missing)}"] if missing else []
+        case exp.Show():
+            return [] if statement.name.upper() in SHOWN else [f"SHOW {statement.name}"]
+        case exp.Create():
+            kind = statement.args.get("kind")
+            return [] if kind in ("TABLE", "VIEW") else [f"CREATE {kind}"]
+        case exp.Alter():
+            ok = statement.args.get("kind") == "TABLE" and statement.args.get("actions")
+            return [] if ok else ["ALTER other than an ALTER TABLE with an action"]
+        case exp.Grant():
+            return _grant_problems(statement)
+    return [f"a {type(statement).__name__}, not a statement the project sends"]
+
+
+def _grant_problems(grant: exp.Grant) -> list[str]:
+    kind = grant.args.get("kind")
+    if kind not in GRANTABLE:
+        return [f"GRANT on {kind or 'no object kind'}"]
+    privileges = {p.this.name.upper() for p in grant.args.get("privileges") or []}
+    problems = [f"{p} is no privilege on a {kind}" for p in sorted(privileges - GRANTABLE[kind])]
+    principals = grant.args.get("principals") or []
+    if not principals or any(p.args.get("kind") != "ROLE" for p in principals):
+        problems.append("GRANT to something other than a ROLE")
+    return problems or ([] if privileges else ["GRANT of nothing"])
+
+
 @pytest.mark.parametrize("name", sorted(EVERY_STATEMENT))
 def test_every_statement_is_snowflake_sql(name: str) -> None:
-    rules.parse(EVERY_STATEMENT[name])  # raises on anything the Snowflake dialect refuses
+    assert snowflake_sql_problems(EVERY_STATEMENT[name]) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "problem"),
+    [
+        ("GRANT BLAH ON NOTHING TO x", "GRANT on no object kind"),  # sqlglot: a GRANT
+        ("GRANT INSERT ON VIEW v TO ROLE r", "INSERT is no privilege on a VIEW"),
+        ("GRANT USAGE ON WAREHOUSE w TO x", "other than a ROLE"),
+        ("FOO BAR", "a Alias"),  # sqlglot: a column with an alias
+        ("SELEC 1", "does not parse"),
+        ("UPDATE t SET", "UPDATE without"),
+        ("DELETE t", "DELETE without a table"),
+        ("CREATE ROLEE x", "as a Command"),
+        ("CREATE ROLE IF NOT EXISTS svc; DROP TABLE t", "2 statements"),
+        ("ALTER TABLE t FROBNICATE", "as a Command"),
+        ("CREATE TABLE t (a INT) BLAH", "as a Command"),
+        ("SHOW TABLEZ", "as a Command"),
+        ("SELECT 1; SELECT 2", "2 statements"),
+        ("DROP TABLE t", "not a statement the project sends"),  # valid, but never sent
+    ],
+)
+def test_statements_snowflake_would_refuse_are_caught(sql: str, problem: str) -> None:
+    problems = snowflake_sql_problems(sql)
+    assert any(problem in found for found in problems), problems
 
 
 @pytest.mark.parametrize("name", sorted(EVERY_STATEMENT))
@@ -82,8 +183,6 @@ def test_values_are_bound_never_written_into_the_text() -> None:
 
 
 def _names(template: str) -> list[str]:
-    import re
-
     return re.findall(r"%\((\w+)\)s", template)
 
 

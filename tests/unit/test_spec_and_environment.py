@@ -470,7 +470,7 @@ def test_endpoint_settings_reach_the_worker(clean_env: pytest.MonkeyPatch) -> No
     ("endpoint", "problem"),
     [
         ({"method": "GET"}, "endpoint.method"),
-        ({"payload": "seed"}, "endpoint.payload"),
+        ({"payload": "legacy"}, "endpoint.payload"),
         ({"headersSecret": "Not_A_Name"}, "endpoint.headersSecret"),
         ({"storeResponseBytes": 16385}, "endpoint.storeResponseBytes"),
         ({"storeResponseBytes": -1}, "endpoint.storeResponseBytes"),

@@ -1,4 +1,5 @@
-"""The pure reconcile core: how many Jobs, what they are called, status and events."""
+"""A poll's plan (poll/planning.py) and its Job count (poll/job_count.py), pure functions:
+how many Jobs, what they are called, status and events."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_job_names_differ_between_slots() -> None:
     assert first.isdisjoint(second)
 
 
-def test_job_names_are_unique_within_a_tick() -> None:
+def test_job_names_are_unique_within_a_poll() -> None:
     names = job_names("orders", 12345, 500)
     assert len(names) == 500
     assert len(set(names)) == 500
@@ -122,14 +123,14 @@ def test_truncated_name_differs_from_its_untruncated_prefix() -> None:
 # -- poll_slot ----------------------------------------------------------------------
 
 
-def test_tick_slot_is_stable_within_an_interval_and_changes_after() -> None:
+def test_poll_slot_is_stable_within_an_interval_and_changes_after() -> None:
     start = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     assert poll_slot(start, 60) == poll_slot(start + timedelta(seconds=59), 60)
     assert poll_slot(start + timedelta(seconds=60), 60) == poll_slot(start, 60) + 1
     assert poll_slot(start + timedelta(seconds=600), 60) == poll_slot(start, 60) + 10
 
 
-def test_tick_slot_depends_on_the_interval() -> None:
+def test_poll_slot_depends_on_the_interval() -> None:
     start = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     later = start + timedelta(seconds=30)
     assert poll_slot(start, 60) == poll_slot(later, 60)
@@ -168,7 +169,7 @@ def _reasons(plan: PollPlan) -> list[str]:
     return [reason for _, reason, _ in plan.events]
 
 
-def test_normal_tick_launches_the_expected_jobs() -> None:
+def test_a_poll_with_a_backlog_launches_the_expected_jobs() -> None:
     seen = Observation(now=NOW, unfinished_jobs=1, counts=_counts(2500))
     plan = plan_poll("orders", _spec(), seen)
     assert plan.launch == job_names("orders", poll_slot(NOW, 30), 2)
@@ -184,7 +185,7 @@ def test_normal_tick_launches_the_expected_jobs() -> None:
     assert "2500 eligible" in message
 
 
-def test_tick_with_nothing_to_do_emits_no_launch_event() -> None:
+def test_a_poll_with_nothing_to_do_emits_no_launch_event() -> None:
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))
     plan = plan_poll("orders", _spec(), seen)
     assert plan.launch == []
@@ -192,7 +193,7 @@ def test_tick_with_nothing_to_do_emits_no_launch_event() -> None:
     assert _condition(plan, "Ready").status is True
 
 
-def test_tick_respects_max_active_jobs() -> None:
+def test_a_poll_respects_max_active_jobs() -> None:
     seen = Observation(now=NOW, unfinished_jobs=3, counts=_counts(1_000_000))
     plan = plan_poll("orders", _spec(), seen)
     assert len(plan.launch) == 2  # maxActiveJobs 5 - 3 unfinished
@@ -265,7 +266,7 @@ def test_unreachable_snowflake_launches_nothing_and_warns() -> None:
         "250001: Could not connect to Snowflake backend",
     ) in plan.events
     assert plan.status["activeJobs"] == 2
-    assert "backlog" not in plan.status  # not measured this tick: not reported
+    assert "backlog" not in plan.status  # not measured this poll: not reported
 
 
 def test_unreachable_without_message_still_says_something() -> None:

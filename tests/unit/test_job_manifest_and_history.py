@@ -1,4 +1,5 @@
-"""The Job manifest and the Job index: pure functions, checked against Kubernetes' schema."""
+"""The Job manifest (kube/job_manifest.py) and the Jobs' history (poll/job_history.py):
+pure functions, the manifests checked against Kubernetes' schema."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The certificate bundle and its S3 I/O against a real (moto) S3 server; certificates
-made by trustme."""
+"""The certificate bundle's checks and Secret (poll/certificate_bundle.py) and its S3 I/O
+(kube/s3_certificates.py) against a real (moto) S3 server; certificates made by trustme."""
 
 from __future__ import annotations
 
