@@ -219,3 +219,32 @@ def test_a_second_resource_on_a_table_is_refused_until_the_first_is_gone(
         world.delete("zeta")
         alpha.wait_for_condition("Ready", timeout=60, status="True")
         wait_for(lambda: len(alpha.jobs()) == 3, what="Jobs of the remaining resource")
+
+
+def test_only_an_admitted_resource_holds_its_table(world: OperatorWorld) -> None:
+    """A resource refused for its own spec (an image outside the allow-list) holds no
+    table: created first, it cannot keep the legitimate resource of the same table out."""
+    fill(world.queue, 250)
+    table = world.table
+    squatter = world.create("squatter", job={"image": "registry.example.com/not-allowed:1"})
+    time.sleep(1.1)  # creationTimestamp counts seconds: the squatter is the earlier one
+    owner = world.create("owner", snowflake={"table": table.table.lower()})
+    with world.run():
+        squatter.wait_for_condition("Ready", reason="NotAllowed")
+        owner.wait_for_condition("Ready", status="True")
+        wait_for(lambda: len(owner.jobs()) == 3, what="the admitted resource's Jobs")
+        assert squatter.jobs() == []
+        assert not world.events("DuplicateTable")
+
+
+def test_two_spellings_of_one_account_are_one_table(world: OperatorWorld) -> None:
+    """account local.elsewhere logs in to the account local: the same table."""
+    fill(world.queue, 250)
+    first = world.create("first")
+    time.sleep(1.1)
+    second = world.create("second", snowflake={"account": "LOCAL.elsewhere"})
+    with world.run():
+        refused = second.wait_for_condition("Ready", reason="DuplicateTable")
+        assert f"{NAMESPACE}/first" in refused["message"]
+        wait_for(lambda: len(first.jobs()) == 3, what="the first resource's Jobs")
+        assert second.jobs() == []

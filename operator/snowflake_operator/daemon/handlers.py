@@ -24,6 +24,7 @@ from snowflake_operator.kube.edges import always_leading
 from snowflake_operator.kube.processor_ref import ProcessorRef
 from snowflake_operator.kube.processor_state import ProcessorState
 from snowflake_operator.poll.job_history import JobRecord, job_record, termination_message
+from snowflake_operator.spec.admission import Refusal, admit
 from snowflake_operator.spec.operator_settings import OperatorSettings
 from snowflake_operator.spec.table_claims import TableClaim, TableKey, table_key
 
@@ -121,13 +122,19 @@ def worker_summaries(
 
 @kopf.index(GROUP, VERSION, PLURAL)
 def processor_tables(
-    *, name: Any, namespace: Any, meta: Any, spec: Any, **_: Any
+    *, name: Any, namespace: Any, meta: Any, spec: Any, memo: Any, **_: Any
 ) -> dict[TableKey, TableClaim]:
-    """Watch-backed: which resources name which table (one table, one resource)."""
+    """Watch-backed: which resources name which table (one table, one resource). Only a
+    resource that is admitted on its own (a valid spec, references the allow-lists admit)
+    holds its table: a refused one, created first, must not keep the table from others."""
     key = table_key(spec)
     if key is None:
         return {}
-    return {key: TableClaim(str(meta.get("creationTimestamp") or ""), namespace, name)}
+    claim = TableClaim(str(meta.get("creationTimestamp") or ""), namespace, name)
+    if memo.get("settings") is None:  # before startup: read them as startup will
+        memo.settings = OperatorSettings()
+    alone = admit(dict(spec or {}), memo.settings.reference_policy(), claim, [])
+    return {} if isinstance(alone, Refusal) else {key: claim}
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=STOP_SECONDS)

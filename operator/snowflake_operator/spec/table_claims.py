@@ -31,16 +31,28 @@ class TableClaim:
         return f"{self.namespace}/{self.name}"
 
 
+def account_name(account: str) -> str:
+    """The account the Snowflake connector logs in to for ``account`` as a resource spells
+    it: everything after a dot is a region or cloud part to it (acme-prod.x is acme-prod),
+    a global URL's name ends in an external id it drops (acme-prod-ab12.global), and the
+    name is case-insensitive. (The connector's util_text.parse_account; a test holds the
+    two together.) Whatever host a resource names, this is the account it logs in to."""
+    first, _, rest = account.partition(".")
+    if rest.split(".")[0] == "global" and "-" in first:
+        first = first[: first.rfind("-")]
+    return first.lower()
+
+
 def table_key(spec: Mapping[str, Any]) -> TableKey | None:
-    """(account, database, schema, table) as Snowflake resolves them (the account name
-    and unquoted identifiers are case-insensitive), or None when the spec names no valid
+    """(account, database, schema, table) as Snowflake resolves them (:func:`account_name`;
+    unquoted identifiers are case-insensitive), or None when the spec names no valid
     table (such a resource is refused for its spec anyway)."""
     snowflake = spec.get("snowflake")
     if not isinstance(snowflake, Mapping):
         return None
     try:
         return (
-            str(snowflake["account"]).lower(),
+            account_name(str(snowflake["account"])),
             validate_identifier(snowflake["database"]),
             validate_identifier(snowflake["schema"]),
             validate_identifier(snowflake["table"]),
