@@ -687,7 +687,7 @@ CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
             f"reserved-env-{name.lower()}",
             {p("job.env"): [{"name": name, "value": "x"}]},
             p("job.env.[]"),
-            ["self.name.startsWith('SFP_')", "'PATH'"],
+            ["self.name.upperAscii().startsWith('SFP_')", "'PATH'"],
         )
         for name in ("SFP_CONCURRENCY", "HOME", "PATH", "PYTHONPATH", "LD_PRELOAD", "OPENSSL_CONF")
     ],

@@ -27,6 +27,7 @@ def local_operator(
     log_path: Path,
     *,
     allowed_secrets: Sequence[str] = (),
+    allowed_env: Sequence[str] | None = None,
     worker_image: str | None = None,
 ) -> Iterator[None]:
     env = {
@@ -36,6 +37,8 @@ def local_operator(
         "SFP_OPERATOR_METRICS_PORT": "0",
         "SFP_OPERATOR_HEALTH_PORT": "0",
     }
+    if allowed_env is not None:
+        env["SFP_OPERATOR_ALLOWED_ENV"] = json.dumps(list(allowed_env))
     if worker_image is not None:
         env["SFP_OPERATOR_WORKER_IMAGE"] = worker_image
     commands = Commands(kubeconfig)

@@ -78,6 +78,7 @@ def operator_for(
         nodes_namespace,
         tmp_path / "operator.log",
         allowed_secrets=[SECRET],
+        allowed_env=[variable["name"] for variable in POD_TEMPLATE["env"]],  # exactly these
         worker_image=worker_image,
     ):
         yield

@@ -31,6 +31,7 @@ POLICY = ReferencePolicy(
     images=(repository_pattern("registry.example.com/worker:1"),),
     service_accounts=("snowflake-processor-worker",),
     secrets=("snowflake-key", "team-a-.*"),
+    env_names=("API_TOKEN", "OTHER"),
 )
 KEY_PAIR = {
     "user": "SVC",
@@ -268,3 +269,42 @@ def test_the_ops_commands_read_a_newer_resource_with_a_warning(
     warning = capsys.readouterr().err
     assert warning.startswith("warning: SnowflakeProcessor ns/ahead: spec.")
     assert "spec.rateLimit" in warning and "ignored" in warning
+
+
+# -- the worker's environment: an allow-list of names -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed_by_default"),
+    [
+        ("HTTPS_PROXY", True),
+        ("no_proxy", True),
+        ("TZ", True),
+        ("AWS_CONFIG_FILE", False),  # a profile's credential_process runs at login
+        ("SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES", False),  # the proof could go anywhere
+        ("SSL_CERT_FILE", False),  # a CA of the author's: the Snowflake login intercepted
+        ("https_proxy2", False),
+    ],
+)
+def test_env_names_are_allowed_only_when_listed(name: str, allowed_by_default: bool) -> None:
+    spec = merged(MINIMAL_SPEC, job={"env": [{"name": name, "value": "x"}]})
+    result = admit(spec, OperatorSettings().reference_policy(), MINE, [])
+    if allowed_by_default:
+        assert isinstance(result, Admitted), result
+    else:
+        assert isinstance(result, Refusal) and result.reason == NOT_ALLOWED
+        assert result.message == (
+            f"spec.job.env[0].name {name!r} is not an environment variable resources may set "
+            "(SFP_OPERATOR_ALLOWED_ENV)"
+        )
+
+
+@pytest.mark.parametrize("name", ["sfp_endpoint_headers_dir", "Sfp_Processor_Id", "home"])
+def test_reserved_names_are_refused_in_any_case_whatever_the_allow_list_says(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_ENV", '[".*"]')
+    spec = merged(MINIMAL_SPEC, job={"env": [{"name": name, "value": "x"}]})
+    result = admit(spec, OperatorSettings().reference_policy(), MINE, [])
+    assert isinstance(result, Refusal) and result.reason == INVALID_SPEC
+    assert f"{name} is reserved" in result.message

@@ -14,6 +14,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .image_reference import repository_pattern
 from .reference_policy import ReferencePolicy, allowed
 
+# The worker environment variables a resource may set unless the operator's settings say
+# otherwise: proxies (an HTTP CONNECT tunnel keeps TLS end to end) and the time zone.
+DEFAULT_ALLOWED_ENV = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "TZ",
+)
+
 
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SFP_OPERATOR_", extra="ignore")
@@ -40,6 +52,10 @@ class OperatorSettings(BaseSettings):
     # Secret names in spec.certificates.existingSecret and spec.snowflake.auth.*Secret;
     # empty: none (workload identity and certificates from S3 need no Secret reference).
     allowed_secrets: list[str] = Field(default_factory=list)
+    # Names of spec.job.env (case-sensitive; the reserved names stay refused whatever this
+    # says): proxies and the time zone by default. Anything else a resource sets in the
+    # worker's environment can change what its libraries do.
+    allowed_env: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_ENV))
 
     # -- How often the operator talks to S3 and the API server while nothing changes.
     # The S3 listing that tells whether the certificates changed runs at most this often,
@@ -54,7 +70,7 @@ class OperatorSettings(BaseSettings):
     # /healthz fails once a resource's poll has been due this long without completing.
     liveness_seconds: float = Field(default=600.0, gt=0)
 
-    @field_validator("allowed_images", "allowed_service_accounts", "allowed_secrets")
+    @field_validator("allowed_images", "allowed_service_accounts", "allowed_secrets", "allowed_env")
     @classmethod
     def _regular_expressions(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
@@ -77,4 +93,5 @@ class OperatorSettings(BaseSettings):
             images=tuple(self.image_patterns),
             service_accounts=tuple(self.allowed_service_accounts),
             secrets=tuple(self.allowed_secrets),
+            env_names=tuple(self.allowed_env),
         )

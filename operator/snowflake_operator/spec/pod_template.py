@@ -25,7 +25,7 @@ RESERVED_ENV_PREFIXES = ("SFP_", "PYTHON", "LD_", "OPENSSL_")
 RESERVED_ENV_NAMES = ("HOME", "PATH", "GCONV_PATH")
 RESERVED_ENV_HELP = (
     "the operator sets SFP_* and HOME, and PATH, PYTHON*, LD_*, OPENSSL_* and GCONV_PATH "
-    "would choose the code the worker runs"
+    "would choose the code the worker runs (in any case: sfp_x is SFP_X to the worker)"
 )
 # The operator's own volumes (job_manifest.volumes_and_mounts).
 RESERVED_VOLUME_NAMES = ("certificates", "tmp", "snowflake-key", "endpoint-headers")
@@ -82,7 +82,9 @@ PRIORITY_CLASS_RULE: Rule = (
 
 
 def reserved_env_name(name: str) -> bool:
-    return name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIXES)
+    """In any case: settings libraries match names ignoring case (sfp_x is read as SFP_X)."""
+    upper = name.upper()
+    return upper in RESERVED_ENV_NAMES or upper.startswith(RESERVED_ENV_PREFIXES)
 
 
 def reserved_mount_root(path: str) -> str | None:
@@ -183,8 +185,11 @@ class EnvVarSource(SpecModel):
 class EnvVar(SpecModel):
     model_config = cel_rules(
         (
-            f"!(self.name in {cel_list(RESERVED_ENV_NAMES)}) && "
-            + " && ".join(f"!self.name.startsWith('{prefix}')" for prefix in RESERVED_ENV_PREFIXES),
+            f"!(self.name.upperAscii() in {cel_list(RESERVED_ENV_NAMES)}) && "
+            + " && ".join(
+                f"!self.name.upperAscii().startsWith('{prefix}')"
+                for prefix in RESERVED_ENV_PREFIXES
+            ),
             f"env name is reserved: {RESERVED_ENV_HELP}",
         ),
         (

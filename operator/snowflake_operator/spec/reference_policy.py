@@ -2,9 +2,9 @@
 
 Creating a resource makes the operator run pods with its image and service account, mount
 the Secrets it names, and read those Secrets itself to log in to Snowflake (docs/security.md).
-So the image, the service account and every Secret reference must be allowed by the
-operator's settings (SFP_OPERATOR_ALLOWED_*); a resource with anything else is refused
-before any of it is used.
+So the image, the service account, every Secret reference and every environment variable
+of the worker must be allowed by the operator's settings (SFP_OPERATOR_ALLOWED_*); a
+resource with anything else is refused before any of it is used.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class ReferencePolicy:
     images: tuple[str, ...]
     service_accounts: tuple[str, ...]
     secrets: tuple[str, ...]
+    env_names: tuple[str, ...] = ()  # names of spec.job.env; none unless listed
 
 
 def allowed(value: str, patterns: Sequence[str]) -> bool:
@@ -64,6 +65,12 @@ def refusals(spec: ProcessorSpec, policy: ReferencePolicy) -> list[str]:
             f"spec.job.serviceAccountName {account!r} is not an allowed service account "
             "(SFP_OPERATOR_ALLOWED_SERVICE_ACCOUNTS)"
         )
+    for index, variable in enumerate(spec.job.env or []):
+        if not allowed(variable.name, policy.env_names):
+            problems.append(
+                f"spec.job.env[{index}].name {variable.name!r} is not an environment variable "
+                "resources may set (SFP_OPERATOR_ALLOWED_ENV)"
+            )
     for field, name in secret_references(spec).items():
         if not allowed(name, policy.secrets):
             problems.append(
