@@ -43,7 +43,7 @@ def operator_command() -> list[str]:
     """The whole cluster is watched: the emulator cannot watch namespaces, which kopf
     needs for --namespace (the cost per resource is the same)."""
     executable = Path(sys.executable).with_name("snowflake-processor")
-    return [str(executable), "operator"]
+    return [str(executable), "operator", "--development-emulator-login"]
 
 
 def idle_cost(

@@ -8,6 +8,7 @@ schemas and checkov run on this value set in test_chart.py.)"""
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,23 @@ def test_notes_tell_where_each_processors_status_is(tmp_path: Path) -> None:
         assert f"kubectl get configmap {name}-status -n {JOBS_NAMESPACE} -o yaml" in notes
         assert f"kubectl get cronjob {name} -n {JOBS_NAMESPACE}" in notes
     assert "kubectl get sfp" not in notes and "CRD" in notes
+
+
+@pytest.mark.parametrize("mode", ["default", "all-features", "cronjob"])
+def test_no_value_set_lets_the_operator_log_in_to_an_emulator(mode: str) -> None:
+    """Emulator login (plain HTTP to any host a resource names) is a process flag for
+    development; whatever the values, the chart never passes it."""
+    for doc in render_set(mode):
+        assert "--development-emulator-login" not in yaml.safe_dump(doc), doc["kind"]
+
+
+def test_the_tests_post_renderer_adds_the_flag_to_both_commands() -> None:
+    """The real-cluster tests add it outside the chart, with helm's --post-renderer."""
+    from tests.e2e.post_render import FLAG, add_flag
+
+    deployment = copy.deepcopy(one(render_set("default"), "Deployment"))  # renders are cached
+    (container,) = add_flag(deployment)["spec"]["template"]["spec"]["containers"]
+    assert container["args"][0] == "operator" and container["args"][-1] == FLAG
+    for cronjob in copy.deepcopy(list(cronjobs().values())):
+        (run,) = add_flag(cronjob)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert run["args"][0] == "reconcile-once" and run["args"][-1] == FLAG

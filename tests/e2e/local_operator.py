@@ -44,7 +44,8 @@ def local_operator(
     commands = Commands(kubeconfig)
     with log_path.open("w") as log:
         operator = subprocess.Popen(
-            [str(BIN / "snowflake-processor"), "operator", "--namespace", namespace],
+            [str(BIN / "snowflake-processor"), "operator", "--namespace", namespace,
+             "--development-emulator-login"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

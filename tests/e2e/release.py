@@ -4,6 +4,7 @@ Terraform creates (their names are terraform/eks's defaults), on the images buil
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,17 @@ def apply_s3_credentials(commands: Commands, namespace: str) -> None:
     )
 
 
+def development_login(directory: Path) -> list[str]:
+    """helm's --post-renderer that adds --development-emulator-login (post_render.py):
+    the tests' Snowflake is the emulator, and no chart value may allow its login."""
+    script = directory / "post-render.sh"
+    script.write_text(
+        f"#!/bin/sh\nexec {sys.executable} {Path(__file__).with_name('post_render.py')}\n"
+    )
+    script.chmod(0o755)
+    return ["--post-renderer", str(script)]
+
+
 def install(commands: Commands, services: HostServices, values_file: Path) -> Release:
     operator_ns, jobs_ns = terraform_namespaces()
     uninstall(commands, operator_ns, jobs_ns)  # leftovers of an interrupted run
@@ -111,7 +123,7 @@ def install(commands: Commands, services: HostServices, values_file: Path) -> Re
     values_file.write_text(json.dumps(chart_values(services, jobs_ns)))
     commands.helm(
         "install", RELEASE, str(CHART), "-n", operator_ns, "-f", str(values_file),
-        "--wait", "--timeout", "5m",
+        *development_login(values_file.parent), "--wait", "--timeout", "5m",
     )  # fmt: skip
     return Release(
         RELEASE,
@@ -139,7 +151,7 @@ def install_cronjob_mode(
     values_file.write_text(json.dumps(values))
     commands.helm(
         "install", CRONJOB_RELEASE, str(CHART), "-n", namespace, "-f", str(values_file),
-        "--wait", "--timeout", "3m",
+        *development_login(values_file.parent), "--wait", "--timeout", "3m",
     )  # fmt: skip
     return Release(
         CRONJOB_RELEASE,

@@ -51,7 +51,8 @@ def replica(name: str, logs: Path, metrics_port: int) -> Iterator[subprocess.Pop
         "SFP_OPERATOR_METRICS_PORT": str(metrics_port),
         "SFP_OPERATOR_HEALTH_PORT": "0",
     }
-    command = [str(Path(sys.executable).with_name("snowflake-processor")), "operator", *ELECTION]
+    executable = str(Path(sys.executable).with_name("snowflake-processor"))
+    command = [executable, "operator", *ELECTION, "--development-emulator-login"]
     with (logs / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -9,12 +9,14 @@ Snowflake emulator and moto's S3, as in test_operator.py."""
 from __future__ import annotations
 
 import base64
+import socket
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from snowflake_operator.kube.development import EMULATOR_LOGIN_REFUSED, allow_emulator_login
 from tests.support.cert_bundles import make_bundle
 from tests.support.operator_world import NAMESPACE, OperatorWorld
 from tests.support.polling import wait_for
@@ -248,3 +250,29 @@ def test_two_spellings_of_one_account_are_one_table(world: OperatorWorld) -> Non
         assert f"{NAMESPACE}/first" in refused["message"]
         wait_for(lambda: len(first.jobs()) == 3, what="the first resource's Jobs")
         assert second.jobs() == []
+
+
+def test_without_the_development_flag_emulator_login_connects_nowhere(
+    world: OperatorWorld,
+) -> None:
+    """A production operator (no --development-emulator-login) never sends a resource's
+    plain-HTTP emulator login to the host:port it names: nothing to tell an open port
+    from a closed one by."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    probe = world.create("probe", snowflake={"host": "127.0.0.1", "port": port})
+    allow_emulator_login(False)
+    try:
+        with world.run():
+            reachable = probe.wait_for_condition("SnowflakeReachable", status="False")
+            world.wait_for_polls("probe")
+    finally:
+        allow_emulator_login()
+    assert reachable["message"] == EMULATOR_LOGIN_REFUSED
+    with pytest.raises(TimeoutError):  # socket.timeout: nobody ever connected
+        listener.accept()
+    listener.close()
+    assert probe.jobs() == []

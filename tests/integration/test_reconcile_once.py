@@ -63,6 +63,7 @@ class CronJobWorld:
             NAMESPACE,
             "--spec",
             str(self.spec_file),
+            "--development-emulator-login",  # the tests' Snowflake is the emulator
         ]
 
     def run(self) -> Outcome:

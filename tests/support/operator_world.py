@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.constants import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
+from snowflake_operator.kube.development import allow_emulator_login
 from snowflake_operator.poll.certificate_bundle import secret_name
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
@@ -67,11 +68,14 @@ def operator_settings() -> Iterator[dict[str, str]]:
     Probes are off unless a test gives them a port; certificates are looked at again every
     half second (not every few minutes). A variable already set in the environment wins."""
     wanted = {**OPERATOR_DEFAULTS, "SFP_OPERATOR_METRICS_PORT": str(free_port())}
+    # The tests' Snowflake is the emulator: as `operator --development-emulator-login`.
+    allow_emulator_login()
     with pytest.MonkeyPatch.context() as patch:
         for name, value in wanted.items():
             if name not in os.environ:
                 patch.setenv(name, value)
         yield {name: os.environ[name] for name in wanted}
+    allow_emulator_login(False)
 
 
 def scrape(port: int | str, processor: str) -> dict[str, float]:

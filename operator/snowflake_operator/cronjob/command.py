@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snowflake_operator.kube.development import add_development_arguments
+
 
 def add_reconcile_once_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -42,9 +44,13 @@ def add_reconcile_once_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", default=None, help="kubeconfig context")
     parser.add_argument("--kubeconfig", type=Path, default=None, help="kubeconfig file")
     parser.add_argument("--log-level", default="WARNING", help="INFO, DEBUG, WARNING (WARNING)")
+    add_development_arguments(parser)
 
 
 def run_reconcile_once(args: argparse.Namespace) -> int:
+    from snowflake_operator.kube.development import allow_emulator_login
+
     from .reconcile_once import reconcile_once
 
+    allow_emulator_login(args.development_emulator_login)
     return reconcile_once(args)

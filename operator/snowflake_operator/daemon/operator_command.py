@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from snowflake_operator.election.leader_election import ElectionTiming
+from snowflake_operator.kube.development import add_development_arguments
 from snowflake_worker.logs import configure_json_logging
 from snowflake_worker.validation_errors import settings_error_message
 
@@ -95,6 +96,7 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     # still accepted, and it means what it meant, the default without --leader-elect.
     parser.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="INFO", help="INFO, DEBUG, WARNING (INFO)")
+    add_development_arguments(parser)
 
 
 def election_timing(args: argparse.Namespace) -> ElectionTiming:
@@ -122,6 +124,10 @@ def run_operator(args: argparse.Namespace) -> int:
         print(f"snowflake-processor operator: leader election: {problem}", file=sys.stderr)
         return 2
     configure_json_logging(args.log_level)
+    if args.development_emulator_login:
+        from snowflake_operator.kube.development import allow_emulator_login
+
+        allow_emulator_login()
     if args.log_level.upper() != "DEBUG":
         # kopf logs each handler run at INFO; our own lines say what each poll did.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -23,6 +23,7 @@ from snowflake_worker.snowflake_settings import AuthMode
 
 from .api import create_job, delete_job, mark_job_counted, read_secret, secret_value
 from .certificate_sync import ensure_certificates
+from .development import EMULATOR_LOGIN_REFUSED, emulator_login_allowed
 from .job_manifest import build_job
 from .processor_ref import ProcessorRef
 from .processor_state import ProcessorState, connection_key
@@ -108,6 +109,9 @@ class KubeQueues:
 
     def open(self, spec: ProcessorSpec) -> tuple[QueueClient | None, str | None]:
         state = self.state
+        if spec.snowflake.auth.mode is AuthMode.EMULATOR and not emulator_login_allowed():
+            state.drop_connection()
+            return None, EMULATOR_LOGIN_REFUSED
         try:
             secrets = snowflake_secrets(self.api, self.processor.namespace, spec)
             key = connection_key(spec.snowflake.model_dump(mode="json"), secrets)
