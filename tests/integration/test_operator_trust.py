@@ -13,10 +13,13 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from snowflake_operator.constants import GROUP, PLURAL, VERSION
 from snowflake_operator.kube.development import EMULATOR_LOGIN_REFUSED, allow_emulator_login
+from snowflake_worker.identifiers import TableRef
 from tests.support.cert_bundles import make_bundle
 from tests.support.operator_world import NAMESPACE, OperatorWorld
 from tests.support.polling import wait_for
@@ -276,3 +279,39 @@ def test_without_the_development_flag_emulator_login_connects_nowhere(
         listener.accept()
     listener.close()
     assert probe.jobs() == []
+
+
+def test_one_namespace_cannot_take_every_poll_thread(world: OperatorWorld) -> None:
+    """Forty resources of another namespace name a Snowflake host that accepts connections
+    and never answers: each poll waits out the login timeout in one of the operator's 32
+    threads. They get at most a quarter of them; this namespace's resource is polled as
+    usual meanwhile."""
+    black_hole = socket.socket()  # the kernel completes each handshake; nobody answers
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(128)
+    port = black_hole.getsockname()[1]
+    for index in range(40):
+        table = TableRef(world.table.database, world.table.schema, f"HOSTILE_{index}")
+        body = world.manifest(
+            f"hang-{index}", table=table, snowflake={"host": "127.0.0.1", "port": port}
+        )
+        body["metadata"]["namespace"] = "hostile"
+        world.custom.create_namespaced_custom_object(GROUP, VERSION, "hostile", PLURAL, body)
+    fill(world.queue, 250)
+    with world.run():
+        try:
+            # Hostile polls are stuck in their logins before the resource here appears.
+            wait_for(lambda: waiting_connections(port) >= 8, what="hostile polls under way")
+            orders = world.create("orders")
+            orders.wait_for_condition("Ready", timeout=20, status="True")
+            wait_for(lambda: len(orders.jobs()) == 3, what="the resource's Jobs")
+        finally:
+            black_hole.close()  # the stuck logins fail at once: the operator stops cleanly
+
+
+def waiting_connections(port: int) -> int:
+    """Connections to 127.0.0.1:port that the kernel accepted and nobody took (the
+    listening socket's queue), from /proc/net/tcp."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "01")

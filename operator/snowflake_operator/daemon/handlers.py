@@ -30,13 +30,16 @@ from snowflake_operator.spec.table_claims import TableClaim, TableKey, table_key
 
 from .health import Health
 from .health_server import serve_health
-from .processor_loop import Indexes, Operator, ProcessorLoop
+from .processor_loop import Indexes, NamespaceShares, Operator, ProcessorLoop
 
 log = logging.getLogger("snowflake_operator")
 # After a resource is deleted or the operator stops, its loop is cancelled at once (a
 # poll running in a thread finishes on its own).
 STOP_SECONDS = 1.0
 POLL_THREADS = 32
+# A namespace's resources run at most this many polls at once (processor_loop's
+# NamespaceShares): one namespace can never hold every poll thread.
+POLLS_PER_NAMESPACE = POLL_THREADS // 4
 
 
 @kopf.on.startup()
@@ -65,6 +68,10 @@ def start_services(memo: kopf.Memo) -> None:
         memo.api = kubernetes_api()
     if memo.get("settings") is None:
         memo.settings = OperatorSettings()  # read at startup, not import
+    if memo.get("namespace_shares") is None:
+        # In the operator's own memo: kopf gives each resource a shallow copy of it, so
+        # every resource's loop sees this one object.
+        memo.namespace_shares = NamespaceShares(POLLS_PER_NAMESPACE)
     if memo.get("health") is None:
         memo.health = Health(
             liveness_seconds=memo.settings.liveness_seconds,
@@ -163,6 +170,7 @@ async def poll_processor(
             memo.api,
             memo.settings,
             memo.health,
+            memo.namespace_shares,
             leading=always_leading if leadership is None else leadership.leading,
             identity="" if leadership is None else leadership.identity,
         ),

@@ -51,6 +51,22 @@ Event = tuple[str, str, str]  # (type, reason, message)
 REFUSED_RECHECK_SECONDS = 30
 
 
+class NamespaceShares:
+    """At most ``limit`` polls of one namespace run at once. A poll holds one of the
+    operator's threads for as long as its statements take (a Snowflake host that never
+    answers: the login timeout), so resources of one namespace can hold at most this many,
+    and the others' polls still find threads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def slot(self, namespace: str) -> asyncio.Semaphore:
+        if namespace not in self._slots:
+            self._slots[namespace] = asyncio.Semaphore(self.limit)
+        return self._slots[namespace]
+
+
 @dataclass(frozen=True)
 class Operator:
     """What every resource's loop shares."""
@@ -58,6 +74,7 @@ class Operator:
     api: client.ApiClient
     settings: OperatorSettings
     health: Health
+    shares: NamespaceShares
     # With leader election (daemon/operator_command.py): whether this replica acts right now, and
     # its identity, recorded on the Jobs it launches. Without: always, and nothing.
     leading: Callable[[], bool] = always_leading
@@ -195,7 +212,8 @@ class ProcessorLoop:
         )
         previous = dict(self.last_status())
         try:
-            result = await asyncio.to_thread(run_poll, name, spec, edges, now, previous)
+            async with self.operator.shares.slot(namespace):
+                result = await asyncio.to_thread(run_poll, name, spec, edges, now, previous)
         except Exception as exc:  # e.g. the API server refused a Job: report, back off, go on
             message = one_line(f"{type(exc).__name__}: {exc}", limit=500)
             log.warning("poll failed", extra={"processor": self.key, "error": message})
