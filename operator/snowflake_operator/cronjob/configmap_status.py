@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from snowflake_operator.constants import GROUP
 from snowflake_operator.poll.idle_gate import IdleGate
@@ -83,12 +83,23 @@ class _Condition(BaseModel):
     lastTransitionTime: str = Field(default="", max_length=64)  # the API's own name
 
 
+def _timestamp(value: Any) -> datetime:
+    """An RFC 3339 time with its zone, as a run writes it (not a number of seconds)."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError("not an RFC 3339 time")
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return when
+
+
+_TIMESTAMP = Annotated[datetime, BeforeValidator(_timestamp)]
 _TRUSTED: dict[str, TypeAdapter[Any]] = {
     "totals": TypeAdapter(_Totals),
     "consecutiveFailedJobs": TypeAdapter(Annotated[int, Field(strict=True, ge=0, le=10**6)]),
-    "launchBackoffUntil": TypeAdapter(AwareDatetime | None),
+    "launchBackoffUntil": TypeAdapter(_TIMESTAMP | None),
     "conditions": TypeAdapter(Annotated[list[_Condition], Field(max_length=20)]),
-    HEARTBEAT_FIELD: TypeAdapter(AwareDatetime),
+    HEARTBEAT_FIELD: TypeAdapter(_TIMESTAMP),
 }
 
 
