@@ -574,13 +574,22 @@ def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None
     assert defaults.image_allowed("snowflake-processor-worker@sha256:" + "a" * 64)
     assert not defaults.image_allowed("snowflake-processor-worker-evil:1")
     assert not defaults.image_allowed("attacker.example.com/snowflake-processor-worker:1")
+    assert defaults.allowed_volume_types == [
+        "configMap",
+        "secret",
+        "emptyDir",
+        "downwardAPI",
+        "persistentVolumeClaim",
+        "projected",
+    ]  # not csi nor ephemeral
     allowed = (
         '{"images": ["registry\\\\.example\\\\.com/team-a/.*"], "serviceAccounts": ["etl"],'
-        ' "secrets": ["snowflake-key", "team-a-.*"]}'
+        ' "secrets": ["snowflake-key", "team-a-.*"], "volumeTypes": ["configMap", "csi"]}'
     )
     custom = operator_settings(render("--set-json", f"allowed={allowed}"), monkeypatch)
     assert custom.allowed_service_accounts == [WORKER_SA, "etl"]
     assert custom.allowed_secrets == ["snowflake-key", "team-a-.*"]
+    assert custom.allowed_volume_types == ["configMap", "csi"]
     assert custom.image_allowed("registry.example.com/team-a/worker:2")
     assert custom.image_allowed("snowflake-processor-worker:0.1.0")  # the default image stays
     assert not custom.image_allowed("registry.example.com/team-b/worker:2")
@@ -789,6 +798,8 @@ def test_default_poll_alert_threshold_is_ten_minutes() -> None:
         ("operator:\n  image:\n    digest: latest\n", "digest"),
         ("watchNamespaces: [Team_A]\n", "watchNamespaces"),
         ("allowed:\n  image: []\n", "image"),
+        ("allowed:\n  volumeTypes: [hostPath]\n", "volumeTypes"),
+        ("allowed:\n  volumeTypes: [csi, csi]\n", "volumeTypes"),
     ],
 )
 def test_values_violating_the_schema_fail_naming_the_key(

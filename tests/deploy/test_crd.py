@@ -394,6 +394,17 @@ def p(dotted: str) -> Path_:
     return tuple(dotted.split("."))
 
 
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+_PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+def _node_terms(requirement: dict[str, Any]) -> dict[str, Any]:
+    """An affinity with one required node selector term holding ``requirement``."""
+    return {
+        "nodeAffinity": {_REQUIRED: {"nodeSelectorTerms": [{"matchExpressions": [requirement]}]}}
+    }
+
+
 # (id, path of the offending field below spec, its new value, the schema keyword it breaks)
 INVALID: list[tuple[str, str, Any, str]] = [
     ("http-url", "endpoint.url", "http://enrichment.internal.acme.example/v1", "pattern"),
@@ -470,14 +481,96 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("priority-class-upper-case", "job.priorityClassName", "Batch", "pattern"),
     ("node-selector-number", "job.nodeSelector.zone", 1, "type"),
     ("volumes-not-a-list", "job.volumes", {"name": "x"}, "type"),
-]
+    # Kubernetes' own objects are typed and bounded: nothing below spec.job is kept unread.
+    ("pod-label-too-long", "job.podLabels.team", "a" * 64, "maxLength"),
+    ("node-selector-too-many", "job.nodeSelector", {f"k{i}": "v" for i in range(65)},
+     "maxProperties"),
+    ("env-value-too-long", "job.env", [{"name": "TZ", "value": "x" * 32_769}], "maxLength"),
+    ("toleration-value-too-long", "job.tolerations",
+     [{"key": "k", "operator": "Equal", "value": "v" * 64}], "maxLength"),
+    ("affinity-unknown-field", "job.affinity", {"nodeAffinity": {"requiredDuringScheduling": {}}},
+     "additionalProperties"),
+    ("affinity-operator-like", "job.affinity", _node_terms({"key": "a", "operator": "Like"}),
+     "enum"),
+    ("affinity-33-terms", "job.affinity",
+     {"nodeAffinity": {_REQUIRED: {"nodeSelectorTerms": [{}] * 33}}}, "maxItems"),
+    ("affinity-257-values", "job.affinity",
+     _node_terms({"key": "a", "operator": "In", "values": ["v"] * 257}), "maxItems"),
+    ("affinity-key-too-long", "job.affinity", _node_terms({"key": "k" * 318, "operator": "Exists"}),
+     "maxLength"),
+    ("affinity-weight-101", "job.affinity", {"podAntiAffinity": {_PREFERRED: [
+        {"weight": 101, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}},
+     "maximum"),
+    ("affinity-match-label-too-long", "job.affinity", {"podAffinity": {_REQUIRED: [
+        {"topologyKey": "kubernetes.io/hostname",
+         "labelSelector": {"matchLabels": {"app": "a" * 64}}}]}}, "maxLength"),
+    ("affinity-term-without-topology-key", "job.affinity", {"podAffinity": {_REQUIRED: [{}]}},
+     "required"),
+    ("config-map-without-name", "job.volumes", [{"name": "c", "configMap": {}}], "required"),
+    ("config-map-65-items", "job.volumes",
+     [{"name": "c", "configMap": {"name": "c", "items": [{"key": "k", "path": "p"}] * 65}}],
+     "maxItems"),
+    ("secret-item-path-too-long", "job.volumes",
+     [{"name": "s", "secret": {"secretName": "s", "items": [{"key": "k", "path": "p" * 1025}]}}],
+     "maxLength"),
+    ("empty-dir-size-not-a-quantity", "job.volumes",
+     [{"name": "e", "emptyDir": {"sizeLimit": "lots"}}], "pattern"),
+    ("empty-dir-huge-pages", "job.volumes", [{"name": "e", "emptyDir": {"medium": "HugePages"}}],
+     "enum"),
+    ("csi-65-attributes", "job.volumes", [{"name": "c", "csi": {
+        "driver": "d", "volumeAttributes": {f"k{i}": "v" for i in range(65)}}}], "maxProperties"),
+    ("projected-33-sources", "job.volumes",
+     [{"name": "p", "projected": {"sources": [{"configMap": {"name": "c"}}] * 33}}], "maxItems"),
+    ("projected-service-account-token", "job.volumes", [{"name": "t", "projected": {"sources": [
+        {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}]}}],
+     "additionalProperties"),
+    ("projected-cluster-trust-bundle", "job.volumes", [{"name": "t", "projected": {"sources": [
+        {"clusterTrustBundle": {"signerName": "example.com/x", "path": "ca.pem"}}]}}],
+     "additionalProperties"),
+    ("ephemeral-volume-name", "job.volumes", [{"name": "e", "ephemeral": {"volumeClaimTemplate": {
+        "spec": {"volumeName": "someone-elses-pv"}}}}], "additionalProperties"),
+    ("ephemeral-access-mode", "job.volumes", [{"name": "e", "ephemeral": {"volumeClaimTemplate": {
+        "spec": {"accessModes": ["ReadWriteSometimes"]}}}}], "enum"),
+]  # fmt: skip
+
+
+_NODE_TERM = (_REQUIRED, "nodeSelectorTerms", "0", "matchExpressions", "0")
+# Where below the field a case sets the wrong value is (list items by index).
+_WRONG_BELOW = {
+    "secret-ref-without-key": ("key",),
+    "secret-ref-empty-name": ("name",),
+    "env-value-too-long": ("0", "value"),
+    "toleration-value-too-long": ("0", "value"),
+    "affinity-unknown-field": ("nodeAffinity", "requiredDuringScheduling"),
+    "affinity-operator-like": ("nodeAffinity", *_NODE_TERM, "operator"),
+    "affinity-33-terms": ("nodeAffinity", _REQUIRED, "nodeSelectorTerms"),
+    "affinity-257-values": ("nodeAffinity", *_NODE_TERM, "values"),
+    "affinity-key-too-long": ("nodeAffinity", *_NODE_TERM, "key"),
+    "affinity-weight-101": ("podAntiAffinity", _PREFERRED, "0", "weight"),
+    "affinity-match-label-too-long": (
+        "podAffinity", _REQUIRED, "0", "labelSelector", "matchLabels", "app",
+    ),
+    "affinity-term-without-topology-key": ("podAffinity", _REQUIRED, "0", "topologyKey"),
+    "config-map-without-name": ("0", "configMap", "name"),
+    "config-map-65-items": ("0", "configMap", "items"),
+    "secret-item-path-too-long": ("0", "secret", "items", "0", "path"),
+    "empty-dir-size-not-a-quantity": ("0", "emptyDir", "sizeLimit"),
+    "empty-dir-huge-pages": ("0", "emptyDir", "medium"),
+    "csi-65-attributes": ("0", "csi", "volumeAttributes"),
+    "projected-33-sources": ("0", "projected", "sources"),
+    "projected-service-account-token": ("0", "projected", "sources", "0", "serviceAccountToken"),
+    "projected-cluster-trust-bundle": ("0", "projected", "sources", "0", "clusterTrustBundle"),
+    "ephemeral-volume-name": ("0", "ephemeral", "volumeClaimTemplate", "spec", "volumeName"),
+    "ephemeral-access-mode": (
+        "0", "ephemeral", "volumeClaimTemplate", "spec", "accessModes", "0",
+    ),
+}  # fmt: skip
 
 
 def _spec_path(case: tuple[str, str, Any, str]) -> Path_:
-    """The secret-ref cases name the field inside the ref that is wrong."""
+    """The field that is wrong: the case's path, or a field inside the value it sets."""
     case_id, dotted, _value, _keyword = case
-    extra = {"secret-ref-without-key": ("key",), "secret-ref-empty-name": ("name",)}
-    return (*p(dotted), *extra.get(case_id, ()))
+    return (*p(dotted), *_WRONG_BELOW.get(case_id, ()))
 
 
 def _invalid_doc(case: tuple[str, str, Any, str]) -> dict[str, Any]:
@@ -488,7 +581,7 @@ def _names_field(error: jsonschema.ValidationError, path: Path_, keyword: str) -
     """Whether a schema error is the expected one, at the offending field."""
     if error.validator != keyword:
         return False
-    located = tuple(error.absolute_path)
+    located = tuple(str(part) for part in error.absolute_path)  # list items by index
     if keyword in ("required", "additionalProperties"):
         # Reported on the object holding the field, naming the field in the message.
         return located == path[:-1] and repr(path[-1]) in error.message
@@ -518,6 +611,108 @@ def test_invalid_variant_fails_the_model_at_its_field(case: tuple[str, str, Any,
 def test_there_are_enough_invalid_variants() -> None:
     assert len(INVALID) >= 20
     assert len({case[0] for case in INVALID}) == len(INVALID)
+
+
+# -- spec.job holds nothing unbounded: no resource too deep or too big to read back -------
+
+
+def _nested(depth: int, leaf: Any = None) -> dict[str, Any]:
+    """``{"x": {"x": ...}}``, ``depth`` levels deep (built without recursion)."""
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth - 1):
+        node["x"] = {}
+        node = node["x"]
+    node["x"] = {} if leaf is None else leaf
+    return root
+
+
+def test_no_field_of_the_spec_keeps_unknown_fields_and_every_collection_is_bounded() -> None:
+    """The schema is the whole shape: the API server prunes whatever it does not declare, so
+    a stored resource is at most as deep as the schema, with bounded lists and maps."""
+    unbounded = []
+    for path, node in walk_nodes(spec_schema(CRD)):
+        where = ".".join(path) or "<spec>"
+        if node.get("x-kubernetes-preserve-unknown-fields"):
+            unbounded.append(f"{where}: keeps unknown fields")
+        if node["type"] == "array" and "maxItems" not in node:
+            unbounded.append(f"{where}: no maxItems")
+        if isinstance(node.get("additionalProperties"), dict) and "maxProperties" not in node:
+            unbounded.append(f"{where}: no maxProperties")
+        in_job = path[:1] == ("job",)
+        if in_job and node["type"] == "string" and not {"maxLength", "enum"} & set(node):
+            unbounded.append(f"{where}: no maxLength")
+    assert unbounded == []
+    depth = max(len(path) for path, _node in walk_nodes(spec_schema(CRD)))
+    assert depth < 16  # the deepest: a value of a requirement of a weighted pod affinity term
+
+
+@pytest.mark.parametrize(
+    "affinity",
+    [
+        {"nodeAffinity": _nested(3000)},  # below a typed object: a field it does not have
+        {"podAffinity": {_REQUIRED: [_nested(3000, leaf=[])]}},  # in a list of terms
+    ],
+    ids=["unknown-field", "in-a-list"],
+)
+def test_a_deeply_nested_affinity_is_refused_by_the_schema_and_the_model(
+    affinity: dict[str, Any],
+) -> None:
+    """spec.job.affinity held anything once (x-kubernetes-preserve-unknown-fields); a resource
+    3,000 levels deep there made every client that read it recurse until it failed."""
+    doc = mutated({p("job.affinity"): affinity})
+    errors = schema_errors(doc)
+    assert errors, "the schema accepted it"
+    assert all(tuple(error.absolute_path)[:3] == ("spec", "job", "affinity") for error in errors)
+    with pytest.raises(ValidationError) as caught:  # not a RecursionError
+        ProcessorSpec.model_validate(doc["spec"])
+    assert all(error["loc"][:2] == ("job", "affinity") for error in caught.value.errors())
+    assert all(len(error["loc"]) < 12 for error in caught.value.errors())
+
+
+def _projected(source: dict[str, Any]) -> dict[str, Any]:
+    return mutated({p("job.volumes"): [{"name": "token", "projected": {"sources": [source]}}]})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}},
+        {"serviceAccountToken": {"path": "token"}},  # the API server's own audience
+        {"clusterTrustBundle": {"signerName": "example.com/signer", "path": "ca.pem"}},
+        {"podCertificate": {"signerName": "example.com/signer", "keyType": "ED25519"}},
+    ],
+    ids=["token-for-sts", "token-for-the-api-server", "cluster-trust-bundle", "pod-certificate"],
+)
+def test_a_projected_source_other_than_config_map_secret_or_downward_api_is_refused(
+    source: dict[str, Any],
+) -> None:
+    """No service account token reaches the worker's pod, even as a projected volume."""
+    (kind,) = source
+    doc = _projected(source)
+    where = ("spec", "job", "volumes", 0, "projected", "sources", 0)
+    # kubectl's strict field validation, like the strict schema, names the field...
+    errors = schema_errors(doc)
+    assert [(tuple(error.absolute_path), error.validator) for error in errors] == [
+        (where, "additionalProperties")
+    ]
+    assert repr(kind) in errors[0].message
+    # ...the model refuses it by name...
+    with pytest.raises(ValidationError) as caught:
+        ProcessorSpec.model_validate(doc["spec"])
+    refused = {(tuple(str(part) for part in e["loc"]), e["type"]) for e in caught.value.errors()}
+    assert (
+        ("job", "volumes", "0", "projected", "sources", "0", kind),
+        "extra_forbidden",
+    ) in refused
+    # ...and what the API server keeps of it after pruning, a source of no type, fails the
+    # CEL rule of the source (projected-source-of-no-allowed-type above).
+    sources = schema_at(spec_schema(CRD), p("job.volumes.[].projected.sources.[]"))
+    assert sources is not None and kind not in sources["properties"]
+    assert set(sources["properties"]) == {"configMap", "secret", "downwardAPI"}
+    assert any(
+        "serviceAccountToken" in rule["message"] for rule in sources["x-kubernetes-validations"]
+    )
 
 
 # -- rules across fields: CEL in the CRD, model validators in pydantic -----------------
@@ -788,6 +983,62 @@ CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
         p("job.tolerations.[]"),
         ["has(self.key)", "self.operator == 'Exists'"],
     ),
+    (
+        # What the API server keeps of a serviceAccountToken (or clusterTrustBundle) source:
+        # pruned, it leaves a source of no allowed type.
+        "projected-source-of-no-allowed-type",
+        {p("job.volumes"): [{"name": "t", "projected": {"sources": [{}]}}]},
+        p("job.volumes.[].projected.sources.[]"),
+        ["has(self.configMap)", "has(self.secret)", "has(self.downwardAPI)", "== 1"],
+    ),
+    (
+        "projected-source-of-two-types",
+        {
+            p("job.volumes"): [
+                {
+                    "name": "t",
+                    "projected": {
+                        "sources": [{"configMap": {"name": "c"}, "secret": {"name": "s"}}]
+                    },
+                }
+            ]
+        },
+        p("job.volumes.[].projected.sources.[]"),
+        ["has(self.configMap)", "has(self.secret)", "== 1"],
+    ),
+    (
+        "downward-api-file-without-source",
+        {p("job.volumes"): [{"name": "d", "downwardAPI": {"items": [{"path": "name"}]}}]},
+        p("job.volumes.[].downwardAPI.items.[]"),
+        ["has(self.fieldRef)", "has(self.resourceFieldRef)", "== 1"],
+    ),
+    (
+        "projected-downward-api-file-with-two-sources",
+        {
+            p("job.volumes"): [
+                {
+                    "name": "d",
+                    "projected": {
+                        "sources": [
+                            {
+                                "downwardAPI": {
+                                    "items": [
+                                        {
+                                            "path": "x",
+                                            "fieldRef": {"fieldPath": "metadata.name"},
+                                            "resourceFieldRef": {"resource": "limits.cpu"},
+                                        }
+                                    ]
+                                }
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+        p("job.volumes.[].projected.sources.[].downwardAPI.items.[]"),
+        ["has(self.fieldRef)", "has(self.resourceFieldRef)", "== 1"],
+    ),
 ]
 
 
@@ -947,6 +1198,12 @@ def test_model_tree_reaches_every_model() -> None:
     assert paths["snowflake.auth.privateKeySecret"] == "SecretKeyRef"
     assert paths["job.env.[].valueFrom.secretKeyRef"] == "KeySelector"
     assert paths["job.volumes.[].secret.items.[]"] == "KeyToPath"
+    assert paths["job.volumes.[].projected.sources.[]"] == "VolumeProjection"
+    assert paths["job.volumes.[].ephemeral.volumeClaimTemplate.spec.selector"] == "LabelSelector"
+    anti = "job.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution.[]"
+    assert paths[f"{anti}.podAffinityTerm.labelSelector.matchExpressions.[]"] == (
+        "LabelSelectorRequirement"
+    )
     assert all(schema_at(spec_schema(CRD), p(path)) is not None for path in paths if path)
 
 

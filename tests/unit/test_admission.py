@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,7 +24,12 @@ from snowflake_operator.spec.admission import (
 from snowflake_operator.spec.image_reference import repository, repository_pattern
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_operator.spec.operator_settings import OperatorSettings
-from snowflake_operator.spec.reference_policy import ReferencePolicy, refusals, secret_references
+from snowflake_operator.spec.reference_policy import (
+    VOLUME_TYPES,
+    ReferencePolicy,
+    refusals,
+    secret_references,
+)
 from snowflake_operator.spec.table_claims import TableClaim, earlier_claim, table_key
 from tests.support.specs import MINIMAL_SPEC, merged, processor_spec
 
@@ -308,3 +314,169 @@ def test_reserved_names_are_refused_in_any_case_whatever_the_allow_list_says(
     result = admit(spec, OperatorSettings().reference_policy(), MINE, [])
     assert isinstance(result, Refusal) and result.reason == INVALID_SPEC
     assert f"{name} is reserved" in result.message
+
+
+# -- volume types: an allow-list too ------------------------------------------------------
+
+VOLUME_OF_EACH_TYPE = {
+    "configMap": {"configMap": {"name": "settings"}},
+    "secret": {"secret": {"secretName": "api-token"}},
+    "emptyDir": {"emptyDir": {"sizeLimit": "1Gi"}},
+    "downwardAPI": {"downwardAPI": {"items": [
+        {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+    "persistentVolumeClaim": {"persistentVolumeClaim": {"claimName": "shared"}},
+    "projected": {"projected": {"sources": [{"configMap": {"name": "settings"}}]}},
+    "csi": {"csi": {"driver": "secrets-store.csi.k8s.io",
+                    "volumeAttributes": {"secretProviderClass": "queue"}}},
+    "ephemeral": {"ephemeral": {"volumeClaimTemplate": {"spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}},
+}  # fmt: skip
+
+
+def _with_volumes(*volumes: dict[str, Any]) -> dict[str, Any]:
+    named = [{"name": f"v{index}", **volume} for index, volume in enumerate(volumes)]
+    return merged(MINIMAL_SPEC, job={"volumes": named})
+
+
+def _default_policy(**changes: Any) -> ReferencePolicy:
+    """The operator's default policy, any Secret allowed (the volume type is the question)."""
+    return replace(OperatorSettings().reference_policy(), secrets=(".*",), **changes)
+
+
+@pytest.mark.parametrize(
+    ("volume_type", "allowed_by_default"),
+    [
+        ("configMap", True),
+        ("secret", True),
+        ("emptyDir", True),
+        ("downwardAPI", True),
+        ("persistentVolumeClaim", True),
+        ("projected", True),
+        ("csi", False),  # a driver mounts what no object of the namespace holds
+        ("ephemeral", False),  # a new claim, and storage, per pod
+    ],
+)
+def test_volume_types_are_allowed_only_when_listed(
+    volume_type: str, allowed_by_default: bool
+) -> None:
+    spec = _with_volumes(VOLUME_OF_EACH_TYPE[volume_type])
+    result = admit(spec, _default_policy(), MINE, [])
+    if allowed_by_default:
+        assert isinstance(result, Admitted), result
+        assert result.spec.job.volumes is not None
+        assert result.spec.job.volumes[0].source_type() == volume_type
+    else:
+        assert isinstance(result, Refusal) and result.reason == NOT_ALLOWED
+        assert result.message == (
+            f"spec.job.volumes[0].{volume_type} is not a volume type resources may use "
+            "(SFP_OPERATOR_ALLOWED_VOLUME_TYPES)"
+        )
+
+
+def test_the_default_volume_types_are_the_settings_and_the_policys_default() -> None:
+    defaults = ["configMap", "secret", "emptyDir", "downwardAPI", "persistentVolumeClaim",
+                "projected"]  # fmt: skip
+    assert OperatorSettings().allowed_volume_types == defaults
+    assert ReferencePolicy(images=(), service_accounts=(), secrets=()).volume_types == tuple(
+        defaults
+    )
+    assert set(VOLUME_TYPES) == {*defaults, "csi", "ephemeral"} == set(VOLUME_OF_EACH_TYPE)
+
+
+def test_allowed_volume_types_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_VOLUME_TYPES", '["csi", "configMap"]')
+    policy = replace(OperatorSettings().reference_policy(), secrets=(".*",))
+    assert policy.volume_types == ("csi", "configMap")
+    spec = _with_volumes(VOLUME_OF_EACH_TYPE["csi"], VOLUME_OF_EACH_TYPE["emptyDir"])
+    refused = admit(spec, policy, MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == NOT_ALLOWED
+    assert refused.message == (
+        "spec.job.volumes[1].emptyDir is not a volume type resources may use "
+        "(SFP_OPERATOR_ALLOWED_VOLUME_TYPES)"
+    )
+
+
+@pytest.mark.parametrize("listed", ['["hostPath"]', '["config_map"]', '["ConfigMap"]'])
+def test_settings_refuse_a_volume_type_that_does_not_exist(
+    listed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SFP_OPERATOR_ALLOWED_VOLUME_TYPES", listed)
+    with pytest.raises(ValueError, match="is not a volume type: one of configMap, csi"):
+        OperatorSettings()
+
+
+def test_a_projected_volume_brings_in_only_the_types_listed() -> None:
+    """Allowing projected allows no source type that is not on the list itself."""
+    spec = _with_volumes(
+        {"projected": {"sources": [
+            {"configMap": {"name": "settings"}},
+            {"secret": {"name": "api-token"}},
+            {"downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+        ]}}
+    )  # fmt: skip
+    policy = _default_policy(volume_types=("projected", "configMap"))
+    refused = admit(spec, policy, MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == NOT_ALLOWED
+    assert refused.message.split("; ") == [
+        f"spec.job.volumes[0].projected.sources[{index}].{kind} is not a volume type resources "
+        "may use (SFP_OPERATOR_ALLOWED_VOLUME_TYPES)"
+        for index, kind in ((1, "secret"), (2, "downwardAPI"))
+    ]
+    assert isinstance(admit(spec, _default_policy(), MINE, []), Admitted)
+
+
+# -- what no resource can make the operator do ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}},
+        {"clusterTrustBundle": {"signerName": "example.com/signer", "path": "ca.pem"}},
+    ],
+)
+def test_a_projected_service_account_token_is_refused_naming_the_field(
+    source: dict[str, Any],
+) -> None:
+    """As the API server prunes it, the operator leaves it out (and names it): the source it
+    leaves has no type, which is the refusal."""
+    (kind,) = source
+    spec = _with_volumes({"projected": {"sources": [source]}})
+    refused = admit(spec, _default_policy(), MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == INVALID_SPEC
+    assert refused.message.startswith(
+        "spec.job.volumes[0].projected.sources[0]: a projected source needs exactly one of "
+        "configMap, secret, downwardAPI (serviceAccountToken, clusterTrustBundle and "
+        "podCertificate are not allowed)"
+    )
+    assert refused.unknown_fields == (f"spec.job.volumes[0].projected.sources[0].{kind}",)
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth):
+        node["x"] = {}
+        node = node["x"]
+    return root
+
+
+def test_a_deeply_nested_affinity_is_no_problem_for_admission() -> None:
+    """3,000 levels under spec.job.affinity: what the API server would keep of it (nothing)
+    is admitted and the rest named; where it replaces a value, the resource is refused. No
+    step recurses into it."""
+    unknown = merged(MINIMAL_SPEC, job={"affinity": {"nodeAffinity": _nested(3000)}})
+    admitted = admit(unknown, POLICY, MINE, [])
+    assert isinstance(admitted, Admitted), admitted
+    assert admitted.unknown_fields == ("spec.job.affinity.nodeAffinity.x",)
+    assert admitted.spec.job.affinity is not None
+    assert admitted.spec.job.affinity.model_dump(exclude_none=True) == {"node_affinity": {}}
+    term = {"matchExpressions": [{"key": _nested(3000), "operator": "Exists"}]}
+    required = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+    wrong = merged(MINIMAL_SPEC, job={"affinity": {"nodeAffinity": required}})
+    refused = admit(wrong, POLICY, MINE, [])
+    assert isinstance(refused, Refusal) and refused.reason == INVALID_SPEC
+    assert refused.message == (
+        "spec.job.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].key: Input should be a valid string"
+    )

@@ -220,6 +220,123 @@ def test_pod_template_fields_reach_the_pod_beside_the_operators_own() -> None:
     assert container["securityContext"] == _container(_job())["securityContext"]
 
 
+# Every typed field of affinity, tolerations and each volume type, as a pod spec spells it.
+_SELECTOR = {
+    "matchLabels": {"app": "cache"},
+    "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["a", "b"]},
+        {"key": "canary", "operator": "DoesNotExist"},
+    ],
+}
+_DOWNWARD_ITEMS = [
+    {
+        "path": "labels",
+        "fieldRef": {"fieldPath": "metadata.labels", "apiVersion": "v1"},
+        "mode": 0o440,
+    },
+    {
+        "path": "memory",
+        "resourceFieldRef": {
+            "containerName": "worker",
+            "resource": "limits.memory",
+            "divisor": "1Mi",
+        },
+    },
+]
+TYPED: dict[str, Any] = {
+    "tolerations": [
+        {"key": "dedicated", "operator": "Equal", "value": "queue", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 60},
+        {"operator": "Exists"},
+    ],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In",
+                                       "values": ["amd64", "arm64"]}],
+                 "matchFields": [{"key": "metadata.name", "operator": "NotIn",
+                                  "values": ["node-a"]}]},
+            ]},
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 50, "preference": {"matchExpressions": [
+                    {"key": "karpenter.sh/capacity-type", "operator": "In",
+                     "values": ["on-demand"]}]}},
+            ],
+        },
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": _SELECTOR, "namespaces": ["cache"],
+                 "topologyKey": "topology.kubernetes.io/zone", "matchLabelKeys": ["version"]},
+            ],
+        },
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": {"snowflake-processor.dev/processor": "x"}},
+                    "namespaceSelector": {},
+                    "topologyKey": "kubernetes.io/hostname",
+                    "mismatchLabelKeys": ["team"]}},
+            ],
+        },
+    },
+    "volumes": [
+        {"name": "config", "configMap": {"name": "proxy-ca", "defaultMode": 0o444,
+                                         "optional": True,
+                                         "items": [{"key": "ca.pem", "path": "ca.pem",
+                                                    "mode": 0o400}]}},
+        {"name": "keys", "secret": {"secretName": "api-token", "items": [
+            {"key": "token", "path": "token"}]}},
+        {"name": "scratch", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+        {"name": "plain", "emptyDir": {}},
+        {"name": "podinfo", "downwardAPI": {"defaultMode": 0o444, "items": _DOWNWARD_ITEMS}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "shared-data",
+                                                   "readOnly": True}},
+        {"name": "bundle", "projected": {"defaultMode": 0o440, "sources": [
+            {"configMap": {"name": "settings", "items": [{"key": "a", "path": "a.json"}]}},
+            {"secret": {"name": "api-token", "optional": False}},
+            {"downwardAPI": {"items": _DOWNWARD_ITEMS[:1]}},
+        ]}},
+        {"name": "vault", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True,
+                                  "fsType": "ext4",
+                                  "volumeAttributes": {"secretProviderClass": "queue"},
+                                  "nodePublishSecretRef": {"name": "aws-creds"}}},
+        {"name": "cache", "ephemeral": {"volumeClaimTemplate": {
+            "metadata": {"labels": {"team": "data"},
+                         "annotations": {"example.com/purpose": "cache"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "gp3",
+                     "volumeMode": "Filesystem",
+                     "resources": {"requests": {"storage": "10Gi"},
+                                   "limits": {"storage": "20Gi"}},
+                     "selector": _SELECTOR,
+                     "dataSource": {"kind": "PersistentVolumeClaim", "name": "warm-cache"},
+                     "dataSourceRef": {"apiGroup": "snapshot.storage.k8s.io",
+                                       "kind": "VolumeSnapshot", "name": "nightly"}},
+        }}},
+    ],
+    "volumeMounts": [{"name": "data", "mountPath": "/mnt/data", "readOnly": True,
+                      "subPath": "queue"}],
+}  # fmt: skip
+
+
+def test_typed_affinity_tolerations_and_volumes_reach_the_pod_as_written() -> None:
+    """The typed pod template fields serialize back to exactly what the resource wrote: the
+    same JSON the pod got while they were kept as untyped objects."""
+    spec = _spec(job={**ON_NODES, **TYPED})
+    job = _job(spec)
+    kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["affinity"] == TYPED["affinity"]
+    assert pod["tolerations"] == TYPED["tolerations"]
+    assert pod["volumes"][2:] == TYPED["volumes"]  # after certificates and tmp
+    assert _container(job)["volumeMounts"][-1] == TYPED["volumeMounts"][0]
+    assert (spec.job.volumes or [])[-1].source_type() == "ephemeral"
+    assert [volume.source_type() for volume in spec.job.volumes or []] == [
+        "configMap", "secret", "emptyDir", "emptyDir", "downwardAPI", "persistentVolumeClaim",
+        "projected", "csi", "ephemeral",
+    ]  # fmt: skip
+
+
 def test_on_nodes_the_pod_does_not_carry_the_fargate_label() -> None:
     """EKS sends a pod that a Fargate profile selects to Fargate, whatever its
     nodeSelector says: with compute nodes the operator leaves the label off."""

@@ -163,3 +163,90 @@ def test_min_active_jobs_within_max_and_warm_workers_wait_for_entries() -> None:
     assert warm["SFP_IDLE_WAIT_SECONDS"] == "90"
     cold = worker_environment(_job(idleWaitSeconds=90), "job-0")
     assert cold["SFP_IDLE_WAIT_SECONDS"] == "0"  # without warm Jobs: exit at once
+
+
+# -- Kubernetes' own objects: typed as the core/v1 API, bounded -----------------------------
+
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def test_affinity_is_read_as_the_kubernetes_objects_it_is() -> None:
+    term = {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In",
+                                  "values": ["amd64"]}]}  # fmt: skip
+    anti = {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"a": "b"}}}
+    affinity = _job(
+        affinity={
+            "nodeAffinity": {_REQUIRED: {"nodeSelectorTerms": [term]}},
+            "podAntiAffinity": {_REQUIRED: [anti]},
+        }
+    ).job.affinity
+    assert affinity is not None and affinity.node_affinity is not None
+    node = affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    assert node is not None
+    (requirement,) = node.node_selector_terms[0].match_expressions or []
+    assert (requirement.key, requirement.operator, requirement.values) == (
+        "kubernetes.io/arch",
+        "In",
+        ["amd64"],
+    )
+    assert affinity.pod_anti_affinity is not None
+    (kept_apart,) = (
+        affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution or []
+    )
+    assert kept_apart.topology_key == "kubernetes.io/hostname"
+    assert kept_apart.label_selector is not None
+    assert kept_apart.label_selector.match_labels == {"a": "b"}
+
+
+@pytest.mark.parametrize(
+    ("job", "words"),
+    [
+        ({"affinity": {"nodeAffinity": {_REQUIRED: {"nodeSelectorTerms": [{}] * 33}}}},
+         "nodeSelectorTerms: List should have at most 32 items"),
+        ({"affinity": {"podAffinity": {_REQUIRED: [
+            {"topologyKey": "zone", "namespaces": ["n"] * 65}]}}},
+         "namespaces: List should have at most 64 items"),
+        ({"tolerations": [{"key": "k" * 318, "operator": "Exists"}]},
+         "tolerations[0].key: String should have at most 317 characters"),
+        ({"volumes": [{"name": "c", "configMap": {"name": "c",
+                                                  "items": [{"key": "k", "path": "p"}] * 65}}]},
+         "configMap.items: List should have at most 64 items"),
+        ({"volumes": [{"name": "e", "emptyDir": {"sizeLimit": "1 Gi"}}]},
+         "emptyDir.sizeLimit: String should match pattern"),
+        ({"nodeSelector": {f"k{i}": "v" for i in range(65)}},
+         "spec.job.nodeSelector: Dictionary should have at most 64 items"),
+    ],
+    ids=["terms", "namespaces", "toleration-key", "items", "quantity", "node-selector"],
+)  # fmt: skip
+def test_kubernetes_objects_are_bounded(job: dict[str, Any], words: str) -> None:
+    assert words in _refusal(**job)
+
+
+def test_a_projected_volume_takes_config_maps_secrets_and_the_downward_api_only() -> None:
+    token = {"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}
+    with pytest.raises(ValidationError) as caught:
+        _job(volumes=[{"name": "t", "projected": {"sources": [token]}}])
+    assert ("job", "volumes", 0, "projected", "sources", 0, "serviceAccountToken") in [
+        error["loc"] for error in caught.value.errors()
+    ]
+    two = {"configMap": {"name": "c"}, "secret": {"name": "s"}}
+    assert "a projected source needs exactly one of configMap, secret, downwardAPI" in _refusal(
+        volumes=[{"name": "p", "projected": {"sources": [two]}}]
+    )
+    name_file = {"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}
+    fine = [{"configMap": {"name": "c"}}, {"secret": {"name": "s"}},
+            {"downwardAPI": {"items": [name_file]}}]  # fmt: skip
+    (volume,) = _job(volumes=[{"name": "p", "projected": {"sources": fine}}]).job.volumes or []
+    assert volume.projected is not None
+    assert [source.source_type() for source in volume.projected.sources or []] == [
+        "configMap",
+        "secret",
+        "downwardAPI",
+    ]
+
+
+def test_a_downward_api_file_has_exactly_one_source() -> None:
+    none = [{"name": "d", "downwardAPI": {"items": [{"path": "name"}]}}]
+    assert "a downward API file needs exactly one of fieldRef, resourceFieldRef" in _refusal(
+        volumes=none
+    )

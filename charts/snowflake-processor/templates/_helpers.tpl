@@ -108,6 +108,8 @@ operator.extraEnv: the same for the operator Deployment and, in CronJob mode, ev
   value: {{ .Values.allowed.secrets | toJson | quote }}
 - name: SFP_OPERATOR_ALLOWED_ENV
   value: {{ .Values.allowed.env | toJson | quote }}
+- name: SFP_OPERATOR_ALLOWED_VOLUME_TYPES
+  value: {{ .Values.allowed.volumeTypes | toJson | quote }}
 {{- with .Values.operator.config.s3EndpointUrl }}
 # Tests and S3 emulators only (values.yaml).
 - name: SFP_OPERATOR_S3_ENDPOINT_URL

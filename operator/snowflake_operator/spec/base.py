@@ -48,9 +48,11 @@ def described_fields(**descriptions: str) -> dict[str, Any]:
     return {"properties": {name: {"description": text} for name, text in descriptions.items()}}
 
 
-def string_map(value_description: str) -> dict[str, Any]:
-    """``json_schema_extra`` of a ``dict[str, str]`` field: what each value is."""
-    return {"additionalProperties": {"type": "string", "description": value_description}}
+def string_map(value_description: str, **bounds: Any) -> dict[str, Any]:
+    """``json_schema_extra`` of a ``dict[str, str]`` field: what each value is, and the
+    bounds of a value (``maxLength=63``) where the field is not optional (the schema of an
+    optional field keeps those of its value type)."""
+    return {"additionalProperties": {"type": "string", "description": value_description, **bounds}}
 
 
 def list_map(*keys: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, field_validator, model_validator
 
@@ -33,13 +33,17 @@ from .fargate_sizes import (
 from .pod_template import (
     ANNOTATIONS_RULE,
     DNS_SUBDOMAIN_PATTERN,
+    LABEL_VALUE_LENGTH,
     MAX_ANNOTATIONS,
     MAX_ENV,
+    MAX_LABELS,
     MAX_TOLERATIONS,
     MAX_VOLUMES,
     PRIORITY_CLASS_RULE,
+    TEXT_LENGTH,
     Affinity,
     EnvVar,
+    LabelValue,
     Toleration,
     Volume,
     VolumeMount,
@@ -573,6 +577,7 @@ class JobSettings(_Model):
     image: str | None = Field(
         default=None,
         min_length=1,
+        max_length=1024,
         description=(
             "Worker container image. Unset: the operator's default worker image (the operator's "
             "own version)."
@@ -584,6 +589,7 @@ class JobSettings(_Model):
     service_account_name: str = Field(
         default="snowflake-processor-worker",
         min_length=1,
+        max_length=253,
         description=(
             "Service account of the Job's pod; for workload_identity annotate it with "
             "eks.amazonaws.com/role-arn. Default snowflake-processor-worker."
@@ -623,24 +629,29 @@ class JobSettings(_Model):
             "(1.5Gi, 512M). Default 768Mi (billed as 0.5 vCPU / 1 GB with the default cpu)."
         ),
     )
-    pod_labels: dict[str, str] = Field(
+    pod_labels: dict[str, LabelValue] = Field(
         default_factory=dict,
+        max_length=MAX_LABELS,
         description=(
-            "Extra labels on each Job's pod. The operator always adds its own labels, which win on "
-            'a clash, among them snowflake-processor.dev/fargate: "true", the label the worker EKS '
-            "Fargate profile selects (terraform/eks): nothing here is needed for Fargate. Default "
-            "none."
+            "Extra labels on each Job's pod, at most 64. The operator always adds its own labels, "
+            'which win on a clash, among them snowflake-processor.dev/fargate: "true", the label '
+            "the worker EKS Fargate profile selects (terraform/eks): nothing here is needed for "
+            "Fargate. Default none."
         ),
-        json_schema_extra={"default": {}, **string_map("A label value.")},
+        json_schema_extra={
+            "default": {},
+            **string_map("A label value.", maxLength=LABEL_VALUE_LENGTH),
+        },
     )
     # The usual pod template fields (spec/pod_template.py): none of them can loosen the
     # security template or touch the operator's own volumes and variables.
-    pod_annotations: dict[str, str] | None = Field(
+    pod_annotations: dict[str, Annotated[str, Field(max_length=TEXT_LENGTH)]] | None = Field(
         default=None,
         max_length=MAX_ANNOTATIONS,
         description=(
             "Extra annotations on each Job's pod (Karpenter's do-not-disrupt, a log router's, "
-            "...), at most 64; none may change its AppArmor or seccomp profile. Unset: none."
+            "...), at most 64, each value at most 32768 characters; none may change its AppArmor "
+            "or seccomp profile. Unset: none."
         ),
         json_schema_extra={**string_map("An annotation value."), **cel(ANNOTATIONS_RULE)},
     )
@@ -656,11 +667,12 @@ class JobSettings(_Model):
         ),
         json_schema_extra=list_map("name"),
     )
-    node_selector: dict[str, str] | None = Field(
+    node_selector: dict[str, LabelValue] | None = Field(
         default=None,
+        max_length=MAX_LABELS,
         description=(
-            "Node labels the pod's node must have, e.g. karpenter.sh/capacity-type: on-demand "
-            "(compute nodes; EKS Fargate applies none). Unset: any node."
+            "Node labels the pod's node must have, e.g. karpenter.sh/capacity-type: on-demand, at "
+            "most 64 (compute nodes; EKS Fargate applies none). Unset: any node."
         ),
         json_schema_extra=string_map("The label value the node must have."),
     )
@@ -668,16 +680,17 @@ class JobSettings(_Model):
         default=None,
         max_length=MAX_TOLERATIONS,
         description=(
-            "Taints the pod tolerates, like a pod's tolerations (compute nodes: dedicated node "
-            "groups, spot capacity). Unset: none."
+            "Taints the pod tolerates, like a pod's tolerations, at most 32 (compute nodes: "
+            "dedicated node groups, spot capacity). Unset: none."
         ),
         json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
     affinity: Affinity | None = Field(
         default=None,
         description=(
-            "The pod's node and pod (anti-)affinity, Kubernetes' own objects, checked by the API "
-            "server when a Job is created (compute nodes; EKS Fargate applies none). Unset: none."
+            "The pod's node and pod (anti-)affinity, as in a pod spec (core/v1 Affinity; lists "
+            "and maps bounded), its values checked by the API server when a Job is created "
+            "(compute nodes; EKS Fargate applies none). Unset: none."
         ),
     )
     priority_class_name: str | None = Field(
@@ -694,12 +707,15 @@ class JobSettings(_Model):
         default=None,
         max_length=MAX_VOLUMES,
         description=(
-            "Extra volumes of the pod, of the types Pod Security's restricted profile allows "
-            "(configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, "
-            "secret), at most 32; a Secret they name must be on the operator's allow-list. EKS "
-            "Fargate mounts only configMap, secret, projected, downwardAPI, emptyDir and EFS "
-            "persistent volumes. The names certificates, tmp, snowflake-key and endpoint-headers "
-            "are the operator's. Unset: none."
+            "Extra volumes of the pod, at most 32, each of one of the types Pod Security's "
+            "restricted profile allows (configMap, csi, downwardAPI, emptyDir, ephemeral, "
+            "persistentVolumeClaim, projected, secret) that the operator's allow-list of volume "
+            "types lists: by default all but csi and ephemeral. A Secret they name must be on the "
+            "operator's allow-list of Secrets; a projected volume takes configMap, secret and "
+            "downwardAPI sources only (no service account token). EKS Fargate mounts only "
+            "configMap, secret, projected, downwardAPI, emptyDir and EFS persistent volumes. The "
+            "names certificates, tmp, snowflake-key and endpoint-headers are the operator's. "
+            "Unset: none."
         ),
         json_schema_extra=list_map("name"),
     )

@@ -12,7 +12,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .image_reference import repository_pattern
-from .reference_policy import ReferencePolicy, allowed
+from .reference_policy import (
+    DEFAULT_ALLOWED_VOLUME_TYPES,
+    VOLUME_TYPES,
+    ReferencePolicy,
+    allowed,
+)
 
 # The worker environment variables a resource may set unless the operator's settings say
 # otherwise: proxies (an HTTP CONNECT tunnel keeps TLS end to end) and the time zone.
@@ -56,6 +61,12 @@ class OperatorSettings(BaseSettings):
     # says): proxies and the time zone by default. Anything else a resource sets in the
     # worker's environment can change what its libraries do.
     allowed_env: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_ENV))
+    # Types of spec.job.volumes (and sources of a projected volume), by field name, not
+    # regular expressions: configMap, secret, emptyDir, downwardAPI, persistentVolumeClaim and
+    # projected by default; csi and ephemeral only when listed.
+    allowed_volume_types: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_VOLUME_TYPES)
+    )
 
     # -- How often the operator talks to S3 and the API server while nothing changes.
     # The S3 listing that tells whether the certificates changed runs at most this often,
@@ -80,6 +91,17 @@ class OperatorSettings(BaseSettings):
                 raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
         return patterns
 
+    @field_validator("allowed_volume_types")
+    @classmethod
+    def _volume_types(cls, types: list[str]) -> list[str]:
+        for name in types:
+            if name not in VOLUME_TYPES:
+                raise ValueError(
+                    f"{name!r} is not a volume type: one of {', '.join(VOLUME_TYPES)} "
+                    "(spelt as the field of spec.job.volumes)"
+                )
+        return types
+
     @cached_property
     def image_patterns(self) -> list[str]:
         """The allowed images; the operator's own default image is always among them."""
@@ -94,4 +116,5 @@ class OperatorSettings(BaseSettings):
             service_accounts=tuple(self.allowed_service_accounts),
             secrets=tuple(self.allowed_secrets),
             env_names=tuple(self.allowed_env),
+            volume_types=tuple(self.allowed_volume_types),
         )
