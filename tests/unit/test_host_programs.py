@@ -32,6 +32,7 @@ DECLARED = {
     ("buildah.py", "command"): {"buildah"},  # bud_command(...) starts with "buildah"
     ("build.py", "command"): {GO},
     ("golang.py", "str(self.go)"): {GO},
+    ("prometheus.py", "install_command(toolchain.go, tool)"): {GO},
     ("golang.py", "sys.executable"): {PYTHON},
     ("teardown.py", "str(kube)"): {BUILT},
     ("network.py", "kube_proxy"): {BUILT},
