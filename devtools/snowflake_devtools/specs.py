@@ -27,7 +27,9 @@ def emulator_spec(
     **spec: Any,
 ) -> ProcessorSpec:
     """A ProcessorSpec for the emulator and the local mTLS service; sections override
-    the production defaults field by field (snake_case names)."""
+    the production defaults field by field (snake_case names). Its Jobs are processes on
+    this machine, not Fargate pods: compute nodes (so a short lease or deadline, which a
+    Fargate start would not fit in, is allowed)."""
     return ProcessorSpec(
         snowflake=SnowflakeTarget(
             account="local",
@@ -40,6 +42,6 @@ def emulator_spec(
         ),
         endpoint=Endpoint(url=f"https://127.0.0.1:{service_port}/process", **(endpoint or {})),
         queue=QueueSettings(**(queue or {})),
-        job=JobSettings(**(job or {})),
+        job=JobSettings(**{"compute": "nodes", **(job or {})}),
         **spec,
     )

@@ -721,6 +721,32 @@ _KEY = {"name": "snowflake-key", "key": "rsa_key.p8"}
 # (id, changes below spec, the object (path below spec) holding the CEL rule, words
 #  that one of its rules must all contain)
 CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
+    # What EKS Fargate cannot run (its user guide's considerations), on compute fargate only.
+    (
+        "fargate-image-pull-never",
+        {p("job.imagePullPolicy"): "Never"},
+        p("job"),
+        ["imagePullPolicy", "'Never'", "nodes"],
+    ),
+    (
+        "fargate-csi-volume",
+        {p("job.volumes"): [{"name": "x", "csi": {"driver": "efs.csi.aws.com"}}]},
+        p("job"),
+        ["has(v.csi)", "has(v.ephemeral)", "nodes"],
+    ),
+    (
+        "fargate-ephemeral-volume",
+        {p("job.volumes"): [{"name": "x", "ephemeral": {"volumeClaimTemplate": {"spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}]},
+        p("job"),
+        ["has(v.ephemeral)", "nodes"],
+    ),  # fmt: skip
+    (
+        "fargate-deadline-shorter-than-a-start",
+        {p("job.activeDeadlineSeconds"): 100},
+        (),
+        ["activeDeadlineSeconds", "graceSeconds", "nodes"],
+    ),
     (
         "both-certificate-sources",
         {p("certificates.existingSecret"): "mtls"},

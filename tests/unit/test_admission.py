@@ -235,6 +235,7 @@ def _from_secret(variable: str, secret: str) -> dict[str, Any]:
 SECRETS_IN_POD_TEMPLATE = merged(
     MINIMAL_SPEC,
     job={
+        "compute": "nodes",  # a csi volume cannot be mounted on Fargate
         "env": [_from_secret("API_TOKEN", "team-a-token"), _from_secret("OTHER", "payroll-db")],
         "volumes": [
             {"name": "a", "secret": {"secretName": "snowflake-key"}},
@@ -334,8 +335,9 @@ VOLUME_OF_EACH_TYPE = {
 
 
 def _with_volumes(*volumes: dict[str, Any]) -> dict[str, Any]:
+    """On nodes: Fargate cannot mount csi or ephemeral volumes at all (test_fargate_limits)."""
     named = [{"name": f"v{index}", **volume} for index, volume in enumerate(volumes)]
-    return merged(MINIMAL_SPEC, job={"volumes": named})
+    return merged(MINIMAL_SPEC, job={"compute": "nodes", "volumes": named})
 
 
 def _default_policy(**changes: Any) -> ReferencePolicy:

@@ -264,6 +264,28 @@ class SnowflakeTarget(_Model):
 # What a worker needs after its grace period to release and write back what it holds and
 # exit, plus clock skew between the operator and the node.
 WRITE_BACK_MARGIN_SECONDS = 15
+# How long a Job on EKS Fargate may take to start (a pod gets its own microVM and pulls its
+# image with no cache: often more than a minute). A Job whose worker would have less than
+# this before its deadline may be killed before its first claim: refused on Fargate.
+FARGATE_START_SECONDS = 120
+# What EKS Fargate cannot run (the EKS user guide's "AWS Fargate considerations"): no image
+# cache, so a pod must pull; no CSI node driver (DaemonSets do not run), and no dynamic
+# volume provisioning.
+FARGATE_PULL_POLICY_MESSAGE = (
+    "job.imagePullPolicy Never cannot run on Fargate: each pod starts without an image "
+    "cache and must pull (Always or IfNotPresent; Never only with job.compute nodes)"
+)
+FARGATE_DEADLINE_MESSAGE = (
+    "job.activeDeadlineSeconds (unset: 2/3 of queue.leaseSeconds) on Fargate must be at "
+    f"least job.graceSeconds + {WRITE_BACK_MARGIN_SECONDS + FARGATE_START_SECONDS}: a Fargate "
+    f"pod may take {FARGATE_START_SECONDS} s to start, and Kubernetes counts the deadline "
+    "from the Job's start"
+)
+FARGATE_VOLUMES_MESSAGE = (
+    "job.volumes of type csi or ephemeral cannot be mounted on Fargate (no CSI node driver, "
+    "no dynamic provisioning): use a persistentVolumeClaim of a statically provisioned "
+    "volume (EFS), or job.compute nodes"
+)
 
 
 class QueueSettings(_Model):
@@ -466,6 +488,15 @@ class JobSettings(_Model):
             "!has(self.minActiveJobs) || !has(self.maxActiveJobs) || "
             "self.minActiveJobs <= self.maxActiveJobs",
             "job.minActiveJobs must not exceed job.maxActiveJobs",
+        ),
+        (
+            f"!has(self.imagePullPolicy) || {_ON_NODES} || self.imagePullPolicy != 'Never'",
+            FARGATE_PULL_POLICY_MESSAGE,
+        ),
+        (
+            f"!has(self.volumes) || {_ON_NODES} || "
+            "self.volumes.all(v, !has(v.csi) && !has(v.ephemeral))",
+            FARGATE_VOLUMES_MESSAGE,
         ),
         (
             "!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && "
@@ -769,6 +800,10 @@ class JobSettings(_Model):
             problem = fargate_request_problem(self.cpu, self.memory)
             if problem is not None:
                 raise ValueError(problem)
+            if self.image_pull_policy == "Never":
+                raise ValueError(FARGATE_PULL_POLICY_MESSAGE)
+            if any(v.csi is not None or v.ephemeral is not None for v in self.volumes or []):
+                raise ValueError(FARGATE_VOLUMES_MESSAGE)
         elif FARGATE_PROFILE_LABEL in self.pod_labels:
             raise ValueError(
                 f"podLabels {FARGATE_PROFILE_LABEL} is the label the worker Fargate profile "
@@ -986,6 +1021,13 @@ class ProcessorSpec(_Model):
             f"job.graceSeconds + {WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back "
             "and exit)",
         ),
+        (
+            "(has(self.job.compute) && self.job.compute == 'nodes') || "
+            "(has(self.job.activeDeadlineSeconds) ? self.job.activeDeadlineSeconds : "
+            "self.queue.leaseSeconds * 2 / 3) >= "
+            f"self.job.graceSeconds + {WRITE_BACK_MARGIN_SECONDS + FARGATE_START_SECONDS}",
+            FARGATE_DEADLINE_MESSAGE,
+        ),
     )
 
     snowflake: SnowflakeTarget = Field(
@@ -1063,6 +1105,10 @@ class ProcessorSpec(_Model):
                 "job.activeDeadlineSeconds must exceed job.graceSeconds + "
                 f"{WRITE_BACK_MARGIN_SECONDS} (the worker's time to write back and exit)"
             )
+        if self.job.compute == "fargate" and (
+            self.worker_claim_deadline_seconds() < FARGATE_START_SECONDS
+        ):
+            raise ValueError(FARGATE_DEADLINE_MESSAGE)
         return self
 
     def job_active_deadline_seconds(self) -> int:
