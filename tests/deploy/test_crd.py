@@ -720,6 +720,11 @@ def test_a_projected_source_other_than_config_map_secret_or_downward_api_is_refu
 _KEY = {"name": "snowflake-key", "key": "rsa_key.p8"}
 # (id, changes below spec, the object (path below spec) holding the CEL rule, words
 #  that one of its rules must all contain)
+_EPHEMERAL = {
+    "volumeClaimTemplate": {
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }
+}
 CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
     # What EKS Fargate cannot run (its user guide's considerations), on compute fargate only.
     (
@@ -736,11 +741,10 @@ CROSS_FIELD: list[tuple[str, dict[Path_, Any], Path_, list[str]]] = [
     ),
     (
         "fargate-ephemeral-volume",
-        {p("job.volumes"): [{"name": "x", "ephemeral": {"volumeClaimTemplate": {"spec": {
-            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}]},
+        {p("job.volumes"): [{"name": "x", "ephemeral": _EPHEMERAL}]},
         p("job"),
         ["has(v.ephemeral)", "nodes"],
-    ),  # fmt: skip
+    ),
     (
         "fargate-deadline-shorter-than-a-start",
         {p("job.activeDeadlineSeconds"): 100},
