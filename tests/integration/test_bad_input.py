@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -154,3 +155,39 @@ def test_demo_rejects_bad_arguments_in_one_line(arguments: list[str]) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert arguments[0] in result.stderr
+
+
+def _snowflake_processor(
+    *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snowflake_processor", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("command", [["operator"], ["reconcile-once", "orders", "--spec", "x"]])
+def test_a_bad_log_level_is_refused_at_once(command: list[str]) -> None:
+    result = _snowflake_processor(*command, "--log-level", "LOUD")
+    assert result.returncode == 2
+    assert "--log-level: 'LOUD' is not one of DEBUG, INFO, WARNING, ERROR" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_operator_without_a_cluster_says_so_and_stops(tmp_path: Path) -> None:
+    """No kubeconfig and not in a pod: one line, exit 2, not a login retried for ever."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),  # no ~/.kube/config there
+        "KUBECONFIG": str(tmp_path / "missing"),
+    }
+    result = _snowflake_processor("operator", env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "snowflake-processor operator: no cluster to watch: set KUBECONFIG or create "
+        "~/.kube/config (as for kubectl), or run it in a pod"
+    ]

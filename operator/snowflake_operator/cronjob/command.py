@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snowflake_operator.command_arguments import add_log_level_argument
 from snowflake_operator.kube.development import add_development_arguments
 
 
@@ -43,7 +44,7 @@ def add_reconcile_once_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--context", default=None, help="kubeconfig context")
     parser.add_argument("--kubeconfig", type=Path, default=None, help="kubeconfig file")
-    parser.add_argument("--log-level", default="WARNING", help="INFO, DEBUG, WARNING (WARNING)")
+    add_log_level_argument(parser, "WARNING")
     add_development_arguments(parser)
 
 

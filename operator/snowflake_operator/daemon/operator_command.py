@@ -14,6 +14,7 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
+from snowflake_operator.command_arguments import add_log_level_argument
 from snowflake_operator.election.leader_election import ElectionTiming
 from snowflake_operator.kube.development import add_development_arguments
 from snowflake_worker.logs import configure_json_logging
@@ -95,7 +96,7 @@ def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     # Charts before leader election passed --standalone (one replica, no kopf peering):
     # still accepted, and it means what it meant, the default without --leader-elect.
     parser.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--log-level", default="INFO", help="INFO, DEBUG, WARNING (INFO)")
+    add_log_level_argument(parser, "INFO")
     add_development_arguments(parser)
 
 
@@ -117,6 +118,10 @@ def run_operator(args: argparse.Namespace) -> int:
     except ValueError as exc:
         message = settings_error_message(exc, "SFP_OPERATOR_")
         print(f"snowflake-processor operator: {message}", file=sys.stderr)
+        return 2
+    problem = cluster_problem()
+    if problem is not None:
+        print(f"snowflake-processor operator: {problem}", file=sys.stderr)
         return 2
     timing = election_timing(args)
     problem = timing.problem() if args.leader_elect else None
@@ -154,6 +159,27 @@ def run_operator(args: argparse.Namespace) -> int:
     run_kopf()
     logging.getLogger("snowflake_operator").info("operator stopped")
     return 0
+
+
+def cluster_problem() -> str | None:
+    """Why no cluster can be reached as kubectl would (no kubeconfig and not in a pod), or
+    None: said at once instead of kopf retrying its login for ever."""
+    from snowflake_operator.kube.client_config import (
+        cluster_reachable_as_kubectl_would,
+        kube_client,
+    )
+    from snowflake_worker.errors import ConfigError
+
+    if not cluster_reachable_as_kubectl_would():
+        return (
+            "no cluster to watch: set KUBECONFIG or create ~/.kube/config (as for kubectl), "
+            "or run it in a pod"
+        )
+    try:
+        kube_client(None, None)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def kopf_settings(*, namespaced: bool) -> kopf.OperatorSettings:

@@ -16,6 +16,11 @@ DEFAULT_KUBECONFIG = Path("~/.kube/config")
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
+def cluster_reachable_as_kubectl_would() -> bool:
+    """A kubeconfig where kubectl looks for one, or the pod's service account."""
+    return _default_kubeconfig_exists() or bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
 def kube_client(context: str | None, kubeconfig: Path | None) -> tuple[client.ApiClient, str]:
     """A client configured like kubectl's, and the namespace to use when -n is not given."""
     configuration = client.Configuration()
