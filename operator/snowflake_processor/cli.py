@@ -179,6 +179,18 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def kubectl_commands() -> list[Command]:
+    """What `kubectl sfp` offers: the ops commands, which work on processors in a cluster.
+    Running a worker, the operator or the demo is not kubectl's business."""
+    return _ops_commands()
+
+
+def commands_for(prog: str) -> list[Command]:
+    if prog == KUBECTL_PROG:
+        return kubectl_commands()
+    return [*builtin_commands(), *plugin_commands()]
+
+
 def build_parser(commands: Sequence[Command], prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -195,13 +207,13 @@ def build_parser(commands: Sequence[Command], prog: str = PROG) -> argparse.Argu
         )
         command.add_arguments(subparser)
     for name, (help_text, _) in KNOWN_PLUGINS.items():
-        if name not in present:  # listed in --help, explained when run
+        if name not in present and prog != KUBECTL_PROG:  # listed in --help, explained when run
             subparsers.add_parser(name, help=f"{help_text} (not installed)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    commands = [*builtin_commands(), *plugin_commands()]
+    commands = commands_for(prog)
     parser = build_parser(commands, prog)
     if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer, then exit
         from .completion import complete
@@ -226,8 +238,9 @@ def kubectl_complete_main() -> int:
     """`kubectl_complete-sfp`: what kubectl (1.26+) runs to complete `kubectl sfp ...`."""
     from .completion import complete_for_kubectl
 
-    commands = [*builtin_commands(), *plugin_commands()]
-    return complete_for_kubectl(build_parser(commands, KUBECTL_PROG), sys.argv[1:])
+    return complete_for_kubectl(
+        build_parser(commands_for(KUBECTL_PROG), KUBECTL_PROG), sys.argv[1:]
+    )
 
 
 if __name__ == "__main__":

@@ -85,3 +85,22 @@ def test_completions(words: list[str], expected: list[str]) -> None:
     parser = build_parser(builtin_commands(), KUBECTL_PROG)
     found = [line.split("\t")[0] for line in kubectl_completions(parser, words)]
     assert [word for word in found if word not in ("-h", "--help")] == expected
+
+
+def test_kubectl_sfp_offers_only_the_ops_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """kubectl's plugin works on processors in a cluster; running a worker, the operator or
+    the demo is the `snowflake-processor` command's."""
+    with pytest.raises(SystemExit):
+        main(["--help"], prog=KUBECTL_PROG)
+    listed = capsys.readouterr().out
+    for command in ("status", "enqueue", "requeue", "purge", "sql"):
+        assert command in listed
+    for command in ("worker", "operator", "reconcile-once", "demo"):
+        assert command not in listed
+    with pytest.raises(SystemExit) as refused:
+        main(["worker"], prog=KUBECTL_PROG)
+    assert refused.value.code == 2
+    assert "invalid choice: 'worker'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "operator" in capsys.readouterr().out  # the command itself still has them all
