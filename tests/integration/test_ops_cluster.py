@@ -160,7 +160,7 @@ def test_names_are_refused_clearly(
     custom: client.CustomObjectsApi, orders: QueueClient, tmp_path: Path
 ) -> None:
     refused(run_cli("status", "-n", NAMESPACE, "nope"), f"no {KIND} 'nope' in namespace queues")
-    refused(run_cli("status", "-n", NAMESPACE), "-n given without NAME")
+    refused(run_cli("requeue", "-n", NAMESPACE), "-n given without NAME")
     resource = tmp_path / "r.yaml"
     resource.write_text("kind: SnowflakeProcessor\nspec: {}\n", encoding="utf-8")
     refused(
@@ -196,8 +196,64 @@ def test_an_unreachable_api_server_is_one_line_and_exit_1(tmp_path: Path) -> Non
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: cannot read {KIND} {NAMESPACE}/orders: ")
-    assert "unreachable" in line
+    port = nowhere.read_text().split("127.0.0.1:")[1].split()[0].strip("'\"")
+    assert line == (
+        f"error: cannot read {KIND} {NAMESPACE}/orders: the Kubernetes API server at "
+        f"http://127.0.0.1:{port} is unreachable (connection refused)"
+    )
+
+
+# -- status without NAME: the processors, as kubectl get lists them --------------------------
+
+
+def test_status_without_a_name_lists_the_namespaces_processors(
+    custom: client.CustomObjectsApi, orders: QueueClient, kube_api: KubeApi
+) -> None:
+    other = _resource("invoices", orders, 1, table="INVOICES")
+    other["metadata"]["namespace"] = "billing"
+    custom.create_namespaced_custom_object(GROUP, VERSION, "billing", PLURAL, other)
+    listed = ok_json(run_cli("status", "-n", NAMESPACE, "-o", "json"))
+    assert listed == {
+        "namespace": NAMESPACE,
+        "processors": [
+            {
+                "namespace": NAMESPACE,
+                "name": "orders",
+                "ready": "True",
+                "reason": "Polled",
+                "backlog": None,
+                "active_jobs": 2,
+                "failed": None,
+                "last_poll_time": "2026-11-26T10:00:00Z",
+            }
+        ],
+    }
+    everywhere = ok_json(run_cli("status", "-A", "-o", "json"))
+    assert everywhere["namespace"] is None
+    assert [(p["namespace"], p["name"], p["ready"]) for p in everywhere["processors"]] == [
+        ("billing", "invoices", None),  # never polled: nothing reported yet
+        (NAMESPACE, "orders", "True"),
+    ]
+    table = run_cli("status", "-A")
+    assert table.returncode == 0, table.stderr
+    assert "billing" in table.stdout and "invoices" in table.stdout
+    assert not kube_api.requests(resource="secrets")  # no login: no Secret read
+
+
+def test_status_without_the_crd_says_the_crd_is_missing(tmp_path: Path) -> None:
+    """A cluster that serves no SnowflakeProcessors (an API server without the CRD)."""
+    from tests.support.kube_server import start_kube_emulator
+
+    bare = start_kube_emulator(tmp_path / "bare.log", custom_resources=False)
+    try:
+        config = write_kubeconfig(tmp_path / "bare", bare.port)
+        for args in (("status", "-n", NAMESPACE), ("status", "-n", NAMESPACE, "orders")):
+            refused(
+                run_cli(*args, "--kubeconfig", str(config)),
+                f"this cluster serves no {KIND}s: the CRD {PLURAL}.{GROUP} is not installed",
+            )
+    finally:
+        bare.stop()
 
 
 def test_the_login_secret_comes_from_the_cluster_and_is_never_printed(

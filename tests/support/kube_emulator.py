@@ -103,12 +103,16 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
     _write_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, init=False)
     # (action, plural) -> seconds each such write waits before it is applied.
     write_delays: dict[tuple[str, str], float] = attrs.field(factory=dict, init=False)
+    # False: a cluster where the SnowflakeProcessor CRD is not installed.
+    serve_processors: bool = True
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         # A POSTed CRD is only stored, its group stays 404: declare the kinds up front.
         # The bundled list has Secrets, Events (v1 and events.k8s.io/v1), Jobs, Pods, Leases...
         self.resources.load_bundled()
+        if not self.serve_processors:
+            return
         self.resources[f"{GROUP}/{VERSION}/{PLURAL}"] = kmock.ResourceInfo(
             kind="SnowflakeProcessor",
             singular="snowflakeprocessor",

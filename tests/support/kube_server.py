@@ -24,13 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_TIMEOUT = 0.25
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, serve_processors: bool = True) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # Entering the emulator starts kmock's background task that feeds watch streams.
-    async with SnowflakeKubeEmulator() as emulator:
+    async with SnowflakeKubeEmulator(serve_processors=serve_processors) as emulator:
         runner = aiohttp.web.ServerRunner(
             aiohttp.web.Server(emulator), shutdown_timeout=SHUTDOWN_TIMEOUT
         )
@@ -44,8 +44,9 @@ async def serve(port: int) -> None:
             await runner.cleanup()
 
 
-def start_kube_emulator(log_path: Path) -> ServerProcess:
-    """Start the emulator process on a free port; its stderr goes to ``log_path``."""
+def start_kube_emulator(log_path: Path, custom_resources: bool = True) -> ServerProcess:
+    """Start the emulator process on a free port; its stderr goes to ``log_path``. Without
+    ``custom_resources`` it serves no SnowflakeProcessors (no CRD installed)."""
     # `python -m tests.support.kube_server` imports from the repository root, which is on sys.path
     # only when started from there: lend it the root via PYTHONPATH (start_server copies
     # os.environ), whatever directory pytest was started in.
@@ -53,7 +54,10 @@ def start_kube_emulator(log_path: Path) -> ServerProcess:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), previous]))
     try:
         return start_server(
-            "Kubernetes API emulator", "tests.support.kube_server", ["--port", "0"], log_path
+            "Kubernetes API emulator",
+            "tests.support.kube_server",
+            ["--port", "0", *([] if custom_resources else ["--without-crd"])],
+            log_path,
         )
     finally:
         if previous is None:
@@ -85,9 +89,12 @@ def write_kubeconfig(path: Path, port: int, namespace: str = "default") -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--without-crd", action="store_true", help="serve no SnowflakeProcessors (no CRD)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)  # server-side errors go to stderr (the log)
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, serve_processors=not args.without_crd))
 
 
 if __name__ == "__main__":

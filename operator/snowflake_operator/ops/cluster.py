@@ -66,16 +66,72 @@ def read_processor(
         )
     except ApiException as exc:
         if exc.status == NOT_FOUND:
+            if not _serves_processors(objects, namespace):
+                raise missing_crd() from None
             raise ConfigError(
                 f"no {KIND} {name!r} in namespace {namespace} "
                 f"(kubectl get sfp -n {namespace} lists them)"
             ) from None
-        raise _api_error(exc, f"read {KIND} {namespace}/{name}") from None
+        raise _api_error(exc, f"read {KIND} {namespace}/{name}", api) from None
     except HTTPError as exc:
-        raise _api_error(exc, f"read {KIND} {namespace}/{name}") from None
+        raise _api_error(exc, f"read {KIND} {namespace}/{name}", api) from None
     if not isinstance(document, dict):
         raise FatalError(f"the API server sent no object for {KIND} {namespace}/{name}")
     return ClusterResource(namespace, name, document, api)
+
+
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+
+def list_processors(
+    namespace: str | None, all_namespaces: bool, context: str | None, kubeconfig: Path | None
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """(the namespace listed, None for all; every SnowflakeProcessor there, whole), or
+    ConfigError/FatalError in one line: no CRD, no access, no API server."""
+    api, default_namespace = kube_client(context, kubeconfig)
+    objects = client.CustomObjectsApi(api)
+    listed_namespace = None if all_namespaces else namespace or default_namespace
+    doing = (
+        f"list {KIND}s in all namespaces"
+        if listed_namespace is None
+        else f"list {KIND}s in namespace {listed_namespace}"
+    )
+    try:
+        if listed_namespace is None:
+            listed: Any = objects.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        else:
+            listed = objects.list_namespaced_custom_object(
+                GROUP, VERSION, listed_namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+    except ApiException as exc:
+        if exc.status == NOT_FOUND:
+            raise missing_crd() from None
+        raise _api_error(exc, doing, api) from None
+    except HTTPError as exc:
+        raise _api_error(exc, doing, api) from None
+    items = [item for item in listed.get("items", []) if isinstance(item, dict)]
+    return listed_namespace, items
+
+
+def missing_crd() -> ConfigError:
+    return ConfigError(
+        f"this cluster serves no {KIND}s: the CRD {CRD_NAME} is not installed "
+        f"(kubectl get crd {CRD_NAME}; the chart installs it in operator mode)"
+    )
+
+
+def _serves_processors(objects: client.CustomObjectsApi, namespace: str) -> bool:
+    """Whether the API server knows the resource type at all (a 404 for one object says
+    nothing of it)."""
+    try:
+        objects.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, limit=1, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+    except ApiException as exc:
+        return bool(exc.status != NOT_FOUND)
+    return True
 
 
 def processor_names(
@@ -89,7 +145,9 @@ def processor_names(
     return sorted(str(item["metadata"]["name"]) for item in listed.get("items", []))
 
 
-def _api_error(exc: ApiException | HTTPError, doing: str) -> FatalError:
+def _api_error(
+    exc: ApiException | HTTPError, doing: str, api: client.ApiClient | None = None
+) -> FatalError:
     """One line for what went wrong talking to the API server (exit 1)."""
     if isinstance(exc, ApiException):
         if exc.status in (FORBIDDEN, UNAUTHORIZED):
@@ -99,4 +157,23 @@ def _api_error(exc: ApiException | HTTPError, doing: str) -> FatalError:
                 "password login references)"
             )
         return FatalError(f"cannot {doing}: the API server answered {exc.status} {exc.reason}")
-    return FatalError(f"cannot {doing}: the Kubernetes API server is unreachable ({one_line(exc)})")
+    where = f" at {api.configuration.host}" if api is not None else ""
+    return FatalError(
+        f"cannot {doing}: the Kubernetes API server{where} is unreachable ({_network_reason(exc)})"
+    )
+
+
+def _network_reason(exc: BaseException) -> str:
+    """What went wrong on the wire, in a few words: urllib3's text repeats the whole
+    request and its pool; the innermost cause says what happened."""
+    cause = exc
+    for _ in range(5):  # MaxRetryError -> NewConnectionError -> OSError ...
+        inner = getattr(cause, "reason", None)
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    text = str(cause).lower()
+    for marker in ("connection refused", "timed out", "name or service not known", "no route"):
+        if marker in text:
+            return marker
+    return one_line(cause, limit=120)

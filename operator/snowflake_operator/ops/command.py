@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .output import Output
 from .shared_arguments import add_output_arguments, add_target_arguments
 
 if TYPE_CHECKING:  # only for the annotation: the session pulls in the Snowflake connector
@@ -27,6 +28,10 @@ class OpsCommand:
     # False: the command only needs to know where the table is (`sql render`): no login
     # arguments, and no Snowflake settings loaded before it runs.
     logs_in: bool = True
+    # What the command does when the command line names no queue table at all (no NAME,
+    # no --resource, no table flags): `status` then lists the processors, as kubectl get
+    # does. None: that is an error.
+    untargeted: Callable[[argparse.Namespace, Output], int] | None = None
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """The shared queue and login arguments, this command's own, then -o."""

@@ -11,7 +11,7 @@ from snowflake_worker.errors import FatalError
 from .command import OpsCommand
 from .output import Output
 from .session import Session
-from .shared_arguments import output_format
+from .shared_arguments import names_no_table, output_format
 
 
 def run_command(command: OpsCommand, args: argparse.Namespace) -> int:
@@ -19,6 +19,8 @@ def run_command(command: OpsCommand, args: argparse.Namespace) -> int:
 
     session = Session(args, output=Output(format=output_format(args)))
     try:
+        if command.untargeted is not None and names_no_table(args):
+            return command.untargeted(args, session.output)
         if command.logs_in:
             session.target  # noqa: B018 (configuration errors first, before any input)
         return command.run(args, session)

@@ -22,6 +22,12 @@ TARGET_FLAGS = ("account", "database", "schema", "table", "host", "port")
 LOGIN_FLAGS = ("user", "role", "warehouse", "auth")
 
 
+def names_no_table(args: argparse.Namespace) -> bool:
+    """No NAME, no --resource and none of the flags that say where a table is."""
+    flags = [getattr(args, name, None) for name in TARGET_FLAGS]
+    return args.name is None and args.resource is None and all(f is None for f in flags)
+
+
 def _wrap(text: str) -> str:
     """Group descriptions are printed as they are (RawDescriptionHelpFormatter)."""
     return textwrap.fill(text, width=78)

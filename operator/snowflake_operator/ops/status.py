@@ -10,6 +10,7 @@ from .command import OpsCommand
 from .output import Column, human_seconds, truncate, utc_iso, utc_text
 
 if TYPE_CHECKING:  # only for annotations: the session pulls in the Snowflake connector
+    from .output import Output
     from .session import Session
 
 HELP = "entries by status, the oldest pending age, recent dead letters"
@@ -37,7 +38,15 @@ def _max_attempts(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Entries by status, the age of the oldest pending entry, and the most recent dead "
-        "letters with their errors."
+        "letters with their errors. Without NAME, --resource or table flags: every "
+        "SnowflakeProcessor of the namespace (-n, else the kubeconfig context's; -A: all "
+        "namespaces) with what the operator last reported, as kubectl get sfp does."
+    )
+    parser.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="without NAME: list the processors of every namespace",
     )
     parser.add_argument(
         "--dead-letters",
@@ -170,4 +179,68 @@ def _processor_line(processor: dict[str, Any]) -> str:
     )
 
 
-COMMAND = OpsCommand("status", HELP, add_arguments, run)
+def list_processors(args: argparse.Namespace, output: Output) -> int:
+    """Every processor of a namespace (or all) with its last reported status; no login."""
+    from .cluster import list_processors as listed_in_cluster
+
+    namespace, items = listed_in_cluster(
+        args.namespace, args.all_namespaces, args.context, args.kubeconfig
+    )
+    rows = [processor_row(item) for item in items]
+    rows.sort(key=lambda row: (row["namespace"], row["name"]))
+    if output.structured:
+        output.document({"namespace": namespace, "processors": rows})
+        return 0
+    if not rows:
+        where = "any namespace" if namespace is None else f"namespace {namespace}"
+        output.line(f"no SnowflakeProcessors in {where}")
+        return 0
+    columns = [
+        Column("namespace"),
+        Column("name"),
+        Column("ready"),
+        Column("reason"),
+        Column("backlog", numeric=True),
+        Column("active", numeric=True),
+        Column("failed", numeric=True),
+        Column("last poll (UTC)"),
+    ]
+    keys = ["namespace", "name", "ready", "reason", "backlog", "active_jobs", "failed"]
+    if namespace is not None:  # one namespace: said in the title, not in every row
+        columns, keys = columns[1:], keys[1:]
+    title = "SnowflakeProcessors" + ("" if namespace is None else f" in {namespace}")
+    output.table(
+        title,
+        columns,
+        [[_cell(row[key]) for key in keys] + [_cell(row["last_poll_time"])] for row in rows],
+    )
+    return 0
+
+
+def processor_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A resource as the list shows it (pure): its Ready condition and counts, as written
+    by the operator; what it never wrote is None."""
+    metadata = item.get("metadata") or {}
+    status = item.get("status") if isinstance(item.get("status"), dict) else {}
+    assert isinstance(status, dict)
+    conditions = status.get("conditions") if isinstance(status.get("conditions"), list) else []
+    ready = next(
+        (c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Ready"), {}
+    )
+    return {
+        "namespace": str(metadata.get("namespace") or ""),
+        "name": str(metadata.get("name") or ""),
+        "ready": ready.get("status"),
+        "reason": ready.get("reason"),
+        "backlog": status.get("backlog"),
+        "active_jobs": status.get("activeJobs"),
+        "failed": status.get("failed"),
+        "last_poll_time": status.get("lastPollTime"),
+    }
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+COMMAND = OpsCommand("status", HELP, add_arguments, run, untargeted=list_processors)
