@@ -200,12 +200,15 @@ def run_demo(args: argparse.Namespace) -> int:
     # Ctrl-C stops the demo, even when it was started where SIGINT is ignored (a shell's
     # background job): Python keeps an inherited "ignore" unless told otherwise.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # `kill` (SIGTERM) stops it the same way, so the emulator and service never outlive it.
+    signal.signal(signal.SIGTERM, _interrupt)
     run = DemoRun(args, time.monotonic())
     root: Path = args.work_dir.resolve()
     shutil.rmtree(root / "snowflake", ignore_errors=True)
     shutil.rmtree(root / "jobs", ignore_errors=True)
     progress = ProgressView(enabled_live=not args.json and sys.stdout.isatty())
     backend: LocalJobBackend | None = None
+    reported = False
     with ExitStack() as stack:
         try:
             snowflake = _start(
@@ -250,13 +253,20 @@ def run_demo(args: argparse.Namespace) -> int:
             if idle is not None:
                 _add_idle(summary, run, idle)
             _print_summary(summary, dead_letters, args.json)
+            reported = True
             if args.keep_running:
                 _keep_running(snowflake.port)
         except KeyboardInterrupt:
-            if backend is not None:
-                backend.stop_all(grace_seconds=15)
-            print("interrupted: workers stopped, entries they held were released", file=sys.stderr)
-            return 130
+            if reported:  # the run is over and told; Ctrl-C only ends the --keep-running wait
+                print("stopping the emulator and the service", file=sys.stderr, flush=True)
+            else:
+                if backend is not None:
+                    backend.stop_all(grace_seconds=15)
+                print(
+                    "interrupted: workers stopped, entries they held were released",
+                    file=sys.stderr,
+                )
+                return 130
         except (FatalError, DemoTimeout) as exc:
             if backend is not None:
                 backend.stop_all(grace_seconds=15)
@@ -267,6 +277,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
 class DemoTimeout(Exception):
     pass
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _say(text: str, as_json: bool) -> None:
@@ -285,17 +299,14 @@ def dead_letters_command(snowflake_port: int, failed: int) -> str:
 
 
 def _keep_running(snowflake_port: int) -> None:
-    """Keep the emulator (and the service) up until Ctrl-C; then the run ends as usual."""
+    """Keep the emulator (and the service) up until Ctrl-C or SIGTERM."""
     print(
         f"the Snowflake emulator stays up on 127.0.0.1:{snowflake_port} until Ctrl-C",
         file=sys.stderr,
         flush=True,
     )
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopping the emulator and the service", file=sys.stderr, flush=True)
+    while True:
+        time.sleep(3600)
 
 
 def _add_idle(summary: dict[str, Any], run: DemoRun, idle: Counter[str]) -> None:

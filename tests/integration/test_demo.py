@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.support.polling import wait_for
 
@@ -173,3 +176,25 @@ def test_ctrl_c_stops_a_demo_started_where_sigint_is_ignored(tmp_path: Path) -> 
         _, stderr = demo.communicate(timeout=60)
     assert demo.returncode == 0, stderr
     assert "stopping the emulator and the service" in stderr
+
+
+def test_sigterm_stops_the_demo_and_its_emulator(tmp_path: Path) -> None:
+    """`kill` is how scripts and supervisors stop a program: the emulator and the mTLS
+    service must not outlive the demo that started them."""
+    demo = subprocess.Popen(
+        _demo(tmp_path, "--entries", "20", "--latency-ms", "2", "--keep-running", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        summary = json.loads(demo.stdout.readline())
+        port = summary["snowflake_port"]
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()  # up while waiting
+    finally:
+        os.kill(demo.pid, signal.SIGTERM)
+        _, stderr = demo.communicate(timeout=60)
+    assert demo.returncode == 0, stderr
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
