@@ -399,10 +399,33 @@ def test_secrets_are_never_printed(flags: list[str]) -> None:
     flags[flags.index("--auth") + 1] = "password"
     secret = "s3cret-Passw0rd-value"
     result = run_cli("status", *flags, env={"SFP_SNOWFLAKE_PASSWORD": secret})
-    refused(result, "--user")
+    refused(result, "--snowflake-user")
     assert secret not in result.stderr
-    no_password = run_cli("status", *flags, "--user", "ops")
+    no_password = run_cli("status", *flags, "--snowflake-user", "ops")
     refused(no_password, "SFP_SNOWFLAKE_PASSWORD")
+
+
+def test_the_old_user_flag_still_names_the_snowflake_user_with_a_warning(
+    flags: list[str],
+) -> None:
+    """kubectl's --user is a kubeconfig user; ours was the Snowflake user, so it keeps
+    working for now and says what to write instead."""
+    flags[flags.index("--auth") + 1] = "password"
+    result = run_cli("status", *flags, "--user", "ops")
+    refused(result, "SFP_SNOWFLAKE_PASSWORD", "--user is deprecated", "--snowflake-user")
+    assert "Field required" not in result.stderr  # the user was taken: only the password lacks
+
+
+def test_a_workload_identity_login_from_a_laptop_says_how_to_log_in_instead() -> None:
+    flags = ["--account", "xy12345", "--database", "D", "--schema", "S", "--table", "T"]
+    result = run_cli("status", *flags, "-o", "json", timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith("error: cannot connect to Snowflake at xy12345 with auth "
+                            "workload_identity")  # fmt: skip
+    assert hint.startswith("hint: workload_identity") and "--auth key_pair" in hint
 
 
 def test_a_snowflake_error_is_one_line_and_exit_1(flags: list[str]) -> None:

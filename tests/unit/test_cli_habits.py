@@ -12,9 +12,11 @@ import pytest
 import yaml
 
 from snowflake_operator.ops.output import Output
+from snowflake_operator.ops.session import login_hint
 from snowflake_operator.ops.shared_arguments import output_format
 from snowflake_processor.cli import KUBECTL_PROG, build_parser, builtin_commands, main
 from snowflake_processor.completion import kubectl_completions
+from snowflake_worker.snowflake_settings import AuthMode
 
 
 def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,3 +106,32 @@ def test_kubectl_sfp_offers_only_the_ops_commands(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "operator" in capsys.readouterr().out  # the command itself still has them all
+
+
+def test_the_snowflake_user_has_its_own_flag_and_the_old_one_warns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _parse("--snowflake-user", "JDOE").user == "JDOE"
+    assert capsys.readouterr().err == ""
+    assert _parse("--user", "JDOE").user == "JDOE"
+    assert "--user is deprecated" in capsys.readouterr().err
+    assert _parse().user is None
+
+
+@pytest.mark.parametrize(
+    ("auth", "environ", "hinted"),
+    [
+        (AuthMode.WORKLOAD_IDENTITY, {}, True),  # a laptop, whatever AWS keys it holds
+        (AuthMode.WORKLOAD_IDENTITY, {"AWS_ACCESS_KEY_ID": "AKIA"}, True),
+        (AuthMode.WORKLOAD_IDENTITY, {"AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/t"}, False),
+        (AuthMode.KEY_PAIR, {}, False),
+        (AuthMode.PASSWORD, {}, False),
+    ],
+)
+def test_a_failed_workload_identity_login_outside_a_pod_gets_a_hint(
+    auth: AuthMode, environ: dict[str, str], hinted: bool
+) -> None:
+    hint = login_hint(auth, environ)
+    assert (hint is not None) == hinted
+    if hint is not None:
+        assert "--auth key_pair" in hint and "--snowflake-user" in hint

@@ -47,7 +47,7 @@ _FIELD_FLAGS = {
     "table": "--table",
     "host": "--host",
     "port": "--port",
-    "user": "--user",
+    "user": "--snowflake-user",
     "role": "--role",
     "warehouse": "--warehouse",
     "auth": "--auth",
@@ -55,7 +55,7 @@ _FIELD_FLAGS = {
 }
 _MESSAGE_FLAGS = {
     "SFP_SNOWFLAKE_PRIVATE_KEY_FILE": f"--private-key-file (or {KEY_FILE_ENV})",
-    "SFP_SNOWFLAKE_USER": "--user",
+    "SFP_SNOWFLAKE_USER": "--snowflake-user",
     "SFP_SNOWFLAKE_HOST": "--host",
     "SFP_SNOWFLAKE_PORT": "--port",
 }
@@ -132,7 +132,7 @@ def named_resource(args: argparse.Namespace) -> NamedResource | None:
         how = "NAME" if args.name is not None else "--resource"
         raise ConfigError(
             f"{how} names the queue table already: leave out {flags} "
-            "(only --user, --role, --warehouse and --auth may override the resource)"
+            "(only --snowflake-user, --role, --warehouse and --auth may override the resource)"
         )
     if args.resource is not None:
         return NamedResource(load_resource_spec(args.resource), f"resource {args.resource}")
@@ -194,8 +194,8 @@ def load_target(args: argparse.Namespace) -> OpsTarget:
 
 def _cluster_secrets(resource: NamedResource, args: argparse.Namespace) -> dict[str, Any] | None:
     """The resource's own key or password, from its Secrets in the cluster, when the login
-    is the resource's own (no --user, --auth or --private-key-file); else None: the local
-    secrets (flags, environment) apply."""
+    is the resource's own (no --snowflake-user, --auth or --private-key-file); else None:
+    the local secrets (flags, environment) apply."""
     if resource.cluster is None:
         return None
     if args.user is not None or args.auth is not None or args.private_key_file is not None:

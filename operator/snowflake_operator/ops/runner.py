@@ -10,7 +10,7 @@ from snowflake_worker.errors import FatalError
 
 from .command import OpsCommand
 from .output import Output
-from .session import Session
+from .session import LoginFailed, Session
 from .shared_arguments import names_no_table, output_format
 
 
@@ -26,6 +26,8 @@ def run_command(command: OpsCommand, args: argparse.Namespace) -> int:
         return command.run(args, session)
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, LoginFailed):
+            print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
     except sf_errors.Error as exc:
         print(f"error: Snowflake: {_one_line(exc)}", file=sys.stderr)

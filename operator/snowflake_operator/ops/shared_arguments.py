@@ -7,6 +7,7 @@ imports no command, so commands, the configuration and the registry can all impo
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from pathlib import Path
 
@@ -94,11 +95,22 @@ def _add_login_arguments(parser: argparse.ArgumentParser) -> None:
             "on the command line: key_pair takes --private-key-file (or "
             "SFP_SNOWFLAKE_PRIVATE_KEY_FILE) and SFP_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE for an "
             "encrypted key; password takes SFP_SNOWFLAKE_PASSWORD. With NAME and none of "
-            "--user, --auth, --private-key-file, the resource's own login is used, its key "
-            "or password read from its Secrets (never printed)."
+            "--snowflake-user, --auth, --private-key-file, the resource's own login is used, "
+            "its key or password read from its Secrets (never printed)."
         ),
     )
-    login.add_argument("--user", help="Snowflake user (key_pair and password need one)")
+    login.add_argument(
+        "--snowflake-user",
+        dest="user",
+        metavar="USER",
+        help="Snowflake user (key_pair and password need one)",
+    )
+    login.add_argument(
+        "--user",
+        dest="user",
+        action=_DeprecatedSnowflakeUser,
+        help="same as --snowflake-user (deprecated: kubectl's --user names a kubeconfig user)",
+    )
     login.add_argument(
         "--role",
         help="role to use (enqueue needs INSERT and purge needs DELETE on the table, which "
@@ -113,6 +125,25 @@ def _add_login_arguments(parser: argparse.ArgumentParser) -> None:
     login.add_argument(
         "--private-key-file", type=Path, metavar="PATH", help="PKCS#8 private key (key_pair)"
     )
+
+
+class _DeprecatedSnowflakeUser(argparse.Action):
+    """--user as it was: the Snowflake user, with a warning, until it can mean what kubectl
+    means by it (a kubeconfig user)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            "warning: --user is deprecated and will name a kubeconfig user as in kubectl; "
+            "use --snowflake-user for the Snowflake user",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
 
 
 def complete_processor_names(

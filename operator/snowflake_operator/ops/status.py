@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from snowflake_worker.errors import ConfigError
+
 from .command import OpsCommand
 from .output import Column, human_seconds, truncate, utc_iso, utc_text
 
@@ -179,9 +181,23 @@ def _processor_line(processor: dict[str, Any]) -> str:
     )
 
 
+# status with no queue table named lists the cluster's processors, and a laptop without a
+# kubeconfig may have meant a table: both ways are said.
+NO_CLUSTER_TO_LIST = (
+    "no kubeconfig to list SnowflakeProcessors from (set KUBECONFIG, pass --kubeconfig PATH "
+    "or create ~/.kube/config); for one queue table give NAME, --resource FILE, or --account, "
+    "--database, --schema and --table"
+)
+
+
 def list_processors(args: argparse.Namespace, output: Output) -> int:
     """Every processor of a namespace (or all) with its last reported status; no login."""
+    from snowflake_operator.kube.client_config import cluster_reachable_as_kubectl_would
+
     from .cluster import list_processors as listed_in_cluster
+
+    if args.kubeconfig is None and not cluster_reachable_as_kubectl_would():
+        raise ConfigError(NO_CLUSTER_TO_LIST)
 
     namespace, items = listed_in_cluster(
         args.namespace, args.all_namespaces, args.context, args.kubeconfig
