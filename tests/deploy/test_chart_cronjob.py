@@ -85,7 +85,8 @@ def test_each_cronjob_polls_every_minute_by_default_and_never_overlaps_itself() 
     assert spec["schedule"] == "* * * * *"
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["startingDeadlineSeconds"] == 30
-    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (1, 1)
+    # A finished run is counted in the status ConfigMap; only a failed one is kept to read.
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (0, 1)
     assert spec["suspend"] is False
     job = spec["jobTemplate"]["spec"]
     assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 300
@@ -242,3 +243,11 @@ def test_the_tests_post_renderer_adds_the_flag_to_both_commands() -> None:
     for cronjob in copy.deepcopy(list(cronjobs().values())):
         (run,) = add_flag(cronjob)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         assert run["args"][0] == "reconcile-once" and run["args"][-1] == FLAG
+
+
+def test_with_no_processors_listed_the_role_reads_no_configmap() -> None:
+    """An empty resourceNames list means every ConfigMap of the namespace to RBAC: with
+    nothing listed the role names none rather than all."""
+    (role,) = of_kind(render("--set", "mode=cronjob"), "Role")
+    configmap_rules = [r for r in role["rules"] if "configmaps" in r["resources"]]
+    assert configmap_rules == []

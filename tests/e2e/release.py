@@ -147,7 +147,11 @@ def install_cronjob_mode(
     commands.apply(namespace_manifest(namespace))
     apply_s3_credentials(commands, namespace)
     values = chart_values(services, namespace)
-    values.update(mode="cronjob", cronjob={"processors": processors})
+    # The tests read finished runs' reports from their logs; by default only failed runs
+    # are kept.
+    values.update(
+        mode="cronjob", cronjob={"processors": processors, "successfulJobsHistoryLimit": 3}
+    )
     values_file.write_text(json.dumps(values))
     commands.helm(
         "install", CRONJOB_RELEASE, str(CHART), "-n", namespace, "-f", str(values_file),
