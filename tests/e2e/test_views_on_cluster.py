@@ -191,6 +191,26 @@ def test_kubectl_shows_the_demo_processor(
     assert columns["TABLE"] == "WORK_QUEUE"
     assert f"SnowflakeProcessor {watched}/{NAME}: Ready True (Polling)" in status.stdout
     assert "DEMO.QUEUE.WORK_QUEUE" in status.stdout
+    everywhere = _sfp(real_cluster, "status", "-A")
+    print(f"$ kubectl sfp status -A\n{everywhere.stdout}{everywhere.stderr}")
+    assert everywhere.returncode == 0, everywhere.stderr
+    assert watched in everywhere.stdout
+    as_json = _sfp(real_cluster, "status", "-A", "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    processors = json.loads(as_json.stdout)["processors"]
+    (listed,) = [p for p in processors if p["namespace"] == watched]
+    assert (listed["name"], listed["ready"]) == (NAME, "True")
+    # kubectl's --as and --as-group reach the real API server, which judges them: a service
+    # account with no rights is refused in one line; the masters group may list.
+    nobody = f"system:serviceaccount:{watched}:default"
+    denied = _sfp(real_cluster, "status", "-A", "--as", nobody)
+    print(f"$ kubectl sfp status -A --as {nobody}\n{denied.stderr}")
+    assert denied.returncode == 1 and denied.stdout == ""
+    (line,) = denied.stderr.strip().splitlines()
+    assert line.startswith("error: the cluster refused to list SnowflakeProcessors in all "
+                           "namespaces: 403 Forbidden")  # fmt: skip
+    allowed = _sfp(real_cluster, "status", "-A", "--as", "jdoe", "--as-group", "system:masters")
+    assert allowed.returncode == 0, allowed.stderr
     # Suspended: not broken. READY stays True, SUSPENDED says why nothing runs.
     commands.kubectl("patch", "sfp", NAME, "-n", watched, "--type", "merge",
                      "-p", '{"spec":{"suspend":true}}')  # fmt: skip

@@ -240,6 +240,32 @@ def test_status_without_a_name_lists_the_namespaces_processors(
     assert not kube_api.requests(resource="secrets")  # no login: no Secret read
 
 
+def test_kubectl_global_flags_say_where_the_api_server_is_and_who_asks(
+    orders: QueueClient, kube_api: KubeApi, tmp_path: Path
+) -> None:
+    """--server alone is enough, with no kubeconfig at all, as for kubectl; --token, --as and
+    --as-group reach the API server as kubectl sends them; the token is never printed."""
+    token = "t0k3n-7f1c-never-printed"
+    flags = ["--server", kube_api.url, "--token", token, "--as", "jdoe", "--as-group", "oncall"]
+    kube_api.reset_requests()
+    result = run_cli(
+        "status", "-n", NAMESPACE, "-o", "json", *flags,
+        env={"KUBECONFIG": str(tmp_path / "no-such-kubeconfig")},
+    )  # fmt: skip
+    listed = ok_json(result)
+    assert [p["name"] for p in listed["processors"]] == ["orders"]
+    (request,) = kube_api.requests(action="list", resource=PLURAL)
+    assert request["identity"] == {
+        "Authorization": f"Bearer {token}",
+        "Impersonate-User": "jdoe",
+        "Impersonate-Group": "oncall",
+    }
+    assert token not in result.stderr
+    # With the table flags they name nothing to read from the cluster: refused, not ignored.
+    table = ["--account", "local", "--database", "D", "--schema", "S", "--table", "T"]
+    refused(run_cli("status", *table, "--as", "jdoe"), "--as given without NAME")
+
+
 def test_status_without_the_crd_says_the_crd_is_missing(tmp_path: Path) -> None:
     """A cluster that serves no SnowflakeProcessors (an API server without the CRD)."""
     from tests.support.kube_server import start_kube_emulator

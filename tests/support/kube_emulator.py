@@ -13,7 +13,8 @@ watching namespaces, watch bookmarks, 410 Gone. A watch sends the current object
 its ``resourceVersion`` as ADDED, then the changes.
 
 Requests are logged in memory; ``GET /_emulator/requests`` returns the log as JSON (method,
-path, query, action, resource, namespace, name, subresource, status) and
+path, query, action, resource, namespace, name, subresource, status, and identity: the
+Authorization and Impersonate-* headers as sent) and
 ``POST /_emulator/reset`` clears it. ``POST /_emulator/delay?action=create&resource=secrets
 &seconds=3`` holds every such write that long before it is applied, so that writers racing
 for one object meet as they would on a slow API server. These are answered before kmock
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 # A request log entry: method, path, query, then what kmock parsed, then the HTTP status.
 _PARSED = ("action", "resource", "namespace", "name", "subresource", "status")
 _entry: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_entry")
+
+
+IDENTITY_HEADERS = ("Authorization", "Impersonate-User", "Impersonate-Group")
 
 
 def _bad_request(message: str) -> kmock.KubernetesError:
@@ -133,6 +137,8 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
             self.write_delays[key] = float(query.get("seconds", "0"))
             return aiohttp.web.json_response({})
         entry = {"method": raw.method, "path": path, "query": query, **dict.fromkeys(_PARSED)}
+        # Who the client says it is (test credentials only), for tests of kubectl's flags.
+        entry["identity"] = {k: v for k, v in raw.headers.items() if k in IDENTITY_HEADERS}
         self.request_log.append(entry)
         # The kubernetes client's VersionApi asks for "/version/"; kmock only serves "/version".
         if path == "/version/" and raw.method == "GET":

@@ -39,8 +39,9 @@ class KubeApi:
         """Requests served since the start or the last reset, oldest first, as dicts with
         method, path, query, action (list/watch/fetch/create/update/delete or None),
         resource (plural), namespace, name, subresource, status (the HTTP status; None while
-        a watch is still open). Keyword arguments keep only the entries whose keys equal
-        them: ``requests(action="list", resource="jobs")``."""
+        a watch is still open), identity (the Authorization and Impersonate-* headers).
+        Keyword arguments keep only the entries whose keys equal them:
+        ``requests(action="list", resource="jobs")``."""
         log: list[dict[str, Any]] = self._call("GET", "/_emulator/requests")
         return [entry for entry in log if all(entry.get(k) == v for k, v in match.items())]
 

@@ -135,3 +135,32 @@ def test_a_failed_workload_identity_login_outside_a_pod_gets_a_hint(
     assert (hint is not None) == hinted
     if hint is not None:
         assert "--auth key_pair" in hint and "--snowflake-user" in hint
+
+
+def test_kubectl_global_flags_win_over_the_kubeconfig() -> None:
+    from kubernetes import client
+
+    from snowflake_operator.kube.client_config import apply_overrides
+    from snowflake_operator.ops.cluster import kubectl_overrides
+
+    args = _parse(
+        "--server", "https://api.example:6443/", "--token", "tok-secret", "--as", "jdoe",
+        "--as-group", "oncall", "--certificate-authority", "/etc/ca.pem",
+        "--insecure-skip-tls-verify",
+    )  # fmt: skip
+    overrides = kubectl_overrides(args)
+    assert (overrides.impersonate, overrides.impersonate_group) == ("jdoe", "oncall")
+    assert "tok-secret" not in repr(overrides)
+    configuration = client.Configuration()
+    configuration.host, configuration.cert_file, configuration.key_file = "https://old", "c", "k"
+    apply_overrides(configuration, overrides)
+    assert configuration.host == "https://api.example:6443"
+    assert configuration.api_key == {"authorization": "Bearer tok-secret"}
+    # The kubeconfig's client certificate would be authenticated before the token.
+    assert (configuration.cert_file, configuration.key_file) == (None, None)
+    assert configuration.ssl_ca_cert == "/etc/ca.pem" and configuration.verify_ssl is False
+    untouched = client.Configuration()
+    untouched.host, untouched.cert_file = "https://kept", "c"
+    apply_overrides(untouched, kubectl_overrides(_parse()))
+    kept = (untouched.host, untouched.cert_file, untouched.verify_ssl)
+    assert kept == ("https://kept", "c", True)

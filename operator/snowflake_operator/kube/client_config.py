@@ -1,10 +1,11 @@
 """A Kubernetes client configured the way kubectl configures itself: the kubeconfig
 (--kubeconfig, $KUBECONFIG, ~/.kube/config) and its context's namespace, or the pod's
-service account inside a cluster."""
+service account inside a cluster, with kubectl's global flags over them."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client, config
@@ -16,21 +17,82 @@ DEFAULT_KUBECONFIG = Path("~/.kube/config")
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
-def cluster_reachable_as_kubectl_would() -> bool:
-    """A kubeconfig where kubectl looks for one, or the pod's service account."""
-    return _default_kubeconfig_exists() or bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+@dataclass(frozen=True)
+class KubectlOverrides:
+    """kubectl's global flags that say where the API server is and who asks: each one given
+    wins over the kubeconfig, as in kubectl."""
+
+    server: str | None = None
+    token: str | None = field(default=None, repr=False)  # a credential: never printed
+    impersonate: str | None = None
+    impersonate_group: str | None = None
+    certificate_authority: Path | None = None
+    insecure_skip_tls_verify: bool = False
 
 
-def kube_client(context: str | None, kubeconfig: Path | None) -> tuple[client.ApiClient, str]:
+NO_OVERRIDES = KubectlOverrides()
+
+
+def cluster_reachable_as_kubectl_would(overrides: KubectlOverrides = NO_OVERRIDES) -> bool:
+    """A kubeconfig where kubectl looks for one, --server, or the pod's service account."""
+    return (
+        _default_kubeconfig_exists()
+        or overrides.server is not None
+        or bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    )
+
+
+def kube_client(
+    context: str | None,
+    kubeconfig: Path | None,
+    overrides: KubectlOverrides = NO_OVERRIDES,
+) -> tuple[client.ApiClient, str]:
     """A client configured like kubectl's, and the namespace to use when -n is not given."""
+    configuration, namespace = _base_configuration(context, kubeconfig, overrides)
+    apply_overrides(configuration, overrides)
+    api = client.ApiClient(configuration)
+    # Impersonation is a pair of headers on every request (the API server checks that the
+    # real user may impersonate).
+    if overrides.impersonate is not None:
+        api.set_default_header("Impersonate-User", overrides.impersonate)  # type: ignore[no-untyped-call]
+    if overrides.impersonate_group is not None:
+        api.set_default_header("Impersonate-Group", overrides.impersonate_group)  # type: ignore[no-untyped-call]
+    return api, namespace
+
+
+def apply_overrides(configuration: client.Configuration, overrides: KubectlOverrides) -> None:
+    """The global flags over what the kubeconfig said. A --token replaces the kubeconfig
+    user's client certificate: the API server would authenticate the certificate first and
+    the token would be ignored."""
+    if overrides.server is not None:
+        configuration.host = overrides.server.rstrip("/")
+    if overrides.certificate_authority is not None:
+        configuration.ssl_ca_cert = str(overrides.certificate_authority.expanduser())
+    if overrides.insecure_skip_tls_verify:
+        configuration.verify_ssl = False
+    if overrides.token is not None:
+        configuration.api_key = {"authorization": f"Bearer {overrides.token}"}
+        configuration.api_key_prefix = {}
+        configuration.cert_file = None
+        configuration.key_file = None
+
+
+def _base_configuration(
+    context: str | None, kubeconfig: Path | None, overrides: KubectlOverrides
+) -> tuple[client.Configuration, str]:
     configuration = client.Configuration()
     config_file = None if kubeconfig is None else str(kubeconfig.expanduser())
     if kubeconfig is not None and not kubeconfig.expanduser().is_file():
         raise ConfigError(f"--kubeconfig {kubeconfig}: no such file")
+    authority = overrides.certificate_authority
+    if authority is not None and not authority.expanduser().is_file():
+        raise ConfigError(f"--certificate-authority {authority}: no such file")
     if config_file is None and not _default_kubeconfig_exists():
         if os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return client.ApiClient(configuration), _in_cluster_namespace()
+            return configuration, _in_cluster_namespace()
+        if overrides.server is not None and context is None:
+            return configuration, "default"  # kubectl --server with no kubeconfig at all
         raise ConfigError(
             "no kubeconfig: set KUBECONFIG, pass --kubeconfig PATH, or create ~/.kube/config "
             "(as for kubectl)"
@@ -46,7 +108,7 @@ def kube_client(context: str | None, kubeconfig: Path | None) -> tuple[client.Ap
         raise ConfigError(f"kubeconfig: {one_line(exc)}") from None
     chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
     namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-    return client.ApiClient(configuration), str(namespace)
+    return configuration, str(namespace)
 
 
 def _default_kubeconfig_exists() -> bool:

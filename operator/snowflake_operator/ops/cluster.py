@@ -6,8 +6,8 @@ command logs in as the resource does; their values are never printed.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from snowflake_operator.constants import GROUP, KIND, PLURAL, VERSION
-from snowflake_operator.kube.client_config import kube_client
+from snowflake_operator.kube.client_config import KubectlOverrides, kube_client
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.errors import ConfigError, FatalError, one_line
 
@@ -52,12 +52,29 @@ class ClusterResource:
             raise _api_error(exc, f"read the Secrets {self.source} references") from None
 
 
-def read_processor(
-    name: str, namespace: str | None, context: str | None, kubeconfig: Path | None
-) -> ClusterResource:
+def kubectl_overrides(args: argparse.Namespace) -> KubectlOverrides:
+    """kubectl's global flags as given (a completion's partial parse may lack them)."""
+    return KubectlOverrides(
+        server=getattr(args, "server", None),
+        token=getattr(args, "token", None),
+        impersonate=getattr(args, "impersonate", None),
+        impersonate_group=getattr(args, "impersonate_group", None),
+        certificate_authority=getattr(args, "certificate_authority", None),
+        insecure_skip_tls_verify=bool(getattr(args, "insecure_skip_tls_verify", False)),
+    )
+
+
+def client_from_flags(args: argparse.Namespace) -> tuple[client.ApiClient, str]:
+    """A client as kubectl would make from these flags, and the namespace -n defaults to."""
+    return kube_client(
+        getattr(args, "context", None), getattr(args, "kubeconfig", None), kubectl_overrides(args)
+    )
+
+
+def read_processor(name: str, namespace: str | None, args: argparse.Namespace) -> ClusterResource:
     """The resource, or ConfigError (no such resource, no kubeconfig, no such context) or
     FatalError (the API server unreachable or refusing) saying so in one line."""
-    api, default_namespace = kube_client(context, kubeconfig)
+    api, default_namespace = client_from_flags(args)
     namespace = namespace or default_namespace
     objects = client.CustomObjectsApi(api)
     try:
@@ -84,11 +101,11 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 
 
 def list_processors(
-    namespace: str | None, all_namespaces: bool, context: str | None, kubeconfig: Path | None
+    namespace: str | None, all_namespaces: bool, args: argparse.Namespace
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """(the namespace listed, None for all; every SnowflakeProcessor there, whole), or
     ConfigError/FatalError in one line: no CRD, no access, no API server."""
-    api, default_namespace = kube_client(context, kubeconfig)
+    api, default_namespace = client_from_flags(args)
     objects = client.CustomObjectsApi(api)
     listed_namespace = None if all_namespaces else namespace or default_namespace
     doing = (
@@ -134,11 +151,9 @@ def _serves_processors(objects: client.CustomObjectsApi, namespace: str) -> bool
     return True
 
 
-def processor_names(
-    namespace: str | None, context: str | None, kubeconfig: Path | None
-) -> list[str]:
+def processor_names(namespace: str | None, args: argparse.Namespace) -> list[str]:
     """The SnowflakeProcessors in the namespace, for completing NAME (a short timeout)."""
-    api, default_namespace = kube_client(context, kubeconfig)
+    api, default_namespace = client_from_flags(args)
     listed: Any = client.CustomObjectsApi(api).list_namespaced_custom_object(
         GROUP, VERSION, namespace or default_namespace, PLURAL, _request_timeout=3
     )
@@ -152,9 +167,10 @@ def _api_error(
     if isinstance(exc, ApiException):
         if exc.status in (FORBIDDEN, UNAUTHORIZED):
             return FatalError(
-                f"the cluster refused to {doing}: {exc.status} {exc.reason}. Your kubeconfig's "
-                "user needs get on snowflakeprocessors (and on the Secrets a key_pair or "
-                "password login references)"
+                f"the cluster refused to {doing}: {exc.status} {exc.reason}. The user asking "
+                "(the kubeconfig's, or the one --token or --as names) needs get and list on "
+                "snowflakeprocessors (and get on the Secrets a key_pair or password login "
+                "references)"
             )
         return FatalError(f"cannot {doing}: the API server answered {exc.status} {exc.reason}")
     where = f" at {api.configuration.host}" if api is not None else ""

@@ -26,7 +26,7 @@ from snowflake_worker.errors import ConfigError
 from snowflake_worker.snowflake_settings import AuthMode, SnowflakeSettings
 from snowflake_worker.validation_errors import spec_location, validation_problems
 
-from .shared_arguments import LOGIN_FLAGS, TARGET_FLAGS
+from .shared_arguments import KUBECTL_GLOBAL_FLAGS, LOGIN_FLAGS, TARGET_FLAGS
 
 if TYPE_CHECKING:  # only for the annotation: the cluster module loads the kubernetes client
     from .cluster import ClusterResource
@@ -103,16 +103,14 @@ def named_resource(args: argparse.Namespace) -> NamedResource | None:
     """The resource NAME or --resource names; None when neither is given (flags).
 
     ConfigError when both are, when a resource comes with flags that say where the table
-    is, or when -n, --context or --kubeconfig come without NAME.
+    is, or when -n, --context, --kubeconfig or kubectl's other global flags come without
+    NAME.
     """
+    where_in_cluster = {"-n": "namespace", "--context": "context", "--kubeconfig": "kubeconfig"}
     cluster_flags = [
         flag
-        for flag, value in (
-            ("-n", args.namespace),
-            ("--context", args.context),
-            ("--kubeconfig", args.kubeconfig),
-        )
-        if value is not None
+        for flag, dest in {**where_in_cluster, **KUBECTL_GLOBAL_FLAGS}.items()
+        if getattr(args, dest, None) is not None
     ]
     if args.name is None and cluster_flags:
         raise ConfigError(
@@ -138,7 +136,7 @@ def named_resource(args: argparse.Namespace) -> NamedResource | None:
         return NamedResource(load_resource_spec(args.resource), f"resource {args.resource}")
     from .cluster import read_processor  # the kubernetes client: only when NAME is given
 
-    found = read_processor(args.name, args.namespace, args.context, args.kubeconfig)
+    found = read_processor(args.name, args.namespace, args)
     spec = validate_spec(found.document.get("spec"), found.source)
     return NamedResource(spec, found.source, found)
 

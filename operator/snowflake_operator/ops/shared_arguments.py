@@ -72,6 +72,7 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, login: bool = True)
         metavar="PATH",
         help="kubeconfig file ($KUBECONFIG, else ~/.kube/config; in a pod its service account)",
     )
+    _add_kubectl_global_flags(parser)
     where.add_argument(
         "--resource", type=Path, metavar="FILE", help="a SnowflakeProcessor YAML file"
     )
@@ -85,6 +86,48 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, login: bool = True)
     where.add_argument("--host", help="Snowflake host (private link, or the local emulator)")
     where.add_argument("--port", type=int, help="Snowflake port (with --host)")
     _add_login_arguments(parser)
+
+
+# kubectl's global flags the ops commands honour, as kubectl spells them, and where
+# argparse keeps each. --user is not among them yet: it still names the Snowflake user.
+KUBECTL_GLOBAL_FLAGS = {
+    "--server": "server",
+    "--token": "token",
+    "--as": "impersonate",
+    "--as-group": "impersonate_group",
+    "--certificate-authority": "certificate_authority",
+    "--insecure-skip-tls-verify": "insecure_skip_tls_verify",
+}
+
+
+def _add_kubectl_global_flags(parser: argparse.ArgumentParser) -> None:
+    kubectl = parser.add_argument_group(
+        "kubectl's global flags",
+        _wrap(
+            "As in kubectl, each one given wins over the kubeconfig. They apply where a "
+            "command reads the cluster (NAME, or status listing processors)."
+        ),
+    )
+    kubectl.add_argument("--server", metavar="URL", help="the Kubernetes API server's address")
+    kubectl.add_argument(
+        "--token", metavar="TOKEN", help="bearer token for the API server (never printed)"
+    )
+    kubectl.add_argument("--as", dest="impersonate", metavar="USER", help="user to impersonate")
+    kubectl.add_argument(
+        "--as-group", dest="impersonate_group", metavar="GROUP", help="group to impersonate"
+    )
+    kubectl.add_argument(
+        "--certificate-authority",
+        type=Path,
+        metavar="PATH",
+        help="CA certificate file for the API server",
+    )
+    kubectl.add_argument(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        default=None,
+        help="do not check the API server's certificate (insecure)",
+    )
 
 
 def _add_login_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,11 +197,7 @@ def complete_processor_names(
     from .cluster import processor_names  # the kubernetes client: only while completing
 
     try:
-        names = processor_names(
-            getattr(parsed_args, "namespace", None),
-            getattr(parsed_args, "context", None),
-            getattr(parsed_args, "kubeconfig", None),
-        )
+        names = processor_names(getattr(parsed_args, "namespace", None), parsed_args)
     except Exception:  # a completion never fails loudly: it offers nothing
         return []
     return [name for name in names if name.startswith(prefix)]

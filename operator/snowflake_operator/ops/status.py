@@ -194,14 +194,14 @@ def list_processors(args: argparse.Namespace, output: Output) -> int:
     """Every processor of a namespace (or all) with its last reported status; no login."""
     from snowflake_operator.kube.client_config import cluster_reachable_as_kubectl_would
 
+    from .cluster import kubectl_overrides
     from .cluster import list_processors as listed_in_cluster
 
-    if args.kubeconfig is None and not cluster_reachable_as_kubectl_would():
+    reachable = cluster_reachable_as_kubectl_would(kubectl_overrides(args))
+    if args.kubeconfig is None and not reachable:
         raise ConfigError(NO_CLUSTER_TO_LIST)
 
-    namespace, items = listed_in_cluster(
-        args.namespace, args.all_namespaces, args.context, args.kubeconfig
-    )
+    namespace, items = listed_in_cluster(args.namespace, args.all_namespaces, args)
     rows = [processor_row(item) for item in items]
     rows.sort(key=lambda row: (row["namespace"], row["name"]))
     if output.structured:
