@@ -371,6 +371,17 @@ def test_pending_and_running_jobs_are_unfinished() -> None:
     assert job_record("d", {}, {"succeeded": 1}).succeeded is True
 
 
+def test_a_job_runs_once_its_pod_is_ready_not_while_fargate_starts_it() -> None:
+    """The Job controller counts a Pending pod as active (Fargate takes about a minute to
+    start one); only a ready pod is running. A Job status without `ready` (an API server
+    older than 1.24) falls back to active."""
+    starting = {"active": 1, "ready": 0}
+    assert job_record("starting", {}, starting).running is False
+    assert job_record("running", {}, {"active": 1, "ready": 1}).running is True
+    assert job_record("old-server", {}, {"active": 1}).running is True
+    assert job_record("done", {}, {"succeeded": 1, "ready": 0}).running is False
+
+
 def test_history_keeps_the_newest_of_each_kind() -> None:
     records = [
         _record("ok-1", done="2026-11-25T10:01:00Z"),

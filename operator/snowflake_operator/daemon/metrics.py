@@ -34,10 +34,12 @@ DEAD_LETTERS = Gauge(
     "snowflake_processor_dead_letters", "Entries that failed for good (status failed)", LABELS
 )
 ACTIVE_JOBS = Gauge(
-    "snowflake_processor_active_jobs", "Unfinished Jobs whose pod is running", LABELS
+    "snowflake_processor_active_jobs", "Unfinished Jobs whose pod is running (ready)", LABELS
 )
 PENDING_JOBS = Gauge(
-    "snowflake_processor_pending_jobs", "Unfinished Jobs with no running pod yet", LABELS
+    "snowflake_processor_pending_jobs",
+    "Unfinished Jobs whose pod is not ready yet (Fargate still starting it)",
+    LABELS,
 )
 JOBS_LAUNCHED = Counter("snowflake_processor_jobs_launched", "Jobs launched", LABELS)
 LEASES_RECOVERED = Counter(

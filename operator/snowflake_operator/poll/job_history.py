@@ -142,7 +142,7 @@ class JobRecord:
     finished: bool
     succeeded: bool
     finished_at: str | None
-    running: bool = False  # a pod is active; unfinished and not running means Pending
+    running: bool = False  # a pod is ready; unfinished and not running means starting
     counted: bool = False  # its worker's summary is already in the resource's status totals
 
 
@@ -164,9 +164,18 @@ def job_record(name: str, meta: Mapping[str, Any], status: Mapping[str, Any] | N
         finished=succeeded or failed,
         succeeded=succeeded,
         finished_at=finished_at if (succeeded or failed) else None,
-        running=not (succeeded or failed) and int(status.get("active") or 0) > 0,
+        running=not (succeeded or failed) and _pods_running(status),
         counted=COUNTED_ANNOTATION in (meta.get("annotations") or {}),
     )
+
+
+def _pods_running(status: Mapping[str, Any]) -> bool:
+    """The Job controller counts a Pending pod as active, and Fargate takes about a minute
+    to start one: a pod runs once it is ready (status.ready, Kubernetes 1.24+; without it,
+    active is all there is)."""
+    if "ready" in status:
+        return int(status.get("ready") or 0) > 0
+    return int(status.get("active") or 0) > 0
 
 
 def unfinished_names(records: Iterable[JobRecord]) -> set[str]:
