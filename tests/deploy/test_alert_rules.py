@@ -186,3 +186,15 @@ def test_promtool_checks_the_rendered_rules(promtool: Path, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 5 rules found" in done.stdout
+
+
+def test_operator_down_waits_as_long_as_configured(promtool: Path, tmp_path: Path) -> None:
+    """metrics.prometheusRule.operatorDownFor is the alert's `for`: both replicas down at
+    10 minutes, nothing at 18 minutes with 10m configured, critical at 22."""
+    rules, job = chart_rules("--set", "metrics.prometheusRule.operatorDownFor=10m")
+    up = 'up{job="%s",instance="%s"}'
+    down = {up % (job, "a"): "1x10 0x30", up % (job, "b"): "1x10 0x30"}
+    expected: dict[str, list[dict[str, str]]] = {"18m": [], "22m": [{"severity": "critical"}]}
+    run_promtool(
+        promtool, tmp_path, rules, [case("SnowflakeProcessorOperatorDown", down, expected)]
+    )
