@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 DIALECT = "snowflake"
 
@@ -58,17 +59,23 @@ def qualified_name(table: exp.Table, database: str | None, schema: str | None) -
 
 # -- LIMIT / FETCH in subqueries -----------------------------------------------------------
 # "Working with subqueries", usage notes: "The only type of subquery that allows a
-# LIMIT / FETCH clause is an uncorrelated scalar subquery."
+# LIMIT / FETCH clause is an uncorrelated scalar subquery." That note is about subqueries
+# in expressions (IN, EXISTS, ANY/ALL, comparisons): "LIMIT / FETCH" itself "constrains the
+# maximum number of rows returned by a statement or subquery", and its usage notes show a
+# LIMIT in a subquery of the FROM clause (a derived table, with its ORDER BY warning). So a
+# derived table in FROM or JOIN may limit; a LATERAL one, which may be correlated, may not.
 
 
 def misplaced_limits(statement: exp.Expr) -> list[str]:
-    """Each subquery with LIMIT/FETCH that is not an uncorrelated scalar subquery."""
+    """Each subquery with LIMIT/FETCH that is neither an uncorrelated scalar subquery nor
+    an uncorrelated derived table of a FROM or JOIN."""
     found: list[str] = []
     for select in statement.find_all(exp.Select):
         context = _subquery_context(select)
         if context is None or select.args.get("limit") is None:
             continue
-        if _is_scalar(select, context) and not _is_correlated(select):
+        allowed = _is_scalar(select, context) or isinstance(context, exp.From | exp.Join)
+        if allowed and not _is_correlated(select):
             continue
         found.append(select.sql(dialect=DIALECT))
     return found
@@ -109,6 +116,53 @@ def _sources(select: exp.Select) -> Iterator[exp.Expr]:
     for node in select.find_all(exp.Table, exp.Subquery, exp.TableFromRows, exp.Lateral):
         if node is not select.parent:
             yield node
+
+
+# -- binds in SHOW and DDL ----------------------------------------------------------------
+# "SQL statements supported for preparation": a DDL statement sent for preparation is run
+# as it is, not prepared, and SHOW <objects> takes its pattern as "LIKE '<pattern>'", a
+# string literal. The server answers a bind there with a syntax error (reported with
+# snowflake-connector-nodejs: "SHOW OBJECTS LIKE ?" fails with "SQL compilation error:
+# syntax error line 1 at position 18 unexpected '?'."). fakesnow runs such statements.
+# IDENTIFIER(?) in DDL is documented to work; the project sends none, and it is refused too.
+
+SYNTAX_ERROR = ("001003", "42000")  # Snowflake's error code and SQLSTATE for a syntax error
+_WITHOUT_BINDS = (
+    exp.Show,
+    exp.Describe,
+    exp.Create,
+    exp.Alter,
+    exp.Drop,
+    exp.Grant,
+    exp.Revoke,
+    exp.Use,
+    exp.Comment,
+)
+_DDL_WORDS = frozenset(
+    {"SHOW", "DESC", "DESCRIBE", "CREATE", "ALTER", "DROP", "UNDROP", "GRANT", "REVOKE", "USE"}
+)
+
+
+def refused_bind(sql: str, statement: exp.Expr) -> str | None:
+    """The server's message for a bind placeholder in a SHOW or DDL statement, or None.
+    Only meaningful when the statement arrives with binds (server-side binding)."""
+    if not _takes_no_binds(statement):
+        return None
+    for token in sqlglot.tokenize(sql, read=DIALECT):
+        if token.token_type is TokenType.PLACEHOLDER:
+            line = sql.count("\n", 0, token.start) + 1
+            position = token.start - (sql.rfind("\n", 0, token.start) + 1)
+            return (
+                f"SQL compilation error:\nsyntax error line {line} at position {position} "
+                f"unexpected '{token.text}'."
+            )
+    return None
+
+
+def _takes_no_binds(statement: exp.Expr) -> bool:
+    if isinstance(statement, exp.Command):  # what sqlglot does not parse: CREATE ROLE ...
+        return str(statement.this).upper() in _DDL_WORDS
+    return isinstance(statement, _WITHOUT_BINDS)
 
 
 # -- time zones ----------------------------------------------------------------------------

@@ -8,7 +8,9 @@ with sqlglot's Snowflake dialect and checked against the rules the project depen
 - one statement of a kind the project sends, whole (sqlglot keeps what it cannot parse as
   a Command), with the parts Snowflake's syntax requires (a GRANT names a privilege that
   exists on its kind of object, and a role);
-- LIMIT / FETCH only in an uncorrelated scalar subquery ("Working with subqueries");
+- LIMIT / FETCH only in an uncorrelated scalar subquery ("Working with subqueries") or an
+  uncorrelated derived table of a FROM or JOIN ("LIMIT / FETCH");
+- no bind in a SHOW or DDL statement (the server answers it with a syntax error);
 - no reliance on an enforced primary key: new rows only through a MERGE on id;
 - times from SYSDATE() (UTC), never from a function that follows the session's time zone;
 - the statements that take the table's lock are the ones TABLE_LOCK_KINDS lists.
@@ -198,13 +200,50 @@ def test_limit_in_an_in_subquery_is_caught() -> None:
     [
         ("SELECT * FROM t WHERE a = (SELECT MAX(b) FROM u ORDER BY b LIMIT 1)", True),
         ("SELECT * FROM t WHERE a = (SELECT u.b FROM u WHERE u.c = t.c LIMIT 1)", False),
-        ("SELECT * FROM (SELECT a FROM t LIMIT 5) s", False),
+        ("SELECT * FROM (SELECT a FROM t LIMIT 5) s", True),  # "LIMIT / FETCH" shows it
+        ("SELECT * FROM t JOIN (SELECT a FROM u ORDER BY a LIMIT 3) v ON t.a = v.a", True),
+        ("SELECT * FROM t, LATERAL (SELECT u.a FROM u WHERE u.b = t.b LIMIT 1) v", False),
+        ("SELECT * FROM t WHERE a IN (SELECT a FROM (SELECT a FROM u LIMIT 5) s)", True),
         ("SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u LIMIT 1)", False),
         ("SELECT a FROM t ORDER BY a LIMIT ?", True),
     ],
 )
-def test_only_uncorrelated_scalar_subqueries_may_limit(sql: str, allowed: bool) -> None:
+def test_only_uncorrelated_scalar_subqueries_and_derived_tables_may_limit(
+    sql: str, allowed: bool
+) -> None:
     assert (rules.misplaced_limits(rules.parse(sql)) == []) is allowed
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_STATEMENT))
+def test_no_bind_in_a_show_or_ddl_statement(name: str) -> None:
+    sql = EVERY_STATEMENT[name]
+    assert rules.refused_bind(sql, rules.parse(sql)) is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        # As the server answered it (snowflake-connector-nodejs, "SHOW OBJECTS LIKE ?").
+        ("SHOW OBJECTS LIKE ?", "syntax error line 1 at position 18 unexpected '?'."),
+        ('SHOW TABLES LIKE ? IN SCHEMA "A"."B"', "line 1 at position 17 unexpected '?'"),
+        ("CREATE TABLE t (a INT)\n  DEFAULT ?", "line 2 at position 10 unexpected '?'"),
+        ("ALTER TABLE t ADD COLUMN c VARCHAR DEFAULT ?", "at position 43 unexpected '?'"),
+        ("CREATE ROLE IF NOT EXISTS ?", "at position 26 unexpected '?'"),  # a Command
+        ("SHOW TABLES LIKE '?'", None),  # a string, no bind
+        ('SHOW TABLES IN SCHEMA "A"."B"', None),
+        ("SELECT * FROM t WHERE a = ?", None),  # DML takes binds
+        ("UPDATE t SET a = ? WHERE b = ?", None),
+    ],
+)
+def test_binds_in_show_and_ddl_are_refused_as_the_server_does(
+    sql: str, message: str | None
+) -> None:
+    refused = rules.refused_bind(sql, rules.parse(sql))
+    if message is None:
+        assert refused is None
+    else:
+        assert refused is not None and refused.startswith("SQL compilation error:\n")
+        assert message in refused
 
 
 @pytest.mark.parametrize(
