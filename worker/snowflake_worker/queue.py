@@ -322,7 +322,7 @@ class QueueClient:
 
     def counts(self, *, max_attempts: int) -> QueueCounts:
         row = self._execute("counts", {"max_attempts": max_attempts}, fetch=True)[0]
-        eligible, pending, processing, done, failed, age = row
+        eligible, pending, processing, done, failed, age, stranded, next_attempt = row
         return QueueCounts(
             eligible=int(eligible or 0),
             pending=int(pending or 0),
@@ -330,15 +330,20 @@ class QueueClient:
             completed=int(done or 0),
             failed=int(failed or 0),
             oldest_pending_age_seconds=None if age is None else int(age),
+            stranded=int(stranded or 0),
+            next_attempt_seconds=None if next_attempt is None else max(int(next_attempt), 0),
         )
 
     def table_signature(self) -> TableSignature:
         """What changes when rows are added, removed or rewritten, read without resuming a
-        warehouse: SHOW TABLES' row and byte counts plus a metadata COUNT(*)."""
-        shown = self._execute("idle_show", {"name": self.table.table}, fetch=True, dicts=True)
-        match: dict[str, Any] = next(
-            (r for r in shown if str(r.get("name", "")).upper() == self.table.table), {}
+        warehouse: SHOW TABLES' row and byte counts plus a metadata COUNT(*). Raises
+        LookupError when SHOW does not list the table (it lists at most 10,000)."""
+        shown = self._execute("idle_show", None, fetch=True, dicts=True)
+        match: dict[str, Any] | None = next(
+            (r for r in shown if str(r.get("name", "")) == self.table.table), None
         )
+        if match is None:
+            raise LookupError(f"SHOW TABLES IN SCHEMA did not list {self.table}")
         (count,) = self._execute("idle_count", None, fetch=True)[0]
         return TableSignature(
             rows=int(match.get("rows") or 0), bytes=int(match.get("bytes") or 0), count=int(count)

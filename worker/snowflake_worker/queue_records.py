@@ -15,6 +15,11 @@ class QueueCounts:
     completed: int
     failed: int
     oldest_pending_age_seconds: int | None
+    # Pending with every attempt used: never claimable again (e.g. maxAttempts lowered).
+    stranded: int = 0
+    # Seconds until the first pending row waiting out a retry delay is claimable; None:
+    # none waits.
+    next_attempt_seconds: int | None = None
 
     @property
     def total(self) -> int:

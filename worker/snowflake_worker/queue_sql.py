@@ -112,14 +112,22 @@ LEASE_DEAD_LETTERED = (
     "SELECT COUNT(*) FROM {table} WHERE claim_token = %(recovery)s AND status = 'failed'"
 )
 # Warehouse-free on Snowflake: SHOW runs in the cloud services layer, and a COUNT(*) with
-# no WHERE is answered from table metadata.
-IDLE_SHOW = "SHOW TABLES LIKE %(name)s IN SCHEMA {schema}"
+# no WHERE is answered from table metadata. No LIKE: its pattern is a string literal, and
+# the server refuses a bind there (a syntax error); the table is picked from the answer.
+IDLE_SHOW = "SHOW TABLES IN SCHEMA {schema}"
 IDLE_COUNT = "SELECT COUNT(*) FROM {table}"
+# Pending rows the eligibility excludes: those waiting out a retry delay (claimable once
+# next_attempt_at passes: the seconds until the first is) and those with every attempt
+# used (stranded: never claimable, e.g. after maxAttempts was lowered).
+_ATTEMPTS_LEFT = "COALESCE(retry_count, 0) < %(max_attempts)s"
 COUNTS = (
     f"SELECT COUNT_IF({ELIGIBLE}), COUNT_IF(status = 'pending'), "
     "COUNT_IF(status = 'processing'), COUNT_IF(status = 'completed'), "
     "COUNT_IF(status = 'failed'), "
-    "TIMESTAMPDIFF(second, MIN(IFF(status = 'pending', created_at, NULL)), SYSDATE()) "
+    "TIMESTAMPDIFF(second, MIN(IFF(status = 'pending', created_at, NULL)), SYSDATE()), "
+    f"COUNT_IF(status = 'pending' AND NOT ({_ATTEMPTS_LEFT})), "
+    "TIMESTAMPDIFF(second, SYSDATE(), MIN(IFF(status = 'pending' "
+    f"AND {_ATTEMPTS_LEFT} AND next_attempt_at > SYSDATE(), next_attempt_at, NULL))) "
     "FROM {table}"
 )
 
