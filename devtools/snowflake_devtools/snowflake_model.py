@@ -11,15 +11,22 @@ model makes it behave as Snowflake documents, for every client of the emulator p
 - UPDATE, DELETE and MERGE take the table's lock: they run one at a time per table (fakesnow
   runs them side by side and reports "Conflict on update"), a transaction keeps the lock until
   it ends, a statement that would be the 21st waiter fails with 000625, and one that waits
-  longer than its session's LOCK_TIMEOUT (default 43,200 s) fails. With ``lock_hold_seconds``
+  longer than its session's LOCK_TIMEOUT (default 43,200 s) or STATEMENT_TIMEOUT_IN_SECONDS
+  (default 172,800 s) fails, as Snowflake reports it (000625, 000630). With ``lock_hold_seconds``
   each such statement holds the lock at least that long, its own execution included (on
   Snowflake about 0.2-0.5 s; fakesnow takes milliseconds), and answers only then; SELECTs
   and INSERTs never wait for it.
+- A client's cancel (``/queries/v1/abort-request``, what the connector sends when its own
+  timer for a statement fires: network_timeout, or execute's timeout) ends a statement still
+  waiting for the lock with 000604 "SQL execution canceled", as Snowflake does; fakesnow
+  ignores the request. A statement already running finishes (the cancel came too late).
 - Account or user defaults for session parameters (``user_defaults``): a login that does
   not set AUTOCOMMIT or LOCK_TIMEOUT gets its user's default, as after
   ``ALTER USER ... SET AUTOCOMMIT = FALSE``.
 - CREATE TABLE IF NOT EXISTS of an existing table changes nothing (fakesnow records the
   new definition's column lengths for the old table).
+- A bind in a SHOW or DDL statement is a syntax error (001003), as the server answers it;
+  fakesnow runs the statement.
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table and counts of
 statements refused. ``GET /model/queries`` lists the text of the latest statements as they
@@ -40,6 +47,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -55,8 +63,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SNOWFLAKE_LOCK_TIMEOUT_SECONDS = 43_200.0
+SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS = 172_800.0  # also what 0 means
 _LOGIN = "/session/v1/login-request"
 _QUERY = "/queries/v1/query-request"
+_ABORT = "/queries/v1/abort-request"
 _SESSION = "/session"
 _STATS = "/model/stats"
 _QUERIES = "/model/queries"
@@ -79,6 +89,16 @@ class ModelOptions:
 class _Session:
     autocommit: bool
     lock_timeout: float
+    statement_timeout: float = SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS
+
+    def set(self, name: str, value: Any) -> None:
+        """A session parameter the model keeps, as login or ALTER SESSION sets it."""
+        if name == "AUTOCOMMIT":
+            self.autocommit = _truthy(value)
+        elif name == "LOCK_TIMEOUT":
+            self.lock_timeout = float(value)
+        elif name == "STATEMENT_TIMEOUT_IN_SECONDS":
+            self.statement_timeout = float(value) or SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -102,6 +122,10 @@ class SnowflakeModel:
         self.query_texts: deque[tuple[int, str]] = deque(maxlen=_QUERY_TEXTS_KEPT)
         self._session_state: dict[str, _Session] = {}
         self._limits: dict[str, dict[str, int]] = {}
+        # Statements waiting for a table's lock, by the request id the client sent, so an
+        # abort-request can end the wait; and the ids it ended.
+        self._waiting: dict[str, asyncio.Task[None]] = {}
+        self._aborted: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -116,6 +140,9 @@ class SnowflakeModel:
             await _send(send, await self._login(scope, await _read_body(receive)))
         elif path == _QUERY:
             await _send(send, await self._query(scope, await _read_body(receive)))
+        elif path == _ABORT:
+            self._abort(scope, await _read_body(receive))
+            await _send(send, _json_response({"data": None, "success": True}))
         elif path == _SESSION and b"delete=true" in scope.get("query_string", b""):
             self._forget(_token(scope))
             await self.app(scope, receive, send)
@@ -137,11 +164,22 @@ class SnowflakeModel:
         response = await self._forward(scope, _encode(body, compressed))
         token = (json.loads(response.body or b"{}").get("data") or {}).get("token")
         if token:
-            self._session_state[token] = _Session(
-                autocommit=_truthy(params.get("AUTOCOMMIT", True)),
-                lock_timeout=float(params.get("LOCK_TIMEOUT", SNOWFLAKE_LOCK_TIMEOUT_SECONDS)),
-            )
+            session = _Session(autocommit=True, lock_timeout=SNOWFLAKE_LOCK_TIMEOUT_SECONDS)
+            for name, value in params.items():
+                session.set(str(name).upper(), value)
+            self._session_state[token] = session
         return response
+
+    # -- a client's cancel ----------------------------------------------------------------
+
+    def _abort(self, scope: Scope, raw: bytes) -> None:
+        """End the wait of the statement the client cancels (by its request id)."""
+        body, _ = _decode(scope, raw)
+        request_id = str(body.get("requestId", ""))
+        waiting = self._waiting.get(request_id)
+        if waiting is not None and not waiting.done():
+            self._aborted.add(request_id)
+            waiting.cancel()
 
     # -- queries ------------------------------------------------------------------------
 
@@ -156,6 +194,8 @@ class SnowflakeModel:
             return await self._forward(scope, raw)  # fakesnow reports its own syntax error
         if body.get("describeOnly"):
             return await self._forward(scope, raw)
+        if body.get("bindings") and (refused := rules.refused_bind(text, statement)):
+            return _error(*rules.SYNTAX_ERROR, refused)
         if isinstance(statement, exp.Create | exp.Alter | exp.Drop):
             self._limits.clear()
         if await self._creates_nothing(statement, token):
@@ -168,7 +208,7 @@ class SnowflakeModel:
             raw = _encode(body, compressed)
         table = self._locked_table(statement, token)
         if table is not None and self.locks is not None:
-            refused = await self._take_lock(table, token)
+            refused = await self._take_lock(table, token, _request_id(scope))
             if refused is not None:
                 return refused
         held_until = time.monotonic() + self.options.lock_hold_seconds
@@ -215,26 +255,47 @@ class SnowflakeModel:
         database, schema = self._session_location(token)
         return rules.qualified_name(table, database, schema)
 
-    async def _take_lock(self, table: str, token: str) -> _Response | None:
+    async def _take_lock(self, table: str, token: str, request_id: str) -> _Response | None:
+        """Wait for the table's lock as long as the session's LOCK_TIMEOUT and
+        STATEMENT_TIMEOUT_IN_SECONDS allow, or until the client cancels the statement; the
+        refusal, as Snowflake answers it, when the lock was not taken."""
         assert self.locks is not None
         session = self._session_state.get(token) or _Session(True, SNOWFLAKE_LOCK_TIMEOUT_SECONDS)
+        bound = min(session.lock_timeout, session.statement_timeout)
+        waiting = asyncio.ensure_future(self.locks.acquire(table, token, bound))
+        self._waiting[request_id] = waiting
         try:
-            await self.locks.acquire(table, token, session.lock_timeout)
-        except (LockWaitersExceeded, LockWaitTimedOut) as exc:
-            # 000625 is Snowflake's code for too many waiters; which code its LOCK_TIMEOUT
-            # gives is not documented (docs/snowflake-checks.md has a check for it).
+            await waiting
+        except LockWaitersExceeded as exc:
             return _error("000625", "57014", str(exc))
+        except LockWaitTimedOut as exc:
+            if session.statement_timeout <= session.lock_timeout:
+                seconds = f"{session.statement_timeout:g}"
+                return _error(
+                    "000630",
+                    "57014",
+                    f"Statement reached its statement or warehouse timeout of {seconds} "
+                    "second(s) and was canceled.",
+                )
+            # Which code Snowflake gives a LOCK_TIMEOUT is not documented; 000625, the lock
+            # queue's code, is a guess (docs/snowflake-checks.md has a check for it).
+            return _error("000625", "57014", str(exc))
+        except asyncio.CancelledError:
+            if request_id not in self._aborted:
+                raise  # the request itself was cancelled
+            self._aborted.discard(request_id)
+            return _error("000604", "57014", "SQL execution canceled")
+        finally:
+            self._waiting.pop(request_id, None)
         return None
 
     def _after_statement(self, statement: exp.Expr, token: str, table: str | None) -> None:
         """Autocommit ends the statement's transaction; COMMIT, ROLLBACK and DDL end an open
         one (Snowflake commits before and after DDL); ALTER SESSION may switch autocommit."""
         session = self._session_state.get(token)
-        if session is not None and (changed := _session_parameters(statement)):
-            if "AUTOCOMMIT" in changed:
-                session.autocommit = _truthy(changed["AUTOCOMMIT"])
-            if "LOCK_TIMEOUT" in changed:
-                session.lock_timeout = float(changed["LOCK_TIMEOUT"])
+        if session is not None:
+            for name, value in _session_parameters(statement).items():
+                session.set(name, value)
         if self.locks is None:
             return
         if _ends_transaction(statement, session):
@@ -395,6 +456,12 @@ def _session_parameters(statement: exp.Expr) -> dict[str, str]:
 
 def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().upper() in {"TRUE", "1", "ON", "YES"}
+
+
+def _request_id(scope: Scope) -> str:
+    """The requestId the client put in the query's URL (an abort-request names it)."""
+    query = parse_qs(scope.get("query_string", b"").decode())
+    return (query.get("requestId") or [""])[0]
 
 
 def _token(scope: Scope) -> str:
