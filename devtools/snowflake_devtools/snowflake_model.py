@@ -194,8 +194,8 @@ class SnowflakeModel:
             return await self._forward(scope, raw)  # fakesnow reports its own syntax error
         if body.get("describeOnly"):
             return await self._forward(scope, raw)
-        if body.get("bindings") and (refused := rules.refused_bind(text, statement)):
-            return _error(*rules.SYNTAX_ERROR, refused)
+        if body.get("bindings") and (bind_error := rules.refused_bind(text, statement)):
+            return _error(*rules.SYNTAX_ERROR, bind_error)
         if isinstance(statement, exp.Create | exp.Alter | exp.Drop):
             self._limits.clear()
         if await self._creates_nothing(statement, token):

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import sqlglot
-from sqlglot import exp
-from sqlglot.tokens import TokenType
+from sqlglot import TokenType, exp
 
 DIALECT = "snowflake"
 
