@@ -1,9 +1,16 @@
-"""Idle cost control against the emulator: warehouse-free checks while idle."""
+"""Idle cost control against the emulator, through the real connector: warehouse-free
+checks while idle, retry delays, stranded rows and a signature the server refuses."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from snowflake.connector.errors import ProgrammingError
 
 from snowflake_devtools.local_poll import local_poll
 from snowflake_devtools.specs import emulator_spec
@@ -11,7 +18,9 @@ from snowflake_operator.poll.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
 from snowflake_operator.poll.run import observe_queue
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.identifiers import TableRef
-from snowflake_worker.queue import QueueClient, completed, dead_lettered
+from snowflake_worker.queue import QueueClient, completed, dead_lettered, released
+from snowflake_worker.queue_records import TableSignature
+from tests.support.snowflake import location
 
 
 class RecordingBackend:
@@ -102,3 +111,78 @@ def test_running_jobs_keep_it_awake(queue: QueueClient, queue_table: TableRef) -
     view = observe_queue(queue, spec, 1, gate, clock=1.0)  # a Job is running
     assert not view.idle and not gate.asleep
     assert _warehouse_statements(queue, before) == 2  # the lease recovery and the counts
+
+
+def test_a_row_waiting_out_a_retry_delay_lets_it_sleep_until_its_next_attempt(
+    queue: QueueClient, queue_table: TableRef
+) -> None:
+    """Nothing eligible, nothing processing, no Jobs: idle, even with a row waiting out a
+    retry delay; the full poll comes when that row is claimable, not before, and finds it."""
+    queue.enqueue([("r", {"n": 1})])
+    (entry,) = queue.claim(1, max_attempts=5, processor_id="w")
+    queue.write_back([released(entry, error="HTTP 503", delay_seconds=4)])
+    spec, gate = _spec(queue_table, idle_poll_seconds=1800), IdleGate()
+    started = time.monotonic()
+    first = observe_queue(queue, spec, 0, gate, clock=started)
+    assert first.counts is not None and (first.counts.eligible, first.counts.pending) == (0, 1)
+    assert first.counts.next_attempt_seconds in {3, 4}
+    assert gate.asleep and not first.idle
+    before = Counter(queue.statements)
+    waiting = observe_queue(queue, spec, 0, gate, clock=started + 1)
+    assert waiting.idle and _warehouse_statements(queue, before) == 0
+    time.sleep(max(0.0, started + first.counts.next_attempt_seconds + 1 - time.monotonic()))
+    due = observe_queue(queue, spec, 0, gate)  # the real clock: past next_attempt_at
+    assert not due.idle and due.counts is not None and due.counts.eligible == 1
+    assert not gate.asleep and _warehouse_statements(queue, before) == 2
+
+
+def test_a_stranded_row_lets_it_sleep_and_is_counted(
+    queue: QueueClient, queue_table: TableRef
+) -> None:
+    """A pending row with every attempt used can never be claimed: it keeps nobody awake,
+    and the counts say how many there are (the StrandedEntries condition and metric)."""
+    queue.enqueue([("s", {"n": 1}), ("t", {"n": 2})])
+    claimed = queue.claim(2, max_attempts=5, processor_id="w")
+    queue.write_back([released(e, error="HTTP 503") for e in claimed])  # one attempt used
+    spec = emulator_spec(queue_table, 1, 1, idle_poll_seconds=0, queue={"max_attempts": 1})
+    gate = IdleGate()
+    view = observe_queue(queue, spec, 0, gate, clock=0.0)
+    assert view.counts is not None
+    assert (view.counts.eligible, view.counts.pending, view.counts.stranded) == (0, 2, 2)
+    assert view.counts.next_attempt_seconds is None  # no delay: never claimable, not later
+    assert gate.asleep
+    assert observe_queue(queue, spec, 0, gate, clock=3600.0).idle
+
+
+class QueueWithTheBoundShow(QueueClient):
+    """The signature as the project read it before: SHOW TABLES LIKE ? with a bind, which
+    Snowflake's server (and so the emulator) refuses with a syntax error."""
+
+    def __init__(self, connection: Any, table: TableRef) -> None:
+        super().__init__(connection, table)
+        self._raw = connection
+
+    def table_signature(self) -> TableSignature:
+        schema = f'"{self.table.database}"."{self.table.schema}"'
+        sql = f"SHOW TABLES LIKE ? IN SCHEMA {schema}"
+        self._raw.cursor().execute(sql, (self.table.table,))
+        return super().table_signature()
+
+
+def test_a_refused_signature_falls_back_to_a_full_poll_that_launches(
+    snowflake_connect: Callable[..., Any], queue: QueueClient, queue_table: TableRef
+) -> None:
+    refusing = QueueWithTheBoundShow(snowflake_connect(**location(queue_table)), queue_table)
+    with pytest.raises(ProgrammingError, match="unexpected '\\?'"):
+        refusing.table_signature()
+    queue.enqueue((f"e{i}", {"n": i}) for i in range(150))
+    spec, gate, backend = _spec(queue_table, idle_poll_seconds=0), IdleGate(), RecordingBackend()
+    result = local_poll("p", spec, refusing, backend, datetime.now(UTC), idle_gate=gate)
+    assert result.observation.snowflake_error is None
+    assert result.observation.counts is not None and result.observation.counts.eligible == 150
+    assert len(backend.launched) == 2
+    _drain_everything(queue)
+    for _ in range(2):  # idle now, but without a signature it cannot sleep: full polls
+        again = local_poll("p", spec, refusing, backend, datetime.now(UTC), idle_gate=gate)
+        assert not again.observation.idle and again.observation.counts is not None
+    assert not gate.asleep and refusing.statements["counts"] == 3

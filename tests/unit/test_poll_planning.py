@@ -392,7 +392,10 @@ def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
     from snowflake_worker.queue_records import QueueCounts, TableSignature
 
     assert is_idle(QueueCounts(0, 0, 0, 5, 1, None), 0)
-    assert not is_idle(QueueCounts(0, 3, 0, 5, 1, None), 0)  # retries scheduled: stay awake
+    # Pending but not claimable (waiting out a retry delay, or every attempt used): idle.
+    assert is_idle(QueueCounts(0, 3, 0, 5, 1, 60, stranded=1, next_attempt_seconds=300), 0)
+    assert not is_idle(QueueCounts(1, 3, 0, 5, 1, 60), 0)  # claimable now
+    assert not is_idle(QueueCounts(0, 0, 2, 5, 1, None), 0)  # leases to watch
     assert not is_idle(QueueCounts(0, 0, 0, 5, 1, None), 1)
     # Snowflake: bytes move when an UPDATE rewrites micro-partitions
     before, rewritten = TableSignature(10, 4096, 10), TableSignature(10, 5120, 10)
@@ -406,6 +409,25 @@ def test_idle_decisions_with_reliable_and_unreliable_metadata() -> None:
     assert not full_poll_due(emulated, same, 1e9, 0)  # 0 disables the safety net
     assert full_poll_due(emulated, same, 60, 60)
     assert not full_poll_due(emulated, same, 59, 60)
+    # A row waiting out a retry delay: the full poll comes when it is claimable.
+    assert not full_poll_due(emulated, same, 119, 1800, next_attempt_seconds=120)
+    assert full_poll_due(emulated, same, 120, 1800, next_attempt_seconds=120)
+    assert full_poll_due(emulated, same, 120, 0, next_attempt_seconds=120)  # net off: still
+
+
+def test_stranded_entries_raise_their_condition_and_keep_ready() -> None:
+    def seen(counts: QueueCounts | None) -> Observation:
+        return Observation(now=NOW, unfinished_jobs=0, counts=counts, snowflake_error="down")
+
+    stranded = plan_poll("orders", _spec(), seen(_counts(0, stranded=4)))
+    condition = _condition(stranded, "StrandedEntries")
+    assert condition.status and condition.reason == "AttemptsUsed"
+    assert condition.message.startswith("4 pending entries have used all 5 attempts")
+    assert _condition(stranded, "Ready").status  # the operator works; the rows need a hand
+    none = _condition(plan_poll("orders", _spec(), seen(_counts(0))), "StrandedEntries")
+    assert not none.status and none.reason == "NoneStranded"
+    unreachable = plan_poll("orders", _spec(), seen(None))
+    assert not [c for c in unreachable.conditions if c.type == "StrandedEntries"]  # kept
 
 
 # -- minActiveJobs and the launch backoff -----------------------------------------------

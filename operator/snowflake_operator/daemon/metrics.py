@@ -33,6 +33,11 @@ PROCESSING = Gauge("snowflake_processor_processing", "Entries claimed, not finis
 DEAD_LETTERS = Gauge(
     "snowflake_processor_dead_letters", "Entries that failed for good (status failed)", LABELS
 )
+STRANDED = Gauge(
+    "snowflake_processor_stranded_entries",
+    "Pending entries that have used all maxAttempts attempts: never claimed again",
+    LABELS,
+)
 ACTIVE_JOBS = Gauge(
     "snowflake_processor_active_jobs", "Unfinished Jobs whose pod is running (ready)", LABELS
 )
@@ -226,6 +231,7 @@ def record_poll(
         PENDING.labels(*labels).set(counts.pending)
         PROCESSING.labels(*labels).set(counts.processing)
         DEAD_LETTERS.labels(*labels).set(counts.failed)
+        STRANDED.labels(*labels).set(counts.stranded)
         LAST_SUCCESSFUL_POLL.labels(*labels).set(now)
         rate = _rates.setdefault(labels, RateWindow()).add(now, counts.completed + counts.failed)
         if rate is not None:
@@ -268,6 +274,7 @@ def forget(namespace: str, name: str) -> None:
         PENDING,
         PROCESSING,
         DEAD_LETTERS,
+        STRANDED,
         ACTIVE_JOBS,
         PENDING_JOBS,
         JOBS_LAUNCHED,

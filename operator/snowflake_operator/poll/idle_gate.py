@@ -1,13 +1,18 @@
 """Idle cost control: no warehouse-using statement while a queue is idle.
 
-A poll that finds nothing to do (nothing eligible, pending or processing, no unfinished
-Jobs) puts the processor to sleep with a signature of the table read without a warehouse
-(see TableSignature). Later polls compare the signature first and only run the
-warehouse-using statements when it changed or ``idlePollSeconds`` passed (0: never).
+A poll that finds nothing to do (nothing eligible, nothing processing, no unfinished Jobs)
+puts the processor to sleep with a signature of the table read without a warehouse (see
+TableSignature: SHOW TABLES IN SCHEMA and a metadata COUNT(*)). Later polls read the
+signature first and run the warehouse-using statements only when it changed, when
+``idlePollSeconds`` passed (0: never), or when the first row waiting out a retry delay
+becomes claimable. Pending rows do not keep it awake: those waiting out a delay are
+claimable only later (the poll after their ``next_attempt_at`` is a full one), and those
+with every attempt used never are (the StrandedEntries condition reports them). A
+signature that cannot be read is no reason to stop: that poll is a full one.
 
-On the emulator SHOW TABLES reports 0 rows and bytes; then only the metadata COUNT(*)
-is compared, which sees inserts and deletes but not an UPDATE such as a requeue of dead
-letters: the safety-net interval covers that case.
+On the emulator SHOW TABLES reports 0 rows and bytes (fakesnow does not compute them);
+then only the metadata COUNT(*) is compared, which sees inserts and deletes but not an
+UPDATE such as a requeue of dead letters: the safety-net interval covers that case.
 """
 
 from __future__ import annotations
@@ -21,12 +26,8 @@ WAREHOUSE_FREE_KINDS = frozenset({"idle_show", "idle_count"})
 
 
 def is_idle(counts: QueueCounts, unfinished_jobs: int) -> bool:
-    return (
-        unfinished_jobs == 0
-        and counts.eligible == 0
-        and counts.pending == 0
-        and counts.processing == 0
-    )
+    """Nothing a Job could claim now and nothing a lease recovery could return."""
+    return unfinished_jobs == 0 and counts.eligible == 0 and counts.processing == 0
 
 
 def signature_changed(before: TableSignature, now: TableSignature) -> bool:
@@ -36,10 +37,18 @@ def signature_changed(before: TableSignature, now: TableSignature) -> bool:
 
 
 def full_poll_due(
-    before: TableSignature, now: TableSignature, seconds_since_full_poll: float, idle_poll: int
+    before: TableSignature,
+    now: TableSignature,
+    seconds_since_full_poll: float,
+    idle_poll: int,
+    next_attempt_seconds: int | None = None,
 ) -> bool:
-    """Whether a sleeping processor must run its warehouse-using statements now."""
+    """Whether a sleeping processor must run its warehouse-using statements now.
+    ``next_attempt_seconds``: when the last full poll saw the first row waiting out a retry
+    delay become claimable (seconds after it), None when none waited."""
     if signature_changed(before, now):
+        return True
+    if next_attempt_seconds is not None and seconds_since_full_poll >= next_attempt_seconds:
         return True
     return idle_poll > 0 and seconds_since_full_poll >= idle_poll
 

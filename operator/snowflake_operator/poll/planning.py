@@ -133,7 +133,8 @@ def _launched(spec: ProcessorSpec, seen: Observation, count: int) -> str:
 
 
 def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
-    """Ready, Suspended, CertificatesSynced, SnowflakeReachable and LaunchBackoff. A
+    """Ready, Suspended, CertificatesSynced, SnowflakeReachable, LaunchBackoff and
+    StrandedEntries (only when the queue was counted: otherwise it stays as it was). A
     suspended processor is Ready (reason Suspended): it does what its spec asks, and must
     not look like a broken one in `kubectl get sfp` (its SUSPENDED column says true)."""
     reachable = seen.counts is not None
@@ -180,7 +181,27 @@ def _conditions(spec: ProcessorSpec, seen: Observation) -> list[Condition]:
             )
         )
         conditions.append(Condition("LaunchBackoff", backing_off, backoff_reason, backoff_message))
+    if not spec.suspend and seen.counts is not None:
+        conditions.append(_stranded(spec, seen.counts))
     return conditions
+
+
+def _stranded(spec: ProcessorSpec, counts: QueueCounts) -> Condition:
+    """Pending rows with every attempt used: no claim ever takes them, and the idle gate
+    does not wait for them. True is no failure of the operator (Ready stays as it is)."""
+    attempts = spec.queue.max_attempts
+    if not counts.stranded:
+        return Condition(
+            "StrandedEntries", False, "NoneStranded", "no pending entry has used all its attempts"
+        )
+    return Condition(
+        "StrandedEntries",
+        True,
+        "AttemptsUsed",
+        f"{counts.stranded} pending entries have used all {attempts} attempts "
+        "(spec.queue.maxAttempts) and will never be claimed: raise maxAttempts, or set "
+        "their status to 'failed' to keep them as dead letters",
+    )
 
 
 def _recovery_events(spec: ProcessorSpec, seen: Observation) -> list[tuple[str, str, str]]:
@@ -212,7 +233,14 @@ def merge_conditions(
                 "lastTransitionTime", fresh["lastTransitionTime"]
             )
         merged[condition.type] = fresh
-    order = ["Ready", "Suspended", "CertificatesSynced", "SnowflakeReachable", "LaunchBackoff"]
+    order = [
+        "Ready",
+        "Suspended",
+        "CertificatesSynced",
+        "SnowflakeReachable",
+        "LaunchBackoff",
+        "StrandedEntries",
+    ]
     return sorted(
         merged.values(),
         key=lambda c: (

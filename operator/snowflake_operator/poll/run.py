@@ -190,18 +190,24 @@ def observe_queue(
     gate: IdleGate | None = None,
     clock: float | None = None,
 ) -> QueueView:
-    """Recover expired leases and count, unless the idle gate says nothing changed."""
+    """Recover expired leases and count, unless the idle gate says nothing changed. A
+    signature that cannot be read makes this a full poll, never a failed one."""
     clock = time.monotonic() if clock is None else clock
-    try:
-        candidate = gate is not None and unfinished_jobs == 0
-        if gate is not None and gate.asleep and candidate and gate.signature is not None:
-            current = queue.table_signature()
-            since = clock - gate.last_full_poll
-            if not full_poll_due(gate.signature, current, since, spec.idle_poll_seconds):
-                return QueueView(counts=gate.counts, idle=True)
-            gate.wake()
+    candidate = gate is not None and unfinished_jobs == 0
+    signature: TableSignature | None = None
+    if gate is not None and candidate and gate.signature is not None and gate.counts is not None:
+        signature = read_signature(queue)
+        since = clock - gate.last_full_poll
+        retry_due = gate.counts.next_attempt_seconds
+        if signature is not None and not full_poll_due(
+            gate.signature, signature, since, spec.idle_poll_seconds, retry_due
+        ):
+            return QueueView(counts=gate.counts, idle=True)
+        gate.wake()
+    elif candidate:
         # Read before counting: a row added in between then shows as a change later.
-        signature = queue.table_signature() if candidate else None
+        signature = read_signature(queue)
+    try:
         recovery = queue.recover_expired_leases(
             lease_seconds=spec.queue.lease_seconds, max_attempts=spec.queue.max_attempts
         )
@@ -219,6 +225,16 @@ def observe_queue(
         else:
             gate.wake()
     return QueueView(recovery, counts)
+
+
+def read_signature(queue: QueueStatements) -> TableSignature | None:
+    """The table's warehouse-free signature, or None (logged) when it cannot be read: the
+    poll then runs its full statements, and the gate stays awake."""
+    try:
+        return queue.table_signature()
+    except Exception as exc:  # a refused SHOW must not stop counting and launching
+        log.warning("table signature not read: full poll", extra={"error": one_line(exc)})
+        return None
 
 
 def launch_jobs(
