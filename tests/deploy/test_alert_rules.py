@@ -71,6 +71,7 @@ def cases(job: str) -> list[dict[str, Any]]:
     critical = {**LABELS, "severity": "critical"}
     backlog = f"snowflake_processor_backlog{{{WHERE}}}"
     dead = f"snowflake_processor_dead_letters{{{WHERE}}}"
+    stranded = f"snowflake_processor_stranded_entries{{{WHERE}}}"
     calls = "snowflake_processor_service_responses_total{%s,status_class=%r}"
     polled = f"snowflake_processor_last_successful_poll_timestamp_seconds{{{WHERE}}}"
     suspended = f"snowflake_processor_suspended{{{WHERE}}}"
@@ -91,6 +92,15 @@ def cases(job: str) -> list[dict[str, Any]]:
             {"25m": [], "35m": [warning], "60m": []},
         ),
         case("SnowflakeProcessorDeadLettersRising", {dead: "5x30 0x30"}, {"35m": []}),
+        # Stranded entries for 15 minutes: firing; fewer than 15 minutes, or none: not;
+        # made claimable or failed again: resolved.
+        case(
+            "SnowflakeProcessorEntriesStranded",
+            {stranded: "0x10 3x30 0x20"},
+            {"20m": [], "30m": [warning], "40m": [warning], "50m": []},
+        ),
+        case("SnowflakeProcessorEntriesStranded", {stranded: "0x10 2x10 0x20"}, {"25m": []}),
+        case("SnowflakeProcessorEntriesStranded", {stranded: "0x60"}, {"60m": []}),
         # A fifth of the calls fail: fires; a twentieth: not; no calls at all: not.
         case(
             "SnowflakeProcessorServiceErrors",
@@ -185,7 +195,7 @@ def test_promtool_checks_the_rendered_rules(promtool: Path, tmp_path: Path) -> N
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 5 rules found" in done.stdout
+    assert "SUCCESS: 6 rules found" in done.stdout
 
 
 def test_operator_down_waits_as_long_as_configured(promtool: Path, tmp_path: Path) -> None:

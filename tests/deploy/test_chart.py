@@ -44,6 +44,7 @@ OPERATOR_SA, WORKER_SA = "snowflake-processor-operator", "snowflake-processor-wo
 ALERTS = {
     "SnowflakeProcessorBacklogGrowing",
     "SnowflakeProcessorDeadLettersRising",
+    "SnowflakeProcessorEntriesStranded",
     "SnowflakeProcessorNoSuccessfulPoll",
     "SnowflakeProcessorOperatorDown",
     "SnowflakeProcessorServiceErrors",
@@ -739,6 +740,9 @@ def test_alert_expressions_use_the_operator_metrics_contract() -> None:
     backlog = rules["SnowflakeProcessorBacklogGrowing"]
     assert backlog["expr"] == "deriv(snowflake_processor_backlog[30m]) > 0"
     assert backlog["for"] == "30m"
+    stranded = rules["SnowflakeProcessorEntriesStranded"]
+    assert stranded["expr"] == "snowflake_processor_stranded_entries > 0"
+    assert stranded["for"] == "15m"
     dead = rules["SnowflakeProcessorDeadLettersRising"]["expr"]
     assert re.fullmatch(r"delta\(snowflake_processor_dead_letters\[\d+m\]\) > 0", dead)
     poll = rules["SnowflakeProcessorNoSuccessfulPoll"]["expr"]
