@@ -1072,11 +1072,12 @@ class ProcessorSpec(_Model):
         default=1800,
         ge=0,
         description=(
-            "While the queue is idle (nothing eligible, pending or processing and no unfinished "
-            "Jobs), polls only compare a warehouse-free signature of the table (SHOW TABLES and a "
-            "metadata COUNT(*)) and skip the statements that resume the warehouse; a full poll "
-            "still runs at least this often, in seconds, as a safety net. 0 disables the safety "
-            "net. Default 1800."
+            "While the queue is idle (nothing eligible or processing and no unfinished Jobs), "
+            "polls only compare a signature of the table read without a warehouse (SHOW TABLES "
+            "and a metadata COUNT(*)) and skip the statements that resume the warehouse; a full "
+            "poll runs when the signature changes, when the first entry waiting out a retry "
+            "delay becomes claimable, and at least this often, in seconds, as a safety net. 0 "
+            "disables the safety net. Default 1800."
         ),
     )
     # "yes" is not a boolean: refuse it like the CRD does

@@ -28,7 +28,7 @@ INT64: dict[str, Any] = {"format": "int64"}
 
 
 class Condition(SpecModel):
-    type: str = Field(description=f"{CONDITION_TYPES} or LaunchBackoff.")
+    type: str = Field(description=f"{CONDITION_TYPES}, LaunchBackoff or StrandedEntries.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str | None = Field(
         default=None, description="One CamelCase word saying why, e.g. Polling or QueryFailed."
@@ -143,7 +143,10 @@ class ProcessorStatus(SpecModel):
     )
     conditions: list[Condition] | None = Field(
         default=None,
-        description=(f"{CONDITION_TYPES} and LaunchBackoff, each True or False with a reason."),
+        description=(
+            f"{CONDITION_TYPES}, LaunchBackoff and StrandedEntries, each True or False with a "
+            "reason."
+        ),
         json_schema_extra=list_map("type"),
     )
 
