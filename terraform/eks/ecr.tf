@@ -1,21 +1,16 @@
 ################################################################################
 # Image repositories: tags are immutable (a Job always runs the image it was given),
 # every push is scanned, images are encrypted with KMS.
+# Names: local.ecr_repositories (main.tf), "<name>-operator" and "<name>-worker".
 ################################################################################
-
-locals {
-  ecr_repositories = {
-    operator = "snowflake-processor-operator"
-    worker   = "snowflake-processor-worker"
-  }
-}
 
 resource "aws_ecr_repository" "this" {
   for_each = local.ecr_repositories
 
   name                 = each.value
   image_tag_mutability = "IMMUTABLE"
-  force_delete         = false
+  # False unless force_destroy: destroy refuses a repository that still holds images.
+  force_delete = var.force_destroy
 
   image_scanning_configuration {
     scan_on_push = true

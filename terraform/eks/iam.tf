@@ -1,6 +1,7 @@
 ################################################################################
-# IRSA: one role per ServiceAccount, each trusted only by the cluster's OIDC provider
-# for exactly system:serviceaccount:<namespace>:<name> with audience sts.amazonaws.com.
+# IRSA: one role per chart ServiceAccount, each trusted only by the cluster's OIDC
+# provider for exactly system:serviceaccount:<namespace>:<name> (the worker and the
+# reconciler in every namespace in local.job_namespaces) with audience sts.amazonaws.com.
 ################################################################################
 
 data "aws_iam_policy_document" "operator_assume" {
@@ -63,9 +64,12 @@ resource "aws_iam_role_policy" "operator_certificates" {
   policy = data.aws_iam_policy_document.operator_certificates.json
 }
 
-data "aws_iam_policy_document" "worker_assume" {
+# CronJob mode: each run (`snowflake-processor reconcile-once`) syncs the certificates
+# from S3 as the operator does, with the chart's cronjob.serviceAccount in the namespace
+# it runs in. Its own role, so CloudTrail tells the two apart and neither trust widens.
+data "aws_iam_policy_document" "reconciler_assume" {
   statement {
-    sid     = "WorkerServiceAccount"
+    sid     = "ReconcilerServiceAccounts"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
     principals {
@@ -76,7 +80,44 @@ data "aws_iam_policy_document" "worker_assume" {
     condition {
       test     = "StringEquals"
       variable = "${module.eks.oidc_provider}:sub"
-      values   = ["system:serviceaccount:${var.jobs_namespace}:${var.worker_service_account}"]
+      values   = [for namespace in local.job_namespaces : "system:serviceaccount:${namespace}:${var.reconciler_service_account}"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${module.eks.oidc_provider}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "reconciler" {
+  name                 = "${var.name}-reconciler"
+  description          = "IRSA role of the snowflake-processor CronJob-mode runs: reads the mTLS certificates from S3"
+  assume_role_policy   = data.aws_iam_policy_document.reconciler_assume.json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "reconciler_certificates" {
+  name   = "read-certificates"
+  role   = aws_iam_role.reconciler.id
+  policy = data.aws_iam_policy_document.operator_certificates.json
+}
+
+data "aws_iam_policy_document" "worker_assume" {
+  statement {
+    sid     = "WorkerServiceAccounts"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [module.eks.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${module.eks.oidc_provider}:sub"
+      values   = [for namespace in local.job_namespaces : "system:serviceaccount:${namespace}:${var.worker_service_account}"]
     }
 
     condition {

@@ -81,20 +81,20 @@ resource "aws_kms_alias" "logs" {
   target_key_id = aws_kms_key.logs.key_id
 }
 
-# The operator decrypts the certificates through S3 only: the key policy grants it
-# kms:Decrypt when S3 asks on its behalf for this bucket, so its IAM policy stays
-# S3-only (iam.tf).
+# The operator and the CronJob-mode runs decrypt the certificates through S3 only: the
+# key policy grants them kms:Decrypt when S3 asks on their behalf for this bucket, so
+# their IAM policies stay S3-only (iam.tf).
 data "aws_iam_policy_document" "certificates_key" {
   source_policy_documents = [data.aws_iam_policy_document.account_managed_key.json]
 
   statement {
-    sid       = "OperatorReadsCertificatesThroughS3"
+    sid       = "CertificateReadersThroughS3"
     actions   = ["kms:Decrypt"]
     resources = ["*"]
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.operator.arn]
+      identifiers = [aws_iam_role.operator.arn, aws_iam_role.reconciler.arn]
     }
 
     condition {

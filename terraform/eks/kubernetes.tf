@@ -1,7 +1,8 @@
 ################################################################################
 # Namespaces and Fargate logging. The chart installs into operator_namespace
 # (without --create-namespace) and the SnowflakeProcessor resources live in
-# jobs_namespace; Terraform owns both so the Fargate profiles and IRSA trusts above
+# jobs_namespace; CronJob-mode releases install into jobs_namespace or one of
+# cronjob_namespaces. Terraform owns them all, so the Fargate profiles and IRSA trusts
 # name namespaces that exist.
 ################################################################################
 
@@ -20,6 +21,29 @@ resource "kubernetes_namespace" "operator" {
 resource "kubernetes_namespace" "jobs" {
   metadata {
     name = var.jobs_namespace
+    labels = {
+      "app.kubernetes.io/part-of"          = "snowflake-processor"
+      "pod-security.kubernetes.io/enforce" = "restricted"
+    }
+  }
+
+  depends_on = [module.eks]
+}
+
+# CronJob-mode namespaces besides jobs_namespace: the chart installs into each
+# (helm install -n <namespace>) without creating it.
+resource "kubernetes_namespace" "cronjob" {
+  for_each = toset(local.extra_cronjob_namespaces)
+
+  lifecycle {
+    precondition {
+      condition     = !contains([var.operator_namespace, "default", "kube-system", "kube-public", "kube-node-lease", "aws-observability"], each.value)
+      error_message = "cronjob_namespaces must not name operator_namespace or a namespace Kubernetes or EKS owns (default, kube-*, aws-observability): Terraform creates each one."
+    }
+  }
+
+  metadata {
+    name = each.value
     labels = {
       "app.kubernetes.io/part-of"          = "snowflake-processor"
       "pod-security.kubernetes.io/enforce" = "restricted"

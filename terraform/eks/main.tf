@@ -35,17 +35,66 @@ locals {
   worker_pod_labels   = { "snowflake-processor.dev/fargate" = "true" }
 
   fargate_log_group_name = "/aws/eks/${var.name}/fargate"
+
+  # Names unique in the account (IAM, ECR) or globally (S3), all derived from var.name.
+  certificate_bucket_name = coalesce(var.certificate_bucket_name, "${var.name}-certificates-${local.account_id}")
+  ecr_repositories = {
+    operator = "${var.name}-operator"
+    worker   = "${var.name}-worker"
+  }
+
+  # Where worker Jobs run: jobs_namespace (operator mode, and CronJob mode with the chart's
+  # defaults) and every CronJob-mode namespace. The CronJob runs (reconcilers) run in the
+  # same namespaces; every namespace but jobs_namespace gets its own Fargate profile.
+  job_namespaces           = distinct(concat([var.jobs_namespace], var.cronjob_namespaces))
+  extra_cronjob_namespaces = [for namespace in var.cronjob_namespaces : namespace if namespace != var.jobs_namespace]
+
+  # The identity running terraform apply, as the IAM role behind an assumed-role session
+  # (what EKS access entries take), joined with the listed admins: one entry per principal,
+  # so listing yourself creates no second entry.
+  cluster_admin_principal_arns = distinct(concat(var.cluster_admin_principal_arns, [data.aws_iam_session_context.current.issuer_arn]))
+}
+
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
 }
 
 ################################################################################
-# Network: private subnets for the control plane ENIs and every Fargate pod, public
-# subnets only for the NAT gateways that carry their outbound traffic.
+# Network: a new VPC (below), or an existing one named by vpc_id and private_subnet_ids.
+################################################################################
+
+data "aws_vpc" "existing" {
+  count = var.vpc_id == null ? 0 : 1
+
+  id = var.vpc_id
+
+  lifecycle {
+    precondition {
+      condition     = length(var.private_subnet_ids) >= 2
+      error_message = "vpc_id needs private_subnet_ids: two or more private subnets in different availability zones for the control plane and the Fargate pods."
+    }
+  }
+}
+
+locals {
+  create_vpc         = var.vpc_id == null
+  vpc_id             = local.create_vpc ? module.vpc.vpc_id : var.vpc_id
+  private_subnet_ids = local.create_vpc ? module.vpc.private_subnets : var.private_subnet_ids
+  # Every CIDR of the VPC: the API endpoint and the interface endpoints accept 443 from them.
+  vpc_cidr_blocks = local.create_vpc ? [var.vpc_cidr] : [for association in data.aws_vpc.existing[0].cidr_block_associations : association.cidr_block]
+}
+
+################################################################################
+# The new VPC (unless vpc_id): private subnets for the control plane ENIs and every
+# Fargate pod, public subnets only for the NAT gateways that carry their outbound traffic.
 ################################################################################
 
 module "vpc" {
   #checkov:skip=CKV_TF_1:Registry module pinned to an exact version (the registry has no commit-hash sources); review a version bump like code.
   source  = "terraform-aws-modules/vpc/aws"
   version = "5.21.0"
+
+  create_vpc = local.create_vpc
 
   name = var.name
   cidr = var.vpc_cidr
@@ -74,6 +123,10 @@ module "vpc" {
   flow_log_max_aggregation_interval               = 600
   flow_log_cloudwatch_log_group_retention_in_days = var.log_retention_days
   flow_log_cloudwatch_log_group_kms_key_id        = aws_kms_key.logs.arn
+  # IAM names are account-wide: "<name>-flowlog-" keeps two stacks apart (and within the
+  # 38-character name prefix IAM allows).
+  vpc_flow_log_iam_role_name   = "${var.name}-flowlog"
+  vpc_flow_log_iam_policy_name = "${var.name}-flowlog"
 
   public_subnet_tags  = { "kubernetes.io/role/elb" = "1" }
   private_subnet_tags = { "kubernetes.io/role/internal-elb" = "1" }
@@ -92,9 +145,9 @@ module "eks" {
   cluster_name    = var.name
   cluster_version = var.cluster_version
 
-  vpc_id                   = module.vpc.vpc_id
-  subnet_ids               = module.vpc.private_subnets
-  control_plane_subnet_ids = module.vpc.private_subnets
+  vpc_id                   = local.vpc_id
+  subnet_ids               = local.private_subnet_ids
+  control_plane_subnet_ids = local.private_subnet_ids
 
   cluster_endpoint_private_access      = true
   cluster_endpoint_public_access       = var.cluster_endpoint_public_access
@@ -107,7 +160,7 @@ module "eks" {
       from_port   = 443
       to_port     = 443
       type        = "ingress"
-      cidr_blocks = distinct(concat([var.vpc_cidr], var.cluster_endpoint_private_access_cidrs))
+      cidr_blocks = distinct(concat(local.vpc_cidr_blocks, var.cluster_endpoint_private_access_cidrs))
     }
   }
   # Fargate pods use the cluster primary security group; there are no nodes.
@@ -125,12 +178,15 @@ module "eks" {
 
   enable_irsa = true
 
+  # The module's own creator entry is off: the applying identity is in
+  # local.cluster_admin_principal_arns instead, so listing it in cluster_admin_principal_arns
+  # cannot create a second access entry for one principal (EKS refuses that apply).
   authentication_mode                      = "API"
-  enable_cluster_creator_admin_permissions = true
+  enable_cluster_creator_admin_permissions = false
   # Keyed by the ARN, not by the list index: removing one principal must not shift the
   # keys of the others (which would destroy and recreate their access entries).
   access_entries = {
-    for arn in var.cluster_admin_principal_arns : arn => {
+    for arn in local.cluster_admin_principal_arns : arn => {
       principal_arn = arn
       policy_associations = {
         admin = {
@@ -153,12 +209,19 @@ module "eks" {
   }
 
   fargate_profile_defaults = {
+    # Pod execution roles: name prefix "<name>-fargate-" (IAM names are account-wide).
+    iam_role_name = "${var.name}-fargate"
     # Fluent Bit in every Fargate pod writes to CloudWatch with the pod execution role.
     iam_role_additional_policies = {
       fargate_logging = aws_iam_policy.fargate_logging.arn
     }
   }
 
+  # Fixed profiles, then one per CronJob-mode namespace (locals below).
+  fargate_profiles = merge(local.fargate_profiles, local.cronjob_fargate_profiles)
+}
+
+locals {
   fargate_profiles = {
     operator = {
       name = "operator"
@@ -184,6 +247,21 @@ module "eks" {
         {
           namespace = "kube-system"
           labels    = { "k8s-app" = "kube-dns" }
+        }
+      ]
+    }
+  }
+
+  # One profile per CronJob-mode namespace besides jobs_namespace, selecting the label its
+  # runs and their worker Jobs carry. Adding a namespace creates a profile and touches no
+  # other (a profile's selectors cannot change in place).
+  cronjob_fargate_profiles = {
+    for namespace in local.extra_cronjob_namespaces : "cronjob-${namespace}" => {
+      name = "cronjob-${namespace}"
+      selectors = [
+        {
+          namespace = namespace
+          labels    = local.worker_pod_labels
         }
       ]
     }

@@ -7,8 +7,9 @@
 resource "aws_s3_bucket" "certificates" {
   #checkov:skip=CKV_AWS_144:Three small files that the operator re-syncs; cross-region replication would copy the private key to a second region for no gain.
   #checkov:skip=CKV2_AWS_62:The operator polls the prefix (ETags) every tick; nothing consumes S3 event notifications.
-  bucket        = var.certificate_bucket_name
-  force_destroy = false
+  bucket = local.certificate_bucket_name
+  # False unless force_destroy: destroy refuses a bucket that still holds object versions.
+  force_destroy = var.force_destroy
 }
 
 resource "aws_s3_bucket_ownership_controls" "certificates" {
@@ -106,5 +107,5 @@ resource "aws_s3_bucket_logging" "certificates" {
 
   bucket        = aws_s3_bucket.certificates.id
   target_bucket = var.certificate_access_log_bucket
-  target_prefix = "s3/${var.certificate_bucket_name}/"
+  target_prefix = "s3/${local.certificate_bucket_name}/"
 }

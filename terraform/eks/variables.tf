@@ -5,15 +5,23 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Name of the EKS cluster; also the prefix of the VPC, IAM roles, KMS aliases and log groups."
+  description = "Name of the EKS cluster, and the prefix of every name that must be unique in the account: the VPC, IAM roles and policies, ECR repositories, the default certificate bucket, KMS aliases, log groups. Two stacks in one account need two names."
   type        = string
   default     = "snowflake-processor"
 
-  # The EKS module names the cluster's IAM role with the name_prefix "<name>-cluster-", and
-  # IAM allows a name prefix of at most 38 characters: 29 + len("-cluster-") = 38.
+  # The EKS module names the cluster's IAM role with the name_prefix "<name>-cluster-" and the
+  # Fargate pod execution roles "<name>-fargate-"; IAM allows a name prefix of at most 38
+  # characters: 29 + len("-cluster-") = 38. Lower case: ECR repository and S3 bucket names
+  # take no capitals.
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,28}$", var.name))
-    error_message = "name must start with a letter and hold at most 29 letters, digits or hyphens: the EKS module's cluster IAM role takes the name prefix \"<name>-cluster-\", and IAM limits a name prefix to 38 characters."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,28}$", var.name))
+    error_message = "name must start with a lower-case letter and hold at most 29 lower-case letters, digits or hyphens: the EKS module's IAM roles take the name prefix \"<name>-cluster-\", IAM limits a name prefix to 38 characters, and ECR repository and S3 bucket names allow no capitals."
+  }
+
+  # ECR repository names allow no "--" and no trailing "-" before the "-operator" suffix.
+  validation {
+    condition     = !strcontains(var.name, "--") && !endswith(var.name, "-")
+    error_message = "name must not end with a hyphen or hold two hyphens in a row: the ECR repositories are named \"<name>-operator\" and \"<name>-worker\", and ECR refuses such names."
   }
 }
 
@@ -23,8 +31,36 @@ variable "cluster_version" {
   default     = "1.34"
 }
 
+variable "vpc_id" {
+  description = "An existing VPC to use instead of creating one. Null (the default) creates a VPC with NAT gateways and flow logs; set, Terraform creates no VPC, subnets, NAT gateways nor S3 gateway endpoint, and private_subnet_ids must name its private subnets."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vpc_id == null || can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must be a VPC ID (vpc-...) or null."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "With vpc_id: the private subnets (two or more, in different availability zones) for the control plane and every Fargate pod. Fargate gives pods no public IP, so their route to the internet (Snowflake, the mTLS service, ECR) must be a NAT gateway or another egress. Must be empty without vpc_id."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", id))])
+    error_message = "private_subnet_ids must hold subnet IDs (subnet-...)."
+  }
+}
+
+variable "vpc_interface_endpoints" {
+  description = "Create interface VPC endpoints for ECR (api and dkr), STS and CloudWatch Logs in the private subnets, with private DNS and a security group that allows 443 from the VPC: image pulls, IRSA token exchanges and Fargate's logs then stay off the NAT gateways. Off by default: four endpoints cost about $0.01 per hour per zone each (about $88 a month in three zones), more than the NAT data charge they save below roughly 2.5 TB a month. The free S3 gateway endpoint, which carries the image layers, is created with the VPC either way."
+  type        = bool
+  default     = false
+}
+
 variable "vpc_cidr" {
-  description = "CIDR of the new VPC. Private subnets get a /20 each (Fargate pods take one IP each), public subnets (NAT gateways only) a /24 each."
+  description = "CIDR of the new VPC (ignored with vpc_id). Private subnets get a /20 each (Fargate pods take one IP each), public subnets (NAT gateways only) a /24 each."
   type        = string
   default     = "10.60.0.0/16"
 
@@ -35,13 +71,13 @@ variable "vpc_cidr" {
 }
 
 variable "azs" {
-  description = "Availability zone names for the subnets (two or three, of var.region). Empty: the region's a, b and c zones, less any where EKS cannot run a control plane."
+  description = "Availability zone names for the subnets of the new VPC (two or three, of var.region; ignored with vpc_id). Empty: the region's a, b and c zones, less any where EKS cannot run a control plane."
   type        = list(string)
   default     = []
 }
 
 variable "single_nat_gateway" {
-  description = "One NAT gateway for all zones instead of one per zone: cheaper, but outbound traffic (Snowflake, the mTLS service, ECR, S3) stops if that zone fails."
+  description = "New VPC only: one NAT gateway for all zones instead of one per zone: cheaper, but outbound traffic (Snowflake, the mTLS service, ECR, S3) stops if that zone fails."
   type        = bool
   default     = false
 }
@@ -70,7 +106,7 @@ variable "cluster_endpoint_private_access_cidrs" {
 }
 
 variable "cluster_admin_principal_arns" {
-  description = "IAM principals (roles, users) given cluster-admin through EKS access entries, in addition to the identity that runs terraform apply. Each entry is keyed by its ARN, so removing one leaves the others in place."
+  description = "IAM roles and users given cluster-admin through EKS access entries. The identity that runs terraform apply is added whether or not it is listed (listing it is harmless); list every identity that will run apply (CI roles, administrators), or the next apply by another one removes its access. Each entry is keyed by its ARN, so removing one leaves the others in place."
   type        = list(string)
   default     = []
 
@@ -81,9 +117,14 @@ variable "cluster_admin_principal_arns" {
 }
 
 variable "certificate_bucket_name" {
-  description = "Name of the S3 bucket created for the mTLS certificates (bucket names are global: change it). Must equal spec.certificates.s3.bucket of the SnowflakeProcessor resources."
+  description = "Name of the S3 bucket created for the mTLS certificates. Null (the default): \"<name>-certificates-<account ID>\", unique to this stack. Must equal spec.certificates.s3.bucket of the SnowflakeProcessor resources (output certificate_bucket)."
   type        = string
-  default     = "acme-snowflake-processor-certs"
+  default     = null
+
+  validation {
+    condition     = var.certificate_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.certificate_bucket_name))
+    error_message = "certificate_bucket_name must be a valid S3 bucket name (3-63 lower-case letters, digits, dots or hyphens) or null."
+  }
 }
 
 variable "certificate_prefix" {
@@ -121,6 +162,17 @@ variable "jobs_namespace" {
   default     = "snowflake-processor"
 }
 
+variable "cronjob_namespaces" {
+  description = "Namespaces where a CronJob-mode release of the chart runs (mode cronjob, its jobs.namespace), besides jobs_namespace. Each gets a namespace (restricted Pod Security Standard), a Fargate profile for the labelled runs and Jobs, and the reconciler and worker IAM roles trust its two service accounts. jobs_namespace needs no entry: its profile and trusts exist already. A cluster holds 10 Fargate profiles by default (a quota), 3 of them used here."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for ns in var.cronjob_namespaces : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", ns))]) && length(distinct(var.cronjob_namespaces)) == length(var.cronjob_namespaces)
+    error_message = "cronjob_namespaces must hold distinct Kubernetes namespace names (DNS labels: lower-case letters, digits, hyphens, at most 63)."
+  }
+}
+
 variable "operator_service_account" {
   description = "ServiceAccount of the operator (the chart's). The operator IAM role trusts exactly this account in operator_namespace."
   type        = string
@@ -128,9 +180,15 @@ variable "operator_service_account" {
 }
 
 variable "worker_service_account" {
-  description = "ServiceAccount of the worker Jobs (spec.job.serviceAccountName). The worker IAM role trusts exactly this account in jobs_namespace."
+  description = "ServiceAccount of the worker Jobs (spec.job.serviceAccountName). The worker IAM role trusts exactly this account in jobs_namespace and in each of cronjob_namespaces."
   type        = string
   default     = "snowflake-processor-worker"
+}
+
+variable "reconciler_service_account" {
+  description = "ServiceAccount of the CronJob-mode runs (the chart's cronjob.serviceAccount.name). The reconciler IAM role trusts exactly this account in jobs_namespace and in each of cronjob_namespaces."
+  type        = string
+  default     = "snowflake-processor-reconciler"
 }
 
 variable "secrets_kms_key_arn" {
@@ -165,6 +223,12 @@ variable "ecr_keep_images" {
   description = "How many images each ECR repository keeps; older ones expire (untagged ones after 7 days)."
   type        = number
   default     = 50
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy delete the ECR repositories with their images and the certificate bucket with every object version. False (the default) makes destroy fail on a non-empty repository or bucket; set it with an apply before destroying (README, \"Tear down\")."
+  type        = bool
+  default     = false
 }
 
 variable "tags" {

@@ -51,17 +51,26 @@ from tests.support.terraform_config import (
     blocks,
     eks_module,
     fargate_profiles,
+    fargate_selectors,
+    is_unknown,
     load_config,
+    load_tfvars,
     ref_of,
     resolve,
+    vpc_module,
+    with_known,
+    with_variables,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "terraform" / "eks"
 CHART_DIR = ROOT / "charts" / "snowflake-processor"
 CHART_VALUES = CHART_DIR / "values.yaml"
+CRONJOB_VALUES = CHART_DIR / "ci" / "cronjob-values.yaml"
 EXAMPLE = ROOT / "examples" / "processor-workload-identity.yaml"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+TFVARS_EXAMPLE = TF_DIR / "terraform.tfvars.example"
+README = TF_DIR / "README.md"
 # IAM limits a role's name_prefix to 38 characters (64 less a 26-character unique suffix).
 IAM_NAME_PREFIX_LIMIT = 38
 
@@ -78,6 +87,7 @@ ECR_REPOSITORIES = {
 HELM_VALUES_SOURCES = {
     ("operator", "serviceAccount", "roleArn"): "${aws_iam_role.operator.arn}",
     ("worker", "serviceAccount", "roleArn"): "${aws_iam_role.worker.arn}",
+    ("cronjob", "serviceAccount", "roleArn"): "${aws_iam_role.reconciler.arn}",
     ("operator", "image", "repository"): '${aws_ecr_repository.this["operator"].repository_url}',
     ("worker", "image", "repository"): '${aws_ecr_repository.this["worker"].repository_url}',
 }
@@ -94,6 +104,11 @@ EXCLUSIVE_POLICY_TYPES = {
 }
 
 CONFIG = load_config(TF_DIR)
+# The configuration as terraform.tfvars.example sets it: the bucket of the example
+# resource, and a CronJob-mode namespace besides the jobs namespace (docs/install.md's).
+EXAMPLE_CONFIG = with_variables(CONFIG, **load_tfvars(TFVARS_EXAMPLE))
+# The IRSA roles, by the chart's ServiceAccount each one is for.
+IRSA_ROLES = ("operator", "worker", "reconciler")
 
 
 # -- the parsed configuration (tests/support/terraform_config.py) -----------------------
@@ -157,6 +172,7 @@ class Contract:
     jobs_namespace: str
     worker_service_account: str
     worker_pod_labels: dict[str, str]
+    reconciler_service_account: str
     certificate_bucket: str
     certificate_prefix: str
     chart_values: dict[str, Any]
@@ -201,6 +217,7 @@ def load_contract() -> Contract:
         worker_service_account=worker_service_account,
         # What the operator puts on every Job's pod, whatever the resource says.
         worker_pod_labels={FARGATE_PROFILE_LABEL: FARGATE_PROFILE_LABEL_VALUE},
+        reconciler_service_account=chart_value(values, "cronjob", "serviceAccount", "name"),
         certificate_bucket=s3["bucket"],
         certificate_prefix=s3["prefix"],
         chart_values=values,
@@ -391,6 +408,13 @@ def check_eks_hardening(config: Config) -> None:
     assert vpc[0].get("private_subnets") and vpc[0].get("public_subnets")
 
 
+def job_namespaces(config: Config, contract: Contract) -> list[str]:
+    """Where worker Jobs and CronJob-mode runs go: the jobs namespace and cronjob_namespaces."""
+    extra = resolve(config, "${var.cronjob_namespaces}")
+    assert isinstance(extra, list), extra
+    return list(dict.fromkeys([contract.jobs_namespace, *extra]))
+
+
 def check_fargate_profiles(config: Config, contract: Contract) -> None:
     profiles = fargate_profiles(config)
     expected = {
@@ -398,7 +422,10 @@ def check_fargate_profiles(config: Config, contract: Contract) -> None:
         "jobs": (contract.jobs_namespace, contract.worker_pod_labels),
         "coredns": ("kube-system", {"k8s-app": "kube-dns"}),
     }
-    assert set(expected) <= set(profiles), f"Fargate profiles: {sorted(profiles)}"
+    # A CronJob-mode namespace: its runs and their Jobs carry the worker pod label.
+    for namespace in job_namespaces(config, contract)[1:]:
+        expected[f"cronjob-{namespace}"] = (namespace, contract.worker_pod_labels)
+    assert set(expected) == set(profiles), f"Fargate profiles: {sorted(profiles)}"
     for name, (namespace, pod_labels) in expected.items():
         selectors = blocks(profiles[name].get("selectors"))
         assert len(selectors) == 1, f"profile {name}: one selector"
@@ -417,30 +444,46 @@ def check_fargate_profiles(config: Config, contract: Contract) -> None:
         )
 
 
+def subject(namespace: str, service_account: str) -> str:
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def trust_subjects(config: Config, role_name: str) -> list[str]:
+    """The service accounts an IRSA role trusts, after checking the trust's shape: one
+    statement, AssumeRoleWithWebIdentity from this cluster's OIDC provider alone,
+    StringEquals on sub (exact names, no wildcard) and on aud."""
+    role = config.resources.get(("aws_iam_role", role_name))
+    assert role is not None, f"aws_iam_role.{role_name} is not defined"
+    document_name, document = policy_document_of(config, role.get("assume_role_policy"))
+    (statement,) = statements(config, document)
+    assert statement.effect == "Allow"
+    assert statement.actions == ["sts:AssumeRoleWithWebIdentity"], statement.actions
+    assert statement.principals == [
+        {"type": "Federated", "identifiers": ["${module.eks.oidc_provider_arn}"]}
+    ], f"{document_name}: trust only the cluster's OIDC provider"
+    conditions = {(c.get("test"), c.get("variable")): c.get("values") for c in statement.conditions}
+    sub = ("StringEquals", "${module.eks.oidc_provider}:sub")
+    aud = ("StringEquals", "${module.eks.oidc_provider}:aud")
+    assert set(conditions) == {sub, aud}, f"{document_name}: {conditions}"
+    assert conditions[aud] == ["sts.amazonaws.com"], f"{document_name}: {conditions[aud]}"
+    subjects = conditions[sub]
+    assert isinstance(subjects, list) and subjects, f"{document_name}: sub {subjects!r}"
+    for name in subjects:
+        assert isinstance(name, str) and not is_unknown(name), f"{document_name}: {name!r}"
+        assert re.fullmatch(r"system:serviceaccount:[a-z0-9-]+:[a-z0-9.-]+", name), name
+    return subjects
+
+
 def check_irsa_trust(config: Config, contract: Contract) -> None:
+    namespaces = job_namespaces(config, contract)
     expected = {
-        "operator": f"system:serviceaccount:{contract.operator_namespace}:"
-        f"{contract.operator_service_account}",
-        "worker": f"system:serviceaccount:{contract.jobs_namespace}:"
-        f"{contract.worker_service_account}",
+        "operator": [subject(contract.operator_namespace, contract.operator_service_account)],
+        "worker": [subject(n, contract.worker_service_account) for n in namespaces],
+        "reconciler": [subject(n, contract.reconciler_service_account) for n in namespaces],
     }
-    for role_name, subject in expected.items():
-        role = config.resources.get(("aws_iam_role", role_name))
-        assert role is not None, f"aws_iam_role.{role_name} is not defined"
-        document_name, document = policy_document_of(config, role.get("assume_role_policy"))
-        (statement,) = statements(config, document)
-        assert statement.effect == "Allow"
-        assert statement.actions == ["sts:AssumeRoleWithWebIdentity"], statement.actions
-        assert statement.principals == [
-            {"type": "Federated", "identifiers": ["${module.eks.oidc_provider_arn}"]}
-        ], f"{document_name}: trust only the cluster's OIDC provider"
-        conditions = {
-            (c.get("test"), c.get("variable")): c.get("values") for c in statement.conditions
-        }
-        assert conditions == {
-            ("StringEquals", "${module.eks.oidc_provider}:sub"): [subject],
-            ("StringEquals", "${module.eks.oidc_provider}:aud"): ["sts.amazonaws.com"],
-        }, f"{document_name}: {conditions}"
+    for role_name, subjects in expected.items():
+        trusted = trust_subjects(config, role_name)
+        assert sorted(trusted) == sorted(subjects), f"the {role_name} role trusts {trusted}"
 
 
 def role_policies(config: Config, role_name: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -471,22 +514,31 @@ def key_policy_grants(config: Config, role_name: str) -> list[tuple[str, Stateme
     return grants
 
 
+# The roles that read the certificates (the operator, and the runs in CronJob mode), and
+# the one aws_iam_role_policy each gets.
+CERTIFICATE_READERS = {"operator": "operator_certificates", "reconciler": "reconciler_certificates"}
+
+
 def check_operator_s3_policy(config: Config, contract: Contract) -> None:
-    bucket_default = resolve(config, "${var.certificate_bucket_name}")
-    prefix_default = resolve(config, "${var.certificate_prefix}")
-    assert (bucket_default, prefix_default) == (
-        contract.certificate_bucket,
-        contract.certificate_prefix,
-    ), (
-        f"variables default to s3://{bucket_default}/{prefix_default}, the example "
+    bucket = resolve(config, "${aws_s3_bucket.certificates.bucket}")
+    prefix = resolve(config, "${var.certificate_prefix}")
+    assert (bucket, prefix) == (contract.certificate_bucket, contract.certificate_prefix), (
+        f"terraform.tfvars.example makes s3://{bucket}/{prefix}, the example "
         f"resource reads s3://{contract.certificate_bucket}/{contract.certificate_prefix}"
     )
-    role = config.resources[("aws_iam_role", "operator")]
+    for role_name, policy_name in CERTIFICATE_READERS.items():
+        check_certificate_reader(config, contract, role_name, policy_name)
+
+
+def check_certificate_reader(
+    config: Config, contract: Contract, role_name: str, policy_name: str
+) -> None:
+    role = config.resources[("aws_iam_role", role_name)]
     for attribute in ("inline_policy", "managed_policy_arns"):
-        assert attribute not in role, f"aws_iam_role.operator.{attribute}"
-    granted = role_policies(config, "operator")
-    assert [(t, n) for t, n, _ in granted] == [("aws_iam_role_policy", "operator_certificates")], (
-        f"the operator role gets exactly one policy, got {[(t, n) for t, n, _ in granted]}"
+        assert attribute not in role, f"aws_iam_role.{role_name}.{attribute}"
+    granted = role_policies(config, role_name)
+    assert [(t, n) for t, n, _ in granted] == [("aws_iam_role_policy", policy_name)], (
+        f"the {role_name} role gets exactly one policy, got {[(t, n) for t, n, _ in granted]}"
     )
     _, document = policy_document_of(config, granted[0][2].get("policy"))
     bucket_arn = f"arn:aws:s3:::{contract.certificate_bucket}"
@@ -509,7 +561,9 @@ def check_operator_s3_policy(config: Config, contract: Contract) -> None:
             assert statement.resources == [objects_arn], statement.resources
     assert actions == OPERATOR_S3_ACTIONS, sorted(actions)
     # The only other grant: kms:Decrypt of the certificate key, through S3 alone.
-    for name, statement in key_policy_grants(config, "operator"):
+    grants = key_policy_grants(config, role_name)
+    assert grants, f"no key policy lets the {role_name} role decrypt the certificates"
+    for name, statement in grants:
         assert statement.actions == ["kms:Decrypt"], (name, statement.actions)
         via = {c["variable"]: c["values"] for c in statement.conditions}
         region = resolve(config, "${var.region}")
@@ -551,6 +605,140 @@ def check_ecr(config: Config) -> None:
     assert names == set(ECR_REPOSITORIES.values()), sorted(names)
 
 
+# Resource types whose names are unique per account (or, for buckets, globally), and the
+# attribute holding the name.
+ACCOUNT_WIDE_NAMES = {
+    "aws_iam_role": "name",
+    "aws_iam_policy": "name",
+    "aws_kms_alias": "name",
+    "aws_cloudwatch_log_group": "name",
+    "aws_security_group": "name",
+    "aws_s3_bucket": "bucket",
+}
+PROBE_NAME = "probe-stack"
+
+
+def check_names_derive_from_name(config: Config) -> None:
+    """A second stack with another var.name collides with the first on no name."""
+    probe = with_variables(config, name=PROBE_NAME)
+    for (type_, name), body in probe.resources.items():
+        attribute = ACCOUNT_WIDE_NAMES.get(type_)
+        if attribute is not None:
+            value = resolve(probe, body.get(attribute))
+            assert isinstance(value, str) and PROBE_NAME in value, (
+                f"{type_}.{name}.{attribute} = {value!r} does not derive from var.name"
+            )
+    ecr = probe.resources[("aws_ecr_repository", "this")]
+    assert ref_of(ecr.get("for_each")) == "local.ecr_repositories"
+    repositories = resolve(probe, "${local.ecr_repositories}")
+    assert repositories == {k: f"{PROBE_NAME}-{k}" for k in ECR_REPOSITORIES}, repositories
+    eks = resolve(probe, eks_module(probe))
+    assert eks["cluster_name"] == PROBE_NAME
+    assert "iam_role_name" not in eks, "the cluster role keeps the module's <name>-cluster-"
+    for profile_name, profile in fargate_profiles(probe).items():
+        assert "iam_role_name" not in profile, f"profile {profile_name} drops the default"
+    for what, prefix in iam_name_prefixes(probe).items():
+        assert prefix.startswith(PROBE_NAME), f"{what}: {prefix!r}"
+    assert resolve(probe, vpc_module(probe)["name"]) == PROBE_NAME
+
+
+def check_cluster_admins(config: Config) -> None:
+    """One access entry per principal: the applying identity (what the module's own
+    creator entry would add) joined with the listed admins, listed or not."""
+    eks = eks_module(config)
+    assert eks.get("enable_cluster_creator_admin_permissions") is False, (
+        "the module's creator entry would be a second entry for a listed applier"
+    )
+    applier = f"arn:aws:iam::{ACCOUNT}:role/ci"
+    admin = f"arn:aws:iam::{ACCOUNT}:role/platform-admin"
+    for listed in ([], [admin], [applier], [admin, applier]):
+        planned = with_known(
+            with_variables(config, cluster_admin_principal_arns=listed),
+            data__aws_iam_session_context__current__issuer_arn=applier,
+        )
+        entries = resolve(planned, eks_module(planned).get("access_entries"))
+        assert isinstance(entries, dict), entries
+        assert sorted(entries) == sorted({*listed, applier}), (listed, sorted(entries))
+        for key, entry in entries.items():
+            assert entry["principal_arn"] == key
+            (association,) = entry["policy_associations"].values()
+            assert association["policy_arn"].endswith("/AmazonEKSClusterAdminPolicy")
+            assert association["access_scope"] == {"type": "cluster"}
+
+
+EXISTING_VPC = {
+    "vpc_id": "vpc-0123456789abcdef0",
+    "private_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+}
+INTERFACE_ENDPOINTS = {"ecr.api", "ecr.dkr", "sts", "logs"}
+
+
+def check_network(config: Config) -> None:
+    """A new VPC or an existing one; the S3 gateway endpoint with a new VPC; interface
+    endpoints only when asked, reachable on 443 from the VPC; the NAT addresses out."""
+    vpc = vpc_module(config)
+    endpoint_s3 = config.resources.get(("aws_vpc_endpoint", "s3"))
+    assert endpoint_s3 is not None, "aws_vpc_endpoint.s3 (the free S3 gateway endpoint)"
+    existing_vpc = config.data[("aws_vpc", "existing")]
+
+    eks = resolve(config, eks_module(config))
+    assert resolve(config, vpc.get("create_vpc")) is True
+    assert eks["vpc_id"] == "${module.vpc.vpc_id}", eks["vpc_id"]
+    for attribute in ("subnet_ids", "control_plane_subnet_ids"):
+        assert eks[attribute] == "${module.vpc.private_subnets}", (attribute, eks[attribute])
+    assert resolve(config, existing_vpc.get("count")) == 0
+    s3 = resolve(config, endpoint_s3)
+    assert s3["count"] == 1 and s3["vpc_endpoint_type"] == "Gateway", s3
+    assert s3["route_table_ids"] == "${module.vpc.private_route_table_ids}", s3
+    rule = eks["cluster_security_group_additional_rules"]["ingress_private_api"]
+    assert rule["cidr_blocks"] == [resolve(config, "${var.vpc_cidr}")], rule
+
+    existing = with_variables(config, **EXISTING_VPC)
+    eks = resolve(existing, eks_module(existing))
+    assert resolve(existing, vpc.get("create_vpc")) is False, "a VPC besides vpc_id"
+    assert eks["vpc_id"] == EXISTING_VPC["vpc_id"]
+    for attribute in ("subnet_ids", "control_plane_subnet_ids"):
+        assert eks[attribute] == EXISTING_VPC["private_subnet_ids"], attribute
+    assert resolve(existing, existing_vpc.get("count")) == 1
+    assert resolve(existing, endpoint_s3.get("count")) == 0
+
+    assert resolve(config, "${local.interface_endpoint_services}") == [], "off by default"
+    assert resolve(config, "${var.vpc_interface_endpoints}") is False
+    enabled = with_variables(config, vpc_interface_endpoints=True)
+    assert set(resolve(enabled, "${local.interface_endpoint_services}")) == INTERFACE_ENDPOINTS
+    services = enabled.data[("aws_vpc_endpoint_service", "interface")]
+    assert ref_of(services.get("for_each")) == "local.interface_endpoint_services"
+    interface = resolve(enabled, enabled.resources[("aws_vpc_endpoint", "interface")])
+    assert interface["for_each"] == "${data.aws_vpc_endpoint_service.interface}", interface
+    assert interface["vpc_endpoint_type"] == "Interface"
+    assert interface["private_dns_enabled"] is True, "pods resolve the public names"
+    assert interface["subnet_ids"] == "${module.vpc.private_subnets}"
+    assert interface["security_group_ids"] == ["${aws_security_group.vpc_endpoints[0].id}"]
+    group = resolve(enabled, enabled.resources[("aws_security_group", "vpc_endpoints")])
+    assert group["count"] == 1
+    (ingress,) = blocks(group.get("ingress"))
+    assert (ingress["protocol"], ingress["from_port"], ingress["to_port"]) == ("tcp", 443, 443)
+    assert ingress["cidr_blocks"] == [resolve(config, "${var.vpc_cidr}")], ingress
+    assert "egress" not in group, "an endpoint opens no connection of its own"
+
+    nat = config.outputs.get("nat_public_ips")
+    assert nat is not None, "output nat_public_ips"
+    assert resolve(config, nat["value"]) == "${module.vpc.nat_public_ips}"
+    assert "data.aws_nat_gateway.existing" in str(nat["value"]), "and with an existing VPC"
+
+
+def check_teardown(config: Config) -> None:
+    """Destroy keeps non-empty repositories and the bucket unless force_destroy says so."""
+    assert resolve(config, "${var.force_destroy}") is False
+    ecr = config.resources[("aws_ecr_repository", "this")]
+    bucket = config.resources[("aws_s3_bucket", "certificates")]
+    assert ref_of(ecr.get("force_delete")) == "var.force_destroy", ecr.get("force_delete")
+    assert ref_of(bucket.get("force_destroy")) == "var.force_destroy", bucket.get("force_destroy")
+    readme = README.read_text()
+    for step in ("terraform apply -var force_destroy=true", "terraform destroy"):
+        assert step in readme, f"README.md does not say to run {step!r}"
+
+
 def helm_values_template(config: Config) -> dict[str, Any]:
     """The object inside the helm_values output's yamlencode(...), parsed."""
     output = config.outputs.get("helm_values")
@@ -580,6 +768,11 @@ def check_outputs(config: Config, contract: Contract) -> None:
         "region",
         "operator_role_arn",
         "worker_role_arn",
+        "reconciler_role_arn",
+        "nat_public_ips",
+        "vpc_id",
+        "private_subnet_ids",
+        "job_namespaces",
         "operator_image_repository",
         "worker_image_repository",
         "certificate_bucket",
@@ -652,6 +845,18 @@ def test_tfvars_example_sets_only_declared_variables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_readme_and_tfvars_example_describe_every_variable_and_output() -> None:
+    readme = README.read_text()
+    example = TFVARS_EXAMPLE.read_text()
+    for name in CONFIG.variables:
+        assert f"| `{name}` |" in readme, f"README.md: no row for variable {name}"
+        assert re.search(rf"^#?\s*{name}\s*=", example, re.MULTILINE), (
+            f"terraform.tfvars.example neither sets nor mentions {name}"
+        )
+    for name in CONFIG.outputs:
+        assert f"| `{name}` |" in readme, f"README.md: no row for output {name}"
+
+
 CONFIG_CHECKS: dict[str, Callable[[Config], None]] = {
     "versions": check_versions,
     "variables": check_variables_documented,
@@ -659,6 +864,10 @@ CONFIG_CHECKS: dict[str, Callable[[Config], None]] = {
     "eks_hardening": check_eks_hardening,
     "worker_no_permissions": check_worker_has_no_permissions,
     "ecr": check_ecr,
+    "names": check_names_derive_from_name,
+    "cluster_admins": check_cluster_admins,
+    "network": check_network,
+    "teardown": check_teardown,
 }
 CONTRACT_CHECKS: dict[str, Callable[[Config, Contract], None]] = {
     "fargate_profiles": check_fargate_profiles,
@@ -676,20 +885,31 @@ def test_configuration(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CONTRACT_CHECKS))
 def test_agrees_with_chart_and_example(name: str, contract: Contract) -> None:
-    CONTRACT_CHECKS[name](CONFIG, contract)
+    CONTRACT_CHECKS[name](EXAMPLE_CONFIG, contract)
 
 
 # -- the chart rendered with the helm_values output -------------------------------------
 
 
+ACCOUNT = "123456789012"
+
+
+def role_arn(config: Config, role: str) -> str:
+    """The ARN aws_iam_role.<role> gets in one account."""
+    name = resolve(config, config.resources[("aws_iam_role", role)]["name"])
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def role_of_arn(config: Config, arn: str) -> str:
+    found = [role for role in IRSA_ROLES if role_arn(config, role) == arn]
+    assert len(found) == 1, f"{arn} is none of the IRSA roles {IRSA_ROLES}"
+    return found[0]
+
+
 def fake_output_values(config: Config) -> dict[str, Any]:
     """helm_values as `terraform output -raw helm_values` would print it for one account."""
-    account, region = "123456789012", resolve(config, "${var.region}")
-    name = resolve(config, "${var.name}")
-    known = {
-        "${aws_iam_role.operator.arn}": f"arn:aws:iam::{account}:role/{name}-operator",
-        "${aws_iam_role.worker.arn}": f"arn:aws:iam::{account}:role/{name}-worker",
-    }
+    account, region = ACCOUNT, resolve(config, "${var.region}")
+    known = {f"${{aws_iam_role.{role}.arn}}": role_arn(config, role) for role in IRSA_ROLES}
     for key, repository in ECR_REPOSITORIES.items():
         known[f'${{aws_ecr_repository.this["{key}"].repository_url}}'] = (
             f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}"
@@ -766,13 +986,213 @@ def test_chart_renders_with_the_helm_values_output(tmp_path: Path, contract: Con
     )
 
 
+# -- both modes rendered: every pod on a Fargate profile, every role trusted --------------
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod the chart or the operator starts: where, with which labels, as whom."""
+
+    what: str
+    namespace: str
+    labels: dict[str, str]
+    service_account: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """One install of the chart (helm template with the helm_values output), and the worker
+    Job its processor launches (the operator's own manifest builder)."""
+
+    mode: str
+    namespace: str
+    # (namespace, name) of each rendered ServiceAccount -> its IRSA role ARN, or None.
+    service_accounts: dict[tuple[str, str], str | None]
+    pods: list[Pod]
+
+
+def helm_template(namespace: str, values: dict[str, Any], directory: Path) -> list[dict[str, Any]]:
+    values_file = directory / f"values-{namespace}-{values.get('mode', 'operator')}.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    result = subprocess.run(
+        [
+            *(tool("helm"), "template", "snowflake-processor", str(CHART_DIR)),
+            *("--namespace", namespace, "-f", str(values_file)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"helm template -n {namespace}:\n{result.stderr}"
+    return [o for o in yaml.safe_load_all(result.stdout) if isinstance(o, dict)]
+
+
+def worker_pod(name: str, namespace: str, spec: dict[str, Any]) -> Pod:
+    processor = ProcessorRef(name, namespace, "uid")
+    job = build_job(
+        f"{name}-0",
+        processor,
+        ProcessorSpec.model_validate(spec),
+        image="worker:0.1.0",
+        certificates_secret="certificates",
+        launched_at=datetime.now(UTC),
+    )
+    template = job["spec"]["template"]
+    return Pod(
+        f"worker Job of {name}",
+        namespace,
+        template["metadata"]["labels"],
+        template["spec"]["serviceAccountName"],
+    )
+
+
+def render_release(
+    config: Config, mode: str, namespace: str, jobs_namespace: str, directory: Path
+) -> Release:
+    """``helm install -n <namespace>`` in this mode with the helm_values output, and the
+    Job its first processor launches. CronJob mode takes the chart's CI processors."""
+    values = fake_output_values(config)
+    if mode == "operator":
+        example = load_example()
+        processor = (example["metadata"]["name"], example["spec"])
+    else:
+        ci = yaml.safe_load(CRONJOB_VALUES.read_text())
+        values.update(mode="cronjob", jobs={"namespace": jobs_namespace})
+        values["cronjob"]["processors"] = ci["cronjob"]["processors"]
+        values["allowed"] = ci["allowed"]
+        processor = (ci["cronjob"]["processors"][0]["name"], ci["cronjob"]["processors"][0]["spec"])
+    objects = helm_template(namespace, values, directory)
+    service_accounts = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): (
+            o["metadata"].get("annotations") or {}
+        ).get("eks.amazonaws.com/role-arn")
+        for o in objects
+        if o["kind"] == "ServiceAccount"
+    }
+    pods = [worker_pod(processor[0], jobs_namespace, processor[1])]
+    for o in objects:
+        if o["kind"] == "Deployment":
+            template = o["spec"]["template"]
+        elif o["kind"] == "CronJob":
+            template = o["spec"]["jobTemplate"]["spec"]["template"]
+        else:
+            continue
+        pods.append(
+            Pod(
+                f"{o['kind']} {o['metadata']['name']}",
+                o["metadata"]["namespace"],
+                template["metadata"]["labels"],
+                template["spec"]["serviceAccountName"],
+            )
+        )
+    return Release(mode, namespace, service_accounts, pods)
+
+
+def releases_for(config: Config, contract: Contract, directory: Path) -> list[Release]:
+    """Operator mode, and CronJob mode in every namespace the stack prepares for it."""
+    operator = render_release(
+        config, "operator", contract.operator_namespace, contract.jobs_namespace, directory
+    )
+    return [operator] + [
+        render_release(config, "cronjob", namespace, namespace, directory)
+        for namespace in job_namespaces(config, contract)
+    ]
+
+
+def check_releases(config: Config, releases: list[Release]) -> None:
+    """Every pod of every release lands on a Fargate profile and runs as a ServiceAccount
+    whose IAM role trusts it; no role trusts, and no profile selects, what no release has."""
+    selectors = fargate_selectors(config)
+    trusts = {role: set(trust_subjects(config, role)) for role in IRSA_ROLES}
+    rendered: set[str] = set()
+    for release in releases:
+        where = f"{release.mode} mode in {release.namespace}"
+        for (namespace, name), arn in release.service_accounts.items():
+            if arn is None:
+                continue
+            role = role_of_arn(config, arn)
+            rendered.add(subject(namespace, name))
+            assert subject(namespace, name) in trusts[role], (
+                f"{where}: ServiceAccount {namespace}/{name} has the {role} role, which "
+                f"trusts only {sorted(trusts[role])}: AssumeRoleWithWebIdentity is denied"
+            )
+        for pod in release.pods:
+            assert any(s.matches(pod.namespace, pod.labels) for s in selectors), (
+                f"{where}: the {pod.what} pod (namespace {pod.namespace}, labels "
+                f"{pod.labels}) matches no Fargate profile and stays Pending"
+            )
+            assert release.service_accounts.get((pod.namespace, pod.service_account)), (
+                f"{where}: the {pod.what} pod runs as {pod.service_account}, which the "
+                f"chart does not render with an IAM role in {pod.namespace}"
+            )
+    for role, subjects in trusts.items():
+        assert subjects <= rendered, (
+            f"the {role} role trusts {sorted(subjects - rendered)}, which no release renders"
+        )
+    pods = [pod for release in releases for pod in release.pods]
+    for selector in selectors:
+        if selector.namespace != "kube-system":
+            assert any(selector.matches(p.namespace, p.labels) for p in pods), (
+                f"Fargate profile {selector.profile} selects no pod of any release"
+            )
+
+
+@pytest.fixture(scope="module")
+def example_releases(contract: Contract, tmp_path_factory: pytest.TempPathFactory) -> list[Release]:
+    return releases_for(EXAMPLE_CONFIG, contract, tmp_path_factory.mktemp("releases"))
+
+
+def test_example_stack_runs_both_modes(example_releases: list[Release]) -> None:
+    """terraform.tfvars.example: operator mode, and CronJob mode in the jobs namespace and
+    in its cronjob_namespaces (team-a, docs/install.md's example)."""
+    modes = {(release.mode, release.namespace) for release in example_releases}
+    assert ("cronjob", "team-a") in modes, modes
+    check_releases(EXAMPLE_CONFIG, example_releases)
+
+
+def test_default_stack_runs_both_modes(contract: Contract, tmp_path: Path) -> None:
+    releases = releases_for(CONFIG, contract, tmp_path)
+    assert [(r.mode, r.namespace) for r in releases] == [
+        ("operator", contract.operator_namespace),
+        ("cronjob", contract.jobs_namespace),
+    ]
+    check_releases(CONFIG, releases)
+
+
+def test_a_cronjob_namespace_the_stack_does_not_list_is_found_out(
+    contract: Contract, tmp_path: Path
+) -> None:
+    """CronJob mode in a namespace missing from cronjob_namespaces: no Fargate profile, no
+    trust. The check says so, as it said of team-a before the stack knew CronJob mode."""
+    release = render_release(CONFIG, "cronjob", "team-z", "team-z", tmp_path)
+    with pytest.raises(AssertionError, match="team-z"):
+        check_releases(CONFIG, [release])
+
+
 # -- mutation tests: each check fails on the mistake it is about -------------------------
 
 
-def mutated(mutate: Callable[[Config], object]) -> Config:
-    config = copy.deepcopy(CONFIG)
+def mutated(mutate: Callable[[Config], object], base: Config = CONFIG) -> Config:
+    config = copy.deepcopy(base)
     mutate(config)
     return config
+
+
+def set_variable(config: Config, name: str, value: Any) -> None:
+    """As if terraform.tfvars set it (which wins over the default)."""
+    config.tfvars[name] = value
+
+
+def edit_local(config: Config, name: str, old: str, new: str) -> None:
+    """Change part of a local's expression text."""
+    text = config.locals[name]
+    assert isinstance(text, str) and old in text, (name, old)
+    config.locals[name] = text.replace(old, new)
+
+
+def set_subjects(config: Config, document_name: str, values: list[str]) -> None:
+    first_statement(config, document_name)["condition"][0]["values"] = values
 
 
 def eks_of(config: Config) -> dict[str, Any]:
@@ -780,7 +1200,7 @@ def eks_of(config: Config) -> dict[str, Any]:
 
 
 def set_profile_label(config: Config, profile: str, labels: Any) -> None:
-    blocks(eks_of(config)["fargate_profiles"][profile]["selectors"])[0]["labels"] = labels
+    blocks(config.locals["fargate_profiles"][profile]["selectors"])[0]["labels"] = labels
 
 
 def document(config: Config, name: str) -> dict[str, Any]:
@@ -805,7 +1225,7 @@ CONTRACT_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
     ),
     "operator profile on the wrong namespace": (
         "fargate_profiles",
-        lambda c: c.variables["operator_namespace"].update(default="snowflake-processor"),
+        lambda c: set_variable(c, "operator_namespace", "snowflake-processor"),
     ),
     "operator profile selects a label the chart does not set": (
         "fargate_profiles",
@@ -813,11 +1233,39 @@ CONTRACT_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
     ),
     "coredns profile missing": (
         "fargate_profiles",
-        lambda c: eks_of(c)["fargate_profiles"].pop("coredns"),
+        lambda c: c.locals["fargate_profiles"].pop("coredns"),
+    ),
+    "no profile for a CronJob namespace": (
+        "fargate_profiles",
+        lambda c: c.locals.update(cronjob_fargate_profiles="${{}}"),
+    ),
+    "CronJob profile for the jobs namespace too": (
+        "fargate_profiles",
+        lambda c: c.locals.update(extra_cronjob_namespaces="${local.job_namespaces}"),
     ),
     "worker trust names another service account": (
         "irsa_trust",
-        lambda c: c.variables["worker_service_account"].update(default="default"),
+        lambda c: set_variable(c, "worker_service_account", "default"),
+    ),
+    "worker trusted in the jobs namespace only": (
+        "irsa_trust",
+        lambda c: set_subjects(
+            c,
+            "worker_assume",
+            ["system:serviceaccount:${var.jobs_namespace}:${var.worker_service_account}"],
+        ),
+    ),
+    "reconciler trusts the operator's account instead": (
+        "irsa_trust",
+        lambda c: set_subjects(
+            c,
+            "reconciler_assume",
+            ["system:serviceaccount:${var.operator_namespace}:${var.operator_service_account}"],
+        ),
+    ),
+    "no reconciler role": (
+        "irsa_trust",
+        lambda c: c.resources.pop(("aws_iam_role", "reconciler")),
     ),
     "operator trust without the aud condition": (
         "irsa_trust",
@@ -831,7 +1279,7 @@ CONTRACT_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
     ),
     "bucket default differs from the example": (
         "operator_s3_policy",
-        lambda c: c.variables["certificate_bucket_name"].update(default="other-bucket"),
+        lambda c: set_variable(c, "certificate_bucket_name", "other-bucket"),
     ),
     "operator may also put objects": (
         "operator_s3_policy",
@@ -868,6 +1316,29 @@ CONTRACT_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
         ),
     ),
     "helm_values output missing": ("outputs", lambda c: c.outputs.pop("helm_values")),
+    "helm_values without the CronJob-mode role": (
+        "outputs",
+        lambda c: c.outputs["helm_values"].update(
+            value=c.outputs["helm_values"]["value"].replace(
+                ", cronjob = {serviceAccount = {roleArn = aws_iam_role.reconciler.arn}}", ""
+            )
+        ),
+    ),
+    "no NAT address output": ("outputs", lambda c: c.outputs.pop("nat_public_ips")),
+    "reconciler may also put objects": (
+        "operator_s3_policy",
+        add_resource(
+            "aws_iam_role_policy",
+            "reconciler_write",
+            {"role": "${aws_iam_role.reconciler.id}", "policy": "{}"},
+        ),
+    ),
+    "reconciler cannot decrypt the certificates": (
+        "operator_s3_policy",
+        lambda c: blocks(blocks(document(c, "certificates_key")["statement"])[0]["principals"])[
+            0
+        ].update(identifiers=["${aws_iam_role.operator.arn}"]),
+    ),
     "no aws-observability namespace": (
         "namespaces_and_logging",
         lambda c: c.resources.pop(("kubernetes_namespace", "aws_observability")),
@@ -937,6 +1408,78 @@ CONFIG_MUTATIONS: dict[str, tuple[str, Callable[[Config], object]]] = {
             image_tag_mutability="MUTABLE"
         ),
     ),
+    "ECR repository with a fixed name": (
+        "names",
+        lambda c: c.locals["ecr_repositories"].update(operator="snowflake-processor-operator"),
+    ),
+    "reconciler role with a fixed name": (
+        "names",
+        lambda c: c.resources[("aws_iam_role", "reconciler")].update(name="reconciler"),
+    ),
+    "bucket with a fixed default name": (
+        "names",
+        lambda c: c.variables["certificate_bucket_name"].update(default="acme-certs"),
+    ),
+    "Fargate pod execution roles named by the module": (
+        "names",
+        lambda c: eks_of(c)["fargate_profile_defaults"].pop("iam_role_name"),
+    ),
+    "flow-log role named by the module": (
+        "names",
+        lambda c: vpc_module(c).update(vpc_flow_log_iam_role_name="vpc-flow-log-role"),
+    ),
+    "module's creator entry on as well": (
+        "cluster_admins",
+        lambda c: eks_of(c).update(enable_cluster_creator_admin_permissions=True),
+    ),
+    "applying identity not added": (
+        "cluster_admins",
+        lambda c: c.locals.update(
+            cluster_admin_principal_arns="${var.cluster_admin_principal_arns}"
+        ),
+    ),
+    "a VPC even with vpc_id": (
+        "network",
+        lambda c: vpc_module(c).update(create_vpc=True),
+    ),
+    "EKS on the new VPC's subnets only": (
+        "network",
+        lambda c: eks_of(c).update(subnet_ids="${module.vpc.private_subnets}"),
+    ),
+    "no S3 gateway endpoint": (
+        "network",
+        lambda c: c.resources.pop(("aws_vpc_endpoint", "s3")),
+    ),
+    "interface endpoints on by default": (
+        "network",
+        lambda c: c.variables["vpc_interface_endpoints"].update(default=True),
+    ),
+    "no STS endpoint": (
+        "network",
+        lambda c: edit_local(c, "interface_endpoint_services", '"sts", ', ""),
+    ),
+    "endpoints without private DNS": (
+        "network",
+        lambda c: c.resources[("aws_vpc_endpoint", "interface")].update(private_dns_enabled=False),
+    ),
+    "endpoints open on port 80": (
+        "network",
+        lambda c: blocks(c.resources[("aws_security_group", "vpc_endpoints")]["ingress"])[0].update(
+            from_port=80, to_port=80
+        ),
+    ),
+    "no NAT addresses for an existing VPC": (
+        "network",
+        lambda c: c.outputs["nat_public_ips"].update(value="${module.vpc.nat_public_ips}"),
+    ),
+    "repositories always force-deleted": (
+        "teardown",
+        lambda c: c.resources[("aws_ecr_repository", "this")].update(force_delete=True),
+    ),
+    "bucket never force-destroyed": (
+        "teardown",
+        lambda c: c.resources[("aws_s3_bucket", "certificates")].update(force_destroy=False),
+    ),
     "no scan on push": (
         "ecr",
         lambda c: blocks(
@@ -957,17 +1500,67 @@ def test_configuration_check_fails_on(mutation: str) -> None:
 @pytest.mark.parametrize("mutation", sorted(CONTRACT_MUTATIONS))
 def test_contract_check_fails_on(mutation: str, contract: Contract) -> None:
     check, mutate = CONTRACT_MUTATIONS[mutation]
-    CONTRACT_CHECKS[check](CONFIG, contract)  # passes as written
+    CONTRACT_CHECKS[check](EXAMPLE_CONFIG, contract)  # passes as written
     with pytest.raises(AssertionError):
-        CONTRACT_CHECKS[check](mutated(mutate), contract)
+        CONTRACT_CHECKS[check](mutated(mutate, EXAMPLE_CONFIG), contract)
 
 
-def test_contract_check_fails_when_the_chart_renames_the_worker_account(
-    contract: Contract,
+@pytest.mark.parametrize("account", ["worker_service_account", "reconciler_service_account"])
+def test_contract_check_fails_when_the_chart_renames_an_account(
+    account: str, contract: Contract
 ) -> None:
-    renamed = Contract(**{**contract.__dict__, "worker_service_account": "processor-worker"})
+    renamed = Contract(**{**contract.__dict__, account: "processor-renamed"})
     with pytest.raises(AssertionError):
-        check_irsa_trust(CONFIG, renamed)
+        check_irsa_trust(EXAMPLE_CONFIG, renamed)
+
+
+# Each breaks what a release of the chart needs from the stack (terraform.tfvars.example).
+RELEASE_MUTATIONS: dict[str, Callable[[Config], object]] = {
+    "no Fargate profile for the CronJob namespaces": lambda c: c.locals.update(
+        cronjob_fargate_profiles="${{}}"
+    ),
+    "CronJob profile selects the runs but not their Jobs": lambda c: edit_local(
+        c,
+        "cronjob_fargate_profiles",
+        "labels = local.worker_pod_labels",
+        'labels = {"app.kubernetes.io/component" = "reconciler"}',
+    ),
+    "jobs profile on a label value no pod carries": lambda c: set_profile_label(
+        c, "jobs", {"snowflake-processor.dev/fargate": "yes"}
+    ),
+    "worker trusted in the jobs namespace only": lambda c: set_subjects(
+        c,
+        "worker_assume",
+        ["system:serviceaccount:${var.jobs_namespace}:${var.worker_service_account}"],
+    ),
+    "reconciler trusted in the jobs namespace only": lambda c: set_subjects(
+        c,
+        "reconciler_assume",
+        ["system:serviceaccount:${var.jobs_namespace}:${var.reconciler_service_account}"],
+    ),
+    "reconciler trusts an account no release renders": lambda c: set_subjects(
+        c,
+        "reconciler_assume",
+        [
+            "system:serviceaccount:${var.jobs_namespace}:${var.reconciler_service_account}",
+            "system:serviceaccount:team-a:${var.reconciler_service_account}",
+            "system:serviceaccount:team-a:default",
+        ],
+    ),
+    "reconciler trusts another account name": lambda c: set_variable(
+        c, "reconciler_service_account", "reconciler"
+    ),
+    "a profile for a namespace no release uses": lambda c: c.locals["fargate_profiles"].update(
+        spare={"name": "spare", "selectors": [{"namespace": "spare", "labels": {"a": "b"}}]}
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(RELEASE_MUTATIONS))
+def test_release_check_fails_on(mutation: str, example_releases: list[Release]) -> None:
+    check_releases(EXAMPLE_CONFIG, example_releases)  # passes as written
+    with pytest.raises(AssertionError):
+        check_releases(mutated(RELEASE_MUTATIONS[mutation], EXAMPLE_CONFIG), example_releases)
 
 
 # -- every example's Job lands on a worker Fargate profile -------------------------------
@@ -1036,30 +1629,48 @@ def test_a_pod_outside_the_profiles_is_found_out() -> None:
 # -- names IAM accepts, access entries that survive a removal --------------------------
 
 
-def name_validation_pattern(config: Config) -> re.Pattern[str]:
-    (validation,) = blocks(config.variables["name"].get("validation"))
-    match = re.search(r'regex\("(.+?)", var\.name\)', str(validation["condition"]))
-    assert match, validation["condition"]
-    return re.compile(match.group(1).replace("\\\\", "\\"))
+def name_is_accepted(config: Config, name: str) -> bool:
+    """Whether every validation of variable name passes for this value."""
+    probe = with_variables(config, name=name)
+    conditions = [v["condition"] for v in blocks(config.variables["name"].get("validation"))]
+    assert conditions, "variable name has no validation"
+    results = [resolve(probe, condition) for condition in conditions]
+    assert all(isinstance(r, bool) for r in results), results
+    return all(results)
 
 
-def cluster_role_name_prefix(name: str) -> str:
-    """terraform-aws-eks 20.37.2: iam_role_name defaults to "${cluster_name}-cluster" and,
-    with iam_role_use_name_prefix (default true), is used as name_prefix "<that>-"."""
-    return f"{name}-cluster-"
-
-
-def test_cluster_names_that_iam_would_refuse_are_refused() -> None:
-    pattern = name_validation_pattern(CONFIG)
-    eks = eks_module(CONFIG)
+def iam_name_prefixes(config: Config) -> dict[str, str]:
+    """The IAM name prefixes the two modules derive from var.name (terraform-aws-eks
+    20.37.2: the cluster role "<cluster_name>-cluster-", each Fargate profile's role
+    "<iam_role_name>-"; terraform-aws-vpc 5.21.0: the flow-log role "<its name>-")."""
+    eks = resolve(config, eks_module(config))
     assert eks.get("iam_role_use_name_prefix", True) is not False  # the module's default
-    longest = "a" * (IAM_NAME_PREFIX_LIMIT - len(cluster_role_name_prefix("")))
-    assert pattern.fullmatch(longest), "the longest name IAM accepts is refused"
-    assert len(cluster_role_name_prefix(longest)) == IAM_NAME_PREFIX_LIMIT
-    for too_long in (longest + "b", "a" * 38):
-        assert len(cluster_role_name_prefix(too_long)) > IAM_NAME_PREFIX_LIMIT
-        assert not pattern.fullmatch(too_long), f"{len(too_long)} characters break the apply"
-    assert pattern.fullmatch(str(resolve(CONFIG, "${var.name}")))  # the default passes
+    vpc = resolve(config, vpc_module(config))
+    fargate = eks.get("fargate_profile_defaults") or {}
+    for where, body, key in (
+        ("module.eks.fargate_profile_defaults", fargate, "iam_role_name"),
+        ("module.vpc", vpc, "vpc_flow_log_iam_role_name"),
+        ("module.vpc", vpc, "vpc_flow_log_iam_policy_name"),
+    ):
+        assert key in body, f"{where} leaves {key} to the module's fixed default"
+    return {
+        "cluster role": f"{eks['cluster_name']}-cluster-",
+        "Fargate pod execution roles": f"{eks['fargate_profile_defaults']['iam_role_name']}-",
+        "VPC flow-log role": f"{vpc['vpc_flow_log_iam_role_name']}-",
+        "VPC flow-log policy": f"{vpc['vpc_flow_log_iam_policy_name']}-",
+    }
+
+
+def test_cluster_names_that_iam_ecr_or_s3_would_refuse_are_refused() -> None:
+    longest = "a" * 29
+    for name in ("snowflake-processor", "team-a-prod", "a", longest):
+        assert name_is_accepted(CONFIG, name), f"{name!r} is refused"
+        for what, prefix in iam_name_prefixes(with_variables(CONFIG, name=name)).items():
+            assert len(prefix) <= IAM_NAME_PREFIX_LIMIT, f"{what}: {prefix!r} is too long"
+    assert len(iam_name_prefixes(with_variables(CONFIG, name=longest))["cluster role"]) == 38
+    # Too long for IAM's name prefixes; capitals, "--" or a final "-" for ECR and S3.
+    for name in (longest + "b", "a" * 38, "Prod", "a--b", "team-", "1abc", "a_b"):
+        assert not name_is_accepted(CONFIG, name), f"{name!r} would break the apply"
 
 
 def test_access_entries_are_keyed_by_principal_not_by_position() -> None:
@@ -1067,7 +1678,7 @@ def test_access_entries_are_keyed_by_principal_not_by_position() -> None:
     Terraform then destroys and recreates the access entries after it."""
     entries = str(eks_module(CONFIG).get("access_entries"))
     match = re.search(
-        r"for\s+(.+?)\s+in\s+var\.cluster_admin_principal_arns\s*:\s*(.+?)\s*=>", entries
+        r"for\s+(.+?)\s+in\s+local\.cluster_admin_principal_arns\s*:\s*(.+?)\s*=>", entries
     )
     assert match, entries
     variables, key = match.group(1), match.group(2)
