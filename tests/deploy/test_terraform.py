@@ -13,6 +13,21 @@ Nothing here reaches AWS or a provider registry: ``terraform init``, ``validate`
   operator may read exactly the example's bucket and prefix and nothing else, the worker
   role has no permission at all, modules are pinned, the ECR repositories are immutable
   and scanned, and the ``helm_values`` output fits the chart (rendered with helm).
+- Both chart modes, rendered with ``helm template`` and the ``helm_values`` output as
+  terraform.tfvars.example configures the stack (operator mode; CronJob mode in the jobs
+  namespace and in each of ``cronjob_namespaces``), plus the worker Job the operator's
+  own manifest builder makes for each: every pod matches a Fargate profile and runs as a
+  ServiceAccount whose IAM role trusts exactly it, and no role trusts, nor profile
+  selects, anything no release renders.
+- Every account-wide name derives from ``var.name``; one access entry per admin, the
+  applying identity included; a new or an existing VPC, the S3 gateway and optional
+  interface endpoints, the NAT addresses as an output; destroy refuses non-empty
+  repositories and the bucket unless ``force_destroy``; README.md and
+  terraform.tfvars.example name every variable and output.
+
+Expressions python-hcl2 leaves as text (``for``, ``merge``, conditionals) are evaluated by
+tests/support/terraform_config.py from the variables (tfvars, else defaults); what only
+AWS knows stays ``${...}`` text.
 
 Each consistency check is a function that raises AssertionError; the mutation tests at
 the end feed each one a broken copy of the configuration, so every check is shown to fail
