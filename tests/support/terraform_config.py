@@ -254,8 +254,6 @@ class _Parser:
             operator = next((o for o in _OPERATORS if self.text.startswith(o, self.pos)), None)
             if operator is None or _PRECEDENCE[operator] < level:
                 return left
-            if operator == ">" and self.text.startswith("=>", self.pos - 1):
-                return left
             self.pos += len(operator)
             right = self.binary(_PRECEDENCE[operator] + 1)
             left = _Node("binary", (operator, left, right), self.span(start))
@@ -454,6 +452,7 @@ class _Evaluator:
                         return value
                 raise _Unknown
             if name == "can":
+                # Unknown stays unknown; an error (a regex that does not match) is false.
                 try:
                     self.known(arguments[0], scope)
                 except _Unknown:
