@@ -1700,3 +1700,23 @@ def test_access_entries_are_keyed_by_principal_not_by_position() -> None:
     names = [v.strip() for v in variables.split(",")]
     assert len(names) == 1, f"the loop takes the index ({variables}): keys shift on removal"
     assert key.strip() == names[0], f"keyed by {key}, not by the principal ARN"
+
+
+# -- the expression evaluator the checks rely on -----------------------------------------
+
+
+def test_the_evaluator_computes_from_variables_and_keeps_what_only_aws_knows() -> None:
+    config = with_variables(CONFIG, cronjob_namespaces=["team-a", "snowflake-processor"])
+    assert resolve(config, "${local.job_namespaces}") == ["snowflake-processor", "team-a"]
+    assert resolve(config, "${local.extra_cronjob_namespaces}") == ["team-a"]
+    assert resolve(config, '${[for n in ["a", "b"] : "${n}-x" if n != "b"]}') == ["a-x"]
+    assert resolve(config, '${{for n in ["a"] : n => {v = n}}}') == {"a": {"v": "a"}}
+    assert resolve(config, "${var.vpc_id == null ? 1 : 0}") == 1
+    assert resolve(config, '${coalesce(null, "b")}') == "b"
+    # Only known to a plan: the text stays, and so does every expression built on it.
+    assert resolve(config, "${module.eks.oidc_provider}:sub") == "${module.eks.oidc_provider}:sub"
+    assert (
+        resolve(config, "${local.account_id}") == "${data.aws_caller_identity.current.account_id}"
+    )
+    assert is_unknown(resolve(config, "${concat(local.azs, [])}"))
+    assert resolve(config, "${jsonencode({a = 1})}") == "${jsonencode({a = 1})}"
