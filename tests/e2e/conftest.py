@@ -24,9 +24,10 @@ from snowflake_devtools.cluster.locking import file_lock
 from snowflake_devtools.cluster.settings import BASE_IMAGE, cache_root
 from snowflake_devtools.cluster.sharing import ClusterLease
 from snowflake_devtools.e2e_report import REPORT_ENV
-from tests.e2e import figures, release
+from tests.e2e import figures, monitoring, release
 from tests.e2e.commands import Commands
 from tests.e2e.host_services import HostServices, host_services
+from tests.e2e.monitoring import Watching
 from tests.e2e.release import Release
 
 STATE_DIR_ENV = "SFP_CLUSTER_STATE_DIR"
@@ -68,6 +69,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     base_image.ensure_base_image(say)
     if "operator_release" in used or "project_images" in used:
         project_images.ensure_project_images(ROOT, say)
+    if "operator_release" in used or "prometheus" in used:
+        from snowflake_devtools.cluster.prometheus import ensure_prometheus_tool
+
+        ensure_prometheus_tool("prometheus", say)
     print(f"[phase] images: {time.monotonic() - images_began:.1f} s", flush=True)
     figures.record(build_seconds=round(time.monotonic() - began, 1))
 
@@ -237,16 +242,17 @@ def services(
 
 
 @pytest.fixture(scope="session")
-def operator_release(
+def installed_release(
     commands: Commands,
     services: HostServices,
     project_images: tuple[str, ...],
     kube_version: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
+) -> Iterator[tuple[Release, Path]]:
     """`helm install` of the chart, operator running; uninstalled at the end. The release
     and its namespaces are fixed (the Terraform's), so test sessions sharing the cluster
-    take turns: the lock is held until this session's release is gone."""
+    take turns: the lock is held until this session's release is gone. With the values
+    file it was installed from."""
     values = tmp_path_factory.mktemp("helm") / "values.json"
     with file_lock(cache_root() / "release.lock"):
         try:
@@ -255,6 +261,36 @@ def operator_release(
             figures.record(helm="failed")
             raise
         try:
-            yield installed
+            yield installed, values
         finally:
             release.uninstall(commands, installed.namespace, installed.jobs_namespace)
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    real_cluster: Cluster,
+    commands: Commands,
+    installed_release: tuple[Release, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Watching]:
+    """A real Prometheus scraping the release from its install on (every test that uses the
+    release starts it), with the chart's rules: what it saw goes into `prometheus` of
+    `make e2e`'s JSON line at the end of the session."""
+    installed, values = installed_release
+    began = time.monotonic()
+    workdir = tmp_path_factory.mktemp("prometheus")
+    with monitoring.prometheus_for(real_cluster, commands, installed, values, workdir) as (
+        server,
+        rendered,
+    ):
+        watching = Watching(server, rendered)
+        try:
+            yield watching
+        finally:
+            watching.record(time.monotonic() - began)
+
+
+@pytest.fixture(scope="session")
+def operator_release(installed_release: tuple[Release, Path], prometheus: Watching) -> Release:
+    """The installed release, watched by Prometheus from the first test that uses it."""
+    return installed_release[0]

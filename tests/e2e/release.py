@@ -23,6 +23,19 @@ CHART = ROOT / "charts" / "snowflake-processor"
 RELEASE = "snowflake-processor"
 CRONJOB_RELEASE = "sfp-cron"
 S3_CREDENTIALS_SECRET = "s3-emulator-credentials"  # dummy keys moto accepts; tests only
+# The chart's monitoring (monitoring.py renders it for a Prometheus beside the cluster):
+# scraped every 5 s, so a test sees a change within seconds; the two alerts whose wait is
+# a chart value wait as little as the chart allows, so the operator-down and no-poll
+# alerts fire within minutes. Every other window and `for` is the chart's default.
+MONITORING_VALUES: dict[str, Any] = {
+    "serviceMonitor": {"enabled": True, "interval": "5s", "scrapeTimeout": "4s"},
+    "prometheusRule": {
+        "enabled": True,
+        "noSuccessfulPollSeconds": 60,
+        "operatorDownFor": "30s",
+    },
+    "grafanaDashboard": {"enabled": True},
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,7 @@ def chart_values(services: HostServices, jobs_namespace: str) -> dict[str, Any]:
             "extraEnv": [*secret_env, {"name": "AWS_DEFAULT_REGION", "value": REGION}],
         },
         "worker": {"image": image_values("worker")},
+        "metrics": MONITORING_VALUES,
     }
 
 
