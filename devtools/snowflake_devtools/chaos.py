@@ -157,9 +157,13 @@ class ChaosRun:
     # -- the operator's connection, re-opened after a failed tick ---------------------
 
     def settings(self) -> SnowflakeSettings:
-        # Short timeouts: a tick must not hang for minutes while the emulator is down.
+        # Short timeouts: a tick must not hang for minutes while the emulator is down (the
+        # server's bounds stay below the client's, as the settings require).
         return self.spec.snowflake.connection_settings(
-            login_timeout_seconds=10, network_timeout_seconds=20
+            login_timeout_seconds=10,
+            lock_timeout_seconds=5,
+            statement_timeout_seconds=15,
+            network_timeout_seconds=20,
         )
 
     def open(self) -> None:

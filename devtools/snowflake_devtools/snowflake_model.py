@@ -461,7 +461,7 @@ def _truthy(value: Any) -> bool:
 def _request_id(scope: Scope) -> str:
     """The requestId the client put in the query's URL (an abort-request names it)."""
     query = parse_qs(scope.get("query_string", b"").decode())
-    return (query.get("requestId") or [""])[0]
+    return str((query.get("requestId") or [""])[0])
 
 
 def _token(scope: Scope) -> str:

@@ -130,14 +130,15 @@ class TableLocks:
         return sorted(name for name, lock in self._tables.items() if lock.holder == owner)
 
     def stats(self) -> dict[str, Any]:
-        """Per table the most statements seen waiting at once, how many took the lock, and
-        the seconds it was held (until now) and waited for."""
+        """Per table the statements waiting now and the most seen waiting at once, how many
+        took the lock, and the seconds it was held (until now) and waited for."""
         return {
             "waiters_limit": self.waiters_limit,
             "waiters_exceeded": self.waiters_exceeded,
             "timed_out": self.timed_out,
             "tables": {
                 name: {
+                    "waiting": len(lock.waiting),
                     "most_waiting": lock.most_waiting,
                     "acquired": lock.acquired,
                     "held_seconds": round(lock.held_until_now(), 4),

@@ -22,7 +22,7 @@ from snowflake.connector import errors as sf_errors
 from snowflake_devtools.processes import ServerProcess
 from snowflake_worker.connection import connect
 from snowflake_worker.identifiers import TableRef
-from snowflake_worker.queue import QueueClient, Status, dead_lettered
+from snowflake_worker.queue import QueueClient, Status, completed, dead_lettered
 from snowflake_worker.queue_sql import statements_for
 from snowflake_worker.snowflake_settings import SnowflakeSettings
 from tests.support.polling import wait_for
@@ -53,7 +53,9 @@ def lock_figures(port: int, table: TableRef) -> dict[str, Any]:
 def test_a_declared_primary_key_does_not_stop_duplicate_ids(queue: QueueClient) -> None:
     """001 declares id PRIMARY KEY; Snowflake stores duplicates anyway (fakesnow refused).
     The queue's enqueue therefore merges on id: it adds only the ids that are not there,
-    however many rows already carry one, and claims hand out the rows that are there."""
+    however many rows already carry one. A claim stamps every row of an id but hands the
+    id out once, and one outcome settles all its rows: the write-back joins each row to
+    exactly one outcome (no multi-joined row, so no ERROR_ON_NONDETERMINISTIC_UPDATE)."""
     for _ in range(2):
         query(queue._connection, f"INSERT INTO {queue.table.sql} (id) SELECT 'twice'")
     assert [r["id"] for r in fetch_rows(queue)] == ["twice", "twice"]  # the model
@@ -61,7 +63,10 @@ def test_a_declared_primary_key_does_not_stop_duplicate_ids(queue: QueueClient) 
     assert [r["id"] for r in fetch_rows(queue)] == ["new", "twice", "twice"]
     assert queue.counts(max_attempts=3).pending == 3
     claimed = queue.claim(10, max_attempts=3, processor_id="w")
-    assert sorted(e.id for e in claimed) == ["new", "twice", "twice"]
+    assert sorted(e.id for e in claimed) == ["new", "twice"]
+    landed = queue.apply_outcomes([completed(e) for e in claimed], "w")
+    assert sorted(o.entry_id for o in landed) == ["new", "twice"]  # counted once each
+    assert [r["status"] for r in fetch_rows(queue)] == ["completed"] * 3
 
 
 def test_a_string_longer_than_its_column_is_refused(queue: QueueClient) -> None:
@@ -290,6 +295,8 @@ def test_claims_commit_for_a_user_whose_sessions_default_to_no_autocommit(
         auth="emulator",
         host="127.0.0.1",
         port=snowflake_server.port,
+        lock_timeout_seconds=10,
+        statement_timeout_seconds=20,
         network_timeout_seconds=30,
     )
     worker = QueueClient(connect(settings), table)

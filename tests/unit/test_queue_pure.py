@@ -20,11 +20,11 @@ from snowflake_worker.queue import (
     _json_chunks,
     completed,
     dead_lettered,
-    is_transient_snowflake_error,
     landed_outcomes,
     released,
 )
 from snowflake_worker.queue_records import QueueCounts
+from snowflake_worker.snowflake_errors import is_transient as is_transient_snowflake_error
 
 ENTRY = ClaimedEntry(id="e-1", data='{"a": 1}', retry_count=2, claim_token="tok-abc")
 

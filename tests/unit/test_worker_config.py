@@ -323,7 +323,7 @@ def test_workload_identity_params() -> None:
     assert params["warehouse"] == "WH"
     assert "user" not in params
     assert "host" not in params
-    assert params["session_parameters"] == {"QUERY_TAG": "snowflake-processor"}
+    assert params["session_parameters"]["QUERY_TAG"] == "snowflake-processor"
 
 
 @pytest.mark.usefixtures("no_sfp_env")
@@ -366,7 +366,7 @@ def test_emulator_params_use_plain_http() -> None:
     assert params["port"] == 8123
     assert params["user"] == "local"
     assert "authenticator" not in params
-    assert params["session_parameters"] == {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
+    assert params["session_parameters"]["CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED"] is False
 
 
 @pytest.mark.usefixtures("no_sfp_env")

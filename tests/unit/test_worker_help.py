@@ -53,11 +53,12 @@ def test_help_lists_every_variable_with_its_default(worker_help: str) -> None:
         (line,) = [line for line in lines if line.startswith(f"  {variable} (")]
         if field.is_required():
             assert line == f"  {variable} (required)"
-        elif field.default is None:
+        elif field.default is None and not (field.json_schema_extra or {}).get("default_text"):
             assert line == f"  {variable} (none)"
     assert "  SFP_CONCURRENCY (32)" in lines
     assert "  SFP_SNOWFLAKE_AUTH (workload_identity)" in lines
     assert "  SFP_PROCESSOR_ID (host name)" in lines
+    assert "  SFP_SNOWFLAKE_NETWORK_TIMEOUT_SECONDS (statement timeout + 30)" in lines
     assert "exit codes: 0 drained" in worker_help
 
 

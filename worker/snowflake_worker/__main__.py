@@ -31,8 +31,10 @@ is claimed (docs/worker-environment.md explains them at length):
 """
 EXIT_CODES = """\
 exit codes: 0 drained (queue empty, entry budget or deadline reached) or stopped by
-SIGTERM after finishing or releasing every entry it held; 1 fatal at run time (Snowflake or
-the service unreachable, login refused); 2 invalid configuration or certificates.
+SIGTERM or by a queue table that stayed locked through every retry of a claim, after
+finishing or releasing every entry it held; 1 fatal at run time (Snowflake or the service
+unreachable, login refused, an outcome that could not be written back); 2 invalid
+configuration or certificates.
 """
 
 

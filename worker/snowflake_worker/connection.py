@@ -18,6 +18,24 @@ from .snowflake_settings import AuthMode, SnowflakeSettings
 SESSION_OPTIONS: dict[str, Any] = {"paramstyle": "qmark", "autocommit": True, "timezone": "UTC"}
 
 
+def session_parameters(settings: SnowflakeSettings) -> dict[str, Any]:
+    """The session parameters every login sets (pure).
+
+    - LOCK_TIMEOUT and STATEMENT_TIMEOUT_IN_SECONDS bound a statement's wait on the
+      server, which ends it with an error the queue client retries (000625, 000630);
+      the connector's own timer (network_timeout, longer) is only the last resort.
+    - ABORT_DETACHED_QUERY: a statement whose session lost its connection is aborted
+      (Snowflake: within 5 minutes) instead of running on, so a claim retried on a new
+      session does not race one still waiting for the lock under the old.
+    """
+    return {
+        "QUERY_TAG": settings.query_tag,
+        "LOCK_TIMEOUT": settings.lock_timeout_seconds,
+        "STATEMENT_TIMEOUT_IN_SECONDS": settings.statement_timeout_seconds,
+        "ABORT_DETACHED_QUERY": True,
+    }
+
+
 def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
     """Keyword arguments for snowflake.connector.connect (pure: no I/O, no secrets logged)."""
     params: dict[str, Any] = {
@@ -26,8 +44,8 @@ def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
         "database": settings.database,
         "schema": settings.schema_name,
         "login_timeout": settings.login_timeout_seconds,
-        "network_timeout": settings.network_timeout_seconds,
-        "session_parameters": {"QUERY_TAG": settings.query_tag},
+        "network_timeout": settings.client_timeout_seconds,
+        "session_parameters": session_parameters(settings),
         "application": "snowflake-processor",
     }
     for key in ("user", "role", "warehouse", "host", "port"):
@@ -50,7 +68,7 @@ def connection_params(settings: SnowflakeSettings) -> dict[str, Any]:
         params["password"] = settings.password.get_secret_value()
     else:  # emulator: any credentials, plain HTTP, no telemetry, fail fast
         params.update(user=settings.user or "local", password="local", protocol="http")  # noqa: S106
-        params["session_parameters"] = {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
+        params["session_parameters"]["CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED"] = False
     if settings.auth is not AuthMode.EMULATOR and settings.protocol != "https":
         params["protocol"] = settings.protocol
     return params

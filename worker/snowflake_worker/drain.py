@@ -11,7 +11,8 @@ per ``flush_seconds`` however fast it goes. The next claim starts while the inbo
 holds a few claims' time of work (the low-water mark), so the callers never wait for it,
 even when it waits behind a write-back on the one thread or for the table's lock.
 
-Stopping (SIGTERM, the deadline, or a fatal error) ends claiming at once; entries not yet
+Stopping (SIGTERM, the deadline, a fatal error, or a queue table that stayed locked through
+every retry of a claim) ends claiming at once; entries not yet
 started are released; calls in flight get ``grace_seconds``, after which they are cut
 off and their entries released too. Every entry the worker holds is thus written back
 or released before it exits.
@@ -52,6 +53,7 @@ from .retry_after import honour_retry_after, retry_after_seconds
 from .service_call import Answer, call_service
 from .service_request import ServiceRequest
 from .settings import WorkerSettings
+from .snowflake_errors import ended_while_waiting
 
 log = logging.getLogger("snowflake_worker")
 # While waiting for new entries (SFP_IDLE_WAIT_SECONDS), one claim this often: a warm
@@ -376,7 +378,14 @@ class Drainer:
                 finished = await self._claim_loop()
             except Exception as exc:
                 finished = None
-                self._fail_fatally(f"claiming from Snowflake failed: {one_line(exc)}")
+                if ended_while_waiting(exc):  # every retry waited out its bound: not a fault
+                    log.warning(
+                        "the queue table stayed locked: claiming no more",
+                        extra={"error": one_line(exc)},
+                    )
+                    self.request_stop("table_busy")
+                else:
+                    self._fail_fatally(f"claiming from Snowflake failed: {one_line(exc)}")
             if finished is not None and not self._stopping.is_set():  # a stop's reason wins
                 self._stop_reason = finished
             for _ in callers:

@@ -11,6 +11,7 @@ read through COALESCE: rows a legacy writer adds after a migration may hold NULL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections import Counter
@@ -30,6 +31,7 @@ from tenacity import (
 from .identifiers import TableRef
 from .queue_records import DeadLetter, LeaseRecovery, QueueCounts, TableSignature
 from .queue_sql import statements_for
+from .snowflake_errors import is_session_lost, worth_retrying
 
 # Keep one statement's JSON bind well under Snowflake's ~1 MB guidance for a statement's
 # text and binds. The bind is sent as it is counted here: nothing escapes it into SQL text.
@@ -37,8 +39,6 @@ MAX_BIND_BYTES = 512 * 1024
 ERROR_MESSAGE_LIMIT = 1000  # the column's width
 
 T = TypeVar("T")
-
-_LOCK_WAITERS_EXCEEDED = 625  # "number of waiters for this lock exceeds the 20 statements limit"
 
 
 class Status(StrEnum):
@@ -155,25 +155,24 @@ def landed_outcomes(
     return list(reversed(landed))[:changed]
 
 
-def is_transient_snowflake_error(exc: BaseException) -> bool:
-    """Lock-queue overflow (000625) and lost connections are worth another try."""
-    from snowflake.connector import errors as sf_errors
-
-    if isinstance(exc, sf_errors.Error) and exc.errno == _LOCK_WAITERS_EXCEEDED:
-        return True
-    if isinstance(exc, sf_errors.OperationalError | sf_errors.InterfaceError):
-        return True
-    text = str(exc)
-    # The emulator reports write-write conflicts where Snowflake would queue on the lock.
-    return "Conflict on update" in text
+def distinct_outcomes(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """One outcome per (entry, claim token), the last one recorded, in the order of first
+    appearance: two for the same row would make the write-back join its row twice (a
+    nondeterministic UPDATE, an error under ERROR_ON_NONDETERMINISTIC_UPDATE, and a changed
+    count that no longer matches the outcomes)."""
+    last: dict[tuple[str, str], Outcome] = {}
+    for outcome in outcomes:
+        last[(outcome.entry_id, outcome.claim_token)] = outcome
+    return list(last.values())
 
 
-_SESSION_GONE = frozenset({290401, 390111, 390112, 390114})  # 401, session expired/unknown
-
-
-def is_session_lost(exc: BaseException) -> bool:
-    """The server no longer knows this session (expired, or the server restarted)."""
-    return getattr(exc, "errno", None) in _SESSION_GONE
+def distinct_entries(entries: Iterable[ClaimedEntry]) -> list[ClaimedEntry]:
+    """One entry per id: rows a legacy writer added twice under one id (no primary key is
+    enforced) are claimed together under one token, and one write-back settles both."""
+    seen: dict[str, ClaimedEntry] = {}
+    for entry in entries:
+        seen.setdefault(entry.id, entry)
+    return list(seen.values())
 
 
 class QueueClient:
@@ -199,12 +198,7 @@ class QueueClient:
         self.statements: Counter[str] = Counter()
         self.reconnects = 0
 
-        def worth_retrying(exc: BaseException) -> bool:
-            lost = reconnect is not None and is_session_lost(exc)
-            return lost or is_transient_snowflake_error(exc)
-
         self._retrying = Retrying(
-            retry=retry_if_exception(worth_retrying),
             wait=wait_random_exponential(multiplier=0.2, max=retry_max_wait),
             stop=stop_after_attempt(retry_attempts),
             reraise=True,
@@ -226,6 +220,9 @@ class QueueClient:
 
         def attempt() -> Any:
             if self._session_lost and self._reconnect is not None:
+                # Closing ends whatever the old session still runs, if the server knows it.
+                with contextlib.suppress(Exception):
+                    self._connection.close()
                 self._connection = self._reconnect()
                 self._session_lost = False
                 self.reconnects += 1
@@ -240,7 +237,13 @@ class QueueClient:
             finally:
                 cursor.close()
 
-        return self._retrying(attempt)
+        can_reconnect = self._reconnect is not None
+        retrying = self._retrying.copy(
+            retry=retry_if_exception(
+                lambda exc: worth_retrying(kind, exc, can_reconnect=can_reconnect)
+            )
+        )
+        return retrying(attempt)
 
     @property
     def statement_count(self) -> int:
@@ -267,7 +270,9 @@ class QueueClient:
         if not stamped and not retried:  # a retry's 0 may follow a lost success: read back
             return []
         rows = self._execute("claim_select", {"token": token}, fetch=True)
-        return [ClaimedEntry(str(row[0]), row[1], int(row[2] or 0), token) for row in rows]
+        return distinct_entries(
+            ClaimedEntry(str(row[0]), row[1], int(row[2] or 0), token) for row in rows
+        )
 
     def write_back(self, outcomes: Sequence[Outcome]) -> int:
         """Apply outcomes in as few statements as the bind limit allows; returns rows changed.
@@ -275,7 +280,7 @@ class QueueClient:
         Rows whose token no longer matches (lease recovered, entry re-claimed) are skipped.
         """
         changed = 0
-        for batch, chunk in _json_batches(list(outcomes), Outcome.as_json):
+        for batch, chunk in _json_batches(distinct_outcomes(outcomes), Outcome.as_json):
             changed += int(self._execute(write_back_kind(batch), {"outcomes": chunk}) or 0)
         return changed
 
@@ -284,13 +289,13 @@ class QueueClient:
 
         Each statement's changed-row count is compared with its outcomes: equal (nearly
         always) means all landed, at no extra cost. Fewer (a lease recovered under this
-        worker, or a retried statement whose first try had landed) costs one SELECT of
-        those rows, read by :func:`landed_outcomes`.
+        worker, or a retried statement whose first try had landed) or more (an id a legacy
+        writer added twice) costs one SELECT of those rows, read by :func:`landed_outcomes`.
         """
         landed: list[Outcome] = []
-        for batch, chunk in _json_batches(list(outcomes), Outcome.as_json):
+        for batch, chunk in _json_batches(distinct_outcomes(outcomes), Outcome.as_json):
             changed = int(self._execute(write_back_kind(batch), {"outcomes": chunk}) or 0)
-            if changed >= len(batch):
+            if changed == len(batch):
                 landed += batch
                 continue
             ids = json.dumps(sorted({o.entry_id for o in batch}))

@@ -53,8 +53,10 @@ CLAIM_SELECT = (
     "WHERE claim_token = %(token)s AND status = 'processing' ORDER BY created_at, id"
 )
 # One statement per batch of outcomes (a JSON array), each row guarded by its claim token.
+# The target has an alias (q), as Snowflake's documentation writes joined UPDATEs: the
+# table's own name would make four-part column names ("DB"."SCHEMA"."TABLE".id).
 _WRITE_BACK_SET = (
-    "UPDATE {table} SET status = s.status, "
+    "UPDATE {table} q SET status = s.status, "
     "completed_at = IFF(s.status = 'completed', SYSDATE(), NULL), "
     "failed_at = IFF(s.status = 'failed', SYSDATE(), NULL), "
     "error_message = IFF(s.error IS NULL, error_message, s.error), "
@@ -68,14 +70,12 @@ _OUTCOME_FIELDS = (
     "f.value:retry_inc::INTEGER AS retry_inc, f.value:delay::INTEGER AS delay"
 )
 _OUTCOMES = "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(outcomes)s))) f) s "
-_WRITE_BACK_GUARD = (
-    "WHERE {table}.id = s.id AND {table}.claim_token = s.token AND {table}.status = 'processing'"
-)
+_WRITE_BACK_GUARD = "WHERE q.id = s.id AND q.claim_token = s.token AND q.status = 'processing'"
 WRITE_BACK = f"{_WRITE_BACK_SET} FROM ({_OUTCOME_FIELDS} {_OUTCOMES}{_WRITE_BACK_GUARD}"
 # The same, also keeping the service's answer of completed rows in `result` (sql/005): only
 # for outcomes that carry one, so a table without the column never sees this statement.
 WRITE_BACK_RESULT = (
-    f"{_WRITE_BACK_SET}, result = IFF(s.status = 'completed', s.answer, {{table}}.result) "
+    f"{_WRITE_BACK_SET}, result = IFF(s.status = 'completed', s.answer, q.result) "
     f"FROM ({_OUTCOME_FIELDS}, f.value:result::STRING AS answer {_OUTCOMES}{_WRITE_BACK_GUARD}"
 )
 # Whether the table has the result column (a worker that stores answers checks at start).

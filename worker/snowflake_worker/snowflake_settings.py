@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .errors import ConfigError
 from .identifiers import SnowflakeIdentifier, TableRef
 
+# How much longer than the server's statement bound the connector waits by default: time
+# for the server's answer (a cancelled statement's error) to arrive.
+CLIENT_MARGIN_SECONDS = 30
+
 
 class AuthMode(StrEnum):
     WORKLOAD_IDENTITY = "workload_identity"  # the pod's IAM role (IRSA), no stored secret
@@ -74,8 +78,30 @@ class SnowflakeSettings(BaseSettings):
         default="https", description="https, except for a test endpoint that serves http"
     )
     login_timeout_seconds: int = Field(default=60, gt=0, description="how long logging in may take")
-    network_timeout_seconds: int = Field(
-        default=120, gt=0, description="how long one request to Snowflake may take"
+    # Waits for the table's lock are bounded on the server, each statement by these two
+    # session parameters, so a long lock holder (a purge, a migration's backfill) ends a
+    # wait with an error the worker retries; the client's own timer (network timeout) is
+    # set longer, since a statement it cancels fails with an error nobody retries.
+    lock_timeout_seconds: int = Field(
+        default=60,
+        gt=0,
+        description="how long a claim or write-back waits for the queue table's lock before "
+        "Snowflake ends the wait (LOCK_TIMEOUT of the session); the statement is then retried",
+    )
+    statement_timeout_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="how long one statement may take, its wait for the lock included, before "
+        "Snowflake cancels it (STATEMENT_TIMEOUT_IN_SECONDS of the session); more than "
+        "SFP_SNOWFLAKE_LOCK_TIMEOUT_SECONDS",
+    )
+    network_timeout_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="how long the connector waits for one request, a statement's answer "
+        "included, before it cancels it; more than SFP_SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS, so "
+        "the server's bound always ends a statement first",
+        json_schema_extra={"default_text": f"statement timeout + {CLIENT_MARGIN_SECONDS}"},
     )
     query_tag: str = Field(
         default="snowflake-processor",
@@ -93,7 +119,25 @@ class SnowflakeSettings(BaseSettings):
             raise ValueError(f"auth {self.auth.value} needs SFP_SNOWFLAKE_USER")
         if self.auth is AuthMode.EMULATOR and (self.host is None or self.port is None):
             raise ValueError("auth emulator needs SFP_SNOWFLAKE_HOST and SFP_SNOWFLAKE_PORT")
+        if self.statement_timeout_seconds <= self.lock_timeout_seconds:
+            raise ValueError(
+                "SFP_SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS must be more than "
+                "SFP_SNOWFLAKE_LOCK_TIMEOUT_SECONDS: a statement waits for the lock, then runs"
+            )
+        if self.client_timeout_seconds <= self.statement_timeout_seconds:
+            raise ValueError(
+                "SFP_SNOWFLAKE_NETWORK_TIMEOUT_SECONDS must be more than "
+                "SFP_SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS: the connector would cancel a statement "
+                "Snowflake still bounds, with an error that is not retried"
+            )
         return self
+
+    @property
+    def client_timeout_seconds(self) -> int:
+        """The connector's network timeout: its timer for each statement."""
+        if self.network_timeout_seconds is not None:
+            return self.network_timeout_seconds
+        return self.statement_timeout_seconds + CLIENT_MARGIN_SECONDS
 
     @property
     def table_ref(self) -> TableRef:
