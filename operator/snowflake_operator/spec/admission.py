@@ -21,6 +21,7 @@ from snowflake_worker.validation_errors import spec_location, validation_problem
 from .fields import known_fields_only
 from .model import ProcessorSpec
 from .reference_policy import ReferencePolicy, refusals
+from .stored_spec import with_billed_sizes
 from .table_claims import TableClaim, earlier_claim
 
 INVALID_SPEC, NOT_ALLOWED, DUPLICATE_TABLE = "InvalidSpec", "NotAllowed", "DuplicateTable"
@@ -46,8 +47,9 @@ def admit(
     claims: Iterable[TableClaim],
 ) -> Admitted | Refusal:
     """The validated spec (with the fields it left out), or why the resource is refused
-    (the first reason found)."""
-    known, unknown = known_fields_only(raw_spec, ProcessorSpec)
+    (the first reason found). A size only an earlier release accepted is read as the size
+    it was billed as (spec/stored_spec.py), never refused."""
+    known, unknown = known_fields_only(with_billed_sizes(raw_spec), ProcessorSpec)
     try:
         spec = ProcessorSpec.model_validate(known)
     except ValidationError as exc:
