@@ -6,6 +6,7 @@ against the queue table in the Snowflake emulator; and the real kubectl running 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -320,3 +321,26 @@ def test_the_login_secret_comes_from_the_cluster_and_is_never_printed(
     )  # fmt: skip
     assert own.returncode == 0, own.stderr
     assert kube_api.count(action="fetch", resource="secrets") == 0
+
+
+def test_kubectl_cluster_flag_picks_the_kubeconfig_cluster_with_the_context_user(
+    orders: QueueClient, kube_api: KubeApi, tmp_path: Path
+) -> None:
+    """--cluster: the named kubeconfig cluster, with the current context's user and
+    namespace, as kubectl does; the context's own cluster is not asked."""
+    config = json.loads(write_kubeconfig(tmp_path / "two", closed_port(), NAMESPACE).read_text())
+    config["clusters"].append({"name": "live", "cluster": {"server": kube_api.url}})
+    config["users"][0]["user"]["token"] = "context-user-token"
+    (tmp_path / "two").write_text(json.dumps(config))
+    kubeconfig = ["--kubeconfig", str(tmp_path / "two")]
+    kube_api.reset_requests()
+    status = ok_json(run_cli("status", "orders", "-o", "json", "--cluster", "live", *kubeconfig))
+    assert status["processor"]["name"] == "orders"  # the context's namespace: no -n
+    (request,) = kube_api.requests(action="fetch", resource=PLURAL)
+    assert request["identity"] == {"Authorization": "Bearer context-user-token"}
+    unreachable = run_cli("status", "orders", *kubeconfig)  # the context's own cluster
+    assert unreachable.returncode == 1 and "is unreachable" in unreachable.stderr
+    refused(
+        run_cli("status", "orders", "--cluster", "nope", *kubeconfig),
+        "--cluster nope: no such cluster in the kubeconfig",
+    )

@@ -7,13 +7,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client, config
+from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from snowflake_worker.errors import ConfigError, one_line
 
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
+# The context that --cluster makes (never written to a file): a name no kubeconfig uses.
+OVERRIDE_CONTEXT = "snowflake-processor/--cluster"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -28,6 +32,7 @@ class KubectlOverrides:
     impersonate_group: str | None = None
     certificate_authority: Path | None = None
     insecure_skip_tls_verify: bool = False
+    cluster: str | None = None  # a kubeconfig cluster, in place of the context's
 
 
 NO_OVERRIDES = KubectlOverrides()
@@ -98,17 +103,51 @@ def _base_configuration(
             "(as for kubectl)"
         )
     try:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=config_file, context=context, client_configuration=configuration
-        )
         contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=config_file
         )
+        chosen = (
+            next((c for c in contexts if c.get("name") == context), None) if context else active
+        )
+        if overrides.cluster is None:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=config_file, context=context, client_configuration=configuration
+            )
+        else:
+            _load_with_cluster(config_file, chosen, overrides.cluster, configuration)
     except ConfigException as exc:
         raise ConfigError(f"kubeconfig: {one_line(exc)}") from None
-    chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
     namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
     return configuration, str(namespace)
+
+
+def _load_with_cluster(
+    config_file: str | None,
+    chosen: dict[str, Any] | None,
+    cluster: str,
+    configuration: client.Configuration,
+) -> None:
+    """kubectl --cluster: the chosen context's user and the named cluster. The merged
+    kubeconfig (every $KUBECONFIG file, as kubectl merges them) gets one more context, made
+    of the two, which the client then loads; no file is written."""
+    merged = kube_config.KubeConfigMerger(  # type: ignore[no-untyped-call]
+        config_file or os.environ.get("KUBECONFIG") or str(DEFAULT_KUBECONFIG.expanduser())
+    ).config
+    # Merged entries are ConfigNodes (they remember their file, for relative paths).
+    if cluster not in {node["name"] for node in merged.value["clusters"]}:
+        raise ConfigError(f"--cluster {cluster}: no such cluster in the kubeconfig")
+    if chosen is None:
+        raise ConfigError(
+            "kubeconfig: no context to take the user from (--context or current-context)"
+        )
+    user = (chosen.get("context") or {}).get("user")
+    merged.value["contexts"].append(
+        {"name": OVERRIDE_CONTEXT, "context": {"cluster": cluster, "user": user}}
+    )
+    loader = kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
+        config_dict=merged, active_context=OVERRIDE_CONTEXT
+    )
+    loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
 
 
 def _default_kubeconfig_exists() -> bool:

@@ -61,6 +61,7 @@ def kubectl_overrides(args: argparse.Namespace) -> KubectlOverrides:
         impersonate_group=getattr(args, "impersonate_group", None),
         certificate_authority=getattr(args, "certificate_authority", None),
         insecure_skip_tls_verify=bool(getattr(args, "insecure_skip_tls_verify", False)),
+        cluster=getattr(args, "cluster", None),
     )
 
 

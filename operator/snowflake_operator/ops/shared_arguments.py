@@ -97,6 +97,7 @@ KUBECTL_GLOBAL_FLAGS = {
     "--as-group": "impersonate_group",
     "--certificate-authority": "certificate_authority",
     "--insecure-skip-tls-verify": "insecure_skip_tls_verify",
+    "--cluster": "cluster",
 }
 
 
@@ -109,6 +110,11 @@ def _add_kubectl_global_flags(parser: argparse.ArgumentParser) -> None:
         ),
     )
     kubectl.add_argument("--server", metavar="URL", help="the Kubernetes API server's address")
+    kubectl.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="the kubeconfig cluster to use, with the context's user and namespace",
+    )
     kubectl.add_argument(
         "--token", metavar="TOKEN", help="bearer token for the API server (never printed)"
     )
