@@ -24,8 +24,12 @@ import pytest
 import yaml
 
 from snowflake_operator.daemon.operator_command import add_operator_arguments, election_timing
+from snowflake_operator.spec.admission import Admitted, admit
 from snowflake_operator.spec.fargate_sizes import fargate_size_allowed
 from snowflake_operator.spec.operator_settings import OperatorSettings
+from snowflake_operator.spec.resource import PRINTER_COLUMNS
+from snowflake_operator.spec.table_claims import TableClaim
+from tests.deploy.test_crd import describe, schema_errors
 from tests.support.deploy_tools import checkov_report as shared_checkov_report
 from tests.support.deploy_tools import passed_checks, tool, tool_env
 
@@ -951,10 +955,49 @@ def render_notes(tmp_path: Path, *extra: str) -> str:
 def test_notes_say_how_to_check_it_worked(value_set: str, tmp_path: Path) -> None:
     notes = render_notes(tmp_path, *VALUE_SETS[value_set])
     assert f"kubectl get pods -n {RELEASE_NAMESPACE}" in notes
-    assert "kubectl apply -f examples/processor-workload-identity.yaml" in notes
     assert f"kubectl get sfp -n {JOBS_NAMESPACE}" in notes
     assert "helm upgrade also upgrades the CRD" in notes
     assert f"kubectl get lease snowflake-processor-operator -n {RELEASE_NAMESPACE}" in notes
+
+
+def notes_manifest(notes: str) -> Manifest:
+    """The SnowflakeProcessor the NOTES tell users to paste (a shell here-document)."""
+    found = re.search(r"^kubectl apply -f - <<'EOF'\n(.*?)^EOF$", notes, re.DOTALL | re.MULTILINE)
+    assert found, "the NOTES hold no `kubectl apply -f - <<'EOF'` ... `EOF` block at column 0"
+    return yaml.safe_load(found.group(1))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_notes_hold_all_a_packaged_install_needs(
+    value_set: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chart installed from an OCI registry has no examples/: the NOTES' resource is
+    inline, valid against the CRD and admitted by the operator the same values install."""
+    notes = render_notes(tmp_path, *VALUE_SETS[value_set])
+    assert "examples/" not in notes
+    resource = notes_manifest(notes)
+    assert resource["metadata"]["namespace"] == JOBS_NAMESPACE
+    errors = schema_errors(resource)
+    assert errors == [], describe(errors)
+    docs = render(*VALUE_SETS[value_set])
+    assert JOBS_NAMESPACE in watched_namespaces(docs)
+    settings = operator_settings(docs, monkeypatch)
+    claim = TableClaim("", JOBS_NAMESPACE, resource["metadata"]["name"])
+    verdict = admit(resource["spec"], settings.reference_policy(), claim, [])
+    assert isinstance(verdict, Admitted), verdict
+
+
+def test_notes_show_the_columns_kubectl_get_sfp_prints(tmp_path: Path) -> None:
+    header = "   ".join(["NAME", *(c.name.upper() for c in PRINTER_COLUMNS if c.priority == 0)])
+    assert f"\n   {header}\n" in render_notes(tmp_path)
+
+
+def test_notes_name_the_secrets_the_operator_allows(tmp_path: Path) -> None:
+    (tmp_path / "default").mkdir()
+    (tmp_path / "listed").mkdir()
+    assert "lists it (now empty)" in render_notes(tmp_path / "default")
+    notes = render_notes(tmp_path / "listed", "--set", "allowed.secrets={team-a-.*,mtls}")
+    assert "lists it (now: team-a-.*, mtls)" in notes
 
 
 # --- checkov ---------------------------------------------------------------------------------
@@ -989,7 +1032,8 @@ def test_install_guide_has_the_commands_the_chart_expects() -> None:
     assert "kubectl label crd snowflakeprocessors.snowflake-processor.dev" in guide  # adoption
     assert "## Before Helm: Terraform" in guide
     assert "terraform/eks/README.md" in guide
-    assert re.search(r"NAME +BACKLOG +ACTIVE +FAILED +READY +AGE", guide)  # kubectl get sfp
+    columns = [c.name.upper() for c in PRINTER_COLUMNS if c.priority == 0]
+    assert re.search(" +".join(["NAME", *columns]), guide)  # kubectl get sfp
     assert re.search(r"READY +STATUS.*\n.*1/1 +Running", guide)  # kubectl get pods
     for example in re.findall(r"examples/[\w-]+\.yaml", guide):
         assert (ROOT / example).exists(), example
