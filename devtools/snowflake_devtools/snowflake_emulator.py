@@ -95,6 +95,7 @@ def model_options(args: argparse.Namespace) -> ModelOptions | None:
         enforce_varchar_lengths=not args.no_length_checks,
         lock_waiters_limit=None if args.no_table_locks else args.lock_waiters,
         lock_hold_seconds=args.lock_hold_ms / 1000,
+        in_progress_seconds=args.in_progress_seconds,
         user_defaults=defaults,
     )
 
@@ -130,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="the least time each UPDATE/DELETE/MERGE holds its table's lock, its own "
         "execution included (0; Snowflake: about 200-500)",
+    )
+    parser.add_argument(
+        "--in-progress-seconds",
+        type=float,
+        default=45.0,
+        help="how long a statement's request is held before the answer is \"query in "
+        "progress\" and the client polls for the result (45, about Snowflake's)",
     )
     parser.add_argument(
         "--user-default",

@@ -16,6 +16,11 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   each such statement holds the lock at least that long, its own execution included (on
   Snowflake about 0.2-0.5 s; fakesnow takes milliseconds), and answers only then; SELECTs
   and INSERTs never wait for it.
+- A statement still running after ``in_progress_seconds`` (Snowflake: about 45 s) is
+  answered "query in progress" (333333) with a URL the client polls for its result, as
+  Snowflake does, so a statement may wait for the lock for minutes without the client's
+  socket timing out (60 s) and resending it; a resent request (same requestId) joins the
+  statement it repeats instead of running it twice.
 - A client's cancel (``/queries/v1/abort-request``, what the connector sends when its own
   timer for a statement fires: network_timeout, or execute's timeout) ends a statement still
   waiting for the lock with 000604 "SQL execution canceled", as Snowflake does; fakesnow
@@ -28,8 +33,8 @@ model makes it behave as Snowflake documents, for every client of the emulator p
 - A bind in a SHOW or DDL statement is a syntax error (001003), as the server answers it;
   fakesnow runs the statement.
 
-``GET /model/stats`` answers what it saw, as JSON: the lock figures per table and counts of
-statements refused. ``GET /model/queries`` lists the text of the latest statements as they
+``GET /model/stats`` answers what it saw, as JSON: the lock figures per table, counts of
+statements refused, and how many answers were "query in progress". ``GET /model/queries`` lists the text of the latest statements as they
 arrived (QUERY_HISTORY's QUERY_TEXT: what anyone who can see the history reads).
 Statements the model itself runs (length probes) are not counted by clients, and only the
 emulator pays for them.
@@ -66,6 +71,8 @@ SNOWFLAKE_LOCK_TIMEOUT_SECONDS = 43_200.0
 SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS = 172_800.0  # also what 0 means
 _LOGIN = "/session/v1/login-request"
 _QUERY = "/queries/v1/query-request"
+_RESULT_PREFIX, _RESULT_SUFFIX = "/queries/", "/result"  # GET /queries/<id>/result
+QUERY_IN_PROGRESS = "333333"
 _ABORT = "/queries/v1/abort-request"
 _SESSION = "/session"
 _STATS = "/model/stats"
@@ -82,6 +89,7 @@ class ModelOptions:
     enforce_varchar_lengths: bool = True
     lock_waiters_limit: int | None = SNOWFLAKE_WAITERS_LIMIT  # None: no table locks
     lock_hold_seconds: float = 0.0  # the least time each locking statement holds the lock
+    in_progress_seconds: float = 45.0  # then "query in progress": the client polls
     user_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -126,6 +134,10 @@ class SnowflakeModel:
         # abort-request can end the wait; and the ids it ended.
         self._waiting: dict[str, asyncio.Task[None]] = {}
         self._aborted: set[str] = set()
+        # Statements not answered yet, by request id (also their query id): a poll of
+        # their result, or the client resending the request, waits for them.
+        self._running: dict[str, asyncio.Task[_Response]] = {}
+        self.in_progress_answers = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -139,7 +151,10 @@ class SnowflakeModel:
         elif path == _LOGIN:
             await _send(send, await self._login(scope, await _read_body(receive)))
         elif path == _QUERY:
-            await _send(send, await self._query(scope, await _read_body(receive)))
+            await _send(send, await self._statement(scope, await _read_body(receive)))
+        elif path.startswith(_RESULT_PREFIX) and path.endswith(_RESULT_SUFFIX):
+            query_id = path[len(_RESULT_PREFIX) : -len(_RESULT_SUFFIX)]
+            await _send(send, await self._result(query_id))
         elif path == _ABORT:
             self._abort(scope, await _read_body(receive))
             await _send(send, _json_response({"data": None, "success": True}))
@@ -151,7 +166,7 @@ class SnowflakeModel:
 
     def stats(self) -> dict[str, Any]:
         locks = self.locks.stats() if self.locks is not None else None
-        return {"locks": locks, **self.refused}
+        return {"locks": locks, **self.refused, "in_progress_answers": self.in_progress_answers}
 
     # -- login: a user's defaults for session parameters ------------------------------------
 
@@ -169,6 +184,43 @@ class SnowflakeModel:
                 session.set(str(name).upper(), value)
             self._session_state[token] = session
         return response
+
+    # -- long statements: "query in progress", then the client polls ----------------------
+
+    async def _statement(self, scope: Scope, raw: bytes) -> _Response:
+        request_id = _request_id(scope)
+        if not request_id:
+            return await self._query(scope, raw)
+        running = self._running.get(request_id)
+        if running is None:  # not a resent request: a new statement
+            running = asyncio.ensure_future(self._query(scope, raw))
+            self._running[request_id] = running
+        return await self._answer(request_id, running)
+
+    async def _result(self, query_id: str) -> _Response:
+        running = self._running.get(query_id)
+        if running is None:
+            return _error("000709", "02000", f"Statement {query_id} not found")
+        return await self._answer(query_id, running)
+
+    async def _answer(self, query_id: str, running: asyncio.Task[_Response]) -> _Response:
+        """The statement's answer once it has one, or "in progress" after a while."""
+        done, _ = await asyncio.wait({running}, timeout=self.options.in_progress_seconds)
+        if not done:
+            self.in_progress_answers += 1
+            return _json_response(
+                {
+                    "code": QUERY_IN_PROGRESS,
+                    "message": "Query execution is in progress",
+                    "success": True,
+                    "data": {
+                        "queryId": query_id,
+                        "getResultUrl": f"{_RESULT_PREFIX}{query_id}{_RESULT_SUFFIX}",
+                    },
+                }
+            )
+        self._running.pop(query_id, None)
+        return running.result()
 
     # -- a client's cancel ----------------------------------------------------------------
 

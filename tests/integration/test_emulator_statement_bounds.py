@@ -7,16 +7,26 @@ long purge or a migration would, and runs one UPDATE through the real connector.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from snowflake.connector.errors import ProgrammingError
 
+from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
-from tests.support.snowflake import location
+from tests.support.queues import fetch_rows, fill
+from tests.support.snowflake import (
+    connect_to_emulator,
+    emulator,
+    location,
+    model_stats,
+    new_queue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +96,31 @@ def test_a_cancelled_waiter_leaves_the_queue_and_the_next_statement_runs(
     started = time.monotonic()
     session.cursor().execute(LOCKING_UPDATE.format(table=queue.table.sql))
     assert time.monotonic() - started < 1
+
+
+def test_a_statement_waiting_longer_than_an_answer_may_take_is_polled_for(
+    tmp_path: Path,
+) -> None:
+    """Snowflake answers a long statement "query in progress" (after about 45 s; here
+    0.3 s) and the connector polls for its result: a wait of minutes never meets the
+    client's 60 s socket timeout, and the statement runs once."""
+    with emulator(tmp_path, "--in-progress-seconds", "0.3") as server:
+        queue = new_queue(server.port, TableRef("POLLED", "QUEUE", "WORK"))
+        fill(queue, 3)
+
+        def connect(**options: Any) -> Any:
+            return connect_to_emulator(server.port, **options)
+
+        waiter = connect(**location(queue.table), network_timeout=30)
+        started = time.monotonic()
+        with lock_held(connect, queue):
+            done = threading.Thread(
+                target=waiter.cursor().execute,
+                args=(f"UPDATE {queue.table.sql} SET retry_count = retry_count + 1",),
+            )
+            done.start()
+            time.sleep(2)
+        done.join(timeout=30)
+        assert time.monotonic() - started >= 2
+        assert [r["retry_count"] for r in fetch_rows(queue)] == [1, 1, 1]  # ran once
+        assert model_stats(server.port)["in_progress_answers"] >= 3

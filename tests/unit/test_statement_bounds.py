@@ -15,6 +15,7 @@ from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import (
     ClaimedEntry,
     Outcome,
+    QueueClient,
     Status,
     completed,
     distinct_entries,
@@ -173,3 +174,44 @@ def test_write_backs_have_no_four_part_column_names(kind: str) -> None:
     assert sql.startswith('UPDATE "DB"."QUEUE"."WORK" q SET ')
     assert not re.search(r'"WORK"\.\w', sql), sql
     assert "q.id = s.id AND q.claim_token = s.token AND q.status = 'processing'" in sql
+
+
+# -- a lost session is closed before its replacement is opened ------------------------------
+
+
+class _Cursor:
+    def __init__(self, connection: _Connection) -> None:
+        self.connection = connection
+        self.rowcount = 0
+
+    def execute(self, sql: str, binds: object = None) -> None:
+        if self.connection.lost:
+            raise sf_errors.DatabaseError(msg="Master token is invalid", errno=390115)
+        self.rowcount = 1
+
+    def close(self) -> None:
+        pass
+
+
+class _Connection:
+    """A connection's shape only: whether its session is gone, whether it was closed."""
+
+    def __init__(self, lost: bool) -> None:
+        self.lost = lost
+        self.closed = False
+
+    def cursor(self, *_: object) -> _Cursor:
+        return _Cursor(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_lost_session_is_closed_before_the_statement_runs_on_a_new_one() -> None:
+    """Closing ends what the old session still runs, if the server knows it at all; the
+    statement then runs once on the new session."""
+    old, new = _Connection(lost=True), _Connection(lost=False)
+    queue = QueueClient(old, TableRef("DB", "QUEUE", "WORK"), reconnect=lambda: new)
+    assert queue.write_back([completed(entry("a"))]) == 1
+    assert old.closed and not new.closed
+    assert queue.reconnects == 1
