@@ -72,11 +72,22 @@ def test_a_claim_or_write_back_ended_while_waiting_is_retried(kind: str, exc: Ex
     assert worth_retrying(kind, exc, can_reconnect=True)
 
 
-@pytest.mark.parametrize("kind", ["purge_completed", "requeue_dead_letters", "counts"])
-def test_a_timed_out_ops_statement_is_not_run_again(kind: str) -> None:
-    """A purge that ran past the statement timeout would only time out again."""
+@pytest.mark.parametrize(
+    "kind", ["purge_completed", "requeue_dead_letters", "counts", "lease_recovery"]
+)
+def test_a_timed_out_ops_or_operator_statement_is_not_run_again(kind: str) -> None:
+    """A purge that ran past the statement timeout would only time out again; the
+    operator's next poll recovers leases anyway."""
     assert not worth_retrying(kind, STATEMENT_TIMEOUT, can_reconnect=True)
     assert not worth_retrying(kind, CANCELLED, can_reconnect=True)
+
+
+def test_a_cancel_of_an_undocumented_code_is_known_by_its_sqlstate() -> None:
+    """Snowflake does not document the code of a LOCK_TIMEOUT; its SQLSTATE is the
+    cancelled statement's."""
+    exc = sf_errors.ProgrammingError(msg="aborted", errno=999999, sqlstate="57014")
+    assert ended_while_waiting(exc)
+    assert worth_retrying("write_back", exc, can_reconnect=False)
 
 
 def test_other_errors_are_not_retried_for_any_statement() -> None:

@@ -28,19 +28,15 @@ STATEMENT_TIMED_OUT = 630  # "Statement reached its statement or warehouse timeo
 SESSION_LOST = frozenset({290401, 390111, 390112, 390113, 390114, 390115})
 
 # Statement kinds a cancel or timeout may be retried for (queue_sql.TEMPLATES' names): the
-# protocol's own, whose retry is safe even when the first try committed after all. A long
-# ops statement (a purge) that timed out would only time out again.
+# worker's, whose retry is safe even when the first try committed after all. A long ops
+# statement (a purge) that timed out would only time out again; the operator's lease
+# recovery runs again at its next poll, which a retry would only hold up.
 RETRY_AFTER_TIMEOUT = frozenset(
-    {
-        "claim",
-        "claim_select",
-        "write_back",
-        "write_back_result",
-        "write_back_check",
-        "lease_recovery",
-        "lease_dead_lettered",
-    }
+    {"claim", "claim_select", "write_back", "write_back_result", "write_back_check"}
 )
+# SQLSTATE of a cancelled statement: 000604, 000625 and 000630 all carry it, and so may a
+# LOCK_TIMEOUT's error, whose code Snowflake does not document.
+QUERY_CANCELED = "57014"
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -71,6 +67,7 @@ def ended_while_waiting(exc: BaseException) -> bool:
     text = str(exc).lower()
     return (
         _errno(exc) in (CANCELLED_BY_CLIENT, STATEMENT_TIMED_OUT, LOCK_WAITERS_EXCEEDED)
+        or getattr(exc, "sqlstate", None) == QUERY_CANCELED
         or "lock wait timeout" in text
         or "lock_timeout" in text
     )
