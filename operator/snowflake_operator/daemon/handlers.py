@@ -10,22 +10,27 @@ per poll.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
-from snowflake_operator.constants import GROUP, PLURAL, PROCESSOR_LABEL, VERSION
+from snowflake_operator.constants import GROUP, KIND, PLURAL, PROCESSOR_LABEL, VERSION
 from snowflake_operator.daemon import metrics
-from snowflake_operator.kube.api import api_server_problem
+from snowflake_operator.kube.api import api_server_problem, post_event
 from snowflake_operator.kube.edges import always_leading
 from snowflake_operator.kube.processor_ref import ProcessorRef
 from snowflake_operator.kube.processor_state import ProcessorState
 from snowflake_operator.poll.job_history import JobRecord, job_record, termination_message
 from snowflake_operator.spec.admission import Refusal, admit
 from snowflake_operator.spec.operator_settings import OperatorSettings
+from snowflake_operator.spec.stored_spec import SPEC_UPGRADED, SpecUpgrade, stored_spec_upgrade
 from snowflake_operator.spec.table_claims import TableClaim, TableKey, table_key
 
 from .health import Health
@@ -40,6 +45,8 @@ POLL_THREADS = 32
 # A namespace's resources run at most this many polls at once (processor_loop's
 # NamespaceShares): one namespace can never hold every poll thread.
 POLLS_PER_NAMESPACE = POLL_THREADS // 4
+# How long a resource's first poll waits to see its upgraded spec come back by the watch.
+UPGRADE_SEEN_SECONDS = 5.0
 
 
 @kopf.on.startup()
@@ -144,6 +151,74 @@ def processor_tables(
     return {} if isinstance(alone, Refusal) else {key: claim}
 
 
+def _without_finalizer(daemon: Callable[..., Any]) -> None:
+    """kopf puts its finalizer on every resource with a daemon (kopf.daemon registers it
+    with requires_finalizer=True, no option) so that it can stop the daemon before the
+    resource goes. Nothing here needs that: the Jobs and the certificates Secret are
+    owned by the resource (garbage-collected), and the DELETED event stops the loop. With
+    a finalizer, a resource deleted while no operator runs (an uninstall in the wrong
+    order) stays Terminating, and its namespace with it. Registered without one, kopf
+    also removes the finalizer an earlier release put on existing resources."""
+    spawning = kopf.get_default_registry()._spawning
+    handlers = spawning._handlers
+    found = [i for i, handler in enumerate(handlers) if handler.fn is daemon]
+    if len(found) != 1:  # a kopf that registers daemons differently: fail loudly
+        raise RuntimeError(f"kopf's registry holds {len(found)} daemons {daemon.__name__}")
+    handlers[found[0]] = dataclasses.replace(handlers[found[0]], requires_finalizer=False)
+
+
+async def upgrade_stored_spec(
+    api: client.ApiClient, body: Any, leading: Callable[[], bool]
+) -> None:
+    """Write back what an earlier release's stored spec needs (spec/stored_spec.py), with a
+    Warning event when values change, and wait to see it: the first poll then uses the
+    upgraded history limits and TTL. Until it is written (not leading, or the write
+    failed), admission still reads an old size as the size it was billed as."""
+    metadata = body.get("metadata") or {}
+    upgrade = stored_spec_upgrade(body.get("spec") or {}, metadata.get("annotations") or {})
+    if upgrade is None or not leading():
+        return
+    namespace, name = metadata["namespace"], metadata["name"]
+    try:
+        await asyncio.to_thread(_write_upgrade, api, metadata, upgrade)
+    except ApiException as exc:  # e.g. no patch right: it runs on, as admission reads it
+        log.warning(
+            "stored spec not upgraded",
+            extra={"processor": f"{namespace}/{name}", "error": f"{exc.status} {exc.reason}"},
+        )
+        return
+    for _ in range(int(UPGRADE_SEEN_SECONDS / 0.1)):
+        if stored_spec_upgrade(body.get("spec") or {}, _annotations(body)) is None:
+            return
+        await asyncio.sleep(0.1)
+
+
+def _annotations(body: Any) -> Any:
+    return (body.get("metadata") or {}).get("annotations") or {}
+
+
+def _write_upgrade(api: client.ApiClient, metadata: Any, upgrade: SpecUpgrade) -> None:
+    namespace, name = metadata["namespace"], metadata["name"]
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, upgrade.patch()
+    )
+    if not upgrade.changes:  # the mark alone
+        return
+    log.warning(
+        "stored spec upgraded",
+        extra={"processor": f"{namespace}/{name}", "changes": upgrade.message()},
+    )
+    involved = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": name,
+        "namespace": namespace,
+        "uid": metadata.get("uid"),
+    }
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    post_event(api, involved, ("Warning", SPEC_UPGRADED, upgrade.message()), now)
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=STOP_SECONDS)
 async def poll_processor(
     *,
@@ -158,10 +233,13 @@ async def poll_processor(
     processor_tables: kopf.Index[TableKey, TableClaim] | None = None,
     **_: Any,
 ) -> None:
-    """Polls the resource whenever it is due, for as long as it exists."""
+    """Polls the resource whenever it is due, for as long as it exists: until kopf stops
+    it (the operator exits) or its deletion is seen (notice_changes)."""
     assert processor_jobs is not None and worker_summaries is not None
     assert processor_tables is not None
     leadership = memo.get("leadership")  # a leader_election.Candidate, or None
+    leading = always_leading if leadership is None else leadership.leading
+    await upgrade_stored_spec(memo.api, body, leading)
     loop = ProcessorLoop(
         processor=ProcessorRef(name, namespace, uid),
         body=body,
@@ -171,12 +249,15 @@ async def poll_processor(
             memo.settings,
             memo.health,
             memo.namespace_shares,
-            leading=always_leading if leadership is None else leadership.leading,
+            leading=leading,
             identity="" if leadership is None else leadership.identity,
         ),
         indexes=Indexes(processor_jobs, worker_summaries, processor_tables),
     )
-    await loop.run(stopped.is_set)
+    await loop.run(lambda: stopped.is_set() or bool(memo.get("deleted")))
+
+
+_without_finalizer(poll_processor)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -184,12 +265,14 @@ async def notice_changes(
     event: Any, name: Any, namespace: Any, meta: Any, memo: Any, **_: Any
 ) -> None:
     """A changed spec wakes the resource's loop at once. A deleted resource's Jobs and
-    Secret go with it (ownerReferences); drop what we hold. (kopf puts a finalizer on
-    resources with daemons: delete them while the operator runs.)"""
+    Secret go with it (ownerReferences); its loop stops (kopf stops a daemon itself only
+    on a deletion its finalizer holds up, and there is none) and what we hold is dropped."""
     state = memo.get("state")
     if event.get("type") == "DELETED":
+        memo["deleted"] = True
         if isinstance(state, ProcessorState):
             state.drop_connection()
+            state.wake.set()  # out of its sleep, to see it is deleted
         metrics.forget(namespace, name)
     elif isinstance(state, ProcessorState) and meta.get("generation") != state.generation:
         state.wake.set()
