@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.metadata
+import importlib.util
 import json
 import re
 import subprocess
@@ -20,6 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -364,7 +366,7 @@ def test_base_image_is_one_build_argument_pinned_to_an_exact_version(image: str)
 # -- pinned dependencies, and nothing assumed of the base's pip ---------------------------
 
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
-BUILD_TOOLS_FILE = ROOT / "requirements" / "build.txt"
+LOCK_SCRIPT = ROOT / "scripts" / "lock_requirements.py"
 OWN_DISTRIBUTIONS = {
     "snowflake-processor",
     "snowflake-processor-worker",
@@ -388,22 +390,232 @@ def constraints() -> dict[str, str]:
     return pins
 
 
+# The hashed lock files (scripts/lock_requirements.py writes them with constraints.txt).
+HASHED_FILES = {"worker": "worker.txt", "operator": "operator.txt", "build": "build.txt"}
+SHA256 = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
+# The project's own wheels, built in the same RUN: the only installs without hashes.
+OWN_WHEEL = re.compile(r"^/wheels/(snowflake_processor|snowflake_processor_worker)-\*\.whl$")
+# What the worker image must never hold (the operator's libraries).
+OPERATOR_ONLY = {"kopf", "kubernetes", "rich", "prometheus-client", "argcomplete", "pyyaml"}
+
+
+@dataclass(frozen=True)
+class PipInstall:
+    flags: frozenset[str]  # options without a value (--require-hashes, --no-deps, ...)
+    requirement_files: tuple[str, ...]  # -r
+    constraint_files: tuple[str, ...]  # -c
+    targets: tuple[str, ...]  # packages, paths and wheels named on the command line
+
+
+def parse_pip_install(command: str) -> PipInstall:
+    words = command.split()
+    words = words[words.index("install") + 1 :]
+    flags: set[str] = set()
+    requirements: list[str] = []
+    constraints_: list[str] = []
+    targets: list[str] = []
+    takes_value = {"-r", "--requirement", "-c", "--constraint", "--only-binary", "--no-binary"}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in takes_value:
+            value = words[index + 1]
+            if word in ("-r", "--requirement"):
+                requirements.append(value)
+            elif word in ("-c", "--constraint"):
+                constraints_.append(value)
+            else:
+                flags.add(f"{word} {value}")
+            index += 2
+            continue
+        if word.startswith("-"):
+            flags.add(word)
+        else:
+            targets.append(word)
+        index += 1
+    return PipInstall(frozenset(flags), tuple(requirements), tuple(constraints_), tuple(targets))
+
+
+def test_parse_pip_install_tells_files_flags_and_targets_apart() -> None:
+    parsed = parse_pip_install(
+        "/opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary :all: "
+        "-r requirements/worker.txt -c requirements/constraints.txt requests"
+    )
+    assert parsed.flags == {"--no-cache-dir", "--require-hashes", "--only-binary :all:"}
+    assert parsed.requirement_files == ("requirements/worker.txt",)
+    assert parsed.constraint_files == ("requirements/constraints.txt",)
+    assert parsed.targets == ("requests",)
+
+
 @pytest.mark.parametrize("image", IMAGES)
-def test_every_install_in_the_image_takes_the_pinned_versions(image: str) -> None:
-    """Each pip install in the builder is constrained by requirements/constraints.txt,
-    the build tools included (wheels are built without isolation, with the pinned
-    setuptools and wheel): a rebuild of the same commit installs the same versions."""
-    installs = pip_installs(builder(image))
-    assert installs
-    for command in installs:
-        assert "-c requirements/constraints.txt" in command, command
-    assert any("-r requirements/build.txt" in command for command in installs)
+def test_every_third_party_install_checks_hashes(image: str) -> None:
+    """Third-party packages come only from hashed lock files with --require-hashes, as
+    wheels; the one install without hashes is of the project's own wheels, built in the
+    same RUN, with --no-deps (so it brings nothing else), followed by pip check (so the
+    hashed set was complete)."""
+    installs = [parse_pip_install(c) for c in pip_installs(builder(image))]
+    hashed_files: list[str] = []
+    own_wheels = 0
+    for install in installs:
+        if install.targets and all(OWN_WHEEL.match(t) for t in install.targets):
+            assert "--no-deps" in install.flags, f"{image}: own wheels with dependencies"
+            assert not install.requirement_files and not install.constraint_files, install
+            own_wheels += 1
+            continue
+        assert "--require-hashes" in install.flags, f"{image}: without hashes: {install}"
+        assert "--only-binary :all:" in install.flags, f"{image}: sdists allowed: {install}"
+        assert not install.targets, f"{image}: named on the command line, unhashed: {install}"
+        assert install.requirement_files, install
+        hashed_files += install.requirement_files
+    assert own_wheels == 1, f"{image}: the project's wheels, installed once with --no-deps"
+    expected = [f"requirements/{HASHED_FILES['build']}", f"requirements/{HASHED_FILES[image]}"]
+    assert hashed_files == expected, f"{image}: installs {hashed_files}"
     runs = " ".join(i.args for i in of(builder(image), "RUN"))
+    assert re.search(r"--no-deps[^&]*/wheels/[^&]*&& /opt/venv/bin/pip check\b", runs), runs
     assert re.search(r"pip wheel\b[^&]*--no-build-isolation", runs), (
-        "an isolated build fetches setuptools"
+        "an isolated build fetches setuptools unhashed"
     )
     copied = " ".join(i.args for i in of(builder(image), "COPY"))
     assert re.search(r"\brequirements/? requirements/", copied), copied
+
+
+def hashed_requirements(file: str) -> dict[str, tuple[str, list[str]]]:
+    return parse_hashed((ROOT / "requirements" / file).read_text(), file)
+
+
+def parse_hashed(text: str, file: str) -> dict[str, tuple[str, list[str]]]:
+    """{name: (version, sha256 hashes)} of a hashed lock file; fails on any other line."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    logical = re.sub(r"\\\n", " ", text)  # continuation lines joined
+    for line in logical.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        requirement, *options = line.split()
+        name, sep, version = requirement.partition("==")
+        assert sep and version, f"{file}: not an exact pin: {line!r}"
+        assert options, f"{file}: {requirement} has no hash"
+        for option in options:
+            assert SHA256.match(option), f"{file}: {requirement}: not a sha256 hash: {option}"
+        assert canonical(name) not in found, f"{file}: {name} twice"
+        found[canonical(name)] = (version, [o.removeprefix("--hash=sha256:") for o in options])
+    return found
+
+
+def test_parse_hashed_refuses_a_line_without_a_hash() -> None:
+    good = "# header\na==1.0 \\\n    --hash=sha256:" + "0" * 64 + "\n"
+    assert parse_hashed(good, "x.txt") == {"a": ("1.0", ["0" * 64])}
+    with pytest.raises(AssertionError, match="has no hash"):
+        parse_hashed(good + "b==2.0\n", "x.txt")
+    with pytest.raises(AssertionError, match="not an exact pin"):
+        parse_hashed("b>=2.0 --hash=sha256:" + "0" * 64 + "\n", "x.txt")
+
+
+def dependency_closure(requirements: list[str]) -> set[str]:
+    """The distributions these requirements need in this environment (the test venv,
+    installed from the constraints), found from the installed distributions' metadata;
+    the project's own distributions are expanded from their pyproject.toml files."""
+    own_dependencies = {
+        "snowflake-processor-worker": project_dependencies(ROOT / "worker" / "pyproject.toml")
+    }
+    seen: set[tuple[str, frozenset[str]]] = set()
+    pending = [Requirement(text) for text in requirements]
+    while pending:
+        requirement = pending.pop()
+        key = (canonical(requirement.name), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        name, extras = key
+        if name in own_dependencies:
+            texts = own_dependencies[name]
+        else:
+            texts = importlib.metadata.requires(name) or []
+        for text in texts:
+            dependency = Requirement(text)
+            marker = dependency.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in {"", *extras}):
+                pending.append(dependency)
+    return {name for name, _ in seen} - OWN_DISTRIBUTIONS
+
+
+def project_dependencies(pyproject: Path) -> list[str]:
+    return list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+
+
+def test_dependency_closure_follows_extras_and_markers() -> None:
+    assert "annotated-types" in dependency_closure(["pydantic"])  # a dependency's dependency
+    assert "colorama" not in dependency_closure(["click"])  # only on Windows
+    assert dependency_closure(["moto[server]"]) > dependency_closure(["moto"])
+
+
+CLOSURE_ROOTS = {
+    "worker": lambda: project_dependencies(ROOT / "worker" / "pyproject.toml"),
+    "operator": lambda: project_dependencies(ROOT / "pyproject.toml"),
+    "build": lambda: ["pip", "setuptools", "wheel"],
+}
+
+
+@pytest.mark.parametrize("role", sorted(HASHED_FILES))
+def test_each_hashed_file_pins_exactly_its_dependency_closure(role: str) -> None:
+    """Exactly the packages the image (or the wheel build) needs, at exactly the versions
+    of requirements/constraints.txt, each with at least one sha256."""
+    file = HASHED_FILES[role]
+    hashed = hashed_requirements(file)
+    wanted = dependency_closure(CLOSURE_ROOTS[role]())
+    assert set(hashed) == wanted, (
+        f"{file}: missing {sorted(wanted - set(hashed))}, extra {sorted(set(hashed) - wanted)}"
+        " (run `make lock`)"
+    )
+    pins = constraints()
+    differ = {n: (v, pins.get(n)) for n, (v, _) in hashed.items() if pins.get(n) != v}
+    assert differ == {}, f"{file} vs {CONSTRAINTS.name}: {differ}"
+    assert all(hashes for _, hashes in hashed.values())
+    header = (ROOT / "requirements" / file).read_text().split("\n", 5)
+    assert any("Generated by `python scripts/lock_requirements.py`" in h for h in header)
+
+
+def test_the_worker_image_holds_far_fewer_packages_than_the_operator() -> None:
+    worker = set(hashed_requirements(HASHED_FILES["worker"]))
+    operator = set(hashed_requirements(HASHED_FILES["operator"]))
+    assert not worker & OPERATOR_ONLY, sorted(worker & OPERATOR_ONLY)
+    assert worker < operator  # the operator runs the worker's queue client
+    assert operator >= OPERATOR_ONLY
+
+
+def load_lock_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lock_requirements", LOCK_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_lock_script_writes_what_the_images_install() -> None:
+    """`make lock` runs the script; it writes each hashed file the Dockerfiles name, in
+    the format the checks above read, sorted."""
+    lock = load_lock_script()
+    assert set(lock.HASHED) == set(HASHED_FILES.values())
+    assert "\t$(PYTHON) scripts/lock_requirements.py\n" in (ROOT / "Makefile").read_text()
+    pins = {"b": "2.0", "a": "1.0", "unused": "3.0"}
+    hashes = {"a": ["0" * 64], "b": ["1" * 64, "2" * 64]}
+    text = lock.hashed_text("worker.txt", ["b", "a"], pins, hashes, "3.11.7")
+    assert parse_hashed(text, "worker.txt") == {
+        "a": ("1.0", hashes["a"]),
+        "b": ("2.0", hashes["b"]),
+    }
+    assert text.index("a==1.0") < text.index("b==2.0")
+    assert "--require-hashes -r requirements/worker.txt" in text
+
+
+def test_the_lock_scripts_closure_follows_requested_extras() -> None:
+    lock = load_lock_script()
+    graph = {
+        ("app", frozenset()): [("Lib_A", frozenset({"x"}))],
+        ("lib-a", frozenset({"x"})): [("lib-b", frozenset())],
+        ("lib-b", frozenset()): [],
+    }
+    found = lock.closure(["app"], lambda name, extras: graph[(name, extras)])
+    assert found == {"app", "lib-a", "lib-b"}
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -430,7 +642,7 @@ def test_the_constraints_pin_every_dependency_the_pyproject_files_allow() -> Non
     assert not OWN_DISTRIBUTIONS & set(pins), "the project's own distributions are not pinned"
     for name in ("pip", "setuptools", "wheel"):
         assert name in pins, f"{name}: the build tools are pinned too"
-        assert name in BUILD_TOOLS_FILE.read_text().split()
+        assert name in hashed_requirements(HASHED_FILES["build"])
     for pyproject in (ROOT / "pyproject.toml", ROOT / "worker" / "pyproject.toml"):
         project = tomllib.loads(pyproject.read_text())["project"]
         for text in project["dependencies"]:

@@ -1,12 +1,16 @@
 """The wheels hold the product only: no emulator, test double or demo module in them.
 
 Built the way the Dockerfiles build them (``pip wheel --no-deps``), then every module in
-each wheel is parsed for what it imports.
+each wheel is parsed for what it imports, and each wheel's declared dependencies are
+checked against the hashed lock file its image installs first (the wheels themselves go
+in with ``--no-deps``).
 """
 
 from __future__ import annotations
 
 import ast
+import email.parser
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = {"fakesnow", "trustme", "moto", "kmock", "hypercorn", "uvicorn", "snowflake_devtools"}
@@ -73,6 +78,51 @@ def test_wheel_metadata_carries_the_spdx_license(wheels: dict[str, Path], name: 
         (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         headers = archive.read(metadata).decode()
     assert "License-Expression: Apache-2.0" in headers.splitlines()
+
+
+def requires_dist(wheel: Path) -> list[Requirement]:
+    """The wheel's Requires-Dist entries that apply here (no extra, this platform)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = email.parser.Parser().parsestr(archive.read(metadata).decode())
+    found = [Requirement(text) for text in headers.get_all("Requires-Dist") or []]
+    return [r for r in found if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def hashed_pins(file: str) -> dict[str, str]:
+    """{name: version} of a hashed lock file under requirements/."""
+    text = (ROOT / "requirements" / file).read_text()
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\$", text, flags=re.MULTILINE)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins}
+
+
+# Each wheel, the hashed file of the image that installs it, and the own distributions
+# installed beside it (from the same build, not from the file).
+LOCKED_BY = {
+    "snowflake_processor_worker": ("worker.txt", set()),
+    "snowflake_processor": ("operator.txt", {"snowflake-processor-worker"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOCKED_BY))
+def test_each_wheels_dependencies_are_in_its_images_hashed_file(
+    wheels: dict[str, Path], name: str
+) -> None:
+    """The image installs the wheel with --no-deps after the hashed file: every
+    dependency the built wheel declares must be there, at a version it accepts."""
+    file, beside = LOCKED_BY[name]
+    pins = hashed_pins(file)
+    assert len(pins) > 10, f"{file}: {pins}"
+    requirements = requires_dist(wheels[name])
+    assert requirements, f"{name}: no Requires-Dist read"
+    for requirement in requirements:
+        dependency = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        if dependency in beside:
+            continue
+        assert dependency in pins, f"{name} needs {requirement}; {file} lacks it"
+        assert requirement.specifier.contains(pins[dependency], prereleases=True), (
+            f"{name} needs {requirement}; {file} pins {pins[dependency]}"
+        )
 
 
 def imported_roots(source: str) -> set[str]:
