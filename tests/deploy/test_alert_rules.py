@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.test_chart import CHART, RELEASE, RELEASE_NAMESPACE, helm, of_kind, one
+from tests.deploy.test_chart import (
+    CHART,
+    IMAGE_VALUES,
+    RELEASE,
+    RELEASE_NAMESPACE,
+    helm,
+    of_kind,
+    one,
+)
 
 MONITORING = (
     "--api-versions",
@@ -35,7 +43,16 @@ LABELS = {"namespace": "team-a", "processor": "orders"}
 def chart_rules(*values: str, release: str = RELEASE) -> tuple[dict[str, Any], str]:
     """The rendered rules file and the job name a Prometheus Operator gives the operator's
     scrape target (the ServiceMonitor's Service: the job label is the Service's name)."""
-    out = helm("template", release, str(CHART), "-n", RELEASE_NAMESPACE, *MONITORING, *values)
+    out = helm(
+        "template",
+        release,
+        str(CHART),
+        "-n",
+        RELEASE_NAMESPACE,
+        *IMAGE_VALUES,
+        *MONITORING,
+        *values,
+    )
     docs = tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
     rule = one(docs, "PrometheusRule")
     for group in rule["spec"]["groups"]:

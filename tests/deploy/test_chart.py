@@ -84,8 +84,17 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def template_args(*extra: str, chart: Path = CHART) -> list[str]:
-    return ["template", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE, *extra]
+# The chart publishes no image: every render names the repositories (later values win).
+IMAGE_VALUES = ("--values", str(Path(__file__).with_name("chart-image-values.yaml")))
+OPERATOR_REPOSITORY, WORKER_REPOSITORY = (
+    f"123456789012.dkr.ecr.us-east-1.amazonaws.com/snowflake-processor-{name}"
+    for name in ("operator", "worker")
+)
+
+
+def template_args(*extra: str, chart: Path = CHART, images: bool = True) -> list[str]:
+    given = IMAGE_VALUES if images else ()
+    return ["template", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE, *given, *extra]
 
 
 @cache
@@ -238,9 +247,10 @@ LEADER_ELECTION_ARGS = [
 def test_operator_args_env_and_ports_by_default() -> None:
     container = operator_container(render_set("default"))
     assert container["args"] == ["operator", "--namespace", JOBS_NAMESPACE, *LEADER_ELECTION_ARGS]
-    assert container["image"] == "snowflake-processor-operator:0.1.0"
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert container["image"] == f"{OPERATOR_REPOSITORY}:{version}"
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["SFP_OPERATOR_WORKER_IMAGE"] == "snowflake-processor-worker:0.1.0"
+    assert env["SFP_OPERATOR_WORKER_IMAGE"] == f"{WORKER_REPOSITORY}:{version}"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
@@ -248,10 +258,30 @@ def test_operator_args_env_and_ports_by_default() -> None:
     assert env["SFP_OPERATOR_HEALTH_PORT"] == "8080"
 
 
+@pytest.mark.parametrize("name", ["operator", "worker"])
+@pytest.mark.parametrize("mode", ["operator", "cronjob"])
+def test_an_install_without_an_image_repository_says_what_to_set(name: str, mode: str) -> None:
+    """No image is published: a default repository would be pulled from Docker Hub and
+    end as ImagePullBackOff, so an empty one stops the install with the value to set."""
+    other = {"operator": "worker", "worker": "operator"}[name]
+    result = helm(
+        *template_args(
+            "--set", f"mode={mode}", "--set", f"{other}.image.repository=registry.example/{other}",
+            images=False,
+        ),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert (
+        f"{name}.image.repository is not set: give the registry path you pushed the {name} image to"
+    ) in result.stderr
+    assert "terraform output -raw helm_values" in result.stderr
+
+
 def test_image_tags_default_to_the_app_version_which_is_the_project_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2"
-    assert chart["version"] == chart["appVersion"] == "0.1.0"
+    assert chart["version"] == chart["appVersion"] == (ROOT / "VERSION").read_text().strip()
     assert chart["kubeVersion"] == ">=1.29.0-0"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'version = "{chart["appVersion"]}"' in pyproject
@@ -294,7 +324,8 @@ def test_operator_accepts_the_rendered_arguments_and_environment(
             monkeypatch.setenv(env["name"], env["value"])
     config = OperatorSettings()
     assert config.metrics_port == 9090
-    assert config.worker_image.endswith(("snowflake-processor-worker:0.1.0", "0" * 64))
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert config.worker_image.endswith((f"snowflake-processor-worker:{version}", "0" * 64))
 
 
 def test_operator_config_values_become_environment_variables() -> None:
@@ -575,9 +606,9 @@ def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None
     defaults = operator_settings(render_set("default"), monkeypatch)
     assert defaults.allowed_service_accounts == [WORKER_SA]
     assert defaults.allowed_secrets == []
-    assert defaults.image_allowed("snowflake-processor-worker:1.2.3")
-    assert defaults.image_allowed("snowflake-processor-worker@sha256:" + "a" * 64)
-    assert not defaults.image_allowed("snowflake-processor-worker-evil:1")
+    assert defaults.image_allowed(f"{WORKER_REPOSITORY}:1.2.3")
+    assert defaults.image_allowed(f"{WORKER_REPOSITORY}@sha256:" + "a" * 64)
+    assert not defaults.image_allowed(f"{WORKER_REPOSITORY}-evil:1")
     assert not defaults.image_allowed("attacker.example.com/snowflake-processor-worker:1")
     assert defaults.allowed_volume_types == [
         "configMap",
@@ -596,7 +627,7 @@ def test_allow_lists_reach_the_operator(monkeypatch: pytest.MonkeyPatch) -> None
     assert custom.allowed_secrets == ["snowflake-key", "team-a-.*"]
     assert custom.allowed_volume_types == ["configMap", "csi"]
     assert custom.image_allowed("registry.example.com/team-a/worker:2")
-    assert custom.image_allowed("snowflake-processor-worker:0.1.0")  # the default image stays
+    assert custom.image_allowed(f"{WORKER_REPOSITORY}:0.1.0")  # the default image stays
     assert not custom.image_allowed("registry.example.com/team-b/worker:2")
 
 
@@ -1010,7 +1041,7 @@ def run_checkov(*extra: str) -> Manifest:
 @pytest.mark.parametrize("value_set", EVERY_MODE)
 def test_checkov_helm_finds_no_failure(value_set: str) -> None:
     files = {"all-features": ALL_FEATURES, "cronjob": CRONJOB_VALUES}
-    extra = ("--var-file", str(files[value_set])) if value_set in files else ()
+    extra = ("--var-file", str(files.get(value_set, IMAGE_VALUES[1])))
     report = run_checkov(*extra)
     passed_checks(report)
     assert report["summary"]["parsing_errors"] == 0, report["summary"]
@@ -1030,7 +1061,7 @@ def test_install_guide_has_the_commands_the_chart_expects() -> None:
     ) in guide
     assert "kubectl apply -f charts/snowflake-processor/crds/" not in guide  # no such folder
     assert "kubectl label crd snowflakeprocessors.snowflake-processor.dev" in guide  # adoption
-    assert "## Before Helm: Terraform" in guide
+    assert "## 1. AWS: Terraform" in guide
     assert "terraform/eks/README.md" in guide
     columns = [c.name.upper() for c in PRINTER_COLUMNS if c.priority == 0]
     assert re.search(" +".join(["NAME", *columns]), guide)  # kubectl get sfp

@@ -70,7 +70,10 @@ def test_helm_show_readme_prints_it_from_the_package(package: Path) -> None:
 
 
 def test_the_package_renders_like_the_chart_directory(package: Path) -> None:
-    assert _helm("template", "sfp", str(package)) == _helm("template", "sfp", str(CHART))
+    images = ("--values", str(Path(__file__).with_name("chart-image-values.yaml")))
+    packaged = _helm("template", "sfp", str(package), *images)
+    assert "snowflake-processor-worker" in packaged
+    assert packaged == _helm("template", "sfp", str(CHART), *images)
 
 
 def test_make_chart_packages_with_helm_into_dist() -> None:
@@ -86,3 +89,21 @@ def test_make_chart_packages_with_helm_into_dist() -> None:
     lines = plan.stdout.splitlines()
     assert ".venv/bin/python scripts/gen_chart_readme.py --check" in lines
     assert ".tools/bin/helm package charts/snowflake-processor --destination out" in lines
+
+
+def test_make_chart_needs_helm_alone() -> None:
+    """Packaging the chart installs helm, not the checkers (checkov, hadolint) of `make
+    tools`: -B plans every prerequisite as if nothing were installed yet."""
+    plan = subprocess.run(
+        ["make", "-n", "-B", "chart", "DIST=out"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert plan.returncode == 0, plan.stderr
+    installs = [line for line in plan.stdout.splitlines() if "install_tools.py" in line]
+    assert installs == [".venv/bin/python scripts/install_tools.py helm"]
+    assert "checkov" not in plan.stdout
+    assert "hadolint" not in plan.stdout

@@ -16,12 +16,29 @@ import yaml
 
 from snowflake_devtools.service_monitor import UnsupportedServiceMonitor, scrape_configs
 from tests.deploy.test_alert_rules import MONITORING
-from tests.deploy.test_chart import CHART, RELEASE, RELEASE_NAMESPACE, helm, of_kind, one
+from tests.deploy.test_chart import (
+    CHART,
+    IMAGE_VALUES,
+    RELEASE,
+    RELEASE_NAMESPACE,
+    helm,
+    of_kind,
+    one,
+)
 
 
 def rendered(*values: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The chart's ServiceMonitor and the metrics Service it selects."""
-    out = helm("template", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, *MONITORING, *values)
+    out = helm(
+        "template",
+        RELEASE,
+        str(CHART),
+        "-n",
+        RELEASE_NAMESPACE,
+        *IMAGE_VALUES,
+        *MONITORING,
+        *values,
+    )
     docs = tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
     (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("metrics")]
     return one(docs, "ServiceMonitor"), service

@@ -801,9 +801,12 @@ def check_outputs(config: Config, contract: Contract) -> None:
         chart_value(contract.chart_values, *path)
     repositories = resolve(config, "${local.ecr_repositories}")
     assert repositories == ECR_REPOSITORIES, repositories
-    # The chart's default repositories are the bare names these ECR repositories have.
+    # The chart publishes no image: its repositories are empty (helm refuses them) and
+    # helm_values sets them; values.yaml's example is these ECR repositories' URL.
+    values_text = (CHART_DIR / "values.yaml").read_text()
     for component, repository in ECR_REPOSITORIES.items():
-        assert chart_value(contract.chart_values, component, "image", "repository") == repository
+        assert chart_value(contract.chart_values, component, "image", "repository") == ""
+        assert f".dkr.ecr.us-east-1.amazonaws.com/{repository}" in values_text
 
 
 def check_namespaces_and_logging(config: Config, contract: Contract) -> None:

@@ -41,23 +41,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
 
-{{/* repository:tag (tag defaults to appVersion) or repository@digest. */}}
+{{/* repository:tag (tag defaults to appVersion) or repository@digest. No image is
+published for the chart, so an empty repository stops the install with what to set
+(a bare name would be pulled from Docker Hub and fail as ImagePullBackOff). */}}
 {{- define "snowflake-processor.image" -}}
 {{- $image := index . 0 -}}
 {{- $root := index . 1 -}}
+{{- $name := index . 2 -}}
+{{- $repository := required (printf "%s.image.repository is not set: give the registry path you pushed the %s image to, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/snowflake-processor-%s (terraform output -raw helm_values sets it; docs/images.md)" $name $name $name) $image.repository -}}
 {{- if $image.digest -}}
-{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- printf "%s@%s" $repository $image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) -}}
+{{- printf "%s:%s" $repository (default $root.Chart.AppVersion $image.tag) -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "snowflake-processor.operatorImage" -}}
-{{- include "snowflake-processor.image" (list .Values.operator.image .) -}}
+{{- include "snowflake-processor.image" (list .Values.operator.image . "operator") -}}
 {{- end -}}
 
 {{- define "snowflake-processor.workerImage" -}}
-{{- include "snowflake-processor.image" (list .Values.worker.image .) -}}
+{{- include "snowflake-processor.image" (list .Values.worker.image . "worker") -}}
 {{- end -}}
 
 
