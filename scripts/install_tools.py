@@ -82,15 +82,22 @@ def install_checkov() -> None:
     (BIN / "checkov").symlink_to(venv / "bin" / "checkov")
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """Every tool, or only those named (`helm` also brings kubectl: one download)."""
+    installers = {"helm": install_helm, "hadolint": install_hadolint, "checkov": install_checkov}
+    wanted = argv or list(installers)
+    unknown = sorted(set(wanted) - set(installers))
+    if unknown:
+        print(f"error: unknown tool {', '.join(unknown)}: one of {', '.join(installers)}")
+        return 2
     BIN.mkdir(parents=True, exist_ok=True)
-    install_helm()
-    install_hadolint()
-    install_checkov()
+    for name in wanted:
+        installers[name]()
     for tool in ("helm", "kubectl", "hadolint", "checkov"):
-        print(f"{tool}: {BIN / tool}")
+        if (BIN / tool).exists():
+            print(f"{tool}: {BIN / tool}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
