@@ -1,5 +1,7 @@
 """`snowflake-processor sql render|apply`: the queue table's SQL (``sql/001..005``) with its
-variables filled in, printed or written to files (render), or run on Snowflake (apply).
+variables filled in, printed or written to files (render), or run on Snowflake (apply); with
+``--part``, a new account's setup one part at a time, each opening with the role that runs it
+(:mod:`.sql_parts`).
 
 Every file is safe to run again (``IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``, updates of
 NULLs only, ``CREATE OR REPLACE VIEW ... COPY GRANTS``, ``CREATE ROLE IF NOT EXISTS``,
@@ -19,6 +21,7 @@ from snowflake_operator import queue_schema
 from snowflake_worker.errors import ConfigError
 from snowflake_worker.identifiers import InvalidIdentifier, TableRef
 
+from . import sql_parts
 from .command import OpsCommand
 from .output import Column
 
@@ -26,7 +29,10 @@ if TYPE_CHECKING:  # only for annotations: both pull in more than parsing needs
     from .config import NamedResource
     from .session import Session
 
-GROUP_HELP = "the queue table's SQL (sql/001..005): render it, or apply it (idempotent)"
+GROUP_HELP = (
+    "the queue table's SQL (sql/001..005), or a new account's setup in parts (--part): "
+    "render it, or apply it (idempotent)"
+)
 RENDER_HELP = "print the SQL with its variables filled in, or write it to files"
 APPLY_HELP = "run the SQL on Snowflake, in order; safe to run again"
 APPLY_PRIVILEGE_HINT = (
@@ -46,6 +52,14 @@ FILES_EPILOG = textwrap.dedent(
     leaves 004 out. 005_result_column.sql (ADD COLUMN IF NOT EXISTS result: where
     spec.endpoint.storeResponseBytes keeps the service's answers). The database and the
     schema must exist.
+
+    Parts (--part, repeatable; "all" is the first seven, in this order), each opening with
+    USE ROLE of the role allowed to run it: warehouse, database, table (001, 002, 005) and
+    views (003) as --objects-role (SYSADMIN); roles (service and admin) and users (one
+    service user per IAM role, from --operator-role-arn, --worker-role-arn,
+    --reconciler-role-arn or --terraform-output) as --users-role (USERADMIN); grants (004
+    and the admin role's) as --grants-role (SECURITYADMIN). release-legacy-claims (the
+    cutover from the legacy design) is never in "all". See sql/README.md.
     """
 )
 
@@ -54,11 +68,19 @@ FILES_EPILOG = textwrap.dedent(
 class RenderedFile:
     name: str
     statements: list[str]
+    part: str | None = None  # set for a setup part, whose first statement is USE ROLE
+    role: str | None = None
 
     def text(self, table: TableRef) -> str:
         """The file as `snow sql -f` or a worksheet runs it: statements ending in ';'."""
-        header = f"-- {self.name}, rendered for {table} by snowflake-processor sql render\n"
-        return header + "".join(f"\n{statement};\n" for statement in self.statements)
+        header = f"-- {self.name}, rendered for {table} by snowflake-processor sql render"
+        if self.role is not None:
+            header += f"; run as {self.role}"
+        return header + "\n" + "".join(f"\n{statement};\n" for statement in self.statements)
+
+    def document(self) -> dict[str, Any]:
+        extra = {} if self.part is None else {"part": self.part, "role": self.role}
+        return {"file": self.name, **extra, "statements": self.statements}
 
 
 def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +98,54 @@ def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
         help="the warehouse 004 grants USAGE on (the resource's spec.snowflake.warehouse)",
     )
     parser.add_argument(
-        "--no-grants", action="store_true", help="leave out 004_grants.sql even with a role"
+        "--no-grants",
+        action="store_true",
+        help="leave out 004_grants.sql even with a role (without --part)",
+    )
+    add_part_arguments(parser)
+
+
+def add_part_arguments(parser: argparse.ArgumentParser) -> None:
+    """The setup parts and what only they need: the admin role, the runners, the IAM roles."""
+    parts = parser.add_argument_group("account setup, one part at a time (--part)")
+    parts.add_argument(
+        "--part",
+        action="append",
+        choices=sql_parts.PART_CHOICES,
+        metavar="PART",
+        help="render or apply this part of a new account's setup (repeatable): "
+        + ", ".join(sql_parts.PART_CHOICES),
+    )
+    parts.add_argument(
+        "--admin-role",
+        metavar="ROLE",
+        help="the role enqueue and purge run as (parts roles and grants)",
+    )
+    for kind, default in sql_parts.DEFAULT_RUNNERS.items():
+        parts.add_argument(
+            f"--{kind}-role",
+            metavar="ROLE",
+            default=default,
+            help=f"the role the {kind} parts USE (default {default})",
+        )
+    parts.add_argument(
+        "--service-user-prefix",
+        metavar="NAME",
+        default=sql_parts.DEFAULT_USER_PREFIX,
+        help="service users are named PREFIX_OPERATOR, PREFIX_WORKER, PREFIX_RECONCILER "
+        f"(default {sql_parts.DEFAULT_USER_PREFIX})",
+    )
+    for component in sql_parts.COMPONENTS:
+        parts.add_argument(
+            f"--{component.name}-role-arn",
+            metavar="ARN",
+            help=f"IAM role of {component.pods}: Terraform's {component.terraform_output}",
+        )
+    parts.add_argument(
+        "--terraform-output",
+        type=Path,
+        metavar="FILE",
+        help="read every IAM role ARN from `terraform output -json` of terraform/eks",
     )
 
 
@@ -130,7 +199,7 @@ class SchemaPlan:
             "table": str(self.table),
             "service_role": self.target.service_role,
             "service_warehouse": self.target.warehouse,
-            "files": [{"file": f.name, "statements": f.statements} for f in self.files],
+            "files": [f.document() for f in self.files],
             **extra,
         }
 
@@ -146,6 +215,8 @@ def schema_plan(
         target = queue_schema.SchemaTarget(table=table, warehouse=warehouse, service_role=role)
     except InvalidIdentifier as exc:
         raise ConfigError(str(exc)) from None
+    if args.part:
+        return _parts_plan(args, target)
     names = list(queue_schema.ENSURE_FILES)
     if target.service_role is not None and not args.no_grants:
         if target.warehouse is None:
@@ -155,6 +226,47 @@ def schema_plan(
             )
         names = sorted([*names, *queue_schema.GRANT_FILES])  # file-name order: 004 before 005
     return SchemaPlan(target, [RenderedFile(n, queue_schema.render(n, target)) for n in names])
+
+
+def _parts_plan(args: argparse.Namespace, target: queue_schema.SchemaTarget) -> SchemaPlan:
+    """The selected parts, each a file named after its place in the setup order."""
+    if args.no_grants:
+        raise ConfigError("--no-grants goes without --part: choose the parts instead")
+    parts = sql_parts.selected_parts(args.part)
+    try:
+        arns = _role_arns(args) if any(p.name == "users" for p in parts) else {}
+        setup = sql_parts.AccountSetup(
+            schema=target,
+            admin_role=args.admin_role,
+            arns=arns,
+            user_prefix=args.service_user_prefix,
+            runners={kind: getattr(args, f"{kind}_role") for kind in sql_parts.DEFAULT_RUNNERS},
+        )
+        rendered = [sql_parts.render_part(part, setup) for part in parts]
+    except (sql_parts.SetupError, InvalidIdentifier) as exc:
+        raise ConfigError(str(exc)) from None
+    order = [*sql_parts.PARTS, *sql_parts.CUTOVER_PARTS]
+    files = [
+        RenderedFile(
+            f"{order.index(r.part) + 1:02d}_{r.part.name}.sql", r.statements, r.part.name, r.role
+        )
+        for r in rendered
+    ]
+    return SchemaPlan(target, files)
+
+
+def _role_arns(args: argparse.Namespace) -> dict[str, str]:
+    """Component -> ARN: from --terraform-output, or the flags given (not both)."""
+    flagged = {
+        c.name: getattr(args, f"{c.name}_role_arn")
+        for c in sql_parts.COMPONENTS
+        if getattr(args, f"{c.name}_role_arn") is not None
+    }
+    if args.terraform_output is None:
+        return flagged
+    if flagged:
+        raise ConfigError("give the role ARNs as flags or --terraform-output, not both")
+    return sql_parts.read_terraform_output(args.terraform_output)
 
 
 def _render_plan(args: argparse.Namespace) -> SchemaPlan:
@@ -219,8 +331,11 @@ def run_apply(args: argparse.Namespace, session: Session) -> int:
             output.text(plan.text())
             output.line(f"-- dry run: nothing was sent to Snowflake ({len(plan.files)} files)")
         return 0
-    names = [file.name for file in plan.files]
-    applied = queue_schema.apply(session.connection, names, plan.target)
+    if args.part:
+        applied = _execute(session.connection, [s for f in plan.files for s in f.statements])
+    else:
+        names = [file.name for file in plan.files]
+        applied = queue_schema.apply(session.connection, names, plan.target)
     if output.structured:
         output.document(plan.document(dry_run=False, statements_run=applied))
         return 0
@@ -231,6 +346,17 @@ def run_apply(args: argparse.Namespace, session: Session) -> int:
     )
     output.line(f"{applied} statements ran; every one is safe to run again")
     return 0
+
+
+def _execute(conn: Any, statements: list[str]) -> int:
+    """Run rendered statements in order (each part's USE ROLE first); how many ran."""
+    cursor = conn.cursor()
+    try:
+        for statement in statements:
+            cursor.execute(statement)
+    finally:
+        cursor.close()
+    return len(statements)
 
 
 RENDER = OpsCommand("render", RENDER_HELP, add_render_arguments, run_render, logs_in=False)
