@@ -276,6 +276,12 @@ class SnowflakeKubeEmulator(kmock.KubernetesEmulator):
             result: dict[str, Any] = await super()._serve_list(request)  # type: ignore[assignment]
         result["items"] = [obj for obj in result["items"] if self._selected(request, obj)]
         result["metadata"] = {"resourceVersion": revision}
+        resource = request.resource
+        if resource is not None and resource in self.resources:
+            # As the API server answers, <Kind>List: Helm's lookup refuses a list without.
+            group = f"{resource.group}/" if resource.group else ""
+            result["apiVersion"] = f"{group}{resource.version}"
+            result["kind"] = f"{self.resources[resource].kind}List"
         return result
 
     async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
