@@ -17,6 +17,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -605,6 +606,21 @@ def test_the_lock_script_writes_what_the_images_install() -> None:
     }
     assert text.index("a==1.0") < text.index("b==2.0")
     assert "--require-hashes -r requirements/worker.txt" in text
+
+
+def test_the_lock_scripts_documented_options_exist() -> None:
+    """docs/images.md tells users to run it with --keep-versions (the run itself needs
+    PyPI and minutes, so it is not repeated here)."""
+    result = subprocess.run(
+        [sys.executable, str(LOCK_SCRIPT), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "--keep-versions" in result.stdout
+    assert "--print-closures" not in result.stdout  # internal
+    assert "--keep-versions" in (ROOT / "docs" / "images.md").read_text()
 
 
 def test_the_lock_scripts_closure_follows_requested_extras() -> None:
