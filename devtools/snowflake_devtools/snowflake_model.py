@@ -34,8 +34,9 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   fakesnow runs the statement.
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table, counts of
-statements refused, and how many answers were "query in progress". ``GET /model/queries`` lists the text of the latest statements as they
-arrived (QUERY_HISTORY's QUERY_TEXT: what anyone who can see the history reads).
+statements refused, and how many answers were "query in progress". ``GET /model/queries``
+lists the text of the latest statements as they arrived (QUERY_HISTORY's QUERY_TEXT: what
+anyone who can see the history reads).
 Statements the model itself runs (length probes) are not counted by clients, and only the
 emulator pays for them.
 """
