@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from snowflake_devtools import snowflake_rules
 from snowflake_devtools.processes import ServerProcess
 from snowflake_operator.ops import sql_parts
 from snowflake_operator.queue_schema import SchemaTarget
@@ -425,3 +426,19 @@ def test_cutover_finds_and_releases_only_the_legacy_claims(
 def test_the_cutover_part_is_never_in_all(all_parts: dict[str, dict[str, Any]]) -> None:
     assert "release-legacy-claims" not in all_parts
     assert sql_parts.CUTOVER_PARTS[0].name == "release-legacy-claims"
+
+
+def test_every_part_keeps_the_documented_rules(tmp_path: Path) -> None:
+    """The rules tests/unit/test_snowflake_strictness.py holds sql/*.sql to, for the parts:
+    no session-time-zone clock, no LIMIT where Snowflake refuses one."""
+    output = terraform_output(tmp_path / "tf.json", ARNS)
+    parts = render_parts(
+        *TABLE_FLAGS, *ROLES, *ADMIN, "--terraform-output", str(output),
+        "--part", "all", "--part", "release-legacy-claims",
+    )  # fmt: skip
+    assert len(parts) == 8
+    for name, file in parts.items():
+        for statement in file["statements"]:
+            parsed = snowflake_rules.parse(statement)
+            assert snowflake_rules.session_zone_times(parsed) == [], (name, statement)
+            assert snowflake_rules.misplaced_limits(parsed) == [], (name, statement)
