@@ -38,7 +38,8 @@ APPLY_HELP = "run the SQL on Snowflake, in order; safe to run again"
 APPLY_PRIVILEGE_HINT = (
     "sql apply needs CREATE TABLE and CREATE VIEW on the schema, and for 004 a role that "
     "can create roles and grant (USERADMIN/SECURITYADMIN): use an admin role (--role), or "
-    "leave the grants out (--no-grants)"
+    "leave the grants out (--no-grants); with --part, each part first runs USE ROLE of its "
+    "own role (--objects-role, --users-role, --grants-role): log in as a user who holds it"
 )
 
 FILES_EPILOG = textwrap.dedent(
@@ -59,7 +60,7 @@ FILES_EPILOG = textwrap.dedent(
     service user per IAM role, from --operator-role-arn, --worker-role-arn,
     --reconciler-role-arn or --terraform-output) as --users-role (USERADMIN); grants (004
     and the admin role's) as --grants-role (SECURITYADMIN). release-legacy-claims (the
-    cutover from the legacy design) is never in "all". See sql/README.md.
+    cutover from the legacy design) is never in "all". See docs/snowflake-setup.md.
     """
 )
 
@@ -122,11 +123,12 @@ def add_part_arguments(parser: argparse.ArgumentParser) -> None:
         help="the role enqueue and purge run as (parts roles and grants)",
     )
     for kind, default in sql_parts.DEFAULT_RUNNERS.items():
+        names = [p.name for p in (*sql_parts.PARTS, *sql_parts.CUTOVER_PARTS) if p.runner == kind]
         parts.add_argument(
             f"--{kind}-role",
             metavar="ROLE",
             default=default,
-            help=f"the role the {kind} parts USE (default {default})",
+            help=f"the role that parts {', '.join(names)} USE (default {default})",
         )
     parts.add_argument(
         "--service-user-prefix",
