@@ -38,8 +38,8 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def binding_0_1_0(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The ClusterRoleBinding chart 0.1.0 renders with its defaults."""
+def chart_0_1_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Chart 0.1.0, from git."""
     directory = tmp_path_factory.mktemp("chart-0.1.0")
     archive = subprocess.run(
         ["git", "archive", RELEASE_0_1_0, "charts/snowflake-processor"],
@@ -49,14 +49,23 @@ def binding_0_1_0(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if archive.returncode != 0:
         pytest.skip(f"commit {RELEASE_0_1_0} is not in this clone")
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
+    return directory / "charts/snowflake-processor"
+
+
+def render_0_1_0(chart: Path, kind: str, *values: str) -> dict[str, Any]:
+    """The one object of ``kind`` chart 0.1.0 renders with ``values``."""
     rendered = helm(
-        "template", RELEASE, str(directory / "charts/snowflake-processor"),
-        "--namespace", RELEASE_NAMESPACE,
+        "template", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE, *values
     )  # fmt: skip
     assert rendered.returncode == 0, rendered.stderr
-    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
-    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
-    return dict(binding)
+    (found,) = [d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == kind]
+    return dict(found)
+
+
+@pytest.fixture(scope="module")
+def binding_0_1_0(chart_0_1_0: Path) -> dict[str, Any]:
+    """The ClusterRoleBinding chart 0.1.0 renders with its defaults."""
+    return render_0_1_0(chart_0_1_0, "ClusterRoleBinding")
 
 
 class Cluster:
@@ -68,12 +77,12 @@ class Cluster:
         self.api = config.new_client_from_config(str(kubeconfig))
 
     def add_binding(self, binding: dict[str, Any], release: str = RELEASE) -> None:
-        stored = {**binding, "metadata": dict(binding["metadata"])}
-        stored["metadata"]["annotations"] = {  # Helm's ownership marks
-            "meta.helm.sh/release-name": release,
-            "meta.helm.sh/release-namespace": RELEASE_NAMESPACE,
-        }
+        stored = _as_helm_stored_it(binding, release)
         client.RbacAuthorizationV1Api(self.api).create_cluster_role_binding(stored)
+
+    def add_deployment(self, deployment: dict[str, Any]) -> None:
+        stored = _as_helm_stored_it(deployment, RELEASE)
+        client.AppsV1Api(self.api).create_namespaced_deployment(RELEASE_NAMESPACE, stored)
 
     def add_processor(self, namespace: str, name: str = "orders") -> None:
         body = {
@@ -93,6 +102,19 @@ class Cluster:
             *(["--is-upgrade"] if upgrade else []),
             "--dry-run=server", "--kubeconfig", str(self.kubeconfig), *IMAGES, *values,
         )  # fmt: skip
+
+
+def _as_helm_stored_it(obj: dict[str, Any], release: str) -> dict[str, Any]:
+    """``obj`` with the ownership marks `helm install` adds."""
+    metadata = {**obj["metadata"], "namespace": obj["metadata"].get("namespace")}
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        "meta.helm.sh/release-name": release,
+        "meta.helm.sh/release-namespace": RELEASE_NAMESPACE,
+    }
+    if metadata["namespace"] is None:
+        del metadata["namespace"]
+    return {**obj, "metadata": metadata}
 
 
 @pytest.fixture
@@ -178,6 +200,27 @@ def test_a_binding_of_another_release_or_a_fresh_install_is_no_reason(
     cluster.add_processor("team-a")
     assert cluster.upgrade().returncode == 0
     assert cluster.upgrade(upgrade=False).returncode == 0
+
+
+def test_a_0_1_0_operator_without_chart_rbac_is_seen_by_its_arguments(
+    cluster: Cluster, chart_0_1_0: Path
+) -> None:
+    """With rbac.create false there is no binding to find: the Deployment of 0.1.0's
+    cluster scope ran without --namespace, and served every namespace all the same."""
+    cluster.add_deployment(render_0_1_0(chart_0_1_0, "Deployment", "--set", "rbac.create=false"))
+    cluster.add_processor("team-a")
+    refused = cluster.upgrade("--set", "rbac.create=false")
+    assert refused.returncode != 0
+    assert "Deployment snowflake-processor-operator without --namespace" in refused.stderr
+    assert "Set rbac.scope=cluster" in refused.stderr
+
+
+def test_a_0_1_0_release_in_namespace_scope_upgrades_as_it_is(
+    cluster: Cluster, chart_0_1_0: Path
+) -> None:
+    cluster.add_deployment(render_0_1_0(chart_0_1_0, "Deployment", "--set", "rbac.scope=namespace"))
+    cluster.add_processor("snowflake-processor")
+    assert cluster.upgrade().returncode == 0
 
 
 def test_offline_rendering_cannot_see_the_previous_scope() -> None:
