@@ -119,3 +119,16 @@ def test_the_guide_cronjob_mode_installs_with_values_and_processors(tmp_path: Pa
     (account,) = reconciler
     role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert role.endswith(":role/snowflake-processor-reconciler")
+
+
+def test_the_guide_lint_command_passes_on_its_values(tmp_path: Path) -> None:
+    """`helm lint charts/snowflake-processor -f values.yaml`, run as the guide says, prints
+    what the guide says it prints when it worked."""
+    guide = INSTALL.read_text()
+    command = "helm lint charts/snowflake-processor -f values.yaml"
+    assert command in guide
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml_block_after(guide, "output -raw helm_values > values.yaml"))
+    out = helm("lint", str(CHART), "-f", str(values)).stdout
+    assert "1 chart(s) linted, 0 chart(s) failed" in out
+    assert "1 chart(s) linted, 0 chart(s) failed" in guide.split(command, 1)[1]
