@@ -7,15 +7,18 @@ cluster holds them after `helm upgrade`."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from snowflake_operator.constants import GROUP, PLURAL, VERSION
+from snowflake_operator.daemon.handlers import upgrade_stored_spec
 from snowflake_operator.spec.stored_spec import SPEC_DEFAULTS_ANNOTATION, SPEC_UPGRADED
 from tests.support.operator_world import NAMESPACE, OperatorWorld, Processor
 from tests.support.polling import wait_for
+from tests.support.ports import closed_port
 from tests.support.queues import fill
 
 pytestmark = pytest.mark.integration
@@ -162,3 +165,21 @@ def test_a_deleted_resource_is_polled_no_more(world: OperatorWorld) -> None:
         other.wait_for_condition("Ready")
         after = len(world.kube.requests(name="short", subresource="status"))
     assert after == seen
+
+
+def test_a_failed_write_back_never_keeps_the_loop_from_starting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The API server refusing or unreachable: the upgrade is reported and skipped (the
+    resource runs with the size read as billed), not raised into the daemon."""
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{closed_port()}"
+    body = {
+        "metadata": {"name": "old", "namespace": NAMESPACE, "uid": "u"},
+        "spec": {"job": dict(RELEASE_0_1_0_JOB)},
+    }
+    with client.ApiClient(configuration) as api:
+        asyncio.run(asyncio.wait_for(upgrade_stored_spec(api, body, lambda: True), 30))
+    (record,) = [r for r in caplog.records if r.getMessage() == "stored spec not upgraded"]
+    assert "old" in str(getattr(record, "processor", ""))
+    assert "Failed to establish a new connection" in str(getattr(record, "error", ""))

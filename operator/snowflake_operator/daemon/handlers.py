@@ -19,7 +19,6 @@ from typing import Any
 
 import kopf
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from snowflake_operator.constants import GROUP, KIND, PLURAL, PROCESSOR_LABEL, VERSION
 from snowflake_operator.daemon import metrics
@@ -30,8 +29,9 @@ from snowflake_operator.kube.processor_state import ProcessorState
 from snowflake_operator.poll.job_history import JobRecord, job_record, termination_message
 from snowflake_operator.spec.admission import Refusal, admit
 from snowflake_operator.spec.operator_settings import OperatorSettings
-from snowflake_operator.spec.stored_spec import SPEC_UPGRADED, SpecUpgrade, stored_spec_upgrade
+from snowflake_operator.spec.stored_spec import SPEC_UPGRADED, stored_spec_upgrade
 from snowflake_operator.spec.table_claims import TableClaim, TableKey, table_key
+from snowflake_worker.errors import one_line
 
 from .health import Health
 from .health_server import serve_health
@@ -172,51 +172,52 @@ async def upgrade_stored_spec(
 ) -> None:
     """Write back what an earlier release's stored spec needs (spec/stored_spec.py), with a
     Warning event when values change, and wait to see it: the first poll then uses the
-    upgraded history limits and TTL. Until it is written (not leading, or the write
-    failed), admission still reads an old size as the size it was billed as."""
+    upgraded history limits and TTL. Nothing here may keep the loop from starting: if the
+    write fails (no patch right, the API server away), admission still reads an old size
+    as the size it was billed as, and the next start tries again."""
     metadata = body.get("metadata") or {}
     upgrade = stored_spec_upgrade(body.get("spec") or {}, metadata.get("annotations") or {})
     if upgrade is None or not leading():
         return
-    namespace, name = metadata["namespace"], metadata["name"]
+    key = f"{metadata['namespace']}/{metadata['name']}"
     try:
-        await asyncio.to_thread(_write_upgrade, api, metadata, upgrade)
-    except ApiException as exc:  # e.g. no patch right: it runs on, as admission reads it
-        log.warning(
-            "stored spec not upgraded",
-            extra={"processor": f"{namespace}/{name}", "error": f"{exc.status} {exc.reason}"},
-        )
+        await asyncio.to_thread(_patch_processor, api, metadata, upgrade.patch())
+    except Exception as exc:  # reported; the resource runs on regardless
+        log.warning("stored spec not upgraded", extra={"processor": key, "error": _why(exc)})
         return
+    if upgrade.changes:
+        log.warning("stored spec upgraded", extra={"processor": key, "changes": upgrade.message()})
+        try:
+            await asyncio.to_thread(_post_warning, api, metadata, upgrade.message())
+        except Exception as exc:  # the log line above says it too
+            log.warning("event not posted", extra={"processor": key, "error": _why(exc)})
     for _ in range(int(UPGRADE_SEEN_SECONDS / 0.1)):
-        if stored_spec_upgrade(body.get("spec") or {}, _annotations(body)) is None:
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
+        if stored_spec_upgrade(body.get("spec") or {}, annotations) is None:
             return
         await asyncio.sleep(0.1)
 
 
-def _annotations(body: Any) -> Any:
-    return (body.get("metadata") or {}).get("annotations") or {}
+def _why(exc: Exception) -> str:
+    return one_line(f"{type(exc).__name__}: {exc}", limit=500)
 
 
-def _write_upgrade(api: client.ApiClient, metadata: Any, upgrade: SpecUpgrade) -> None:
-    namespace, name = metadata["namespace"], metadata["name"]
+def _patch_processor(api: client.ApiClient, metadata: Any, patch: dict[str, Any]) -> None:
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, name, upgrade.patch()
+        GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], patch
     )
-    if not upgrade.changes:  # the mark alone
-        return
-    log.warning(
-        "stored spec upgraded",
-        extra={"processor": f"{namespace}/{name}", "changes": upgrade.message()},
-    )
+
+
+def _post_warning(api: client.ApiClient, metadata: Any, message: str) -> None:
     involved = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "name": name,
-        "namespace": namespace,
+        "name": metadata["name"],
+        "namespace": metadata["namespace"],
         "uid": metadata.get("uid"),
     }
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    post_event(api, involved, ("Warning", SPEC_UPGRADED, upgrade.message()), now)
+    post_event(api, involved, ("Warning", SPEC_UPGRADED, message), now)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=STOP_SECONDS)
