@@ -24,9 +24,6 @@ from typing import Any
 from snowflake_operator import queue_schema
 from snowflake_worker.identifiers import quote_identifier, validate_identifier
 
-ACCOUNT_SQL_DIR = queue_schema.SQL_DIR / "account"
-CUTOVER_SQL_DIR = queue_schema.SQL_DIR / "cutover"
-
 # Who runs what, by default: objects by SYSADMIN (it owns them), roles and users by
 # USERADMIN (CREATE ROLE, CREATE USER; it then owns both, so it can grant the roles),
 # grants on objects by SECURITYADMIN (MANAGE GRANTS). Each can be replaced.
@@ -38,19 +35,66 @@ DEFAULT_RUNNERS = {OBJECTS: "SYSADMIN", USERS: "USERADMIN", GRANTS: "SECURITYADM
 
 @dataclass(frozen=True)
 class Part:
+    """One part: its role's kind, the variables it needs, and its SQL files in order.
+
+    A file at the top of sql/ is rendered by queue_schema (001..005); one in a folder here.
+    The part "users" renders its file once per service user.
+    """
+
     name: str
     runner: str  # OBJECTS, USERS or GRANTS
     summary: str
+    files: tuple[str, ...]
+    needs: tuple[str, ...] = ()  # of NEEDS
 
+
+# What a part may need beyond the table, and the flag that gives it.
+NEEDS = {
+    "warehouse": "the service's warehouse: give --service-warehouse (or set "
+    "spec.snowflake.warehouse)",
+    "service_role": "the service role: give --service-role (or set spec.snowflake.role)",
+    "admin_role": "the admin role: give --admin-role",
+}
 
 PARTS = (
-    Part("warehouse", OBJECTS, "CREATE WAREHOUSE IF NOT EXISTS (X-Small, auto-suspend 60 s)"),
-    Part("database", OBJECTS, "CREATE DATABASE and SCHEMA IF NOT EXISTS"),
-    Part("table", OBJECTS, "the queue table: 001, 002 (legacy upgrade), 005 (result column)"),
-    Part("views", OBJECTS, "the status and dead-letter views: 003"),
-    Part("roles", USERS, "the service role and the admin role, both granted to SYSADMIN"),
-    Part("users", USERS, "one service user per IAM role that logs in, with the service role"),
-    Part("grants", GRANTS, "the service role's least privileges (004) and the admin role's"),
+    Part(
+        "warehouse",
+        OBJECTS,
+        "CREATE WAREHOUSE IF NOT EXISTS (X-Small, auto-suspend 60 s)",
+        ("account/warehouse.sql",),
+        ("warehouse",),
+    ),
+    Part(
+        "database", OBJECTS, "CREATE DATABASE and SCHEMA IF NOT EXISTS", ("account/database.sql",)
+    ),
+    Part(
+        "table",
+        OBJECTS,
+        "the queue table: 001, 002 (legacy upgrade), 005 (result column)",
+        ("001_queue_table.sql", "002_migrate_from_legacy.sql", "005_result_column.sql"),
+    ),
+    Part("views", OBJECTS, "the status and dead-letter views: 003", ("003_monitoring_views.sql",)),
+    Part(
+        "roles",
+        USERS,
+        "the service role and the admin role, both granted to SYSADMIN",
+        ("account/roles.sql",),
+        ("service_role", "admin_role"),
+    ),
+    Part(
+        "users",
+        USERS,
+        "one service user per IAM role that logs in, with the service role",
+        ("account/service_user.sql",),
+        ("warehouse", "service_role"),
+    ),
+    Part(
+        "grants",
+        GRANTS,
+        "the service role's least privileges (004) and the admin role's",
+        ("004_grants.sql", "account/admin_grants.sql"),
+        ("warehouse", "service_role", "admin_role"),
+    ),
 )
 # Run once in the cutover from the legacy design, never part of "all".
 CUTOVER_PARTS = (
@@ -58,6 +102,7 @@ CUTOVER_PARTS = (
         "release-legacy-claims",
         OBJECTS,
         "give back the rows legacy containers left 'processing' (docs/cutover.md)",
+        ("cutover/release_legacy_claims.sql",),
     ),
 )
 ALL = "all"
@@ -216,59 +261,37 @@ def render_part(part: Part, setup: AccountSetup) -> RenderedPart:
 
 
 def _statements(part: Part, setup: AccountSetup) -> list[str]:
-    schema = setup.schema
     values = setup.placeholders()
-    if part.name in ("warehouse", "users", "grants") and schema.warehouse is None:
-        raise SetupError(
-            f"part {part.name} needs the service's warehouse: give --service-warehouse "
-            "(or set spec.snowflake.warehouse)"
-        )
-    if part.name in ("roles", "users", "grants") and schema.service_role is None:
-        raise SetupError(
-            f"part {part.name} needs the service role: give --service-role "
-            "(or set spec.snowflake.role)"
-        )
-    if part.name in ("roles", "grants") and setup.admin_role is None:
-        raise SetupError(f"part {part.name} needs the admin role: give --admin-role")
-    if part.name == "warehouse":
-        return _render_file(ACCOUNT_SQL_DIR / "warehouse.sql", values)
-    if part.name == "database":
-        return _render_file(ACCOUNT_SQL_DIR / "database.sql", values)
-    if part.name == "table":
-        names = ("001_queue_table.sql", "002_migrate_from_legacy.sql", "005_result_column.sql")
-        return [s for name in names for s in queue_schema.render(name, schema)]
-    if part.name == "views":
-        return queue_schema.render("003_monitoring_views.sql", schema)
-    if part.name == "roles":
-        return _render_file(ACCOUNT_SQL_DIR / "roles.sql", values)
-    if part.name == "users":
-        return _user_statements(setup, values)
-    if part.name == "grants":
-        return [
-            *queue_schema.render("004_grants.sql", schema),
-            *_render_file(ACCOUNT_SQL_DIR / "admin_grants.sql", values),
-        ]
-    if part.name == "release-legacy-claims":
-        return _render_file(CUTOVER_SQL_DIR / "release_legacy_claims.sql", values)
-    raise SetupError(f"unknown part {part.name!r}")  # pragma: no cover - PARTS is closed
-
-
-def _user_statements(setup: AccountSetup, values: dict[str, str]) -> list[str]:
-    users = setup.users
-    if not users:
+    for need in part.needs:
+        if need not in values:
+            raise SetupError(f"part {part.name} needs {NEEDS[need]}")
+    if part.name != "users":
+        return _render_files(part.files, setup, values)
+    if not setup.users:
         flags = ", ".join(f"--{c.name}-role-arn" for c in COMPONENTS)
         raise SetupError(
             f"part users needs the IAM role of every pod that logs in: give {flags} "
             "(the ones you run), or --terraform-output FILE"
         )
     statements: list[str] = []
-    for user in users:
+    for user in setup.users:
         per_user = {
             **values,
             "service_user": quote_identifier(user.name, "service user"),
             "iam_role_arn": role_arn_literal(user.arn, f"{user.component} role ARN"),
         }
-        statements += _render_file(ACCOUNT_SQL_DIR / "service_user.sql", per_user)
+        statements += _render_files(part.files, setup, per_user)
+    return statements
+
+
+def _render_files(files: tuple[str, ...], setup: AccountSetup, values: dict[str, str]) -> list[str]:
+    statements: list[str] = []
+    for name in files:
+        if "/" in name:
+            path = queue_schema.SQL_DIR / name
+            statements += render_template(path.read_text(encoding="utf-8"), values, name)
+        else:  # sql/001..005: queue_schema's files, placeholders and checks
+            statements += queue_schema.render(name, setup.schema)
     return statements
 
 
@@ -296,8 +319,3 @@ def render_template(sql: str, values: Mapping[str, str], source: str) -> list[st
         if lines:
             statements.append("\n".join(lines))
     return statements
-
-
-def _render_file(path: Path, values: Mapping[str, str]) -> list[str]:
-    source = f"{path.parent.name}/{path.name}"
-    return render_template(path.read_text(encoding="utf-8"), values, source)
