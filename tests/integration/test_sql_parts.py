@@ -242,6 +242,11 @@ def test_parts_refuse_what_they_lack() -> None:
         "--no-grants goes without --part",
     )
     refused(run_cli("sql", "render", *TABLE_FLAGS, "--part", "nope"), "invalid choice")
+    refused(
+        run_cli("sql", "render", *TABLE_FLAGS, *ROLES, "--part", "roles",
+                "--admin-role", "x; DROP ROLE ACCOUNTADMIN"),
+        "invalid admin role 'x; DROP ROLE ACCOUNTADMIN'",
+    )  # fmt: skip
 
 
 # -- grants: least privilege for each role ---------------------------------------------------
