@@ -82,7 +82,7 @@ cold-check: venv
 
 # Re-resolve every dependency at the newest versions the pyproject.toml files allow.
 lock:
-	$(PYTHON) scripts/lock_requirements.py
+	$(PYTHON) scripts/lock_requirements.py $(ARGS)
 
 clean:
 	rm -rf .demo .tools .mypy_cache .ruff_cache .pytest_cache

@@ -23,6 +23,7 @@ from tests.deploy.test_chart import (
 INSTALL = ROOT / "docs" / "install.md"
 IMAGES = ROOT / "docs" / "images.md"
 TERRAFORM = ROOT / "terraform" / "eks" / "README.md"
+README = ROOT / "README.md"
 # The install order, each step by a word its heading holds.
 ORDER = ("AWS", "Snowflake", "Images", "Certificates", "chart", "SnowflakeProcessor")
 
@@ -46,6 +47,12 @@ def test_the_install_guide_has_the_steps_in_order() -> None:
     assert tuple(step_of(row) for row in rows) == ORDER
 
 
+def test_the_readme_gives_the_same_order() -> None:
+    install = README.read_text().split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    steps = re.findall(r"^\d\. \*\*(.+?)\*\*", install, re.MULTILINE)
+    assert tuple(step_of(step) for step in steps) == ORDER
+
+
 def test_the_terraform_readme_goes_on_in_the_same_order() -> None:
     then = TERRAFORM.read_text().split("## Then\n", 1)[1].split("\n## ", 1)[0]
     steps = re.findall(r"^\d\. \*\*(.+?)\.\*\*", then, re.MULTILINE)
@@ -55,7 +62,7 @@ def test_the_terraform_readme_goes_on_in_the_same_order() -> None:
 def test_no_install_command_sets_an_image_tag() -> None:
     """The tag is the chart's appVersion: an install that sets another one (or a <tag>
     placeholder) is the second tag story that ends in ImagePullBackOff."""
-    for path in (INSTALL, IMAGES, TERRAFORM):
+    for path in (INSTALL, IMAGES, TERRAFORM, README):
         text = path.read_text()
         assert "image.tag=" not in text, path
         assert "<tag>" not in text, path
