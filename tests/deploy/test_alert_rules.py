@@ -40,9 +40,8 @@ WHERE = 'namespace="team-a",processor="orders"'
 LABELS = {"namespace": "team-a", "processor": "orders"}
 
 
-def chart_rules(*values: str, release: str = RELEASE) -> tuple[dict[str, Any], str]:
-    """The rendered rules file and the job name a Prometheus Operator gives the operator's
-    scrape target (the ServiceMonitor's Service: the job label is the Service's name)."""
+def monitoring_documents(*values: str, release: str = RELEASE) -> tuple[dict[str, Any], ...]:
+    """What the chart renders where the Prometheus Operator's CRDs are served."""
     out = helm(
         "template",
         release,
@@ -53,7 +52,22 @@ def chart_rules(*values: str, release: str = RELEASE) -> tuple[dict[str, Any], s
         *MONITORING,
         *values,
     )
-    docs = tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
+    return tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
+
+
+def promtool_check(promtool: Path, what: str, path: Path) -> str:
+    """`promtool check rules|config PATH`, which must pass; its output."""
+    done = subprocess.run(
+        [str(promtool), "check", what, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def chart_rules(*values: str, release: str = RELEASE) -> tuple[dict[str, Any], str]:
+    """The rendered rules file and the job name a Prometheus Operator gives the operator's
+    scrape target (the ServiceMonitor's Service: the job label is the Service's name)."""
+    docs = monitoring_documents(*values, release=release)
     rule = one(docs, "PrometheusRule")
     for group in rule["spec"]["groups"]:
         for each in group["rules"]:
@@ -205,14 +219,7 @@ def test_promtool_catches_a_rule_that_does_not_fire(promtool: Path, tmp_path: Pa
 def test_promtool_checks_the_rendered_rules(promtool: Path, tmp_path: Path) -> None:
     rules, _ = chart_rules()
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
-    done = subprocess.run(
-        [str(promtool), "check", "rules", str(tmp_path / "rules.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 6 rules found" in done.stdout
+    assert "SUCCESS: 6 rules found" in promtool_check(promtool, "rules", tmp_path / "rules.yaml")
 
 
 def test_operator_down_waits_as_long_as_configured(promtool: Path, tmp_path: Path) -> None:

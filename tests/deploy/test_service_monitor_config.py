@@ -7,7 +7,6 @@ Whether it really scrapes both replicas is shown on the cluster (test_monitoring
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +14,13 @@ import pytest
 import yaml
 
 from snowflake_devtools.service_monitor import UnsupportedServiceMonitor, scrape_configs
-from tests.deploy.test_alert_rules import MONITORING
-from tests.deploy.test_chart import (
-    CHART,
-    IMAGE_VALUES,
-    RELEASE,
-    RELEASE_NAMESPACE,
-    helm,
-    of_kind,
-    one,
-)
+from tests.deploy.test_alert_rules import monitoring_documents, promtool_check
+from tests.deploy.test_chart import RELEASE_NAMESPACE, of_kind, one
 
 
 def rendered(*values: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The chart's ServiceMonitor and the metrics Service it selects."""
-    out = helm(
-        "template",
-        RELEASE,
-        str(CHART),
-        "-n",
-        RELEASE_NAMESPACE,
-        *IMAGE_VALUES,
-        *MONITORING,
-        *values,
-    )
-    docs = tuple(doc for doc in yaml.safe_load_all(out.stdout) if doc)
+    docs = monitoring_documents(*values)
     (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("metrics")]
     return one(docs, "ServiceMonitor"), service
 
@@ -66,13 +47,7 @@ def test_promtool_accepts_the_scrape_job(promtool: Path, tmp_path: Path) -> None
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     config = {"scrape_configs": scrape_configs(monitor, kubeconfig)}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    done = subprocess.run(
-        [str(promtool), "check", "config", str(tmp_path / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    promtool_check(promtool, "config", tmp_path / "prometheus.yml")
 
 
 def test_the_job_keeps_the_metrics_service_by_its_labels_and_port() -> None:
