@@ -38,6 +38,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/gen_crd.py --check
+	$(BIN)/python scripts/set_version.py --check
 
 typecheck: venv
 	$(BIN)/mypy
