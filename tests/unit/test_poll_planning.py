@@ -204,9 +204,10 @@ def test_launches_stop_where_the_table_lock_would_be_overused() -> None:
     holding the table's lock lockHoldSeconds: no more Jobs than lockShare of it allows."""
     spec = _spec(
         queue={"claimSeconds": 10, "lockHoldSeconds": 0.5, "lockShare": 0.5},
-        job={"entriesPerJob": 1000, "maxActiveJobs": 19, "flushSeconds": 5},
+        job={"entriesPerJob": 1000, "maxActiveJobs": 19, "flushSeconds": 5, "flushEvery": 2000},
     )
-    # One Job: 0.5 s x (1/10 + 1/5) = 15% of the lock; 50% allows 3 Jobs, not 19.
+    # One Job: 0.5 s x (1/10 + 1/5) = 15% of the lock (2,000 outcomes fit one write-back);
+    # 50% allows 3 Jobs, not 19.
     assert spec_lock_share_per_job(spec) == pytest.approx(0.15)
     assert job_limit(spec) == 3
     plan = plan_poll("orders", spec, Observation(now=NOW, unfinished_jobs=1, counts=_counts(10**6)))
@@ -220,9 +221,10 @@ def test_the_lock_limit_never_stops_a_fleet_entirely() -> None:
     assert job_limit(spec) == 1
 
 
-def test_with_the_defaults_max_active_jobs_binds_below_the_lock_limit() -> None:
-    # 10 Jobs x 0.35 s x (1/15 + 1/10) = 58% of the lock, within the default 60%
-    assert job_limit(processor_spec(MINIMAL_SPEC)) == 10
+def test_with_the_defaults_the_lock_allows_six_jobs() -> None:
+    # A flush of 5,000 outcomes with ids of up to 64 characters is two write-backs:
+    # 6 Jobs x 0.35 s x (1/15 + 2/10) = 56% of the lock, within the default 60%; 7 would not be
+    assert job_limit(processor_spec(MINIMAL_SPEC)) == 6
     spec = processor_spec(MINIMAL_SPEC, job={"maxActiveJobs": 4})
     assert job_limit(spec) == 4
     seen = Observation(now=NOW, unfinished_jobs=0, counts=_counts(0))

@@ -32,10 +32,9 @@ from .identifiers import TableRef
 from .queue_records import DeadLetter, LeaseRecovery, QueueCounts, TableSignature
 from .queue_sql import statements_for
 from .snowflake_errors import is_session_lost, worth_retrying
+from .write_back_size import MAX_BIND_BYTES as MAX_BIND_BYTES
+from .write_back_size import outcome_json
 
-# Keep one statement's JSON bind well under Snowflake's ~1 MB guidance for a statement's
-# text and binds. The bind is sent as it is counted here: nothing escapes it into SQL text.
-MAX_BIND_BYTES = 512 * 1024
 ERROR_MESSAGE_LIMIT = 1000  # the column's width
 
 T = TypeVar("T")
@@ -474,7 +473,7 @@ def _json_batches(
     texts: list[str] = []
     size = 2
     for item in items:
-        text = json.dumps(as_json(item), separators=(",", ":"), default=str)
+        text = outcome_json(as_json(item))
         if texts and size + len(text) + 1 > limit:
             yield batch, "[" + ",".join(texts) + "]"
             batch, texts, size = [], [], 2

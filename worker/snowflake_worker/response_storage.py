@@ -11,7 +11,7 @@ from .service_call import Answer, decode_body
 
 # The most a worker keeps per entry: the result column is VARCHAR(16384), and 16384 bytes
 # decode to at most 16384 characters. Kept small because outcomes travel to Snowflake in
-# one JSON bind per write-back (at most 512 KiB: queue.MAX_BIND_BYTES).
+# JSON binds of at most 512 KiB (write_back_size.py), each write-back holding the table's lock.
 STORE_RESPONSE_MAX_BYTES = 16384
 
 

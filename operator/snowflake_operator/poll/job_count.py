@@ -22,11 +22,13 @@ Snowflake's 20 that is 19 Jobs for one table (one SnowflakeProcessor per table).
 How fast they drain is a separate bound: the table completes 1 / (lock hold time)
 statements a second whatever the number of Jobs. With batches of a fixed count the fleet
 can never pass :func:`fixed_batch_ceiling`; with batches sized by time (batch_sizing.py)
-each Job sends about one claim per claimSeconds and one write-back per flushSeconds, so
-the share of the lock a fleet holds grows with its Jobs, not with its speed
+each Job sends about one claim per claimSeconds and one flush per flushSeconds, so the
+share of the lock a fleet holds grows with its Jobs, not with its speed
 (:func:`lock_share_per_job`), and the operator launches no more Jobs than keep it within
 the share it may plan for (:func:`jobs_within_lock_share`; docs/operations.md, "Scale
-limits"). MAX_ACTIVE_JOBS (constants.py) is the bound the CRD enforces.
+limits"). A flush is as many UPDATEs as its outcomes' JSON needs (the worker's
+write_back_size.py: flushEvery outcomes of the widest size, stored answers escaped), each
+holding the lock. MAX_ACTIVE_JOBS (constants.py) is the bound the CRD enforces.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 from snowflake_operator.constants import OPERATOR_AND_OPS_STATEMENTS, STATEMENTS_PER_WORKER
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.queue_records import QueueCounts
+from snowflake_worker.write_back_size import write_backs_per_flush
 
 from .launch_backoff import BackoffState, launch_limit
 
@@ -53,25 +56,40 @@ def fixed_batch_ceiling(hold_seconds: float, claim_batch: int, flush_every: int)
     return 1 / (hold_seconds * (1 / claim_batch + 1 / flush_every))
 
 
-def lock_share_per_job(hold_seconds: float, claim_seconds: float, flush_seconds: float) -> float:
+def lock_share_per_job(
+    hold_seconds: float, claim_seconds: float, flush_seconds: float, write_backs: int = 1
+) -> float:
     """The share of the table's lock one busy Job holds: a claim every ``claim_seconds`` and
-    a write-back every ``flush_seconds`` (while its claims stay below claimMax), each held
-    ``hold_seconds``."""
-    return hold_seconds * (1 / claim_seconds + 1 / flush_seconds)
+    a flush of ``write_backs`` statements every ``flush_seconds`` (while its claims stay
+    below claimMax), each statement held ``hold_seconds``."""
+    return hold_seconds * (1 / claim_seconds + write_backs / flush_seconds)
 
 
 def jobs_within_lock_share(
-    share: float, hold_seconds: float, claim_seconds: float, flush_seconds: float
+    share: float,
+    hold_seconds: float,
+    claim_seconds: float,
+    flush_seconds: float,
+    write_backs: int = 1,
 ) -> int:
     """The most Jobs whose statements together hold at most ``share`` of the lock (>= 1)."""
-    per_job = lock_share_per_job(hold_seconds, claim_seconds, flush_seconds)
+    per_job = lock_share_per_job(hold_seconds, claim_seconds, flush_seconds, write_backs)
     return max(1, math.floor(share / per_job + 1e-9))
+
+
+def spec_write_backs_per_flush(spec: ProcessorSpec) -> int:
+    """The most write-back statements one flush of this processor's Jobs sends: the worker's
+    own chunking of flushEvery outcomes, with answers of storeResponseBytes escaped."""
+    return write_backs_per_flush(spec.job.flush_every, spec.endpoint.store_response_bytes)
 
 
 def spec_lock_share_per_job(spec: ProcessorSpec) -> float:
     """The share of the table's lock one busy Job of this processor holds."""
     return lock_share_per_job(
-        spec.queue.lock_hold_seconds, spec.queue.claim_seconds, spec.job.flush_seconds
+        spec.queue.lock_hold_seconds,
+        spec.queue.claim_seconds,
+        spec.job.flush_seconds,
+        spec_write_backs_per_flush(spec),
     )
 
 
@@ -83,6 +101,7 @@ def job_limit(spec: ProcessorSpec) -> int:
         spec.queue.lock_hold_seconds,
         spec.queue.claim_seconds,
         spec.job.flush_seconds,
+        spec_write_backs_per_flush(spec),
     )
     return min(spec.job.max_active_jobs, by_lock)
 
