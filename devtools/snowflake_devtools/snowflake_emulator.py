@@ -96,6 +96,7 @@ def model_options(args: argparse.Namespace) -> ModelOptions | None:
         lock_waiters_limit=None if args.no_table_locks else args.lock_waiters,
         lock_hold_seconds=args.lock_hold_ms / 1000,
         in_progress_seconds=args.in_progress_seconds,
+        arrival_snapshot_updates=args.arrival_snapshot_updates,
         user_defaults=defaults,
     )
 
@@ -138,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         default=45.0,
         help="how long a statement's request is held before the answer is \"query in "
         "progress\" and the client polls for the result (45, about Snowflake's)",
+    )
+    parser.add_argument(
+        "--arrival-snapshot-updates",
+        action="store_true",
+        help="an UPDATE that waits for its table's lock chooses its rows from the data "
+        "committed when it arrived (the unsafe reading of READ COMMITTED); default: from "
+        "the data once it holds the lock",
     )
     parser.add_argument(
         "--user-default",

@@ -21,6 +21,13 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   Snowflake does, so a statement may wait for the lock for minutes without the client's
   socket timing out (60 s) and resending it; a resent request (same requestId) joins the
   statement it repeats instead of running it twice.
+- Optionally (``arrival_snapshot_updates``, off by default) the unsafe reading of READ
+  COMMITTED: an UPDATE that has to wait for the table's lock chooses its rows from the data
+  committed when it arrived and writes them once granted, whatever happened to them
+  meanwhile (arrival_snapshot.py); each locking statement then writes at the end of its
+  hold, as Snowflake commits at the end of a statement. Off, a waiting statement reads the
+  table once it holds the lock (the safe reading). Snowflake's documentation settles
+  neither; docs/snowflake-checks.md has the check for a real account.
 - A client's cancel (``/queries/v1/abort-request``, what the connector sends when its own
   timer for a statement fires: network_timeout, or execute's timeout) ends a statement still
   waiting for the lock with 000604 "SQL execution canceled", as Snowflake does; fakesnow
@@ -34,7 +41,8 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   fakesnow runs the statement.
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table, counts of
-statements refused, and how many answers were "query in progress". ``GET /model/queries``
+statements refused, how many answers were "query in progress", and how many UPDATEs ran on
+their arrival snapshot (and the rows they chose then). ``GET /model/queries``
 lists the text of the latest statements as they arrived (QUERY_HISTORY's QUERY_TEXT: what
 anyone who can see the history reads).
 Statements the model itself runs (length probes) are not counted by clients, and only the
@@ -59,6 +67,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from . import snowflake_rules as rules
+from .arrival_snapshot import arrival_probe, with_chosen_rows
 from .string_lengths import TooLong, check_probe, string_writes, written_table
 from .table_locks import SNOWFLAKE_WAITERS_LIMIT, LockWaitersExceeded, LockWaitTimedOut, TableLocks
 
@@ -91,6 +100,7 @@ class ModelOptions:
     lock_waiters_limit: int | None = SNOWFLAKE_WAITERS_LIMIT  # None: no table locks
     lock_hold_seconds: float = 0.0  # the least time each locking statement holds the lock
     in_progress_seconds: float = 45.0  # then "query in progress": the client polls
+    arrival_snapshot_updates: bool = False  # a waiting UPDATE chooses rows as it arrived
     user_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -139,6 +149,7 @@ class SnowflakeModel:
         # their result, or the client resending the request, waits for them.
         self._running: dict[str, asyncio.Task[_Response]] = {}
         self.in_progress_answers = 0
+        self.arrival_snapshots = {"statements": 0, "rows_chosen": 0, "skipped": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -167,7 +178,15 @@ class SnowflakeModel:
 
     def stats(self) -> dict[str, Any]:
         locks = self.locks.stats() if self.locks is not None else None
-        return {"locks": locks, **self.refused, "in_progress_answers": self.in_progress_answers}
+        return {
+            "locks": locks,
+            **self.refused,
+            "in_progress_answers": self.in_progress_answers,
+            "arrival_snapshots": {
+                "enabled": self.options.arrival_snapshot_updates,
+                **self.arrival_snapshots,
+            },
+        }
 
     # -- login: a user's defaults for session parameters ------------------------------------
 
@@ -260,12 +279,26 @@ class SnowflakeModel:
             body["sqlText"] = rewritten
             raw = _encode(body, compressed)
         table = self._locked_table(statement, token)
+        chosen: asyncio.Future[list[Any] | None] | None = None
         if table is not None and self.locks is not None:
+            binds = _bound_values(body.get("bindings") or {})
+            if self.options.arrival_snapshot_updates and self.locks.would_wait(table, token):
+                # read now, while the holder's write is not committed yet
+                chosen = asyncio.ensure_future(self._arrival_rows(statement, token, binds))
             refused = await self._take_lock(table, token, _request_id(scope))
             if refused is not None:
+                if chosen is not None:
+                    await asyncio.wait({chosen})
                 return refused
+            if chosen is not None and (ids := await chosen) is not None:
+                body["sqlText"] = with_chosen_rows(statement, binds, ids)
+                body.pop("bindings", None)
+                raw = _encode(body, compressed)
         held_until = time.monotonic() + self.options.lock_hold_seconds
         try:
+            if table is not None and self.options.arrival_snapshot_updates:
+                # the write commits at the end of the hold, as a statement's does
+                await asyncio.sleep(max(0.0, held_until - time.monotonic()))
             too_long = await self._checked_lengths(statement, token, body.get("bindings") or {})
             if too_long is not None:
                 self.refused["too_long"] += 1
@@ -276,6 +309,25 @@ class SnowflakeModel:
             return response
         finally:
             self._after_statement(statement, token, table)
+
+    async def _arrival_rows(
+        self, statement: exp.Expr, token: str, binds: list[Any]
+    ) -> list[Any] | None:
+        """The ids the UPDATE's WHERE matches in the data committed now; None when it is not
+        read at arrival or the probe failed (then it reads once granted, with a log line)."""
+        connection = self.sessions.get(token)
+        try:
+            probe = arrival_probe(statement, binds)
+            if probe is None or connection is None:
+                return None
+            ids = [row[0] for row in await asyncio.to_thread(_all_rows, connection, probe)]
+        except Exception as exc:  # the model's own probe failed: not the client's error
+            self.arrival_snapshots["skipped"] += 1
+            print(f"snowflake model: arrival snapshot skipped: {exc}", file=sys.stderr, flush=True)
+            return None
+        self.arrival_snapshots["statements"] += 1
+        self.arrival_snapshots["rows_chosen"] += len(ids)
+        return ids
 
     async def _creates_nothing(self, statement: exp.Expr, token: str) -> bool:
         """CREATE TABLE IF NOT EXISTS of a table that exists: a no-op on Snowflake."""
@@ -466,6 +518,12 @@ def _first_row(connection: Any, sql: str) -> tuple[Any, ...]:
     cursor.execute(sql)
     row = cursor.fetchone()
     return tuple(row) if row is not None else ()
+
+
+def _all_rows(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    cursor = connection.cursor()
+    cursor.execute(sql)
+    return [tuple(row) for row in cursor.fetchall()]
 
 
 def _bound_values(bindings: Mapping[str, Any]) -> list[Any]:

@@ -101,6 +101,13 @@ class TableLocks:
             self._give_up(table, waiter)
             raise
 
+    def would_wait(self, table: str, owner: str) -> bool:
+        """Whether ``owner`` asking for ``table``'s lock now would have to wait for it."""
+        lock = self._tables.get(table)
+        if lock is None or lock.holder == owner:
+            return False
+        return lock.holder is not None or bool(lock.waiting)
+
     def release(self, table: str, owner: str) -> None:
         """``owner`` lets go of ``table``'s lock; the longest waiter still waiting gets it."""
         lock = self._tables.get(table)
