@@ -14,6 +14,7 @@ the unsafe reading, and hold the protocol to those bounds.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import snowflake.connector
 
 from snowflake_devtools.mtls_service import fetch_stats
 from snowflake_worker.identifiers import TableRef
@@ -41,6 +43,38 @@ ENTRIES = 400
 WORKERS = 4
 READINGS = {"safe": (), "unsafe": ("--arrival-snapshot-updates",)}
 TABLE = TableRef("RACE", "QUEUE", "WORK_QUEUE")
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "snowflake-checks.md"
+
+
+def runbook_claim_race() -> str:
+    """The day-one runbook's claim-race script, without its last line (the call with the
+    account's PARAMS)."""
+    blocks = re.findall(r"```python\n(.*?)```", RUNBOOK.read_text(), flags=re.DOTALL)
+    script = next(block for block in blocks if "def claim_race" in block)
+    return script.rsplit("print(", 1)[0]
+
+
+@pytest.mark.parametrize("reading", sorted(READINGS))
+def test_the_runbooks_claim_race_tells_the_readings_apart(
+    tmp_path: Path, reading: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/snowflake-checks.md's two claims at once, run as written on a 10-row scratch
+    table: what it prints is what the runbook says each reading shows."""
+    table = TableRef("CHECKS", "SFP_CHECKS", "SFP_CHECK")
+    monkeypatch.setattr(snowflake.connector, "paramstyle", snowflake.connector.paramstyle)
+    namespace: dict[str, Any] = {}
+    exec(runbook_claim_race(), namespace)  # noqa: S102 - the runbook's own script
+    with emulator(tmp_path, *READINGS[reading]) as server:
+        fill(new_queue(server.port, table), 10)
+        stamped, rows = namespace["claim_race"](
+            lambda: connect_to_emulator(server.port, **location(table)), arrive_seconds=1
+        )
+    tokens = dict(rows)
+    assert stamped == {"race-1": 3, "race-2": 3}
+    if reading == "safe":
+        assert tokens == {"race-1": 3, "race-2": 3, None: 4}, tokens
+    else:
+        assert len(tokens) == 2 and tokens[None] == 7, tokens
 
 
 def _claim_twice_at_once(port: int, claim: Callable[[Any, str], int]) -> tuple[int, int]:
