@@ -9,13 +9,17 @@ by how many such statements it sends per second, not by how many entries each ca
 N Jobs sends about ``N * (1/claim_seconds + 1/flush_seconds)`` of them per second.
 
 The next claim is made before the inbox runs dry (the low-water mark): early enough that
-the calls in flight never wait for it, whatever the lock makes it wait.
+the calls in flight never wait for it, whatever the lock makes it wait. A claim's entries
+are held in memory until called, so a claim is also capped by their data's size, as the
+last claim's entries measured it (the first claim, SFP_CLAIM_BATCH entries, is not).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # A claim is finished long before its lease ends: at most this share of the lease's worth.
 LEASE_SHARE = 0.25
@@ -28,21 +32,30 @@ PACE_SMOOTHING = 0.02
 
 @dataclass(frozen=True)
 class ClaimPolicy:
-    """The worker's claim settings (SFP_CLAIM_BATCH, SFP_CLAIM_SECONDS, SFP_CLAIM_MAX)."""
+    """The worker's claim settings (SFP_CLAIM_BATCH, SFP_CLAIM_SECONDS, SFP_CLAIM_MAX,
+    SFP_CLAIM_BYTES)."""
 
     first: int  # the first claim's size, before any pace is known
     seconds: float  # of work per claim at the observed pace
     maximum: int
     lease_seconds: float
     concurrency: int
+    data_bytes: int | None = None  # SFP_CLAIM_BYTES: entry data one claim may bring in
 
     def size(
-        self, pace: float | None, *, budget: int, seconds_left: float, claim_seconds: float = 0.0
+        self,
+        pace: float | None,
+        *,
+        budget: int,
+        seconds_left: float,
+        claim_seconds: float = 0.0,
+        entry_bytes: float | None = None,
     ) -> int:
         """Entries to claim now: ``seconds`` of work (more when claims are slow, see
         :meth:`lead_seconds`: a claim must outlast the next one's wait), never more than the
         lease allows, than can be done before the worker stops, than ``maximum`` or its
-        entry budget."""
+        entry budget, nor more data than ``data_bytes`` at ``entry_bytes`` an entry (the
+        mean of the last claim; unknown before the first)."""
         if pace is None:
             wanted = self.first
         else:
@@ -52,6 +65,8 @@ class ClaimPolicy:
                 math.floor(pace * self.lease_seconds * LEASE_SHARE),
                 math.ceil(pace * max(0.0, seconds_left)) + self.concurrency,
             )
+        if self.data_bytes is not None and entry_bytes is not None and entry_bytes > 0:
+            wanted = min(wanted, math.floor(self.data_bytes / entry_bytes))
         return max(1, min(wanted, self.maximum, budget))
 
     def low_water(self, pace: float | None, claim_seconds: float) -> int:
@@ -60,6 +75,14 @@ class ClaimPolicy:
         if pace is None:
             return self.concurrency
         return max(self.concurrency, math.ceil(pace * lead_seconds(claim_seconds)))
+
+
+def mean_data_bytes(data: Sequence[Any]) -> float | None:
+    """Characters of entry data per entry in a claim (the connector returns each VARIANT as
+    JSON text); None for an empty claim."""
+    if not data:
+        return None
+    return sum(len(item) if isinstance(item, str) else len(str(item)) for item in data) / len(data)
 
 
 def lead_seconds(claim_seconds: float) -> float:

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from .batch_sizing import BatchStats, ClaimPolicy, Pace
+from .batch_sizing import BatchStats, ClaimPolicy, Pace, mean_data_bytes
 from .call_stats import CallStats
 from .errors import one_line
 from .outcomes import (
@@ -102,9 +102,11 @@ class Drainer:
             maximum=settings.claim_max,
             lease_seconds=settings.lease_seconds,
             concurrency=settings.concurrency,
+            data_bytes=settings.claim_bytes,
         )
         self._pace = Pace(settings.concurrency)
         self._claim_seconds = 0.0  # the last claim's time, waits for the thread and lock included
+        self._entry_bytes: float | None = None  # the last claim's data per entry
         self.batches = BatchStats()
         self._closing = False
         self._stop_reason = "queue_empty"
@@ -156,6 +158,7 @@ class Drainer:
                 budget=s.max_entries - self.claimed,
                 seconds_left=self.deadline_at - time.monotonic(),
                 claim_seconds=self._claim_seconds,
+                entry_bytes=self._entry_bytes,
             )
             started = time.monotonic()
             batch = await self._db_call(
@@ -171,6 +174,7 @@ class Drainer:
                 await self._pause(min(IDLE_CLAIM_INTERVAL_SECONDS, s.idle_wait_seconds - waited))
                 continue
             empty_since = None
+            self._entry_bytes = mean_data_bytes([entry.data for entry in batch])
             self.claimed += len(batch)
             log.debug(
                 "claimed",

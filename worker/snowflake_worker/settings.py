@@ -72,6 +72,13 @@ class WorkerSettings(BaseSettings):
         le=100_000,
         description="the most entries one claim takes",
     )
+    claim_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="each later claim takes at most this many characters of entry data, "
+        "counted at the mean size of the last claim's entries, so a claim of large entries "
+        "fits the pod's memory",
+    )
     max_entries: int = Field(
         default=10_000,
         gt=0,
