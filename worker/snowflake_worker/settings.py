@@ -186,7 +186,7 @@ class WorkerSettings(BaseSettings):
         default=10.0,
         gt=0,
         description="outcomes are written back this long after the first unwritten one (one "
-        "UPDATE, which holds the table's lock)...",
+        "UPDATE per 512 KiB of their JSON, each holding the table's lock)...",
     )
     flush_every: int = Field(
         default=5000,

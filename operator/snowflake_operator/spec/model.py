@@ -358,8 +358,10 @@ class QueueSettings(_Model):
         description=(
             "The share of the table's lock this processor's Jobs may plan to hold: the operator "
             "launches no more Jobs than lockShare / (lockHoldSeconds x (1/claimSeconds + "
-            "1/job.flushSeconds)), at most job.maxActiveJobs and at least 1 (status.jobLimit). "
-            "Leave room for the producers' MERGEs. Default 0.6 (10 Jobs with the defaults)."
+            "W/job.flushSeconds)), W the write-back UPDATEs one flush of job.flushEvery outcomes "
+            "takes (one per 512 KiB of their JSON, stored answers included; docs/operations.md, "
+            '"Scale limits"), at most job.maxActiveJobs and at least 1 (status.jobLimit). '
+            "Leave room for the producers' MERGEs. Default 0.6 (6 Jobs with the defaults)."
         ),
     )
 
@@ -590,7 +592,8 @@ class JobSettings(_Model):
         gt=0,
         description=(
             "Seconds after the first unwritten outcome at which outcomes are written back (one "
-            "UPDATE, which holds the table's lock), if flushEvery is not reached first. After a "
+            "UPDATE per 512 KiB of their JSON, each holding the table's lock), if flushEvery is "
+            "not reached first. After a "
             "worker crash the calls whose outcomes were not written back are made again: at most "
             "about min(entries/s x flushSeconds, flushEvery) + concurrency entries per Job (see "
             'docs/operations.md, "Crash exposure"). Default 10.0.'
