@@ -252,8 +252,10 @@ def run_demo(args: argparse.Namespace) -> int:
             summary["dead_letters_command"] = dead_letters_command(snowflake.port, counts.failed)
             if idle is not None:
                 _add_idle(summary, run, idle)
-            _print_summary(summary, dead_letters, args.json)
+            # The run is over once its summary starts: a Ctrl-C that lands while it is being
+            # printed (right after the JSON line, say) ends the demo, not the run.
             reported = True
+            _print_summary(summary, dead_letters, args.json)
             if args.keep_running:
                 _keep_running(snowflake.port)
         except KeyboardInterrupt:

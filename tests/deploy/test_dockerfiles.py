@@ -596,7 +596,7 @@ def test_the_lock_script_writes_what_the_images_install() -> None:
     the format the checks above read, sorted."""
     lock = load_lock_script()
     assert set(lock.HASHED) == set(HASHED_FILES.values())
-    assert "\t$(PYTHON) scripts/lock_requirements.py\n" in (ROOT / "Makefile").read_text()
+    assert "\t$(PYTHON) scripts/lock_requirements.py $(ARGS)\n" in (ROOT / "Makefile").read_text()
     pins = {"b": "2.0", "a": "1.0", "unused": "3.0"}
     hashes = {"a": ["0" * 64], "b": ["1" * 64, "2" * 64]}
     text = lock.hashed_text("worker.txt", ["b", "a"], pins, hashes, "3.11.7")
