@@ -24,6 +24,7 @@ from typing import Any
 from sqlglot import exp
 
 from .snowflake_rules import DIALECT
+from .string_lengths import bind_literal
 
 KEY_COLUMN = "id"
 
@@ -44,7 +45,7 @@ def with_chosen_rows(statement: exp.Expr, binds: Sequence[Any], ids: Sequence[An
     """The UPDATE, binds inlined, writing exactly the rows ``ids`` (none when empty)."""
     inlined = _with_binds_inlined(statement, binds)
     chosen: exp.Expr = (
-        exp.column(KEY_COLUMN).isin(*(_literal(value) for value in ids)) if ids else exp.false()
+        exp.column(KEY_COLUMN).isin(*(bind_literal(value) for value in ids)) if ids else exp.false()
     )
     inlined.set("where", exp.Where(this=chosen))
     return inlined.sql(dialect=DIALECT)
@@ -58,15 +59,5 @@ def _with_binds_inlined(statement: exp.Expr, binds: Sequence[Any]) -> exp.Expr:
     if len(placeholders) != len(binds):
         raise ValueError(f"{len(placeholders)} binds in the statement, {len(binds)} values")
     for placeholder, value in zip(placeholders, binds, strict=True):
-        placeholder.replace(_literal(value))
+        placeholder.replace(bind_literal(value))
     return copy
-
-
-def _literal(value: Any) -> exp.Expr:
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int | float):
-        return exp.Literal.number(value)
-    return exp.Literal.string(str(value))

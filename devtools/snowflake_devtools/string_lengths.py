@@ -100,11 +100,12 @@ def _with_binds_inlined(statement: exp.Expr, binds: Sequence[Any]) -> exp.Expr:
     for position, placeholder in enumerate(list(copy.find_all(exp.Placeholder, bfs=False))):
         index = int(placeholder.name) - 1 if placeholder.name.isdigit() else position
         if 0 <= index < len(binds):
-            placeholder.replace(_literal(binds[index]))
+            placeholder.replace(bind_literal(binds[index]))
     return copy
 
 
-def _literal(value: Any) -> exp.Expr:
+def bind_literal(value: Any) -> exp.Expr:
+    """A bound value as the SQL literal the statement would hold in its place."""
     if value is None:
         return exp.Null()
     if isinstance(value, bool):

@@ -147,7 +147,11 @@ def apply(conn: Any, file_names: Sequence[str], target: SchemaTarget) -> int:
     name changes nothing. Statements run one by one (no transaction: Snowflake DDL commits
     implicitly); every file is written to be safe to run again after a partial run.
     """
-    statements = [statement for name in file_names for statement in render(name, target)]
+    return run_statements(conn, [s for name in file_names for s in render(name, target)])
+
+
+def run_statements(conn: Any, statements: Sequence[str]) -> int:
+    """Run rendered statements in order on one cursor; how many ran."""
     cursor = conn.cursor()
     try:
         for statement in statements:

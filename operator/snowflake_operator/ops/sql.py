@@ -334,7 +334,10 @@ def run_apply(args: argparse.Namespace, session: Session) -> int:
             output.line(f"-- dry run: nothing was sent to Snowflake ({len(plan.files)} files)")
         return 0
     if args.part:
-        applied = _execute(session.connection, [s for f in plan.files for s in f.statements])
+        # Each part's statements open with its USE ROLE.
+        applied = queue_schema.run_statements(
+            session.connection, [s for f in plan.files for s in f.statements]
+        )
     else:
         names = [file.name for file in plan.files]
         applied = queue_schema.apply(session.connection, names, plan.target)
@@ -348,17 +351,6 @@ def run_apply(args: argparse.Namespace, session: Session) -> int:
     )
     output.line(f"{applied} statements ran; every one is safe to run again")
     return 0
-
-
-def _execute(conn: Any, statements: list[str]) -> int:
-    """Run rendered statements in order (each part's USE ROLE first); how many ran."""
-    cursor = conn.cursor()
-    try:
-        for statement in statements:
-            cursor.execute(statement)
-    finally:
-        cursor.close()
-    return len(statements)
 
 
 RENDER = OpsCommand("render", RENDER_HELP, add_render_arguments, run_render, logs_in=False)
