@@ -42,6 +42,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in item.nodeid:
             item.add_marker(pytest.mark.e2e)
+    # The upgrade test installs release 0.1.0 with its own CRD (deleting the one there):
+    # it runs before any test that uses this release's install.
+    items.sort(key=lambda item: "earlier_release_images" not in getattr(item, "fixturenames", ()))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -67,8 +70,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if Cluster.attach(_state_dir()) is None:
         base_image.ensure_pause_image(binaries.pause, say)
     base_image.ensure_base_image(say)
-    if "operator_release" in used or "project_images" in used:
+    if used & {"operator_release", "project_images", "earlier_release_images"}:
         project_images.ensure_project_images(ROOT, say)
+    if "earlier_release_images" in used:
+        from snowflake_devtools.cluster.release_images import ensure_release_images
+        from tests.e2e.upgrade import RELEASE_0_1_0
+
+        ensure_release_images(ROOT, RELEASE_0_1_0, say)
     if "operator_release" in used or "prometheus" in used:
         from snowflake_devtools.cluster.prometheus import ensure_prometheus_tool
 
@@ -229,6 +237,17 @@ def project_images(real_cluster: Cluster) -> tuple[str, ...]:
 
     tags = tuple(current_tags(ROOT).values())
     real_cluster.import_images(list(tags))
+    return tags
+
+
+@pytest.fixture(scope="session")
+def earlier_release_images(real_cluster: Cluster) -> dict[str, str]:
+    """Release 0.1.0's worker and operator images (built before the session from its
+    commit, release_images.py) in containerd."""
+    from tests.e2e.upgrade import earlier_tags
+
+    tags = earlier_tags()
+    real_cluster.import_images(list(tags.values()))
     return tags
 
 
