@@ -16,6 +16,7 @@ from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient
 from tests.support.cli import ok_json, queue_flags, refused, run_cli, write_lines
 from tests.support.queues import entry_data, fetch_rows, settle, statuses
+from tests.support.snowflake import query_texts
 
 LONG_ERROR = "HTTP 422: " + "the address field is not a deliverable postal address; " * 6
 
@@ -356,11 +357,61 @@ def test_purge_dry_run_then_purge(flags: list[str], aged: QueueClient) -> None:
     narrower = ok_json(run_cli("purge", *flags, "--older-than", "11d", "--dry-run", "--json"))
     assert narrower["would_purge"] == 0
     purged = ok_json(run_cli("purge", *flags, "--older-than", "168h", "--json"))
-    assert (purged["dry_run"], purged["purged"]) == (False, 4)
+    assert (purged["dry_run"], purged["purged"], purged["batches"]) == (False, 4, 1)
     assert statuses(aged) == {"c4": "completed", "c5": "completed", "dl": "failed", "p": "pending"}
     again = run_cli("purge", *flags, "--older-than", "7d")
     assert again.returncode == 0, again.stderr
     assert any(line.split() == ["deleted", "0"] for line in again.stdout.splitlines())
+
+
+def test_purge_deletes_in_bounded_batches_and_only_what_is_eligible(
+    snowflake_server: ServerProcess, flags: list[str], queue: QueueClient
+) -> None:
+    """25 old completed rows in batches of 10: three DELETEs (10, 10, 5), each choosing at
+    most 10 ids. Kept: recent completions, old-looking failed and pending rows, and a
+    pending row a legacy writer added under an id that is also an old completed row's."""
+    old = [f"old-{n:02d}" for n in range(25)]
+    recent = [f"new-{n}" for n in range(3)]
+    queue.enqueue((entry_id, {"id": entry_id}) for entry_id in [*old, *recent, "dl", "p"])
+    settle(queue, failed=[("dl", "HTTP 400")], done=[*old, *recent])
+    cursor = queue._connection.cursor()
+    cursor.execute(
+        f"UPDATE {queue.table.sql} SET completed_at = DATEADD(day, -10, SYSDATE()) "
+        "WHERE id LIKE 'old-%' OR id IN ('dl', 'p')"
+    )
+    # No primary key is enforced: a second row under an old completed row's id, pending.
+    cursor.execute(
+        f"INSERT INTO {queue.table.sql} (id, status, retry_count, created_at, completed_at) "
+        "SELECT 'old-00', 'pending', 0, SYSDATE(), DATEADD(day, -10, SYSDATE())"
+    )
+    dry = ok_json(run_cli("purge", *flags, "--older-than", "7d", "--batch-size", "10",
+                          "--dry-run", "--json"))  # fmt: skip
+    assert (dry["would_purge"], dry["batches"], dry["batch_size"]) == (25, 3, 10)
+
+    purged = ok_json(run_cli("purge", *flags, "--older-than", "7d", "--batch-size", "10",
+                             "--json"))  # fmt: skip
+    assert (purged["purged"], purged["batches"], purged["batch_size"]) == (25, 3, 10)
+    kept = fetch_rows(queue)
+    assert sorted((row["id"], row["status"]) for row in kept) == [
+        ("dl", "failed"),
+        *((entry_id, "completed") for entry_id in recent),
+        ("old-00", "pending"),
+        ("p", "pending"),
+    ]
+    deletes = [
+        q["text"]
+        for q in query_texts(snowflake_server.port)
+        if q["text"].startswith(f"DELETE FROM {queue.table.sql}")
+    ]
+    assert len(deletes) == 3
+    assert all("QUALIFY ROW_NUMBER() OVER (ORDER BY completed_at, id) <= ?" in d for d in deletes)
+
+
+def test_purge_refuses_a_bad_batch_size(flags: list[str], aged: QueueClient) -> None:
+    for size in ("0", "-5", "ten", "1000001"):
+        refused(run_cli("purge", *flags, "--older-than", "7d", f"--batch-size={size}"),
+                "--batch-size", repr(size))  # fmt: skip
+    assert len(fetch_rows(aged)) == 8
 
 
 @pytest.mark.parametrize("duration", ["0d", "7", "2w", "-1h"])

@@ -36,6 +36,9 @@ from .write_back_size import MAX_BIND_BYTES as MAX_BIND_BYTES
 from .write_back_size import outcome_json
 
 ERROR_MESSAGE_LIMIT = 1000  # the column's width
+# Rows one purge statement deletes at most (a default; purge --batch-size changes it): what
+# one DELETE rewrites, and so how long it holds the table's lock, stays bounded.
+PURGE_BATCH_ROWS = 10_000
 
 T = TypeVar("T")
 
@@ -423,19 +426,49 @@ class QueueClient:
         params = {"offset": -_non_negative(cutoff_seconds_ago)}
         return int(self._execute("count_completed_before", params, fetch=True)[0][0] or 0)
 
-    def purge_completed(self, older_than_seconds: int) -> int:
-        """DELETE completed rows whose ``completed_at`` is older than the cutoff; returns
-        how many. Rows without ``completed_at`` (legacy) are kept.
+    def purge_completed(
+        self,
+        older_than_seconds: int,
+        *,
+        batch_rows: int = PURGE_BATCH_ROWS,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """DELETE completed rows whose ``completed_at`` is older than the cutoff, at most
+        ``batch_rows`` ids per statement, until a statement finds fewer; returns how many.
+        ``on_batch`` hears each statement's count. Rows without ``completed_at`` (legacy)
+        or without an id are kept.
 
-        Needs DELETE on the table: the service role from ``sql/004_grants.sql`` does not
-        have it (by design), so an admin role runs purge.
+        One DELETE per batch holds the table's lock only as long as its batch takes, so
+        claims and write-backs run between batches instead of waiting behind one long
+        statement. Needs DELETE on the table: the service role from ``sql/004_grants.sql``
+        does not have it (by design), so an admin role runs purge.
         """
-        params = {"offset": -_non_negative(older_than_seconds)}
-        return int(self._execute("purge_completed", params) or 0)
+        limit = _positive(batch_rows)
+        params = {"offset": -_non_negative(older_than_seconds), "limit": limit}
+        total = 0
+        while True:
+            deleted = int(self._execute("purge_completed", params) or 0)
+            total += deleted
+            if on_batch is not None:
+                on_batch(deleted)
+            if not more_to_purge(deleted, limit):
+                return total
+
+
+def more_to_purge(deleted: int, batch_rows: int) -> bool:
+    """Whether another purge batch may find rows. A batch picks up to ``batch_rows`` ids and
+    deletes at least one row per id, so fewer rows than that means none were left over."""
+    return deleted >= batch_rows
 
 
 def _dead_letter_params(ids: Sequence[str] | None, error_contains: str | None) -> dict[str, Any]:
     return {"ids": None if ids is None else json.dumps(list(ids)), "needle": error_contains}
+
+
+def _positive(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a whole number of one or more, got {value!r}")
+    return value
 
 
 def _non_negative(value: int) -> int:

@@ -165,7 +165,16 @@ EXISTING_IDS = (
     "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(ids)s))) f)"
 )
 COUNT_COMPLETED_BEFORE = f"SELECT COUNT(*) FROM {{table}} WHERE {COMPLETED_BEFORE}"
-PURGE_COMPLETED = f"DELETE FROM {{table}} WHERE {COMPLETED_BEFORE}"
+# One batch of a purge: at most %(limit)s ids, oldest completion first, so each DELETE holds
+# the table's lock briefly and the workers' claims and write-backs get their turns between
+# batches. The outer filter is the inner one again: an id a legacy writer added twice (no
+# PRIMARY KEY is enforced) loses only its eligible rows. The same QUALIFY as the claim, as
+# Snowflake allows no LIMIT in an IN subquery.
+PURGE_COMPLETED = (
+    f"DELETE FROM {{table}} WHERE id IN (SELECT id FROM {{table}} WHERE {COMPLETED_BEFORE} "
+    "QUALIFY ROW_NUMBER() OVER (ORDER BY completed_at, id) <= %(limit)s) "
+    f"AND {COMPLETED_BEFORE}"
+)
 
 # Statement kind (what QueueClient counts and metrics label) -> template.
 TEMPLATES = {

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from snowflake_worker.errors import ConfigError
 
 from .command import OpsCommand
 from .output import Column, warn
+from .progress import Progress
 
 if TYPE_CHECKING:  # only for annotations: both pull in the Snowflake connector
     from snowflake_worker.queue import QueueClient
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
     if not args.id_field:
         raise ConfigError("--id-field must not be empty")
     lines = read_lines(args.file)
-    progress = _Progress(enabled=len(lines) > PROGRESS_LINES and sys.stderr.isatty())
+    progress = Progress(enabled=len(lines) > PROGRESS_LINES and sys.stderr.isatty())
     with progress:
         parsed = parse_lines(lines, args.id_field, progress.task("checking lines", len(lines)))
         if parsed.problems:
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
-def _insert(queue: QueueClient, entries: list[tuple[str, Any]], progress: _Progress) -> int:
+def _insert(queue: QueueClient, entries: list[tuple[str, Any]], progress: Progress) -> int:
     if not progress.enabled:
         return queue.enqueue(entries)  # chunked by bind size: the fewest statements
     advance = progress.task("enqueueing", len(entries))
@@ -141,42 +141,6 @@ def _report(
             ["already present (left alone)", present],
         ],
     )
-
-
-class _Progress:
-    """A rich progress bar on stderr for large files on a terminal; otherwise nothing."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self._bar = Progress(console=Console(stderr=True), transient=True)
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-    def task(self, description: str, total: int) -> Callable[[int], None] | None:
-        if self._bar is None:
-            return None
-        bar = self._bar
-        task_id = bar.add_task(description, total=total)
-
-        def advance(amount: int) -> None:
-            bar.advance(task_id, amount)
-
-        return advance
 
 
 COMMAND = OpsCommand("enqueue", HELP, add_arguments, run, privilege_hint=PRIVILEGE_HINT)
