@@ -5,6 +5,8 @@ Started as ``python -m snowflake_devtools.snowflake_emulator --data DIR``; it pr
 kill -9 because every session shares one on-disk instance. The model of Snowflake's
 semantics (snowflake_model.py) stands in front of fakesnow: unenforced primary keys,
 enforced VARCHAR lengths, table locks, user defaults; ``--fakesnow-only`` leaves it out.
+In front of both, workload identity logins are checked against the STS emulator
+``--sts-endpoint`` names (workload_identity.py), and refused without one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 from .snowflake_model import ModelOptions, SnowflakeModel
 from .table_locks import SNOWFLAKE_WAITERS_LIMIT
+from .workload_identity import WorkloadIdentities
+from .workload_identity_layer import WorkloadIdentityLayer
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,7 +42,11 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def serve(
-    data_dir: Path, port: int, model: ModelOptions | None = None, host: str = LOOPBACK
+    data_dir: Path,
+    port: int,
+    model: ModelOptions | None = None,
+    host: str = LOOPBACK,
+    identities: WorkloadIdentities | None = None,
 ) -> None:
     import importlib
 
@@ -54,6 +62,7 @@ def serve(
     app = fakesnow_server.app
     if model is not None:
         app = SnowflakeModel(app, fakesnow_server.sessions, model)
+    app = WorkloadIdentityLayer(app, identities or WorkloadIdentities())
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
@@ -155,11 +164,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="USER:PARAMETER=VALUE",
         help="a user's default session parameter, e.g. nocommit:AUTOCOMMIT=false (repeatable)",
     )
+    parser.add_argument(
+        "--sts-endpoint",
+        metavar="URL",
+        help="the STS emulator (moto's server) a workload identity login's attestation is "
+        "sent to, as Snowflake sends it to AWS; without it every such login is refused",
+    )
+    parser.add_argument(
+        "--sts-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="another host an attestation may be signed for: the same STS as clients reach "
+        "it, when that is not the --sts-endpoint's address (repeatable)",
+    )
     # Pods of the local test cluster reach this machine on the cluster's bridge address
     # only; never bind 0.0.0.0.
     parser.add_argument("--host", default=LOOPBACK, help="address to listen on (127.0.0.1)")
     args = parser.parse_args(argv)
-    serve(args.data, args.port or free_port(args.host), model_options(args), args.host)
+    identities = WorkloadIdentities(args.sts_endpoint, frozenset(args.sts_host))
+    serve(args.data, args.port or free_port(args.host), model_options(args), args.host, identities)
     return 0
 
 

@@ -384,9 +384,11 @@ class WorkloadIdentities:
         request = caller_identity_request(str(data.get("TOKEN", "")), self.sts_hosts, now)
         identity = identity_of(await asyncio.to_thread(self.caller_arn, request))
         users = self.users_with(identity)
-        asked = data.get("LOGIN_NAME")
-        if asked:  # the client named a user: it must be the identity's
-            users = [user for user in users if user == user_name(str(asked))]
+        asked = str(data.get("LOGIN_NAME") or "")
+        if asked and users:  # the client named a user: it must be the identity's
+            users = [user for user in users if user.upper() == asked.upper()]
+            if not users:
+                raise Refused(f"the workload identity {identity} is not the user {asked}'s")
         if len(users) != 1:
             which = "no user has" if not users else f"{len(users)} users have"
             raise Refused(f"{which} the workload identity {identity}")
