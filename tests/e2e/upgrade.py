@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client, watch
 
 from snowflake_devtools.cluster.project_images import IMAGES
@@ -53,8 +54,40 @@ def earlier_values(jobs_namespace: str, release: EarlierRelease = RELEASE_0_1_0)
 
 
 def remove_crd(commands: Commands) -> None:
-    """No CRD, so 0.1.0's chart installs its own (and its defaults are what resources store)."""
+    """No CRD, so 0.1.0's (and its defaults) is what resources are stored under."""
     commands.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found", "--wait=true")
+
+
+def without_unrulable_defaults(schema: dict[str, Any]) -> int:
+    """Drop ``default: {}`` from every object that has CEL rules; returns how many.
+
+    0.1.0's CRD defaults `spec.job` and `spec.snowflake.auth` to `{}` and has rules reading
+    their keys (`self.cpu`, `self.mode`). The API server (1.34 here) checks defaults
+    against the rules, finds no such key in `{}` and refuses the whole CRD: 0.1.0's chart
+    does not install on it. Resources that set both objects (every one this test makes)
+    are stored the same with or without those two defaults, so the test installs the CRD
+    without them."""
+    dropped = 0
+    rules = schema.get("x-kubernetes-validations")
+    if schema.get("type") == "object" and rules and schema.get("default") == {}:
+        del schema["default"]
+        dropped += 1
+    for child in (schema.get("properties") or {}).values():
+        dropped += without_unrulable_defaults(child)
+    return dropped
+
+
+def install_earlier_crd(commands: Commands, release: EarlierRelease = RELEASE_0_1_0) -> int:
+    """0.1.0's CRD as its chart ships it, made acceptable to this API server; returns the
+    defaults dropped."""
+    crd = yaml.safe_load((earlier_chart(release) / "crds" / "snowflakeprocessors.yaml").read_text())
+    dropped = sum(
+        without_unrulable_defaults(version["schema"]["openAPIV3Schema"])
+        for version in crd["spec"]["versions"]
+    )
+    commands.apply(crd)
+    commands.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return dropped
 
 
 def certificates_secret(services: HostServices, namespace: str) -> dict[str, Any]:
