@@ -6,8 +6,18 @@
 --
 -- Status lifecycle: pending -> processing -> completed, or -> failed (the dead letter,
 -- after retries run out). Timestamps are TIMESTAMP_NTZ in UTC, taken from SYSDATE().
+--
+-- Permanent by default. `sql render|apply --transient [--retention-days 0|1]` makes it
+-- CREATE TRANSIENT TABLE ... DATA_RETENTION_TIME_IN_DAYS = N instead, the kind Snowflake
+-- recommends for data rewritten this often: every claim and write-back rewrites
+-- micro-partitions, and a permanent table keeps each replaced one for its Time Travel
+-- period and then 7 days of Fail-safe, billed as storage. A transient table has no
+-- Fail-safe: a table dropped or corrupted past its Time Travel (0 or 1 day) cannot be
+-- recovered, not even by Snowflake support. The kind is fixed when the table is created;
+-- this file never changes an existing table's. table_kind and table_options are rendered
+-- from the flag and a checked 0 or 1, never from text.
 
-CREATE TABLE IF NOT EXISTS {{ queue_table }} (
+CREATE {{ table_kind }}TABLE IF NOT EXISTS {{ queue_table }} (
     -- Application-generated (uuid text, say), so enqueueing twice can be detected.
     -- Snowflake does not enforce PRIMARY KEY; it documents intent.
     id              VARCHAR(64)   NOT NULL PRIMARY KEY,
@@ -31,4 +41,5 @@ CREATE TABLE IF NOT EXISTS {{ queue_table }} (
     -- The start of the service's answer to the call that completed the row, kept only
     -- when spec.endpoint.storeResponseBytes asks for it (005 adds it to older tables).
     result          VARCHAR(16384)
-);
+)
+{{ table_options }};

@@ -18,6 +18,7 @@ from snowflake_worker.identifiers import TableRef
 from tests.support.cli import ok_json, queue_flags, refused, run_cli
 from tests.support.sql_tables import (
     column_names,
+    columns_info,
     insert,
     legacy_schema_statements,
     query,
@@ -67,7 +68,10 @@ def test_apply_creates_the_schema_and_applying_again_changes_nothing(
     first = ok_json(run_cli("sql", "apply", *flags, "-o", "json"))
     assert [f["file"] for f in first["files"]] == list(ENSURE_FILES)
     assert first["dry_run"] is False
-    assert first["statements_run"] == sum(len(f["statements"]) for f in first["files"]) > 0
+    # The script form of 002's upgrade is two statements (widen, fill); apply looks first
+    # (SHOW COLUMNS), widens nothing here, and fills in one batch plus the rows without id.
+    shown = sum(len(f["statements"]) for f in first["files"])
+    assert first["statements_run"] == shown + 1 > 1
     assert {"JOBS", "JOBS_STATUS", "JOBS_DEAD_LETTERS"} <= _tables(conn, table)
     target = SchemaTarget(table=table)
     insert(conn, target, id="a", data='{"n": 1}')
@@ -183,3 +187,45 @@ def test_bad_variables_are_refused_before_anything_runs(
     refused(run_cli("sql", "apply", *flags, "--service-role", "x; DROP"), "x; DROP")
     refused(run_cli("sql"), "SUBCOMMAND")
     assert _tables(conn, table) == set()
+
+
+def test_transient_is_rendered_on_request_and_checked(
+    flags: list[str], conn: Any, table: TableRef
+) -> None:
+    plain = ok_json(run_cli("sql", "render", *TABLE_FLAGS, "-o", "json"))
+    assert plain["files"][0]["statements"][0].startswith("CREATE TABLE IF NOT EXISTS")
+    transient = ok_json(run_cli("sql", "render", *TABLE_FLAGS, "--transient", "-o", "json"))
+    created = transient["files"][0]["statements"][0]
+    assert created.startswith('CREATE TRANSIENT TABLE IF NOT EXISTS "PROD_DB"."QUEUE"."JOBS"')
+    assert created.endswith("\nDATA_RETENTION_TIME_IN_DAYS = 1")  # the default: a day
+    none = ok_json(run_cli("sql", "render", *TABLE_FLAGS, "--transient", "--retention-days",
+                           "0", "--part", "table", "-o", "json"))  # fmt: skip
+    assert none["files"][0]["statements"][1].endswith("\nDATA_RETENTION_TIME_IN_DAYS = 0")
+    refused(run_cli("sql", "render", *TABLE_FLAGS, "--retention-days", "1"),
+            "--retention-days goes with --transient")  # fmt: skip
+    refused(run_cli("sql", "render", *TABLE_FLAGS, "--transient", "--retention-days", "7"),
+            "argument --retention-days: invalid choice: 7")  # fmt: skip
+    refused(run_cli("sql", "render", *TABLE_FLAGS, "--transient", "--retention-days", "1; DROP"),
+            "argument --retention-days")  # fmt: skip
+    applied = run_cli("sql", "apply", *flags, "--transient", "--retention-days", "0")
+    assert applied.returncode == 0, applied.stderr
+    assert {"JOBS", "JOBS_STATUS", "JOBS_DEAD_LETTERS"} <= _tables(conn, table)
+
+
+def test_apply_upgrades_a_legacy_table_with_a_wide_id_in_batches(
+    flags: list[str], conn: Any, table: TableRef
+) -> None:
+    """A legacy table whose id is VARCHAR(200): kept (Snowflake cannot shrink it), and its
+    NULLs filled 3 rows per UPDATE."""
+    target = SchemaTarget(table=table)
+    query(conn, "\n".join(legacy_schema_statements(target)).replace("VARCHAR(36)", "VARCHAR(200)"))
+    for n in range(7):
+        query(conn, f"INSERT INTO {table.sql} (id, data) SELECT ?, PARSE_JSON('{{}}')",
+              (f"legacy-{n}-" + "y" * 100,))  # fmt: skip
+    query(conn, f"UPDATE {table.sql} SET retry_count = NULL, status = NULL")
+    result = run_cli("sql", "apply", *flags, "--batch-size", "3")
+    assert result.returncode == 0, result.stderr
+    assert "002: id wide enough, kept; 7 rows filled in 3 batch(es) of at most 3" in result.stderr
+    assert columns_info(conn, target)["ID"] == ("YES", "TEXT", 200)
+    assert {(r[2], r[3]) for r in snapshot(conn, target)} == {("pending", 0)}
+    refused(run_cli("sql", "apply", *flags, "--batch-size", "0"), "--batch-size")

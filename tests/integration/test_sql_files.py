@@ -11,6 +11,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from snowflake_operator import legacy_upgrade
 from snowflake_operator.queue_schema import (
     CREATE_FILES,
     ENSURE_FILES,
@@ -353,3 +354,81 @@ def test_005_adds_the_result_column_to_a_table_made_before_it(
     assert query(conn, f"SELECT id, status, result FROM {target.table.sql}") == [
         ("kept", "completed", None)
     ]
+
+
+# -- 002 on what Snowflake refuses: a wider id, and a backfill of many rows -----------------
+
+
+def test_002_keeps_an_id_wider_than_64_and_its_long_ids(conn: Any, target: SchemaTarget) -> None:
+    """Snowflake refuses to shrink a VARCHAR: 002 must leave a VARCHAR(200) id as it is (the
+    emulator would shrink it, so the width is what shows the ALTER was not sent)."""
+    query(
+        conn,
+        f"CREATE TABLE {target.table.sql} (id VARCHAR(200), data VARIANT, status VARCHAR(20),"
+        " processor_id VARCHAR(255), claimed_at TIMESTAMP_NTZ, completed_at TIMESTAMP_NTZ,"
+        " failed_at TIMESTAMP_NTZ, error_message VARCHAR(1000), retry_count INTEGER,"
+        " created_at TIMESTAMP_NTZ DEFAULT SYSDATE())",
+    )
+    long_id = "order-" + "x" * 150
+    insert(conn, target, id=long_id, data='{"n": 1}')
+    for _ in range(2):  # and again: still nothing to widen, nothing to fill
+        apply(conn, MIGRATE_FILES, target)
+    assert columns_info(conn, target)["ID"] == ("YES", "TEXT", 200)
+    assert snapshot(conn, target) == [(long_id, {"n": 1}, "pending", 0, None)]
+    assert status_row(conn, target)["PENDING"] == 1
+
+
+def test_002_backfills_in_batches_and_fills_every_hole(conn: Any, target: SchemaTarget) -> None:
+    """60 legacy rows, 28 with a NULL to fill, and one row without an id, in batches of 10:
+    two full batches, one short, then the row without an id; every NULL filled, nothing
+    else changed."""
+    for statement in legacy_schema_statements(target):
+        query(conn, statement)
+    rows = legacy_rows(60)
+    for row in rows:
+        insert(conn, target, **row)
+    query(conn, f"INSERT INTO {target.table.sql} (id, data) SELECT NULL, PARSE_JSON('{{}}')")
+    query(conn, f"UPDATE {target.table.sql} SET status = NULL, retry_count = NULL WHERE id IS NULL")
+    holes = query(
+        conn,
+        f"SELECT COUNT(*) FROM {target.table.sql} WHERE retry_count IS NULL OR status IS NULL",
+    )
+    assert holes == [(29,)]  # 28 with an id, and the one without
+    before = {r[0]: r for r in snapshot(conn, target) if r[0] is not None}
+
+    batches: list[int] = []
+    report = legacy_upgrade.upgrade(conn, target.table, batch_rows=10, on_batch=batches.append)
+    assert batches == [10, 10, 8]
+    assert (report.id_widened, report.rows_filled) == (True, 29)
+    assert report.statements == 1 + 1 + 3 + 1  # SHOW COLUMNS, the ALTER, 3 batches, no-id
+    after = snapshot(conn, target)
+    assert query(
+        conn,
+        f"SELECT COUNT(*) FROM {target.table.sql} WHERE retry_count IS NULL OR status IS NULL",
+    ) == [(0,)]
+    for row_id, data, status, retry_count, error in after:
+        if row_id is None:
+            assert (status, retry_count) == ("pending", 0)
+            continue
+        old = before[row_id]
+        assert (data, error) == (old[1], old[4])
+        assert status == ("pending" if old[2] is None else old[2])
+        assert retry_count == (0 if old[3] is None else old[3])
+    again = legacy_upgrade.upgrade(conn, target.table, batch_rows=10)
+    assert (again.id_widened, again.rows_filled, again.batches) == (False, 0, [0])
+
+
+@pytest.mark.parametrize("days", [0, 1])
+def test_a_transient_table_is_created_the_same_way(
+    conn: Any, days: int, database_name: str
+) -> None:
+    """The emulator runs CREATE TRANSIENT TABLE ... DATA_RETENTION_TIME_IN_DAYS (it does not
+    keep the kind: a real account shows TRANSIENT in SHOW TABLES' kind)."""
+    target = SchemaTarget(
+        TableRef(database_name, "QUEUE", "JOBS"), transient=True, retention_days=days
+    )
+    ensure_queue_table(conn, target)
+    ensure_queue_table(conn, target)
+    assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
+    insert(conn, target, id="t-1", data='{"n": 1}')
+    assert status_row(conn, target)["PENDING"] == 1

@@ -336,7 +336,9 @@ def test_the_object_parts_build_a_queue_from_nothing_and_again_change_nothing(
     parts = ["--part", "database", "--part", "table", "--part", "views"]
     first = ok_json(run_cli("sql", "apply", *flags, *parts, "-o", "json"))
     assert [f["part"] for f in first["files"]] == ["database", "table", "views"]
-    assert first["statements_run"] == sum(len(f["statements"]) for f in first["files"])
+    # What apply runs beyond the script: SHOW TABLES (the table's owner), and for 002's
+    # upgrade SHOW COLUMNS and the rows without id, where the script widens unconditionally.
+    assert first["statements_run"] == sum(len(f["statements"]) for f in first["files"]) + 2
     assert {"JOBS", "JOBS_STATUS", "JOBS_DEAD_LETTERS"} <= _objects(conn, new_table)
     target = SchemaTarget(table=new_table)
     insert(conn, target, id="a", data='{"n": 1}')
@@ -447,3 +449,29 @@ def test_every_part_keeps_the_documented_rules(tmp_path: Path) -> None:
             parsed = snowflake_rules.parse(statement)
             assert snowflake_rules.session_zone_times(parsed) == [], (name, statement)
             assert snowflake_rules.misplaced_limits(parsed) == [], (name, statement)
+
+
+# -- who runs the parts that change the table: its owner ----------------------------------
+
+
+def test_a_part_that_changes_the_table_refuses_a_chosen_role_that_does_not_own_it(
+    snowflake_server: ServerProcess, conn: Any, new_table: TableRef
+) -> None:
+    """The emulator's tables are owned by SYSADMIN: run as QUEUE_OWNER by choice, part table
+    stops before changing anything and says whose table it is and what to run."""
+    flags = queue_flags(snowflake_server.port, new_table)
+    made = run_cli("sql", "apply", *flags, "--part", "database", "--part", "table")
+    assert made.returncode == 0, made.stderr
+    columns = column_names(conn, new_table.sql)
+    for part in ("table", "release-legacy-claims"):
+        refused(
+            run_cli("sql", "apply", *flags, "--part", part, "--objects-role", "queue_owner"),
+            f"is owned by role SYSADMIN, and part {part} changes it",
+            "--objects-role SYSADMIN",
+            "GRANT OWNERSHIP ON TABLE",
+        )
+    assert column_names(conn, new_table.sql) == columns
+    # The owner itself, chosen or by default, runs it.
+    for extra in ([], ["--objects-role", "sysadmin"]):
+        again = run_cli("sql", "apply", *flags, "--part", "table", *extra)
+        assert again.returncode == 0, again.stderr

@@ -3,10 +3,14 @@ which ARNs may become a SQL literal, what a Terraform output yields, which parts
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from snowflake_operator.ops import sql_parts
-from snowflake_operator.queue_schema import SchemaTarget
+from snowflake_operator.ops.table_owner import UseTableOwnerRole, role_for_table
+from snowflake_operator.queue_schema import RunOptions, SchemaTarget
+from snowflake_worker.errors import ConfigError
 from snowflake_worker.identifiers import TableRef
 
 TARGET = SchemaTarget(TableRef("db", "queue", "jobs"), warehouse="wh", service_role="svc")
@@ -99,3 +103,70 @@ def test_a_template_refuses_a_placeholder_it_has_no_value_for() -> None:
     assert sql_parts.render_template(
         "-- a comment; with a semicolon\nSELECT {{ a }};\n\n", {"a": '"A"'}, "y.sql"
     ) == ['SELECT "A"']
+
+
+# -- parts that change the table run as its owner ------------------------------------------
+
+TABLE = TableRef("db", "queue", "jobs")
+
+
+def test_the_table_owner_decides_who_runs_a_table_changing_part() -> None:
+    assert role_for_table(TABLE, None, "SYSADMIN", False, "table") == "SYSADMIN"  # no table
+    assert role_for_table(TABLE, "SYSADMIN", "SYSADMIN", True, "table") == "SYSADMIN"
+    assert role_for_table(TABLE, "LEGACY_OWNER", "SYSADMIN", False, "table") == "LEGACY_OWNER"
+    with pytest.raises(ConfigError, match=r"owned by role LEGACY_OWNER.*--objects-role LEGACY"):
+        role_for_table(TABLE, "LEGACY_OWNER", "QUEUE_ADMIN", True, "table")
+
+
+class ShowingConnection:
+    """Answers SHOW TABLES with one table owned by ``owner``; records the statements."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.executed: list[str] = []
+
+    def cursor(self) -> Any:
+        connection = self
+
+        class Cursor:
+            description = (("name",), ("kind",), ("owner",))
+
+            def execute(self, statement: str) -> None:
+                connection.executed.append(statement)
+
+            def fetchall(self) -> list[tuple[str, ...]]:
+                return [("OTHER", "TABLE", "X"), ("JOBS", "TABLE", connection.owner)]
+
+            def close(self) -> None:
+                pass
+
+        return Cursor()
+
+
+def test_apply_switches_to_the_owner_of_a_legacy_table_and_says_so() -> None:
+    step = UseTableOwnerRole("table", TABLE, "SYSADMIN", chosen=False)
+    assert step.script() == ['USE ROLE "SYSADMIN"']  # what render prints
+    connection, notes = ShowingConnection("LEGACY_OWNER"), list[str]()
+    assert step.run(connection, RunOptions(note=notes.append)) == 3
+    assert connection.executed == [
+        'USE ROLE "SYSADMIN"',
+        'SHOW TABLES IN SCHEMA "DB"."QUEUE"',
+        'USE ROLE "LEGACY_OWNER"',
+    ]
+    assert notes == [f"part table: {TABLE} is owned by LEGACY_OWNER; running it as LEGACY_OWNER"]
+    owned = ShowingConnection("SYSADMIN")
+    assert step.run(owned, RunOptions()) == 2
+    assert owned.executed[-1] == 'SHOW TABLES IN SCHEMA "DB"."QUEUE"'
+
+
+def test_only_the_table_changing_parts_look_for_the_owner() -> None:
+    setup = sql_parts.AccountSetup(
+        schema=SchemaTarget(TABLE, warehouse="wh", service_role="svc"), admin_role="adm"
+    )
+    for part in (*sql_parts.PARTS, *sql_parts.CUTOVER_PARTS):
+        if part.name == "users":
+            continue
+        first = sql_parts.render_part(part, setup).steps[0]
+        assert isinstance(first, UseTableOwnerRole) is (
+            part.name in {"table", "release-legacy-claims"}
+        )

@@ -17,17 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snowflake_operator import queue_schema
+from snowflake_operator import legacy_upgrade, queue_schema
 from snowflake_worker.errors import ConfigError
 from snowflake_worker.identifiers import InvalidIdentifier, TableRef
 
 from . import sql_parts
 from .command import OpsCommand
-from .output import Column
+from .output import Column, warn
+from .purge import batch_rows
 
 if TYPE_CHECKING:  # only for annotations: both pull in more than parsing needs
     from .config import NamedResource
     from .session import Session
+
+DEFAULT_RETENTION_DAYS = 1  # with --transient: a day to UNDROP or query the past in
 
 GROUP_HELP = (
     "the queue table's SQL (sql/001..005), or a new account's setup in parts (--part): "
@@ -60,7 +63,10 @@ FILES_EPILOG = textwrap.dedent(
     service user per IAM role, from --operator-role-arn, --worker-role-arn,
     --reconciler-role-arn or --terraform-output) as --users-role (USERADMIN); grants (004
     and the admin role's) as --grants-role (SECURITYADMIN). release-legacy-claims (the
-    cutover from the legacy design) is never in "all". See docs/snowflake-setup.md.
+    cutover from the legacy design) is never in "all". apply runs parts table and
+    release-legacy-claims as the owner of an existing table (ALTER needs OWNERSHIP) when
+    --objects-role is not given, and stops when it is and does not own the table. See
+    docs/snowflake-setup.md.
     """
 )
 
@@ -68,9 +74,14 @@ FILES_EPILOG = textwrap.dedent(
 @dataclass(frozen=True)
 class RenderedFile:
     name: str
-    statements: list[str]
+    steps: list[queue_schema.Step]  # statements, and steps that look before they act
     part: str | None = None  # set for a setup part, whose first statement is USE ROLE
     role: str | None = None
+
+    @property
+    def statements(self) -> list[str]:
+        """As a script runs them (a step's script form): what render prints."""
+        return queue_schema.script(self.steps)
 
     def text(self, table: TableRef) -> str:
         """The file as `snow sql -f` or a worksheet runs it: statements ending in ';'."""
@@ -103,6 +114,21 @@ def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave out 004_grants.sql even with a role (without --part)",
     )
+    parser.add_argument(
+        "--transient",
+        action="store_true",
+        help="001 creates a TRANSIENT table: no Fail-safe, so less storage for a table "
+        "rewritten this often, but a table dropped or damaged past its Time Travel cannot be "
+        "recovered, not even by Snowflake support (docs/snowflake-setup.md). Changes nothing "
+        "on a table that exists",
+    )
+    parser.add_argument(
+        "--retention-days",
+        type=int,
+        choices=queue_schema.TRANSIENT_RETENTION_DAYS,
+        metavar="0|1",
+        help=f"with --transient: days of Time Travel (default {DEFAULT_RETENTION_DAYS}; 0: none)",
+    )
     add_part_arguments(parser)
 
 
@@ -124,11 +150,15 @@ def add_part_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for kind, default in sql_parts.DEFAULT_RUNNERS.items():
         names = [p.name for p in (*sql_parts.PARTS, *sql_parts.CUTOVER_PARTS) if p.runner == kind]
+        owner = (
+            "; apply runs parts that change an existing table as its owner, when this is not given"
+            if kind == sql_parts.OBJECTS
+            else ""
+        )
         parts.add_argument(
             f"--{kind}-role",
             metavar="ROLE",
-            default=default,
-            help=f"the role that parts {', '.join(names)} USE (default {default})",
+            help=f"the role that parts {', '.join(names)} USE (default {default}){owner}",
         )
     parts.add_argument(
         "--service-user-prefix",
@@ -180,6 +210,14 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the statements that would run; connect to nothing, change nothing",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=batch_rows,
+        default=legacy_upgrade.DEFAULT_BATCH_ROWS,
+        metavar="ROWS",
+        help="rows one backfill UPDATE of 002 (legacy upgrade) changes at most "
+        f"(default {legacy_upgrade.DEFAULT_BATCH_ROWS:,})",
+    )
 
 
 @dataclass(frozen=True)
@@ -213,8 +251,20 @@ def schema_plan(
     snowflake = None if resource is None else resource.spec.snowflake
     role = args.service_role or (snowflake.role if snowflake else None)
     warehouse = args.service_warehouse or (snowflake.warehouse if snowflake else None)
+    if args.retention_days is not None and not args.transient:
+        raise ConfigError("--retention-days goes with --transient (a permanent table keeps "
+                          "the account's Time Travel setting)")  # fmt: skip
+    retention = None
+    if args.transient:
+        retention = DEFAULT_RETENTION_DAYS if args.retention_days is None else args.retention_days
     try:
-        target = queue_schema.SchemaTarget(table=table, warehouse=warehouse, service_role=role)
+        target = queue_schema.SchemaTarget(
+            table=table,
+            warehouse=warehouse,
+            service_role=role,
+            transient=args.transient,
+            retention_days=retention,
+        )
     except InvalidIdentifier as exc:
         raise ConfigError(str(exc)) from None
     if args.part:
@@ -227,7 +277,7 @@ def schema_plan(
                 "--service-warehouse (or set spec.snowflake.warehouse), or --no-grants"
             )
         names = sorted([*names, *queue_schema.GRANT_FILES])  # file-name order: 004 before 005
-    return SchemaPlan(target, [RenderedFile(n, queue_schema.render(n, target)) for n in names])
+    return SchemaPlan(target, [RenderedFile(n, queue_schema.steps(n, target)) for n in names])
 
 
 def _parts_plan(args: argparse.Namespace, target: queue_schema.SchemaTarget) -> SchemaPlan:
@@ -242,15 +292,19 @@ def _parts_plan(args: argparse.Namespace, target: queue_schema.SchemaTarget) -> 
             admin_role=args.admin_role,
             arns=arns,
             user_prefix=args.service_user_prefix,
-            runners={kind: getattr(args, f"{kind}_role") for kind in sql_parts.DEFAULT_RUNNERS},
+            runners={
+                kind: getattr(args, f"{kind}_role") or default
+                for kind, default in sql_parts.DEFAULT_RUNNERS.items()
+            },
         )
-        rendered = [sql_parts.render_part(part, setup) for part in parts]
+        chosen = args.objects_role is not None
+        rendered = [sql_parts.render_part(p, setup, role_chosen=chosen) for p in parts]
     except (sql_parts.SetupError, InvalidIdentifier) as exc:
         raise ConfigError(str(exc)) from None
     order = [*sql_parts.PARTS, *sql_parts.CUTOVER_PARTS]
     files = [
         RenderedFile(
-            f"{order.index(r.part) + 1:02d}_{r.part.name}.sql", r.statements, r.part.name, r.role
+            f"{order.index(r.part) + 1:02d}_{r.part.name}.sql", r.steps, r.part.name, r.role
         )
         for r in rendered
     ]
@@ -333,14 +387,11 @@ def run_apply(args: argparse.Namespace, session: Session) -> int:
             output.text(plan.text())
             output.line(f"-- dry run: nothing was sent to Snowflake ({len(plan.files)} files)")
         return 0
-    if args.part:
-        # Each part's statements open with its USE ROLE.
-        applied = queue_schema.run_statements(
-            session.connection, [s for f in plan.files for s in f.statements]
-        )
-    else:
-        names = [file.name for file in plan.files]
-        applied = queue_schema.apply(session.connection, names, plan.target)
+    # Each part's steps open with its USE ROLE (a table-changing part's: its owner's).
+    options = queue_schema.RunOptions(batch_rows=args.batch_size, note=warn)
+    applied = queue_schema.run_steps(
+        session.connection, [step for f in plan.files for step in f.steps], options
+    )
     if output.structured:
         output.document(plan.document(dry_run=False, statements_run=applied))
         return 0

@@ -24,6 +24,8 @@ from typing import Any
 from snowflake_operator import queue_schema
 from snowflake_worker.identifiers import quote_identifier, validate_identifier
 
+from .table_owner import UseTableOwnerRole
+
 # Who runs what, by default: objects by SYSADMIN (it owns them), roles and users by
 # USERADMIN (CREATE ROLE, CREATE USER; it then owns both, so it can grant the roles),
 # grants on objects by SECURITYADMIN (MANAGE GRANTS). Each can be replaced.
@@ -239,11 +241,20 @@ class AccountSetup:
         return values
 
 
+# The parts that change the queue table: they run as its owner (table_owner.py).
+TABLE_CHANGING_PARTS = frozenset({"table", "release-legacy-claims"})
+
+
 @dataclass(frozen=True)
 class RenderedPart:
     part: Part
     role: str
-    statements: list[str]  # the first is USE ROLE
+    steps: list[queue_schema.Step]  # the first is USE ROLE (or the table owner's)
+
+    @property
+    def statements(self) -> list[str]:
+        """As a script runs them: what render prints."""
+        return queue_schema.script(self.steps)
 
 
 def selected_parts(names: list[str]) -> list[Part]:
@@ -254,13 +265,17 @@ def selected_parts(names: list[str]) -> list[Part]:
     return [part for part in (*PARTS, *CUTOVER_PARTS) if part.name in wanted]
 
 
-def render_part(part: Part, setup: AccountSetup) -> RenderedPart:
+def render_part(part: Part, setup: AccountSetup, *, role_chosen: bool = False) -> RenderedPart:
+    """The part's steps, opening with its role; ``role_chosen``: its role was given by flag
+    (a table-changing part then stops instead of switching to the table's owner)."""
     role = setup.role_of(part)
-    statements = [f"USE ROLE {quote_identifier(role, 'role')}", *_statements(part, setup)]
-    return RenderedPart(part, role, statements)
+    first: queue_schema.Step = f"USE ROLE {quote_identifier(role, 'role')}"
+    if part.name in TABLE_CHANGING_PARTS:
+        first = UseTableOwnerRole(part.name, setup.schema.table, role, role_chosen)
+    return RenderedPart(part, role, [first, *_statements(part, setup)])
 
 
-def _statements(part: Part, setup: AccountSetup) -> list[str]:
+def _statements(part: Part, setup: AccountSetup) -> list[queue_schema.Step]:
     values = setup.placeholders()
     for need in part.needs:
         if need not in values:
@@ -273,7 +288,7 @@ def _statements(part: Part, setup: AccountSetup) -> list[str]:
             f"part users needs the IAM role of every pod that logs in: give {flags} "
             "(the ones you run), or --terraform-output FILE"
         )
-    statements: list[str] = []
+    statements: list[queue_schema.Step] = []
     for user in setup.users:
         per_user = {
             **values,
@@ -284,14 +299,16 @@ def _statements(part: Part, setup: AccountSetup) -> list[str]:
     return statements
 
 
-def _render_files(files: tuple[str, ...], setup: AccountSetup, values: dict[str, str]) -> list[str]:
-    statements: list[str] = []
+def _render_files(
+    files: tuple[str, ...], setup: AccountSetup, values: dict[str, str]
+) -> list[queue_schema.Step]:
+    statements: list[queue_schema.Step] = []
     for name in files:
         if "/" in name:
             path = queue_schema.SQL_DIR / name
             statements += render_template(path.read_text(encoding="utf-8"), values, name)
         else:  # sql/001..005: queue_schema's files, placeholders and checks
-            statements += queue_schema.render(name, setup.schema)
+            statements += queue_schema.steps(name, setup.schema)
     return statements
 
 
