@@ -86,7 +86,12 @@ def install_earlier_crd(commands: Commands, release: EarlierRelease = RELEASE_0_
         for version in crd["spec"]["versions"]
     )
     commands.apply(crd)
-    commands.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+    wait_until(
+        lambda: commands.kubectl("get", "crd", CRD_NAME, "-o", f"jsonpath={jsonpath}") == "True",
+        60,
+        "0.1.0's CRD to be established",
+    )
     return dropped
 
 
