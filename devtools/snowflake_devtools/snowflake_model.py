@@ -39,6 +39,14 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   new definition's column lengths for the old table).
 - A bind in a SHOW or DDL statement is a syntax error (001003), as the server answers it;
   fakesnow runs the statement.
+- SHOW TABLES reports each table's ``rows`` (COUNT(*)) and ``bytes`` (its rows as JSON
+  text; table_sizes.py); fakesnow reports 0 for both.
+- An ALTER TABLE that decreases a text column's length fails (040050), as on Snowflake;
+  fakesnow shrinks the recorded length.
+- A joined UPDATE that joins one target row to several source rows (multi_joined.py) fails
+  with 100090 when the session sets ERROR_ON_NONDETERMINISTIC_UPDATE (at login or with
+  ALTER SESSION, which the model answers for the parameters it keeps); otherwise it runs,
+  each target row counted once and the multi-joined ones apart (DuckDB counts join rows).
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table, counts of
 statements refused, how many answers were "query in progress", and how many UPDATEs ran on
@@ -66,6 +74,7 @@ from urllib.parse import parse_qs
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from . import multi_joined, table_sizes
 from . import snowflake_rules as rules
 from .arrival_snapshot import arrival_probe, with_chosen_rows
 from .string_lengths import TooLong, check_probe, string_writes, written_table
@@ -88,6 +97,10 @@ _SESSION = "/session"
 _STATS = "/model/stats"
 _QUERIES = "/model/queries"
 _QUERY_TEXTS_KEPT = 500
+# Session parameters the model keeps and fakesnow's ALTER SESSION does not know.
+_MODEL_PARAMETERS = frozenset(
+    {"LOCK_TIMEOUT", "STATEMENT_TIMEOUT_IN_SECONDS", "ERROR_ON_NONDETERMINISTIC_UPDATE"}
+)
 _QUERY_TEXT_CHARS = 64 * 1024
 
 
@@ -109,6 +122,7 @@ class _Session:
     autocommit: bool
     lock_timeout: float
     statement_timeout: float = SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS
+    nondeterministic_update_error: bool = False  # ERROR_ON_NONDETERMINISTIC_UPDATE
 
     def set(self, name: str, value: Any) -> None:
         """A session parameter the model keeps, as login or ALTER SESSION sets it."""
@@ -118,6 +132,18 @@ class _Session:
             self.lock_timeout = float(value)
         elif name == "STATEMENT_TIMEOUT_IN_SECONDS":
             self.statement_timeout = float(value) or SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS
+        elif name == "ERROR_ON_NONDETERMINISTIC_UPDATE":
+            self.nondeterministic_update_error = _truthy(value)
+
+
+@dataclass
+class _MultiJoins:
+    """What a joined UPDATE matches: target rows, those joining more than one source row,
+    and Snowflake's refusal when the session wants one."""
+
+    rows: int
+    multi: int
+    refusal: str | None = None
 
 
 @dataclass
@@ -137,7 +163,12 @@ class SnowflakeModel:
         self.options = options
         limit = options.lock_waiters_limit
         self.locks = TableLocks(limit) if limit is not None else None
-        self.refused: dict[str, int] = {"too_long": 0, "constraints_dropped": 0}
+        self.refused: dict[str, int] = {
+            "too_long": 0,
+            "constraints_dropped": 0,
+            "shrunk_columns": 0,
+            "duplicate_rows": 0,
+        }
         self.query_texts: deque[tuple[int, str]] = deque(maxlen=_QUERY_TEXTS_KEPT)
         self._session_state: dict[str, _Session] = {}
         self._limits: dict[str, dict[str, int]] = {}
@@ -268,11 +299,19 @@ class SnowflakeModel:
             return await self._forward(scope, raw)
         if body.get("bindings") and (bind_error := rules.refused_bind(text, statement)):
             return _error(*rules.SYNTAX_ERROR, bind_error)
+        if shrunk := await self._shrunk_column(statement, token):
+            self.refused["shrunk_columns"] += 1
+            return _error(*rules.SHRINK_ERROR, shrunk)
         if isinstance(statement, exp.Create | exp.Alter | exp.Drop):
             self._limits.clear()
         if await self._creates_nothing(statement, token):
             # fakesnow would record the new definition's column lengths for the old table
             body = {"sqlText": "SELECT 'Table already exists, statement succeeded.' AS status"}
+            return await self._forward(scope, _encode(body, compressed))
+        if (parameters := _session_parameters(statement)) and set(parameters) <= _MODEL_PARAMETERS:
+            # parameters only the model keeps (fakesnow refuses them): set, and answered here
+            self._after_statement(statement, token, None)
+            body = {"sqlText": "SELECT 'Statement executed successfully.' AS status"}
             return await self._forward(scope, _encode(body, compressed))
         rewritten = self._without_constraints(statement)
         if rewritten is not None:
@@ -303,7 +342,16 @@ class SnowflakeModel:
             if too_long is not None:
                 self.refused["too_long"] += 1
                 return _error("100078", "22000", too_long.message())
+            binds = _bound_values(body.get("bindings") or {})
+            joins = await self._multi_joins(statement, token, binds)
+            if joins is not None and joins.refusal is not None:
+                self.refused["duplicate_rows"] += 1
+                return _error(*multi_joined.DUPLICATE_ROW, joins.refusal)
             response = await self._forward(scope, raw)
+            if joins is not None:
+                response.body = multi_joined.counted_once(response.body, joins.rows, joins.multi)
+            if table_sizes.shows_tables(statement):
+                response.body = await self._with_table_sizes(response.body, token)
             if table is not None:  # the statement ends once the lock was held long enough
                 await asyncio.sleep(max(0.0, held_until - time.monotonic()))
             return response
@@ -328,6 +376,61 @@ class SnowflakeModel:
         self.arrival_snapshots["statements"] += 1
         self.arrival_snapshots["rows_chosen"] += len(ids)
         return ids
+
+    async def _shrunk_column(self, statement: exp.Expr, token: str) -> str | None:
+        """Snowflake's refusal of an ALTER TABLE that decreases a text column's length."""
+        table = rules.altered_table(statement)
+        connection = self.sessions.get(token)
+        if table is None or connection is None:
+            return None
+        name = rules.qualified_name(table, *self._session_location(token))
+        try:
+            lengths = await asyncio.to_thread(_column_limits, connection, name)
+        except Exception as exc:  # the model's own probe failed: fakesnow decides
+            print(f"snowflake model: column check skipped: {exc}", file=sys.stderr, flush=True)
+            return None
+        return rules.shrunk_text_column(statement, lengths)
+
+    async def _multi_joins(
+        self, statement: exp.Expr, token: str, binds: list[Any]
+    ) -> _MultiJoins | None:
+        """For a joined UPDATE, read before it runs: the target rows it matches, how many
+        of them join more than one source row, and the refusal when its session sets
+        ERROR_ON_NONDETERMINISTIC_UPDATE and one does. None when not read."""
+        connection = self.sessions.get(token)
+        session = self._session_state.get(token)
+        try:
+            probe = multi_joined.multi_join_probe(statement, binds)
+            if probe is None or connection is None:
+                return None
+            rows, multi, first = await asyncio.to_thread(_first_row, connection, probe)
+            found = _MultiJoins(int(rows or 0), int(multi or 0))
+            if found.multi and session is not None and session.nondeterministic_update_error:
+                assert isinstance(statement, exp.Update)
+                shown = multi_joined.row_values_probe(statement, int(first))
+                values = await asyncio.to_thread(_first_row, connection, shown)
+                found.refusal = multi_joined.duplicate_row_message(values)
+            return found
+        except Exception as exc:  # the model's own probe failed: fakesnow decides
+            print(f"snowflake model: join check skipped: {exc}", file=sys.stderr, flush=True)
+            return None
+
+    async def _with_table_sizes(self, body: bytes, token: str) -> bytes:
+        """SHOW TABLES' answer with each table's rows and bytes (fakesnow answers 0)."""
+        connection = self.sessions.get(token)
+        if connection is None:
+            return body
+        sizes: dict[table_sizes.TableName, tuple[int, int]] = {}
+        for table in table_sizes.listed_tables(body):
+            try:
+                rows, size = await asyncio.to_thread(
+                    _first_row, connection, table_sizes.size_probe(table)
+                )
+            except Exception as exc:  # the model's own probe failed: fakesnow's figures
+                print(f"snowflake model: size skipped: {exc}", file=sys.stderr, flush=True)
+                continue
+            sizes[table] = (int(rows or 0), int(size or 0))
+        return table_sizes.with_sizes(body, sizes)
 
     async def _creates_nothing(self, statement: exp.Expr, token: str) -> bool:
         """CREATE TABLE IF NOT EXISTS of a table that exists: a no-op on Snowflake."""
@@ -561,7 +664,9 @@ def _session_parameters(statement: exp.Expr) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in statement.find_all(exp.SetItem):
         if isinstance(item.this, exp.EQ):
-            found[item.this.this.name.upper()] = item.this.expression.name
+            value = item.this.expression  # a literal's text; TRUE and FALSE have no name
+            text = value.name if isinstance(value, exp.Literal) else value.sql(rules.DIALECT)
+            found[item.this.this.name.upper()] = text
     return found
 
 

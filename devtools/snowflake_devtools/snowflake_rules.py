@@ -8,7 +8,7 @@ statement the project can send. Each rule names the documentation it follows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import sqlglot
 from sqlglot import TokenType, exp
@@ -228,3 +228,52 @@ def merge_keys(statement: exp.Expr) -> set[str]:
             if isinstance(column, exp.Column) and column.table.upper() == target:
                 keys.add(column.name.upper())
     return keys
+
+
+# -- shrinking a text column ---------------------------------------------------------------
+# "ALTER TABLE … ALTER COLUMN": decreasing the length of a text string column (VARCHAR(50)
+# to VARCHAR(25)) is unsupported, even when every stored value would fit. The server's
+# answer, as reported: "040050 (22000): SQL compilation error: cannot change column ID from
+# type VARCHAR(16777216) to VARCHAR(32) because reducing the byte-length of a varchar is
+# not supported." (docs/snowflake-checks.md has the check for a real account.) fakesnow
+# shrinks the recorded length.
+
+SHRINK_ERROR = ("040050", "22000")
+TEXT_DEFAULT_LENGTH = 16_777_216  # VARCHAR, STRING or TEXT without a length
+_TEXT_TYPES = {
+    exp.DataType.Type.VARCHAR: TEXT_DEFAULT_LENGTH,
+    exp.DataType.Type.NVARCHAR: TEXT_DEFAULT_LENGTH,
+    exp.DataType.Type.TEXT: TEXT_DEFAULT_LENGTH,
+    exp.DataType.Type.CHAR: 1,  # CHAR without a length is CHAR(1)
+    exp.DataType.Type.NCHAR: 1,
+}
+
+
+def altered_table(statement: exp.Expr) -> exp.Table | None:
+    """The table of an ALTER TABLE that sets a column's data type, else None."""
+    if not isinstance(statement, exp.Alter) or str(statement.args.get("kind")).upper() != "TABLE":
+        return None
+    if not any(a.args.get("dtype") for a in statement.find_all(exp.AlterColumn)):
+        return None
+    table = statement.this
+    return table if isinstance(table, exp.Table) else None
+
+
+def shrunk_text_column(statement: exp.Expr, lengths: Mapping[str, int]) -> str | None:
+    """The server's message for an ALTER ... SET DATA TYPE that decreases the length of a
+    text column (``lengths``: the table's declared lengths by upper-case column name)."""
+    for change in statement.find_all(exp.AlterColumn):
+        dtype = change.args.get("dtype")
+        if not isinstance(dtype, exp.DataType) or dtype.this not in _TEXT_TYPES:
+            continue
+        name = change.this.name if change.this.quoted else change.this.name.upper()
+        old = lengths.get(name.upper())
+        params = dtype.expressions
+        new = int(params[0].name) if params else _TEXT_TYPES[dtype.this]
+        if old is not None and new < old:
+            return (
+                f"SQL compilation error: cannot change column {name} from type VARCHAR({old}) "
+                f"to VARCHAR({new}) because reducing the byte-length of a varchar is not "
+                "supported."
+            )
+    return None

@@ -61,7 +61,7 @@ def string_writes(
     result = StringWrites()
     if not limits:
         return result
-    bound = _with_binds_inlined(statement, binds)
+    bound = with_binds_inlined(statement, binds)
     for assignments, source in _assignments(bound):
         pending: list[tuple[str, exp.Expr]] = []
         for column, value in assignments:
@@ -93,7 +93,7 @@ def check_probe(
     ]
 
 
-def _with_binds_inlined(statement: exp.Expr, binds: Sequence[Any]) -> exp.Expr:
+def with_binds_inlined(statement: exp.Expr, binds: Sequence[Any]) -> exp.Expr:
     """A copy with each ``?`` (or ``:n``) replaced by its bound value as a literal, so a
     probe can reuse any part of the statement whatever order its binds come in."""
     copy = statement.copy()

@@ -1,5 +1,7 @@
 """Idle cost control against the emulator, through the real connector: warehouse-free
-checks while idle, retry delays, stranded rows and a signature the server refuses."""
+checks while idle, the table's signature (SHOW TABLES' rows and bytes, as the emulator's
+model reports them, and COUNT(*)), the safety net, retry delays, stranded rows and a
+signature the server refuses."""
 
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ from snowflake.connector.errors import ProgrammingError
 
 from snowflake_devtools.local_poll import local_poll
 from snowflake_devtools.specs import emulator_spec
-from snowflake_operator.poll.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate
+from snowflake_operator.poll.idle_gate import WAREHOUSE_FREE_KINDS, IdleGate, signature_changed
 from snowflake_operator.poll.run import observe_queue
 from snowflake_operator.spec.model import ProcessorSpec
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import QueueClient, completed, dead_lettered, released
 from snowflake_worker.queue_records import TableSignature
 from tests.support.snowflake import location
+from tests.support.sql_tables import query
 
 
 class RecordingBackend:
@@ -84,23 +87,69 @@ def test_new_entries_wake_it_at_once(queue: QueueClient, queue_table: TableRef) 
     assert len(backend.launched) == 2 and not gate.asleep
 
 
-def test_safety_net_catches_changes_the_emulator_cannot_see(
+def test_the_signature_is_the_tables_rows_and_bytes_and_only_its_own(
     queue: QueueClient, queue_table: TableRef
 ) -> None:
-    """A requeue of dead letters is an UPDATE: the row count does not move. On Snowflake,
-    SHOW TABLES' bytes would; the emulator reports 0, so the safety net must catch it."""
+    """SHOW TABLES reports each table's rows and bytes (the emulator's model fills them, as
+    Snowflake does): the gate compares those, not only the COUNT(*). Another table of the
+    schema changing leaves this one's signature alone."""
+    empty = queue.table_signature()
+    assert (empty.rows, empty.bytes, empty.count) == (0, 0, 0)
+    queue.enqueue([("a", {"n": 1}), ("b", {"n": 2})])
+    filled = queue.table_signature()
+    assert (filled.rows, filled.count) == (2, 2) and filled.bytes > 0
+    assert filled.metadata_reliable and signature_changed(empty, filled)
+    other = f'"{queue_table.database}"."{queue_table.schema}"."NEIGHBOUR"'
+    query(queue._connection, f"CREATE TABLE {other} (n INTEGER)")
+    query(queue._connection, f"INSERT INTO {other} (n) SELECT 1")
+    assert queue.table_signature() == filled
+
+
+def test_an_update_that_keeps_the_row_count_wakes_it_at_once(
+    queue: QueueClient, queue_table: TableRef
+) -> None:
+    """A requeue of dead letters is an UPDATE: COUNT(*) does not move, SHOW TABLES' bytes
+    do. The next poll sees it, long before the safety net."""
     queue.enqueue([("x", {"n": 1})])
     (entry,) = queue.claim(1, max_attempts=5, processor_id="w")
     queue.write_back([dead_lettered(entry, "HTTP 422")])
-    spec, gate = _spec(queue_table, idle_poll_seconds=10), IdleGate()
+    spec, gate = _spec(queue_table, idle_poll_seconds=3600), IdleGate()
     observe_queue(queue, spec, 0, gate, clock=0.0)
-    assert gate.asleep
+    assert gate.asleep and gate.signature is not None
+    asleep = gate.signature
+    assert observe_queue(queue, spec, 0, gate, clock=1.0).idle  # nothing changed: idle
     assert queue.requeue_dead_letters(ids=["x"]) == 1
+    now = queue.table_signature()
+    assert (now.rows, now.count) == (asleep.rows, asleep.count) and now.bytes != asleep.bytes
+    view = observe_queue(queue, spec, 0, gate, clock=2.0)  # the signature changed: full poll
+    assert not view.idle
+    assert view.counts is not None and view.counts.eligible == 1
+    assert not gate.asleep  # something to do: awake
+
+
+def test_safety_net_catches_changes_the_signature_cannot_see(
+    queue: QueueClient, queue_table: TableRef
+) -> None:
+    """An UPDATE that leaves every value's length as it was leaves the emulator's bytes as
+    they were (on Snowflake rewritten micro-partitions usually move them): here a legacy
+    writer moves a retry delay a day earlier. Unseen until the safety net's full poll."""
+    queue.enqueue([("x", {"n": 1})])
+    (entry,) = queue.claim(1, max_attempts=5, processor_id="w")
+    queue.write_back([released(entry, error="HTTP 503", delay_seconds=86_400)])
+    spec, gate = _spec(queue_table, idle_poll_seconds=10), IdleGate()
+    first = observe_queue(queue, spec, 0, gate, clock=0.0)
+    assert first.counts is not None and first.counts.eligible == 0
+    assert gate.signature is not None
+    query(
+        queue._connection,
+        f"UPDATE {queue_table.sql} SET next_attempt_at = DATEADD(day, -1, next_attempt_at)",
+    )
+    assert not signature_changed(gate.signature, queue.table_signature())
     assert observe_queue(queue, spec, 0, gate, clock=5.0).idle  # unseen, before the net
     view = observe_queue(queue, spec, 0, gate, clock=10.0)  # the net: a full poll
     assert not view.idle
     assert view.counts is not None and view.counts.eligible == 1
-    assert not gate.asleep  # something to do: awake
+    assert not gate.asleep
 
 
 def test_running_jobs_keep_it_awake(queue: QueueClient, queue_table: TableRef) -> None:
