@@ -34,7 +34,8 @@ class TableSignature:
 
     @property
     def metadata_reliable(self) -> bool:
-        """The local emulator reports 0 rows and 0 bytes for every table."""
+        """False where SHOW TABLES reports 0 rows and 0 bytes for a table that has rows
+        (fakesnow without the emulator's model of Snowflake)."""
         return not (self.count > 0 and self.rows == 0 and self.bytes == 0)
 
 

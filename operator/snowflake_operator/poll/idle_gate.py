@@ -10,9 +10,11 @@ claimable only later (the poll after their ``next_attempt_at`` is a full one), a
 with every attempt used never are (the StrandedEntries condition reports them). A
 signature that cannot be read is no reason to stop: that poll is a full one.
 
-On the emulator SHOW TABLES reports 0 rows and bytes (fakesnow does not compute them);
-then only the metadata COUNT(*) is compared, which sees inserts and deletes but not an
-UPDATE such as a requeue of dead letters: the safety-net interval covers that case.
+Where SHOW TABLES reports 0 rows and bytes for a table that has rows (fakesnow alone, with
+the emulator's ``--fakesnow-only``; its model reports both, as Snowflake does), only the
+metadata COUNT(*) is compared, which sees inserts and deletes but not an UPDATE such as a
+requeue of dead letters: the safety-net interval covers that case, and any change the
+signature misses.
 """
 
 from __future__ import annotations
