@@ -5,6 +5,9 @@ holding the Lease acts and the other stands by, Ready too."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from snowflake_devtools.cluster.project_images import current_tags
 from tests.e2e import figures
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import APP_UID, wait_until
-from tests.e2e.release import ROOT, Release, release_status
+from tests.e2e.release import CHART, ROOT, Release, namespace_manifest, release_status
 
 OPERATOR_SELECTOR = (
     "app.kubernetes.io/name=snowflake-processor,app.kubernetes.io/component=operator"
@@ -155,3 +158,36 @@ def test_operator_is_refused_nothing_under_the_charts_namespace_rbac(
     logs = commands.kubectl("logs", "-n", operator_release.namespace, pod.metadata.name)
     refused = [line for line in logs.splitlines() if "Forbidden" in line or "status=403" in line]
     assert refused == [], "\n".join(refused[:5])
+
+
+def test_a_second_release_is_refused_unless_it_serves_namespaces_of_its_own(
+    installed_release: tuple[Release, Path],
+    operator_release: Release,
+    commands: Commands,
+    new_namespace: Callable[..., str],
+) -> None:
+    """Another operator-mode release beside the installed one, checked by the API server
+    (`--dry-run=server`, so the chart's lookups see the cluster): with the CRD or the
+    installed release's namespace it is refused, naming what to set; with namespaces of
+    its own and crds.install=false it is accepted (docs/install.md, "More than one release")."""
+    _, values = installed_release
+    own_namespace = new_namespace(namespace_manifest("x")["metadata"]["labels"])
+
+    def second(*sets: str) -> subprocess.CompletedProcess[str]:
+        return commands.run(
+            "helm", "install", "second", str(CHART), "-n", operator_release.namespace,
+            "-f", str(values), "--dry-run=server", *(f"--set={s}" for s in sets),
+            check=False, timeout=420,
+        )  # fmt: skip
+
+    same = second()
+    assert same.returncode != 0
+    assert f"belongs to release {operator_release.name}" in same.stderr, same.stderr
+    assert "crds.install=false" in same.stderr
+    overlapping = second("crds.install=false")
+    assert overlapping.returncode != 0
+    assert f"serves {operator_release.jobs_namespace}" in overlapping.stderr, overlapping.stderr
+    everywhere = second("crds.install=false", "rbac.scope=cluster")
+    assert everywhere.returncode != 0 and "another release" in everywhere.stderr
+    own = second("crds.install=false", f"jobs.namespace={own_namespace}")
+    assert own.returncode == 0, own.stderr
