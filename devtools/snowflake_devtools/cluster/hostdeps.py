@@ -48,6 +48,7 @@ PROGRAM_PACKAGES = {
     "chroot": "coreutils",
     "env": "coreutils",
     "tar": "tar",
+    "git": "git",
     "buildah": "buildah",
     "runc": "runc",
     "debootstrap": "debootstrap",
