@@ -171,11 +171,13 @@ def test_a_second_release_is_refused_unless_it_serves_namespaces_of_its_own(
     installed release's namespace it is refused, naming what to set; with namespaces of
     its own and crds.install=false it is accepted (docs/install.md, "More than one release")."""
     _, values = installed_release
-    own_namespace = new_namespace(namespace_manifest("x")["metadata"]["labels"])
+    labels = namespace_manifest("x")["metadata"]["labels"]
+    # Its own release namespace too: the chart's ServiceAccount names are fixed values.
+    release_namespace, own_namespace = new_namespace(labels), new_namespace(labels)
 
     def second(*sets: str) -> subprocess.CompletedProcess[str]:
         return commands.run(
-            "helm", "install", "second", str(CHART), "-n", operator_release.namespace,
+            "helm", "install", "second", str(CHART), "-n", release_namespace,
             "-f", str(values), "--dry-run=server", *(f"--set={s}" for s in sets),
             check=False, timeout=420,
         )  # fmt: skip
