@@ -37,6 +37,22 @@ def new_queue(services: HostServices) -> QueueClient:
     return QueueClient(services.snowflake(**location(table)), table)
 
 
+def emulator_snowflake(queue: QueueClient, services: HostServices) -> dict[str, Any]:
+    """spec.snowflake for ``queue``'s table in the emulator (the same in every release's
+    CRD so far)."""
+    table = queue.table
+    return {
+        "account": "local",
+        "database": table.database,
+        "schema": table.schema,
+        "table": table.table,
+        # The emulator takes any credentials: no Secret is involved.
+        "auth": {"mode": "emulator"},
+        "host": services.address,
+        "port": services.snowflake_port,
+    }
+
+
 def processor_manifest(
     name: str,
     namespace: str,
@@ -47,22 +63,12 @@ def processor_manifest(
     job: dict[str, Any] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    table = queue.table
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "SnowflakeProcessor",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "snowflake": {
-                "account": "local",
-                "database": table.database,
-                "schema": table.schema,
-                "table": table.table,
-                # The emulator takes any credentials: no Secret is involved.
-                "auth": {"mode": "emulator"},
-                "host": services.address,
-                "port": services.snowflake_port,
-            },
+            "snowflake": emulator_snowflake(queue, services),
             "endpoint": {"url": services.service_url, "timeoutSeconds": 5, "retries": 3},
             "certificates": {"s3": {"bucket": bucket, "prefix": PREFIX, "region": REGION}},
             "queue": {"leaseSeconds": 300, "maxAttempts": 3, "claimBatch": 50},

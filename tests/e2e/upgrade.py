@@ -22,7 +22,7 @@ from snowflake_worker.queue import QueueClient
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import wait_until
 from tests.e2e.host_services import HostServices
-from tests.e2e.processors import FARGATE_POD_LABELS, GROUP, VERSION
+from tests.e2e.processors import FARGATE_POD_LABELS, GROUP, VERSION, emulator_snowflake
 from tests.e2e.release import CRD_NAME, ROOT
 
 RELEASE_0_1_0 = EarlierRelease("0.1.0", "e25aa23")
@@ -114,21 +114,12 @@ def processor_0_1_0(
 ) -> dict[str, Any]:
     """A resource as 0.1.0's CRD took it: Job size, history and TTL left to its defaults
     unless ``job`` sets them."""
-    table = queue.table
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "SnowflakeProcessor",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "snowflake": {
-                "account": "local",
-                "database": table.database,
-                "schema": table.schema,
-                "table": table.table,
-                "auth": {"mode": "emulator"},
-                "host": services.address,
-                "port": services.snowflake_port,
-            },
+            "snowflake": emulator_snowflake(queue, services),
             "endpoint": {"url": services.service_url, "timeoutSeconds": 5, "retries": 3},
             "certificates": {"existingSecret": CERTIFICATES_SECRET},
             "queue": {"leaseSeconds": 300, "maxAttempts": 3, "claimBatch": 25},
