@@ -41,6 +41,15 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   fakesnow runs the statement.
 - SHOW TABLES reports each table's ``rows`` (COUNT(*)) and ``bytes`` (its rows as JSON
   text; table_sizes.py); fakesnow reports 0 for both.
+- Table ownership (table_records.py): the session's current role is the login's (the
+  connector's ``role``; SYSADMIN without one) until USE ROLE changes it; the role that
+  creates a table owns it, SHOW TABLES names it in ``owner``, ALTER TABLE, DROP TABLE and
+  CREATE OR REPLACE of it by another role fail with 003001 "Insufficient privileges to
+  operate on table", and GRANT OWNERSHIP ON TABLE (answered by the model: fakesnow knows no
+  GRANT) moves it. No role hierarchy: ACCOUNTADMIN acts as every table's owner, no other role
+  inherits one; any login may use any role. fakesnow reports SYSADMIN for every table.
+- CREATE TRANSIENT TABLE ... DATA_RETENTION_TIME_IN_DAYS = n: SHOW TABLES reports ``kind``
+  TRANSIENT and ``retention_time`` n (fakesnow: TABLE and 1 for every table).
 - An ALTER TABLE that decreases a text column's length fails (040050), as on Snowflake;
   fakesnow shrinks the recorded length.
 - A joined UPDATE that joins one target row to several source rows (multi_joined.py) fails
@@ -49,12 +58,13 @@ model makes it behave as Snowflake documents, for every client of the emulator p
   each target row counted once and the multi-joined ones apart (DuckDB counts join rows).
 
 ``GET /model/stats`` answers what it saw, as JSON: the lock figures per table, counts of
-statements refused, how many answers were "query in progress", and how many UPDATEs ran on
-their arrival snapshot (and the rows they chose then). ``GET /model/queries``
+statements refused, how many answers were "query in progress", how many UPDATEs ran on
+their arrival snapshot (and the rows they chose then), and the tables it keeps records of
+(owner, kind, retention_time). ``GET /model/queries``
 lists the text of the latest statements as they arrived (QUERY_HISTORY's QUERY_TEXT: what
 anyone who can see the history reads).
-Statements the model itself runs (length probes) are not counted by clients, and only the
-emulator pays for them.
+Statements the model itself runs (length, size and existence probes) are not counted by
+clients, and only the emulator pays for them.
 """
 
 from __future__ import annotations
@@ -79,6 +89,7 @@ from . import snowflake_rules as rules
 from .arrival_snapshot import arrival_probe, with_chosen_rows
 from .string_lengths import TooLong, check_probe, string_writes, written_table
 from .table_locks import SNOWFLAKE_WAITERS_LIMIT, LockWaitersExceeded, LockWaitTimedOut, TableLocks
+from .table_records import DEFAULT_OWNER, TableRecord, TableRecords
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -123,6 +134,7 @@ class _Session:
     lock_timeout: float
     statement_timeout: float = SNOWFLAKE_STATEMENT_TIMEOUT_SECONDS
     nondeterministic_update_error: bool = False  # ERROR_ON_NONDETERMINISTIC_UPDATE
+    role: str = DEFAULT_OWNER  # the current role: the login's, then USE ROLE's
 
     def set(self, name: str, value: Any) -> None:
         """A session parameter the model keeps, as login or ALTER SESSION sets it."""
@@ -168,6 +180,7 @@ class SnowflakeModel:
             "constraints_dropped": 0,
             "shrunk_columns": 0,
             "duplicate_rows": 0,
+            "insufficient_privileges": 0,
         }
         self.query_texts: deque[tuple[int, str]] = deque(maxlen=_QUERY_TEXTS_KEPT)
         self._session_state: dict[str, _Session] = {}
@@ -181,6 +194,7 @@ class SnowflakeModel:
         self._running: dict[str, asyncio.Task[_Response]] = {}
         self.in_progress_answers = 0
         self.arrival_snapshots = {"statements": 0, "rows_chosen": 0, "skipped": 0}
+        self.tables = TableRecords()  # owner, kind and retention of the tables made here
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -217,6 +231,7 @@ class SnowflakeModel:
                 "enabled": self.options.arrival_snapshot_updates,
                 **self.arrival_snapshots,
             },
+            "tables": self.tables.stats(),
         }
 
     # -- login: a user's defaults for session parameters ------------------------------------
@@ -231,6 +246,8 @@ class SnowflakeModel:
         token = (json.loads(response.body or b"{}").get("data") or {}).get("token")
         if token:
             session = _Session(autocommit=True, lock_timeout=SNOWFLAKE_LOCK_TIMEOUT_SECONDS)
+            if role := _login_role(scope):
+                session.role = role
             for name, value in params.items():
                 session.set(str(name).upper(), value)
             self._session_state[token] = session
@@ -299,6 +316,18 @@ class SnowflakeModel:
             return await self._forward(scope, raw)
         if body.get("bindings") and (bind_error := rules.refused_bind(text, statement)):
             return _error(*rules.SYNTAX_ERROR, bind_error)
+        if refusal := await self._not_owner(statement, token):
+            self.refused["insufficient_privileges"] += 1
+            return _error(*refusal)
+        if isinstance(statement, exp.Command | exp.Grant) and (
+            grant := rules.ownership_grant(text)
+        ):
+            # fakesnow knows no GRANT: the model keeps the owner and answers it
+            refusal = await self._grant_ownership(*grant, token)
+            if refusal is not None:
+                return _error(*refusal)
+            body = {"sqlText": "SELECT 'Statement executed successfully.' AS status"}
+            return await self._forward(scope, _encode(body, compressed))
         if shrunk := await self._shrunk_column(statement, token):
             self.refused["shrunk_columns"] += 1
             return _error(*rules.SHRINK_ERROR, shrunk)
@@ -350,8 +379,12 @@ class SnowflakeModel:
             response = await self._forward(scope, raw)
             if joins is not None:
                 response.body = multi_joined.counted_once(response.body, joins.rows, joins.multi)
+            if _succeeded(response):
+                self._record(statement, token)
             if table_sizes.shows_tables(statement):
-                response.body = await self._with_table_sizes(response.body, token)
+                response.body = await self._with_table_facts(
+                    response.body, token, sizes=not statement.args.get("terse")
+                )
             if table is not None:  # the statement ends once the lock was held long enough
                 await asyncio.sleep(max(0.0, held_until - time.monotonic()))
             return response
@@ -415,22 +448,100 @@ class SnowflakeModel:
             print(f"snowflake model: join check skipped: {exc}", file=sys.stderr, flush=True)
             return None
 
-    async def _with_table_sizes(self, body: bytes, token: str) -> bytes:
-        """SHOW TABLES' answer with each table's rows and bytes (fakesnow answers 0)."""
+    async def _with_table_facts(self, body: bytes, token: str, sizes: bool) -> bytes:
+        """SHOW TABLES' answer with each table's rows and bytes (fakesnow answers 0), and
+        its owner, kind and retention_time from the model's records (fakesnow answers
+        SYSADMIN, TABLE and 1)."""
         connection = self.sessions.get(token)
-        if connection is None:
-            return body
-        sizes: dict[table_sizes.TableName, tuple[int, int]] = {}
+        values: dict[table_sizes.TableName, dict[str, Any]] = {}
         for table in table_sizes.listed_tables(body):
+            record = self.tables.get(".".join(table))
+            values[table] = record.show_columns() if record is not None else {}
+            if not sizes or connection is None:
+                continue
             try:
-                rows, size = await asyncio.to_thread(
+                figures = await asyncio.to_thread(
                     _first_row, connection, table_sizes.size_probe(table)
                 )
             except Exception as exc:  # the model's own probe failed: fakesnow's figures
                 print(f"snowflake model: size skipped: {exc}", file=sys.stderr, flush=True)
                 continue
-            sizes[table] = (int(rows or 0), int(size or 0))
-        return table_sizes.with_sizes(body, sizes)
+            values[table].update(
+                zip(table_sizes.SIZE_COLUMNS, (int(n or 0) for n in figures), strict=True)
+            )
+        return table_sizes.with_columns(body, values)
+
+    # -- roles and table ownership --------------------------------------------------------
+
+    def _role(self, token: str) -> str:
+        session = self._session_state.get(token)
+        return session.role if session is not None else DEFAULT_OWNER
+
+    def _name(self, table: exp.Table, token: str) -> str:
+        return rules.qualified_name(table, *self._session_location(token))
+
+    async def _not_owner(self, statement: exp.Expr, token: str) -> tuple[str, str, str] | None:
+        """Snowflake's refusal of an ALTER TABLE, DROP TABLE or CREATE OR REPLACE TABLE by a
+        role that does not own the table. A table the model has no record of is checked only
+        if it exists (so IF EXISTS, and fakesnow's own "does not exist", still answer)."""
+        role = self._role(token)
+        for table in rules.owned_tables(statement):
+            name = self._name(table, token)
+            if rules.may_operate(role, self.tables.owner(name)):
+                continue
+            if self.tables.get(name) is None and not await self._exists(name, token):
+                continue
+            return (*rules.INSUFFICIENT_PRIVILEGES, rules.insufficient_privileges(table))
+        return None
+
+    async def _grant_ownership(
+        self, table: exp.Table, role: str, token: str
+    ) -> tuple[str, str, str] | None:
+        """GRANT OWNERSHIP ON TABLE: the new owner kept, or Snowflake's refusal."""
+        name = self._name(table, token)
+        if not await self._exists(name, token):
+            return (*rules.NOT_FOUND, rules.table_not_found(table))
+        if not rules.may_grant_ownership(self._role(token), self.tables.owner(name)):
+            self.refused["insufficient_privileges"] += 1
+            return (*rules.INSUFFICIENT_PRIVILEGES, rules.insufficient_privileges(table))
+        self.tables.owned_by(name, role)
+        return None
+
+    async def _exists(self, name: str, token: str) -> bool:
+        connection = self.sessions.get(token)
+        if connection is None:
+            return False
+        try:
+            return await asyncio.to_thread(_table_exists, connection, name)
+        except Exception as exc:  # the model's own probe failed: fakesnow decides
+            print(f"snowflake model: table check skipped: {exc}", file=sys.stderr, flush=True)
+            return False
+
+    def _record(self, statement: exp.Expr, token: str) -> None:
+        """After a statement succeeded: the session's role, and the records of the tables
+        it made, dropped, renamed or changed."""
+        session = self._session_state.get(token)
+        if (role := rules.used_role(statement)) is not None and session is not None:
+            session.role = role
+        elif (created := rules.created_table(statement)) is not None:
+            record = TableRecord(self._role(token), created.kind, created.retention_days)
+            self.tables.created(self._name(created.table, token), record)
+        elif isinstance(statement, exp.Drop) and str(statement.args.get("kind")).upper() == "TABLE":
+            for table in rules.owned_tables(statement):
+                self.tables.dropped(self._name(table, token))
+        elif prefix := rules.dropped_prefix(statement, self._session_location(token)[0]):
+            self.tables.dropped_under(prefix)
+        elif (renamed := rules.renamed_table(statement)) is not None:
+            old, new, swap = renamed
+            new_name = self._name(new, token) if swap else self._renamed_to(old, new, token)
+            self.tables.renamed(self._name(old, token), new_name, swap)
+
+    def _renamed_to(self, old: exp.Table, new: exp.Table, token: str) -> str:
+        """RENAME TO's new name: a bare name stays in the old table's schema."""
+        if new.args.get("db") is not None:
+            return self._name(new, token)
+        database, schema, _ = self._name(old, token).split(".")
+        return rules.qualified_name(new, database, schema)
 
     async def _creates_nothing(self, statement: exp.Expr, token: str) -> bool:
         """CREATE TABLE IF NOT EXISTS of a table that exists: a no-op on Snowflake."""
@@ -603,6 +714,21 @@ def _column_limits(connection: Any, name: str) -> dict[str, int]:
         " AND character_maximum_length IS NOT NULL"
     )
     return {str(column).upper(): int(length) for column, length in cursor.fetchall()}
+
+
+def _succeeded(response: _Response) -> bool:
+    try:
+        answer = json.loads(response.body or b"{}")
+    except ValueError:
+        return False
+    return bool(isinstance(answer, dict) and answer.get("success"))
+
+
+def _login_role(scope: Scope) -> str | None:
+    """The role the client logs in with (the connector's ``role``: roleName in the URL)."""
+    query = parse_qs(scope.get("query_string", b"").decode())
+    role = str((query.get("roleName") or [""])[0])
+    return rules.role_name(role) if role.strip() else None
 
 
 def _table_exists(connection: Any, name: str) -> bool:

@@ -8,7 +8,9 @@ statement the project can send. Each rule names the documentation it follows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import TokenType, exp
@@ -41,19 +43,19 @@ def locked_table(statement: exp.Expr) -> exp.Table | None:
 def qualified_name(table: exp.Table, database: str | None, schema: str | None) -> str:
     """DATABASE.SCHEMA.TABLE as Snowflake resolves it: unquoted parts upper-cased, missing
     ones from the session."""
-
-    def part(identifier: exp.Expr | None, default: str | None) -> str:
-        if not isinstance(identifier, exp.Identifier):
-            return (default or "").upper()
-        return identifier.name if identifier.quoted else identifier.name.upper()
-
     return ".".join(
         (
-            part(table.args.get("catalog"), database),
-            part(table.args.get("db"), schema),
-            part(table.this, None),
+            _part(table.args.get("catalog"), database),
+            _part(table.args.get("db"), schema),
+            _part(table.this, None),
         )
     )
+
+
+def _part(identifier: exp.Expr | None, default: str | None) -> str:
+    if not isinstance(identifier, exp.Identifier):
+        return (default or "").upper()
+    return identifier.name if identifier.quoted else identifier.name.upper()
 
 
 # -- LIMIT / FETCH in subqueries -----------------------------------------------------------
@@ -277,3 +279,159 @@ def shrunk_text_column(statement: exp.Expr, lengths: Mapping[str, int]) -> str |
                 "supported."
             )
     return None
+
+
+# -- roles and table ownership -------------------------------------------------------------
+# "Overview of access control": every object is owned by a role, the one that created it
+# (the session's current role: the login's, changed by USE ROLE), and SHOW TABLES names it
+# in ``owner``. "ALTER TABLE", "DROP TABLE" and CREATE OR REPLACE of an existing table need
+# OWNERSHIP of the table; another role is answered "003001 (42501): SQL access control
+# error: Insufficient privileges to operate on table 'T'". "GRANT OWNERSHIP" moves it; the
+# owner, or a role with MANAGE GRANTS (SECURITYADMIN, ACCOUNTADMIN), may run it. The model
+# knows no role hierarchy: ACCOUNTADMIN, at its top, stands for every role, and no other
+# role inherits another's ownership.
+
+INSUFFICIENT_PRIVILEGES = ("003001", "42501")
+NOT_FOUND = ("002003", "02000")  # "Table 'T' does not exist or not authorized."
+ALL_OWNING_ROLE = "ACCOUNTADMIN"
+MANAGE_GRANTS_ROLES = frozenset({"SECURITYADMIN", ALL_OWNING_ROLE})
+DEFAULT_RETENTION_DAYS = 1  # the account's DATA_RETENTION_TIME_IN_DAYS unless set
+
+
+@dataclass(frozen=True)
+class CreatedTable:
+    """What a CREATE TABLE records: its name, SHOW TABLES' ``kind`` (TABLE or TRANSIENT;
+    the model keeps no TEMPORARY tables) and its ``retention_time`` in days."""
+
+    table: exp.Table
+    kind: str = "TABLE"
+    retention_days: int = DEFAULT_RETENTION_DAYS
+
+
+def role_name(text: str) -> str:
+    """A role as Snowflake resolves its name: unquoted upper-cased, "quoted" as written."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text.upper()
+
+
+def used_role(statement: exp.Expr) -> str | None:
+    """The role of USE ROLE r, else None (USE SECONDARY ROLES is not a current role)."""
+    if not isinstance(statement, exp.Use) or str(statement.args.get("kind")).upper() != "ROLE":
+        return None
+    target = statement.this
+    identifier = target.this if isinstance(target, exp.Table) else target
+    if isinstance(identifier, exp.Identifier):
+        return identifier.name if identifier.quoted else identifier.name.upper()
+    return None
+
+
+def created_table(statement: exp.Expr) -> CreatedTable | None:
+    """The table a CREATE [OR REPLACE] [TRANSIENT] TABLE [IF NOT EXISTS] makes, else None."""
+    if not (isinstance(statement, exp.Create) and statement.kind == "TABLE"):
+        return None
+    table = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
+    if not isinstance(table, exp.Table):
+        return None
+    kind, retention = "TABLE", DEFAULT_RETENTION_DAYS
+    properties = statement.args.get("properties")
+    for prop in properties.expressions if isinstance(properties, exp.Properties) else []:
+        if isinstance(prop, exp.TransientProperty):
+            kind = "TRANSIENT"
+        elif (days := _retention_days(prop)) is not None:
+            retention = days
+    return CreatedTable(table, kind, retention)
+
+
+def _retention_days(prop: exp.Expr) -> int | None:
+    if not isinstance(prop, exp.Property) or prop.name.upper() != "DATA_RETENTION_TIME_IN_DAYS":
+        return None
+    value = prop.args.get("value")
+    return int(value.name) if isinstance(value, exp.Literal) else None
+
+
+def _is_alter_table(statement: exp.Expr) -> bool:
+    return isinstance(statement, exp.Alter) and str(statement.args.get("kind")).upper() == "TABLE"
+
+
+def owned_tables(statement: exp.Expr) -> list[exp.Table]:
+    """The tables the statement needs OWNERSHIP of: an ALTER TABLE's (and the other table
+    of SWAP WITH), a DROP TABLE's, a CREATE OR REPLACE TABLE's (if it exists)."""
+    if _is_alter_table(statement) and isinstance(statement.this, exp.Table):
+        swapped = [s.this for s in statement.find_all(exp.SwapTable)]
+        return [statement.this, *(t for t in swapped if isinstance(t, exp.Table))]
+    if isinstance(statement, exp.Drop) and str(statement.args.get("kind")).upper() == "TABLE":
+        return [t for t in statement.args.get("tables") or [] if isinstance(t, exp.Table)]
+    if isinstance(statement, exp.Create) and statement.args.get("replace"):
+        created = created_table(statement)
+        return [created.table] if created is not None else []
+    return []
+
+
+def renamed_table(statement: exp.Expr) -> tuple[exp.Table, exp.Table, bool] | None:
+    """ALTER TABLE a RENAME TO b: (a, b, False); ALTER TABLE a SWAP WITH b: (a, b, True)."""
+    if not (_is_alter_table(statement) and isinstance(statement.this, exp.Table)):
+        return None
+    for action in statement.args.get("actions") or []:
+        if isinstance(action, exp.AlterRename | exp.SwapTable) and isinstance(
+            action.this, exp.Table
+        ):
+            return statement.this, action.this, isinstance(action, exp.SwapTable)
+    return None
+
+
+def dropped_prefix(statement: exp.Expr, database: str | None) -> str | None:
+    """DROP SCHEMA or DROP DATABASE: the start of the qualified names of the tables it drops
+    with it ("DB.SCHEMA." or "DB."), else None."""
+    if not isinstance(statement, exp.Drop):
+        return None
+    kind = str(statement.args.get("kind")).upper()
+    tables = statement.args.get("tables") or []
+    if kind not in ("SCHEMA", "DATABASE") or not tables or not isinstance(tables[0], exp.Table):
+        return None
+    name = tables[0]
+    if kind == "DATABASE":
+        return _part(name.this, None) + "."
+    return f"{_part(name.args.get('catalog'), database)}.{_part(name.args.get('db'), None)}."
+
+
+def ownership_grant(sql: str) -> tuple[exp.Table, str] | None:
+    """GRANT OWNERSHIP ON TABLE t TO ROLE r [COPY|REVOKE CURRENT GRANTS]: (t, R); else None.
+    (sqlglot parses the CURRENT GRANTS clause as a Command: it is cut off first.)"""
+    text = re.sub(r"\s+(COPY|REVOKE)\s+CURRENT\s+GRANTS\s*;?\s*$", "", sql.strip(), flags=re.I)
+    if not re.match(r"\s*GRANT\s+OWNERSHIP\s+ON\s+TABLE\s", text, re.I):
+        return None
+    try:
+        grant = parse(text)
+    except sqlglot.errors.ParseError:
+        return None
+    if not isinstance(grant, exp.Grant) or not isinstance(grant.args.get("securable"), exp.Table):
+        return None
+    principals = grant.args.get("principals") or []
+    if len(principals) != 1 or str(principals[0].args.get("kind")).upper() != "ROLE":
+        return None
+    role = principals[0].this
+    if not isinstance(role, exp.Identifier):
+        return None
+    return grant.args["securable"], role.name if role.quoted else role.name.upper()
+
+
+def may_operate(role: str, owner: str) -> bool:
+    """Does ``role`` hold OWNERSHIP of a table ``owner`` owns (ACCOUNTADMIN: of every one)?"""
+    return role in (owner, ALL_OWNING_ROLE)
+
+
+def may_grant_ownership(role: str, owner: str) -> bool:
+    return may_operate(role, owner) or role in MANAGE_GRANTS_ROLES
+
+
+def insufficient_privileges(table: exp.Table) -> str:
+    """The server's message for a table the current role may not alter or drop."""
+    name = table.name if table.this.quoted else table.name.upper()
+    return f"SQL access control error:\nInsufficient privileges to operate on table '{name}'"
+
+
+def table_not_found(table: exp.Table) -> str:
+    name = table.name if table.this.quoted else table.name.upper()
+    return f"SQL compilation error:\nTable '{name}' does not exist or not authorized."

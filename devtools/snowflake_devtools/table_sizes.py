@@ -1,4 +1,6 @@
-"""SHOW TABLES' ``rows`` and ``bytes`` as Snowflake reports them, for the emulator's model.
+"""SHOW TABLES' ``rows`` and ``bytes`` as Snowflake reports them, for the emulator's model,
+and the columns it fills from its own records (table_records.py: ``owner``, ``kind``,
+``retention_time``).
 
 fakesnow answers 0 for both, for every table (constants in its SHOW view). Snowflake
 reports the table's row count and the bytes of its active micro-partitions, which change
@@ -13,7 +15,8 @@ whenever rows are added, removed or rewritten: the operator's idle gate compares
   leaves it unchanged; on Snowflake the rewritten micro-partitions usually move it.
 
 Two pure steps around the model's own probe query (run on the statement's session): which
-tables an answer lists, and the answer with their sizes put in.
+tables an answer lists, and the answer with their sizes and records put in (one re-encoding
+of fakesnow's arrow answer for all of them).
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from sqlglot import exp
 TableName = tuple[str, str, str]  # database, schema, table as SHOW lists them
 
 _NAME_COLUMNS = ("database_name", "schema_name", "name")
-_SIZE_COLUMNS = ("rows", "bytes")
+SIZE_COLUMNS = ("rows", "bytes")
 
 
 def shows_tables(statement: exp.Expr) -> bool:
-    """SHOW TABLES (not SHOW TERSE TABLES, which has no sizes; the answer decides)."""
+    """SHOW [TERSE] TABLES (the terse answer has no sizes and no owner: the answer decides)."""
     return isinstance(statement, exp.Show) and statement.name.upper() == "TABLES"
 
 
@@ -54,20 +57,25 @@ def listed_tables(body: bytes) -> list[TableName]:
     return _names(decoded[1])
 
 
-def with_sizes(body: bytes, sizes: Mapping[TableName, tuple[int, int]]) -> bytes:
-    """The answer with ``rows`` and ``bytes`` of each listed table from ``sizes`` (a table
-    missing there keeps fakesnow's figures)."""
+def with_columns(body: bytes, values: Mapping[TableName, Mapping[str, Any]]) -> bytes:
+    """The answer with, for each listed table in ``values``, its columns set to the values
+    given (column name -> value; a column the answer lacks is left out, a table or column
+    missing from ``values`` keeps fakesnow's figure)."""
     decoded = _decoded(body)
-    if decoded is None:
+    if decoded is None or not values:
         return body
     answer, table = decoded
     names = _names(table)
-    for position, column in enumerate(_SIZE_COLUMNS):
+    columns = sorted({column for given in values.values() for column in given})
+    for column in columns:
         index = table.schema.get_field_index(column)
+        if index < 0:
+            continue
         field = table.schema.field(index)
         old = table.column(index).to_pylist()
         new = [
-            sizes[name][position] if name in sizes else old[row] for row, name in enumerate(names)
+            values[name][column] if column in values.get(name, {}) else old[row]
+            for row, name in enumerate(names)
         ]
         table = table.set_column(index, field, pa.array(new, type=field.type))
     sink = pa.BufferOutputStream()
@@ -83,8 +91,8 @@ def _names(table: pa.Table) -> list[TableName]:
 
 
 def _decoded(body: bytes) -> tuple[dict[str, Any], pa.Table] | None:
-    """The answer and its rows, when it is a successful arrow answer with the columns of
-    SHOW TABLES (names and sizes)."""
+    """The answer and its rows, when it is a successful arrow answer with the name columns
+    of SHOW TABLES."""
     try:
         answer = json.loads(body or b"{}")
     except ValueError:
@@ -93,7 +101,7 @@ def _decoded(body: bytes) -> tuple[dict[str, Any], pa.Table] | None:
     if not (answer.get("success") and isinstance(data, dict)):
         return None
     names = {str(column.get("name", "")).lower() for column in data.get("rowtype") or []}
-    if not names.issuperset(_NAME_COLUMNS + _SIZE_COLUMNS):
+    if not names.issuperset(_NAME_COLUMNS):
         return None
     if data.get("queryResultFormat") != "arrow" or not data.get("rowsetBase64"):
         return None

@@ -1,8 +1,9 @@
-"""Two more of Snowflake's rules the emulator's model keeps (fakesnow does not), through the
-real connector: a text column's length may not decrease, and a joined UPDATE that joins one
+"""More of Snowflake's rules the emulator's model keeps (fakesnow does not), through the
+real connector: a text column's length may not decrease; a joined UPDATE that joins one
 target row to several source rows fails under ERROR_ON_NONDETERMINISTIC_UPDATE (by default
-it updates the row once and counts it once). And the worker's write-back under that
-parameter, on a table where a legacy writer added one id twice."""
+it updates the row once and counts it once); the role that creates a table owns it, and
+only its owner may alter or drop it. And the worker's write-back under that parameter, on
+a table where a legacy writer added one id twice."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from snowflake_worker.queue_sql import statements_for
 from snowflake_worker.write_back_size import outcome_json
 from tests.support.queues import fetch_rows
 from tests.support.snowflake import location
-from tests.support.sql_tables import query
+from tests.support.sql_tables import column_names, query, shown_table
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +85,65 @@ def test_keeping_or_increasing_a_length_runs(
             f"ALTER TABLE {queue_table.sql} ALTER COLUMN id SET DATA TYPE VARCHAR({length})",
         )
     assert _length(connection, queue_table, "ID") == 128
+
+
+# -- who owns a table ----------------------------------------------------------------------
+
+OWNER = "QUEUE_OWNER"
+NOT_OWNER = (3001, "42501")
+
+
+def _refused_as_not_owner(connection: Any, sql: str, table: str) -> None:
+    with pytest.raises(ProgrammingError) as refused:
+        query(connection, sql)
+    assert (refused.value.errno, refused.value.sqlstate) == NOT_OWNER
+    assert refused.value.raw_msg == (
+        f"SQL access control error:\nInsufficient privileges to operate on table '{table}'"
+    )
+
+
+def test_the_role_that_creates_a_table_owns_it_and_only_it_may_alter_it(
+    snowflake_connect: Callable[..., Any], queue_table: TableRef
+) -> None:
+    owner = snowflake_connect(**location(queue_table), role=OWNER.lower())
+    other = snowflake_connect(**location(queue_table))  # no role: SYSADMIN here
+    table = TableRef(queue_table.database, queue_table.schema, "OWNED")
+    query(owner, f"CREATE TABLE {table.sql} (note VARCHAR(10))")
+    query(other, f"CREATE TABLE IF NOT EXISTS {table.sql} (note VARCHAR(10))")  # no change
+    assert shown_table(other, table)["owner"] == OWNER
+    assert shown_table(other, queue_table)["owner"] == "SYSADMIN"
+
+    for statement in ("ALTER TABLE {t} ADD COLUMN extra INT", "DROP TABLE {t}"):
+        _refused_as_not_owner(other, statement.format(t=table.sql), "OWNED")
+    _refused_as_not_owner(other, f"CREATE OR REPLACE TABLE {table.sql} (x INT)", "OWNED")
+    assert column_names(other, table.sql) == ["NOTE"]
+
+    query(owner, f"ALTER TABLE {table.sql} ADD COLUMN extra INT")
+    query(other, "USE ROLE queue_owner")  # the session's role is now the owner
+    query(other, f"ALTER TABLE {table.sql} ADD COLUMN more INT")
+    query(other, "USE ROLE ACCOUNTADMIN")  # above every role: the model lets it
+    query(other, f"ALTER TABLE {table.sql} RENAME TO {table.database}.{table.schema}.KEPT")
+    kept = TableRef(table.database, table.schema, "KEPT")
+    assert shown_table(owner, kept)["owner"] == OWNER  # the name moved, the owner did not
+    assert column_names(owner, kept.sql) == ["NOTE", "EXTRA", "MORE"]
+
+
+def test_grant_ownership_moves_a_table_to_another_role(
+    snowflake_connect: Callable[..., Any], queue_table: TableRef
+) -> None:
+    owner = snowflake_connect(**location(queue_table), role=OWNER)
+    sysadmin = snowflake_connect(**location(queue_table), role="SYSADMIN")
+    table = TableRef(queue_table.database, queue_table.schema, "MOVED")
+    query(owner, f"CREATE TABLE {table.sql} (note VARCHAR(10))")
+    _refused_as_not_owner(
+        sysadmin, f"GRANT OWNERSHIP ON TABLE {table.sql} TO ROLE sysadmin", "MOVED"
+    )
+
+    query(owner, f"GRANT OWNERSHIP ON TABLE {table.sql} TO ROLE sysadmin COPY CURRENT GRANTS")
+    assert shown_table(owner, table)["owner"] == "SYSADMIN"
+    query(sysadmin, f"ALTER TABLE {table.sql} ADD COLUMN extra INT")
+    _refused_as_not_owner(owner, f"ALTER TABLE {table.sql} ADD COLUMN more INT", "MOVED")
+    query(sysadmin, f"DROP TABLE {table.sql}")
 
 
 # -- multi-joined rows of a joined UPDATE ---------------------------------------------------

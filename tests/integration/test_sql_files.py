@@ -11,6 +11,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from snowflake_devtools.processes import ServerProcess
 from snowflake_operator import legacy_upgrade
 from snowflake_operator.queue_schema import (
     CREATE_FILES,
@@ -23,12 +24,14 @@ from snowflake_operator.queue_schema import (
     render,
 )
 from snowflake_worker.identifiers import TableRef
+from tests.support.cli import queue_flags, run_cli
 from tests.support.sql_tables import (
     column_names,
     columns_info,
     insert,
     legacy_schema_statements,
     query,
+    shown_table,
     snapshot,
     status_row,
 )
@@ -422,8 +425,8 @@ def test_002_backfills_in_batches_and_fills_every_hole(conn: Any, target: Schema
 def test_a_transient_table_is_created_the_same_way(
     conn: Any, days: int, database_name: str
 ) -> None:
-    """The emulator runs CREATE TRANSIENT TABLE ... DATA_RETENTION_TIME_IN_DAYS (it does not
-    keep the kind: a real account shows TRANSIENT in SHOW TABLES' kind)."""
+    """CREATE TRANSIENT TABLE ... DATA_RETENTION_TIME_IN_DAYS: SHOW TABLES reports its kind
+    and retention_time (fakesnow keeps neither: the emulator's model does)."""
     target = SchemaTarget(
         TableRef(database_name, "QUEUE", "JOBS"), transient=True, retention_days=days
     )
@@ -432,3 +435,24 @@ def test_a_transient_table_is_created_the_same_way(
     assert column_names(conn, target.table.sql) == CONTRACT_COLUMNS
     insert(conn, target, id="t-1", data='{"n": 1}')
     assert status_row(conn, target)["PENDING"] == 1
+    shown = shown_table(conn, target.table)
+    assert (shown["kind"], shown["retention_time"]) == ("TRANSIENT", days)
+
+
+def test_sql_apply_transient_makes_a_transient_table_without_time_travel(
+    snowflake_server: ServerProcess, conn: Any, database_name: str
+) -> None:
+    """`sql apply --transient --retention-days 0`, as docs/snowflake-setup.md gives it; a
+    permanent table beside it keeps the account's kind and retention."""
+    table = TableRef(database_name, "QUEUE", "JOBS")
+    ran = run_cli(
+        "sql", "apply", *queue_flags(snowflake_server.port, table),
+        "--transient", "--retention-days", "0",
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    shown = shown_table(conn, table)
+    assert (shown["kind"], shown["retention_time"]) == ("TRANSIENT", 0)
+    permanent = TableRef(database_name, "QUEUE", "PERMANENT")
+    ensure_queue_table(conn, SchemaTarget(permanent))
+    shown = shown_table(conn, permanent)
+    assert (shown["kind"], shown["retention_time"]) == ("TABLE", 1)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from snowflake.connector.errors import ProgrammingError
 
 from snowflake_devtools import snowflake_rules
 from snowflake_devtools.processes import ServerProcess
@@ -25,6 +26,7 @@ from tests.support.sql_tables import (
     insert,
     legacy_schema_statements,
     query,
+    shown_table,
     snapshot,
 )
 
@@ -457,8 +459,9 @@ def test_every_part_keeps_the_documented_rules(tmp_path: Path) -> None:
 def test_a_part_that_changes_the_table_refuses_a_chosen_role_that_does_not_own_it(
     snowflake_server: ServerProcess, conn: Any, new_table: TableRef
 ) -> None:
-    """The emulator's tables are owned by SYSADMIN: run as QUEUE_OWNER by choice, part table
-    stops before changing anything and says whose table it is and what to run."""
+    """Made by the default objects role, SYSADMIN, the table is SYSADMIN's: run as
+    QUEUE_OWNER by choice, part table stops before changing anything and says whose table it
+    is and what to run."""
     flags = queue_flags(snowflake_server.port, new_table)
     made = run_cli("sql", "apply", *flags, "--part", "database", "--part", "table")
     assert made.returncode == 0, made.stderr
@@ -475,3 +478,36 @@ def test_a_part_that_changes_the_table_refuses_a_chosen_role_that_does_not_own_i
     for extra in ([], ["--objects-role", "sysadmin"]):
         again = run_cli("sql", "apply", *flags, "--part", "table", *extra)
         assert again.returncode == 0, again.stderr
+
+
+def test_the_table_part_runs_as_the_role_that_made_the_table(
+    snowflake_server: ServerProcess, snowflake_connect: Callable[..., Any], new_table: TableRef
+) -> None:
+    """A table QUEUE_OWNER made (and so owns, as SHOW TABLES says), from before 005: part
+    table with another role chosen stops before any change; without one, it runs as the
+    owner. The emulator refuses the ALTER TABLE to any other role, as Snowflake does."""
+    flags = queue_flags(snowflake_server.port, new_table)
+    made = run_cli(
+        "sql", "apply", *flags, "--part", "database", "--part", "table",
+        "--objects-role", "queue_owner",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    owner = snowflake_connect(role="QUEUE_OWNER")
+    assert shown_table(owner, new_table)["owner"] == "QUEUE_OWNER"
+    query(owner, f"ALTER TABLE {new_table.sql} DROP COLUMN result")  # made before 005
+    sysadmin = snowflake_connect()
+    with pytest.raises(ProgrammingError, match="Insufficient privileges to operate on table"):
+        query(sysadmin, f"ALTER TABLE {new_table.sql} ADD COLUMN result VARCHAR(16384)")
+
+    refused(
+        run_cli("sql", "apply", *flags, "--part", "table", "--objects-role", "sfp_admin"),
+        "is owned by role QUEUE_OWNER, and part table changes it",
+        "--objects-role QUEUE_OWNER",
+    )
+    assert "RESULT" not in column_names(owner, new_table.sql)
+
+    ran = run_cli("sql", "apply", *flags, "--part", "table")
+    assert ran.returncode == 0, ran.stderr
+    assert "is owned by QUEUE_OWNER; running it as QUEUE_OWNER" in ran.stderr
+    assert column_names(owner, new_table.sql)[-1] == "RESULT"
+    assert shown_table(owner, new_table)["owner"] == "QUEUE_OWNER"

@@ -38,6 +38,21 @@ def query(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, 
         cursor.close()
 
 
+def shown_table(conn: Any, table: TableRef) -> dict[str, Any]:
+    """The table's row of SHOW TABLES IN SCHEMA, by lower-case column name (owner, kind,
+    retention_time, rows, bytes...)."""
+    cursor = conn.cursor()
+    try:
+        schema = f"{quote_identifier(table.database)}.{quote_identifier(table.schema)}"
+        cursor.execute(f"SHOW TABLES IN SCHEMA {schema}")
+        names = [column[0].lower() for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+    (found,) = [row for row in rows if row["name"] == table.table]
+    return found
+
+
 def column_names(conn: Any, table_sql: str) -> list[str]:
     cursor = conn.cursor()
     try:
