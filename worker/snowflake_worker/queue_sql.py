@@ -95,18 +95,40 @@ WRITE_BACK_CHECK = (
 # its own clock, requeued a lease that expired between them with its attempts used up:
 # never eligible again, never dead-lettered.) Dead-lettered rows keep the recovery's token,
 # so LEASE_DEAD_LETTERED can count them; write-backs never match a failed row.
+# Each column is set only where the WHERE still holds (_EXPIRED again, on the row as it is
+# when the statement writes it): Snowflake does not document whether an UPDATE that waited
+# for the lock chooses its rows as they were when it arrived. If it does, a row that a
+# write-back completed, or another recovery requeued, while this one waited is written back
+# unchanged instead of being requeued or dead-lettered a second time (its attempt counted
+# twice). Such a row still counts as updated, so only the recovery's figure can be high.
+_EXPIRED = "status = 'processing' AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE())"
 _LAST_ATTEMPT = "COALESCE(retry_count, 0) + 1 >= %(max_attempts)s"
+
+
+def _if_expired(column: str, value: str) -> str:
+    return f"{column} = IFF({_EXPIRED}, {value}, {column})"
+
+
 LEASE_RECOVERY = (
-    f"UPDATE {{table}} SET status = IFF({_LAST_ATTEMPT}, 'failed', 'pending'), "
-    f"failed_at = IFF({_LAST_ATTEMPT}, SYSDATE(), failed_at), "
-    f"error_message = IFF({_LAST_ATTEMPT}, "
-    "'lease expired after ' || %(lease)s || ' s; attempts exhausted', error_message), "
-    f"claim_token = IFF({_LAST_ATTEMPT}, %(recovery)s, NULL), "
-    f"processor_id = IFF({_LAST_ATTEMPT}, processor_id, NULL), "
-    f"claimed_at = IFF({_LAST_ATTEMPT}, claimed_at, NULL), "
-    "retry_count = COALESCE(retry_count, 0) + 1, next_attempt_at = NULL "
-    "WHERE status = 'processing' "
-    "AND claimed_at < DATEADD(second, -%(lease)s, SYSDATE())"
+    "UPDATE {table} SET "
+    + ", ".join(
+        _if_expired(column, value)
+        for column, value in (
+            ("status", f"IFF({_LAST_ATTEMPT}, 'failed', 'pending')"),
+            ("failed_at", f"IFF({_LAST_ATTEMPT}, SYSDATE(), failed_at)"),
+            (
+                "error_message",
+                f"IFF({_LAST_ATTEMPT}, "
+                "'lease expired after ' || %(lease)s || ' s; attempts exhausted', error_message)",
+            ),
+            ("claim_token", f"IFF({_LAST_ATTEMPT}, %(recovery)s, NULL)"),
+            ("processor_id", f"IFF({_LAST_ATTEMPT}, processor_id, NULL)"),
+            ("claimed_at", f"IFF({_LAST_ATTEMPT}, claimed_at, NULL)"),
+            ("retry_count", "COALESCE(retry_count, 0) + 1"),
+            ("next_attempt_at", "NULL"),
+        )
+    )
+    + f" WHERE {_EXPIRED}"
 )
 LEASE_DEAD_LETTERED = (
     "SELECT COUNT(*) FROM {table} WHERE claim_token = %(recovery)s AND status = 'failed'"
