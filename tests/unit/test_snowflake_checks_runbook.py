@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
+from snowflake_worker.connection import session_parameters
 from snowflake_worker.identifiers import TableRef
 from snowflake_worker.queue import ClaimedEntry, QueueClient, completed, released
 from snowflake_worker.queue_sql import TEMPLATES, Statement, statements_for
+from snowflake_worker.snowflake_settings import SnowflakeSettings
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "snowflake-checks.md"
 CHECK_TABLE = TableRef("DB", "SFP_CHECKS", "SFP_CHECK")
@@ -181,3 +183,34 @@ def test_a_statement_that_drifted_would_be_caught() -> None:
     """The check itself: the claim with one word changed is not in the runbook."""
     drifted = _normal(SHOWN["claim"]).replace("ORDER BY created_at, id", "ORDER BY id")
     assert drifted not in runbook_statements()
+
+
+def _python_constants(name: str) -> list[Any]:
+    """Every value the runbook's Python blocks assign to ``name``."""
+    found = []
+    for block in _runbook_blocks("python"):
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in node.targets
+            ):
+                found.append(ast.literal_eval(node.value))
+    return found
+
+
+def test_the_long_lock_check_connects_as_the_worker_does() -> None:
+    """Check 8's wait behind a lock held past two minutes uses the worker's own session
+    parameters and network timeout (the SFP_SNOWFLAKE_* defaults), so what it shows is
+    what a worker meets."""
+    settings = SnowflakeSettings(
+        account="check",
+        database="DB",
+        schema_name="SFP_CHECKS",
+        table="SFP_CHECK",
+        auth="emulator",
+        host="127.0.0.1",
+        port=1,
+    )
+    expected = {k: v for k, v in session_parameters(settings).items() if k != "QUERY_TAG"}
+    assert _python_constants("WORKER_SESSION") == [expected]
+    assert _python_constants("WORKER_NETWORK_TIMEOUT") == [settings.client_timeout_seconds]
+    assert settings.lock_timeout_seconds < 120 < settings.client_timeout_seconds
