@@ -56,20 +56,39 @@ def base_names(dockerfile: str) -> list[str]:
     return names
 
 
+class MissingRelease(RuntimeError):
+    """The release's commit is not in the repository (a shallow clone without its origin)."""
+
+
+def _archive(root: Path, commit: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", commit],
+        capture_output=True,
+        check=False,
+    )
+
+
 def release_sources(root: Path, release: EarlierRelease) -> Path:
     """The release's tree, unpacked from the repository in ``root`` (cached)."""
     target = cache_root() / "releases" / release.commit / "src"
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", "--format=tar", release.commit],
-        capture_output=True,
-        check=False,
-    )
+    archive = _archive(root, release.commit)
+    if archive.returncode != 0:
+        # A shallow clone lacks the commit: its origin (a clone's source) has it.
+        subprocess.run(
+            ["git", "-C", str(root), "fetch", "--quiet", "--unshallow", "origin"],
+            capture_output=True,
+            check=False,
+        )
+        archive = _archive(root, release.commit)
     if archive.returncode != 0:
         detail = archive.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"release {release.version} ({release.commit}) not in git: {detail}")
+        raise MissingRelease(
+            f"release {release.version} (commit {release.commit}) is not in this clone's "
+            f"history, nor in its origin's: {detail}"
+        )
     unpacking = Path(tempfile.mkdtemp(dir=target.parent))
     archive_file = unpacking / "sources.tar"
     archive_file.write_bytes(archive.stdout)
