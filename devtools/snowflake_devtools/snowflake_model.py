@@ -206,14 +206,14 @@ class SnowflakeModel:
             texts = [{"length": n, "text": text} for n, text in self.query_texts]
             await _send(send, _json_response({"queries": texts}))
         elif path == _LOGIN:
-            await _send(send, await self._login(scope, await _read_body(receive)))
+            await _send(send, await self._login(scope, await read_body(receive)))
         elif path == _QUERY:
-            await _send(send, await self._statement(scope, await _read_body(receive)))
+            await _send(send, await self._statement(scope, await read_body(receive)))
         elif path.startswith(_RESULT_PREFIX) and path.endswith(_RESULT_SUFFIX):
             query_id = path[len(_RESULT_PREFIX) : -len(_RESULT_SUFFIX)]
             await _send(send, await self._result(query_id))
         elif path == _ABORT:
-            self._abort(scope, await _read_body(receive))
+            self._abort(scope, await read_body(receive))
             await _send(send, _json_response({"data": None, "success": True}))
         elif path == _SESSION and b"delete=true" in scope.get("query_string", b""):
             self._forget(_token(scope))
@@ -827,7 +827,8 @@ def _encode(body: Mapping[str, Any], compressed: bool) -> bytes:
     return gzip.compress(raw) if compressed else raw
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """An ASGI request's whole body (every front layer of the emulator reads it so)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -18,6 +18,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from .snowflake_model import read_body
 from .workload_identity import AUTHENTICATOR, Refused, WorkloadIdentities, login_refusal
 
 Scope = MutableMapping[str, Any]
@@ -44,7 +45,7 @@ class WorkloadIdentityLayer:
         if path == STATS:
             await _send(send, self.identities.stats())
             return
-        raw = await _read_body(receive)
+        raw = await read_body(receive)
         compressed = any(
             k.lower() == b"content-encoding" and v.lower() == b"gzip"
             for k, v in scope.get("headers", [])
@@ -112,15 +113,6 @@ def _replay(raw: bytes) -> Receive:
         return {"type": "http.request", "body": raw, "more_body": False}
 
     return receive
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def _send(send: Send, payload: Mapping[str, Any]) -> None:
