@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,8 @@ from tests.e2e.commands import Commands
 from tests.e2e.helpers import wait_until
 from tests.e2e.host_services import HostServices
 from tests.e2e.processors import condition, jobs_of, new_queue, read_processor
-from tests.support.queues import fill, statuses
+from tests.e2e.test_drain_on_cluster import terminal_counts
+from tests.support.queues import fill
 
 DEFAULTS = "upgrade-defaults"  # every Job default of 0.1.0
 OWN_TTL = "upgrade-own-ttl"  # cpu 0.25 and a TTL of its own
@@ -50,7 +50,7 @@ VERSION = (release.ROOT / "VERSION").read_text().strip()
 
 
 def _done(queue: QueueClient) -> int:
-    counts = Counter(statuses(queue).values())
+    counts = terminal_counts(queue)
     return counts.get("completed", 0) + counts.get("failed", 0)
 
 

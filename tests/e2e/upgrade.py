@@ -22,7 +22,14 @@ from snowflake_worker.queue import QueueClient
 from tests.e2e.commands import Commands
 from tests.e2e.helpers import wait_until
 from tests.e2e.host_services import HostServices
-from tests.e2e.processors import FARGATE_POD_LABELS, GROUP, VERSION, emulator_snowflake
+from tests.e2e.processors import (
+    FARGATE_POD_LABELS,
+    GROUP,
+    VERSION,
+    condition,
+    emulator_snowflake,
+    read_processor,
+)
 from tests.e2e.release import CRD_NAME, ROOT
 
 RELEASE_0_1_0 = EarlierRelease("0.1.0", "e25aa23")
@@ -217,17 +224,12 @@ def helm_values_file(directory: Path, name: str, values: dict[str, Any]) -> Path
 
 
 def wait_ready(api_client: Any, namespace: str, name: str, timeout: float = 180) -> Any:
-    custom: Any = client.CustomObjectsApi(api_client)
-
-    def ready() -> Any:
-        resource = custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "snowflakeprocessors", name
-        )
-        conditions = resource.get("status", {}).get("conditions", [])
-        return (
-            resource
-            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-            else None
-        )
-
-    return wait_until(ready, timeout, f"{name} to be Ready")
+    return wait_until(
+        lambda: (
+            (r := read_processor(api_client, namespace, name))
+            and condition(r, "Ready") == "True"
+            and r
+        ),
+        timeout,
+        f"{name} to be Ready",
+    )
