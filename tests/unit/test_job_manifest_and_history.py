@@ -415,7 +415,7 @@ def test_fold_summaries_counts_each_finished_job_once() -> None:
         {"annotations": {COUNTED_ANNOTATION: "true"}},
         {"succeeded": 1, "completionTime": recent},
     )
-    waiting = _record("waiting", done=recent)  # finished a minute ago, pod not seen yet
+    waiting = _record("waiting", done=recent)  # finished a minute ago, message not in yet
     gone = _record("gone", done=old)  # finished long ago, pod gone: counted as zero
     garbled = _record("garbled", done=recent)
     running = _record("running", done=None)
@@ -424,10 +424,35 @@ def test_fold_summaries_counts_each_finished_job_once() -> None:
         "counted": '{"event": "summary", "completed": 999, "failed": 999}',
         "garbled": "not json",
         "running": '{"completed": 5}',
+        "waiting": None,  # its pod is known: its summary may still come
     }
     totals = fold_summaries([done, counted, waiting, gone, garbled, running], summaries, now)
     assert (totals.completed, totals.failed) == (40, 2)
     assert set(totals.counted_jobs) == {"done", "gone", "garbled"}
+
+
+def test_a_finished_job_whose_pod_is_gone_or_silent_frees_its_place_at_once() -> None:
+    """A pod evicted by a node drain, force-deleted or garbage-collected takes its summary
+    with it, and a worker killed by SIGKILL leaves none: waiting minutes for it would keep
+    the Job's place and stall launches (seen on the real cluster after a drain). Only the
+    moment a pod's deletion may lag its Job's finish on the watches is waited for."""
+    from datetime import UTC, datetime, timedelta
+
+    from snowflake_operator.poll.job_history import POD_GONE_GRACE_SECONDS, fold_summaries
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def ago(seconds: float) -> str:
+        return (now - timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+    evicted = _record("evicted", done=ago(POD_GONE_GRACE_SECONDS + 1))
+    just_finished = _record("just-finished", done=ago(1))
+    killed = _record("killed", done=ago(1))
+    summaries = {"killed": ""}  # terminated without a message; the others' pods are gone
+    totals = fold_summaries([evicted, just_finished, killed], summaries, now)
+    assert set(totals.counted_jobs) == {"evicted", "killed"}
+    assert (totals.completed, totals.failed) == (0, 0)
+    assert not any(report.summary_seen for report in totals.reports)
 
 
 class _History:
@@ -463,10 +488,14 @@ def test_a_finished_job_is_deleted_in_the_poll_that_counts_it() -> None:
         [
             _record("ok", done="2026-11-25T11:59:00Z"),
             _record("bad", done="2026-11-25T11:59:30Z", ok=False),
-            _record("waiting", done="2026-11-25T11:59:40Z"),  # its pod not seen yet
+            _record("waiting", done="2026-11-25T11:59:40Z"),  # its pod's message not in yet
             _record("running", done=None),
         ],
-        {"ok": '{"completed": 1990, "failed": 10}', "bad": '{"completed": 5, "failed": 0}'},
+        {
+            "ok": '{"completed": 1990, "failed": 10}',
+            "bad": '{"completed": 5, "failed": 0}',
+            "waiting": None,
+        },
     )
     spec = _spec()
     folded = fold_worker_summaries(history, now, {"completed": 7, "failed": 1})
@@ -513,3 +542,21 @@ def test_the_header_secret_is_mounted_read_only_and_never_read_into_the_manifest
         v["name"] != "endpoint-headers" for v in plain["spec"]["template"]["spec"]["volumes"]
     )
     assert "SFP_ENDPOINT_HEADERS_DIR" not in {e["name"] for e in _container(plain)["env"]}
+
+
+def test_a_pod_that_ended_without_a_message_says_so() -> None:
+    from snowflake_operator.constants import WORKER_CONTAINER
+    from snowflake_operator.poll.job_history import best_summary, termination_message
+
+    def status(state: dict[str, Any]) -> dict[str, Any]:
+        return {"containerStatuses": [{"name": WORKER_CONTAINER, "state": state}]}
+
+    assert termination_message(status({"running": {}})) is None
+    assert termination_message(status({"terminated": {"exitCode": 137}})) == ""
+    assert termination_message(status({"terminated": {"message": '{"completed": 3}'}})) == (
+        '{"completed": 3}'
+    )
+    # A Job's pods: the replacement's summary wins over a killed pod's silence.
+    assert best_summary(["", '{"completed": 3}', None]) == '{"completed": 3}'
+    assert best_summary([None, ""]) == ""
+    assert best_summary([None]) is None

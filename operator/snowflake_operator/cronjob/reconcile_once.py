@@ -50,7 +50,7 @@ from snowflake_operator.kube.api import (
 from snowflake_operator.kube.edges import kube_poll_edges
 from snowflake_operator.kube.processor_ref import ProcessorRef
 from snowflake_operator.kube.processor_state import ProcessorState
-from snowflake_operator.poll.job_history import job_record, termination_message
+from snowflake_operator.poll.job_history import best_summary, job_record, termination_message
 from snowflake_operator.poll.planning import Condition, merge_conditions, poll_slot
 from snowflake_operator.poll.run import run_poll
 from snowflake_operator.poll.status_write import HEARTBEAT_FIELD, write_due
@@ -212,13 +212,16 @@ def polled(run: Run, spec: ProcessorSpec, warnings: list[tuple[str, str, str]]) 
         job_record(job["metadata"]["name"], job["metadata"], job.get("status"))
         for job in list_labelled(api, "jobs", processor.namespace, selector)
     ]
-    messages = {
-        (pod["metadata"].get("labels") or {}).get("job-name"): termination_message(
-            pod.get("status")
-        )
-        for pod in list_labelled(api, "pods", processor.namespace, selector)
+    messages: dict[str, list[str | None]] = {}
+    for pod in list_labelled(api, "pods", processor.namespace, selector):
+        job = str((pod["metadata"].get("labels") or {}).get("job-name"))
+        messages.setdefault(job, []).append(termination_message(pod.get("status")))
+    # Only Jobs with a pod known: a Job without one was evicted or deleted with it.
+    summaries = {
+        r.name: best_summary(messages[r.name])
+        for r in records
+        if r.finished and not r.counted and r.name in messages
     }
-    summaries = {r.name: messages.get(r.name) for r in records if r.finished and not r.counted}
     state = ProcessorState()
     gate_text = ((run.status_map or {}).get("metadata", {}).get("annotations") or {}).get(
         IDLE_GATE_ANNOTATION

@@ -31,7 +31,7 @@ from snowflake_operator.kube.edges import always_leading, kube_poll_edges
 from snowflake_operator.kube.processor_ref import ProcessorRef
 from snowflake_operator.kube.processor_state import ProcessorState
 from snowflake_operator.poll.job_count import job_limit
-from snowflake_operator.poll.job_history import JobRecord
+from snowflake_operator.poll.job_history import JobRecord, best_summary
 from snowflake_operator.poll.planning import Condition, merge_conditions
 from snowflake_operator.poll.run import PollEdges, PollResult, run_poll
 from snowflake_operator.poll.status_write import HEARTBEAT_FIELD, write_due
@@ -189,12 +189,11 @@ class ProcessorLoop:
     async def polled(self, spec: ProcessorSpec, now: datetime) -> Outcome:
         namespace, name = self.processor.namespace, self.processor.name
         records = list(self.indexes.jobs.get((namespace, name), []))
+        # Only Jobs with a pod known: a Job without one was evicted or deleted with it.
         summaries = {
-            r.name: next(
-                (m for m in self.indexes.summaries.get((namespace, r.name), []) if m), None
-            )
+            r.name: best_summary(self.indexes.summaries[(namespace, r.name)])
             for r in records
-            if r.finished and not r.counted
+            if r.finished and not r.counted and (namespace, r.name) in self.indexes.summaries
         }
         settings = self.operator.settings
         edges = kube_poll_edges(

@@ -13,17 +13,31 @@ from snowflake_worker.errors import one_line
 
 from .worker_report import ServiceReport, service_report
 
-SUMMARY_WAIT_SECONDS = 300  # a finished Job's pod may be seen a little after the Job
+# A finished Job whose pod is known but has not ended on the watch yet: its summary comes.
+SUMMARY_WAIT_SECONDS = 300
+# A finished Job with no pod known: the pod's deletion (an eviction, a forced delete) may
+# reach the Job watch before the pod watch; past this its summary is gone with the pod.
+POD_GONE_GRACE_SECONDS = 15
 
 
 def termination_message(status: Mapping[str, Any] | None) -> str | None:
-    """The worker container's termination message (its JSON summary), once it has ended."""
+    """The worker container's termination message (its JSON summary) once it has ended;
+    "" when it ended without one (killed by SIGKILL: none will come); None before."""
     for container in (status or {}).get("containerStatuses") or []:
         if container.get("name") == WORKER_CONTAINER:
-            terminated = (container.get("state") or {}).get("terminated") or {}
+            terminated = (container.get("state") or {}).get("terminated")
+            if not terminated:
+                return None
             message = terminated.get("message")
-            return str(message) if message else None
+            return str(message) if message else ""
     return None
+
+
+def best_summary(messages: Iterable[str | None]) -> str | None:
+    """Of the messages of one Job's pods: a summary if any pod left one, else "" if a pod
+    ended without one, else None (none has ended yet)."""
+    found = list(messages)
+    return next((m for m in found if m), "" if "" in found else None)
 
 
 @dataclass(frozen=True)
@@ -70,14 +84,18 @@ def fold_summaries(
     records: Iterable[JobRecord], summaries: Mapping[str, str | None], now: datetime
 ) -> Totals:
     """Entries completed and failed by finished Jobs not yet counted, from their workers'
-    summaries. A Job whose pod is gone (or never wrote one) is counted as zero once its
-    summary has had time to arrive."""
+    summaries (``summaries`` has a key for each Job with a pod known: its summary, "" when
+    its pod ended without one, None before it ended). A Job counts as zero at once when its
+    pod ended silently, once POD_GONE_GRACE_SECONDS passed when no pod of it is known (it
+    was evicted or deleted with its summary), and after SUMMARY_WAIT_SECONDS otherwise: a
+    Job not counted keeps its place among the Jobs launches are planned around."""
     reports: list[JobReport] = []
     for record in records:
         if not record.finished or record.counted:
             continue
         text = summaries.get(record.name)
-        if text is None and not _long_finished(record, now):
+        wait = SUMMARY_WAIT_SECONDS if record.name in summaries else POD_GONE_GRACE_SECONDS
+        if text is None and not _finished_before(record, now, wait):
             continue
         summary = _parse(text)
         reports.append(
@@ -127,12 +145,12 @@ def _parse(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _long_finished(record: JobRecord, now: datetime) -> bool:
+def _finished_before(record: JobRecord, now: datetime, seconds: float) -> bool:
     try:
         finished = datetime.fromisoformat(str(record.finished_at).replace("Z", "+00:00"))
     except ValueError:
         return True
-    return (now - finished).total_seconds() > SUMMARY_WAIT_SECONDS
+    return (now - finished).total_seconds() > seconds
 
 
 @dataclass(frozen=True)
