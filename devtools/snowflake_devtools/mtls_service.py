@@ -28,7 +28,8 @@ alone, ``payload: data``: its id is then the ``Idempotency-Key``), after ``--lat
   (the entry_id when the header is missing).
 
 ``GET /_stats`` returns the counters (see :meth:`Stats.snapshot`); ``/_stats?arrivals=1``
-adds each call's arrival (seconds since the first call) and key. ``status_counts`` holds
+adds each call's arrival (seconds since the first call) and key; ``/_stats?successes=1``
+adds each key's count of successful calls (which entries were called twice). ``status_counts`` holds
 the status chosen for each call, recorded when it is chosen: a simulated timeout counts as
 503 even though its client has given up by then.
 """
@@ -80,7 +81,7 @@ class Stats:
     calls_by_key: Counter[str] = field(default_factory=Counter)
     arrivals: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, key)
 
-    def snapshot(self, arrivals: bool = False) -> dict[str, Any]:
+    def snapshot(self, arrivals: bool = False, successes: bool = False) -> dict[str, Any]:
         found = {
             "requests": self.requests,
             "successes": sum(n for status, n in self.status_counts.items() if 200 <= status < 300),
@@ -92,6 +93,8 @@ class Stats:
             "methods": dict(self.methods),
             "unauthorized": self.unauthorized,
         }
+        if successes:
+            found["successes_by_key"] = dict(self.successes_by_key)
         if arrivals and self.arrivals:
             first = self.arrivals[0][0]
             found["arrivals"] = [[round(t - first, 4), key] for t, key in self.arrivals]
@@ -170,8 +173,9 @@ class MtlsService:
         method = scope["method"]
         if scope["path"] == STATS_PATH:
             if method == "GET":
-                arrivals = b"arrivals=1" in scope.get("query_string", b"")
-                await _respond(send, 200, self.stats.snapshot(arrivals))
+                query = scope.get("query_string", b"")
+                snapshot = self.stats.snapshot(b"arrivals=1" in query, b"successes=1" in query)
+                await _respond(send, 200, snapshot)
             else:
                 await _respond(send, 405, {"error": "method not allowed"})
             return
@@ -536,13 +540,20 @@ def client_ssl_context(certs: DemoCertificates) -> ssl.SSLContext:
 
 
 def fetch_stats(
-    port: int, certs: DemoCertificates, host: str = LOOPBACK, *, arrivals: bool = False
+    port: int,
+    certs: DemoCertificates,
+    host: str = LOOPBACK,
+    *,
+    arrivals: bool = False,
+    successes: bool = False,
 ) -> dict[str, Any]:
     """GET /_stats from a service on host:port, authenticating with the demo client
-    (``arrivals``: with each call's arrival time and key)."""
+    (``arrivals``: with each call's arrival time and key; ``successes``: with each key's
+    count of successful calls)."""
     import httpx
 
-    query = "?arrivals=1" if arrivals else ""
+    asked = [name for name, wanted in (("arrivals", arrivals), ("successes", successes)) if wanted]
+    query = "?" + "&".join(f"{name}=1" for name in asked) if asked else ""
     response = httpx.get(
         f"https://{host}:{port}{STATS_PATH}{query}", verify=client_ssl_context(certs), timeout=10.0
     )

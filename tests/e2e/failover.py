@@ -1,6 +1,6 @@
 """The operator's replicas on the real cluster: measuring a handover of the Lease, and
 counting Jobs launched twice across it. Used by test_drain_on_cluster.py (the acting pod
-deleted) and test_failover_on_cluster.py (its process killed, its API server cut off)."""
+deleted) and test_chaos_on_cluster.py (its process killed, its API server cut off)."""
 
 from __future__ import annotations
 

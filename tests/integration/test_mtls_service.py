@@ -360,3 +360,20 @@ def test_required_headers_and_retry_after(
     assert stats["unauthorized"] == 1
     assert stats["methods"] == {"POST": 1, "PUT": 1, "PATCH": 1}
     assert [key for _, key in stats["arrivals"]] == ["k-2", "k-2"]  # 401s are not arrivals
+    assert "successes_by_key" not in stats
+
+
+def test_successes_by_key_name_the_entries_called_twice(
+    start_service: StartService, certs: DemoCertificates
+) -> None:
+    service = start_service()
+    context = client_ssl_context(certs)
+    for entry_id in ("e-1", "e-2", "e-1"):
+        sent = post_entry(service.port, context, entry_body(entry_id), key=entry_id)
+        assert sent.status_code == 200
+    poison = entry_body("e-3", {"poison": True})
+    assert post_entry(service.port, context, poison, key="e-3").status_code == 422
+    stats = fetch_stats(service.port, certs, successes=True, arrivals=True)
+    assert stats["successes_by_key"] == {"e-1": 2, "e-2": 1}
+    assert stats["duplicates"] == 1
+    assert len(stats["arrivals"]) == 4

@@ -7,10 +7,12 @@ cluster.stop()
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -146,6 +148,32 @@ class Cluster:
         """Build a Dockerfile on the local base image and make it available to pods."""
         buildah.build_dockerfile(context, tag, dockerfile=dockerfile)
         self.import_images([tag])
+
+    def restart(
+        self, name: str, sig: signal.Signals, down_seconds: float = 0.0, timeout: float = 120.0
+    ) -> None:
+        """Stop one component with ``sig``, keep it down ``down_seconds``, start it again with
+        the same command and wait until it answers (what a crash and a service manager's
+        restart do). Only its own process is signalled, as systemd's KillMode=process does
+        for containerd: what it started (the shims holding the containers) keeps running."""
+        proc = self.state.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        kubeapi.wait_for(f"{name} to exit", lambda: not processes.running(proc), timeout)
+        time.sleep(down_seconds)
+        self._spawn(name, config.component_commands(self.settings)[name])
+        answers = self._answers(name)
+        kubeapi.wait_for(f"{name} to answer again", answers, timeout, alive=self.dead_component)
+
+    def _answers(self, name: str) -> Callable[[], bool]:
+        s = self.settings
+        checks: dict[str, Callable[[], bool]] = {
+            "etcd": lambda: _etcd_healthy(s),
+            "kube-apiserver": lambda: _ok(self.api(), "/readyz"),
+            "containerd": lambda: _containerd_up(s),
+            "kubelet": lambda: _kubelet_healthy(s),
+        }
+        return checks.get(name, lambda: self.state.procs[name].alive())
 
     def stop(self, say: Say = print) -> list[str]:
         problems = teardown.teardown(self.state, say)
@@ -368,6 +396,12 @@ def _etcd_healthy(s: ClusterSettings) -> bool:
 
 def _proxy_healthy(s: ClusterSettings) -> bool:
     url = f"http://127.0.0.1:{s.network.proxy_healthz_port}/healthz"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return bool(response.status == 200)
+
+
+def _kubelet_healthy(s: ClusterSettings) -> bool:
+    url = f"http://127.0.0.1:{s.network.kubelet_healthz_port}/healthz"
     with urllib.request.urlopen(url, timeout=5) as response:
         return bool(response.status == 200)
 

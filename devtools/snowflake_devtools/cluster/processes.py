@@ -98,6 +98,11 @@ def stop(procs: Iterable[Proc], grace: float = 10.0) -> list[str]:
     return killed
 
 
+def running(proc: Proc) -> bool:
+    """Alive, collecting its exit status first when it is our own child."""
+    return _running(proc)
+
+
 def _running(proc: Proc) -> bool:
     _reap(proc.pid)
     return proc.alive()
