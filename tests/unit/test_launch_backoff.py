@@ -111,3 +111,20 @@ def test_the_state_round_trips_through_the_status() -> None:
     assert BackoffState.from_status({}) == BackoffState()
     assert BackoffState().as_status() == {"consecutiveFailedJobs": 0, "launchBackoffUntil": None}
     assert BackoffState.from_status({"launchBackoffUntil": "garbage"}) == BackoffState()
+
+
+def test_jobs_whose_pods_were_taken_away_neither_fail_nor_succeed() -> None:
+    """A node drain evicts every running worker at once (or they are force-deleted, or
+    their node is lost): their Jobs fail, but no worker failed. Counted as failures they
+    started a backoff on the real cluster (no launch for 120 s after a drain); they leave
+    the streak as it was."""
+    taken = [
+        JobReport(f"evicted-{i}", succeeded=False, completed=0, failed=0, summary_seen=False,
+                  pod_gone=True)
+        for i in range(4)
+    ]  # fmt: skip
+    assert not any(job_failed(report) for report in taken)
+    assert after_finished_jobs(BackoffState(), taken, DEFAULTS, NOW) == (BackoffState(), [])
+    state, events = after_finished_jobs(BackoffState(2), [*taken, _failed("c")], DEFAULTS, NOW)
+    assert state == BackoffState(3, NOW + timedelta(seconds=60)) and events
+    assert after_finished_jobs(BackoffState(2), taken, DEFAULTS, NOW) == (BackoffState(2), [])

@@ -55,6 +55,9 @@ class JobReport:
     error: str | None = None  # a worker that stopped on a fatal error says why (one line)
     # The claim and write-back sizes its worker chose (the summary's "batches")
     batches: Mapping[str, Any] = field(default_factory=dict)
+    # No pod of it was left to read: evicted, force-deleted or its node lost, so its
+    # summary went with the pod (its entries come back through their leases).
+    pod_gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ def job_event(report: JobReport) -> tuple[str, str, str]:
     outcome = "succeeded" if report.succeeded else "failed"
     if report.error is not None:
         detail = f"its worker stopped: {report.error}"
+    elif report.pod_gone and not report.summary_seen:
+        detail = (
+            "its pod was deleted before its summary was read (evicted, force-deleted or its "
+            "node lost); the entries it held come back when their leases expire"
+        )
     elif report.summary_seen:
         detail = f"{report.completed} entries completed, {report.failed} failed for good"
     else:
@@ -110,6 +118,7 @@ def fold_summaries(
                 service=service_report(summary),
                 error=_error(summary),
                 batches=_mapping(summary.get("batches")),
+                pod_gone=record.name not in summaries,
             )
         )
     return Totals(

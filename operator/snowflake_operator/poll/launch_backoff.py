@@ -52,9 +52,18 @@ def job_failed(report: JobReport) -> bool:
     start, a refused login, a fatal error; or Kubernetes' deadline), or it succeeded but
     every call it made failed for a passing reason: it claimed entries, completed none and
     released some. Entries dead-lettered by the service's own 4xx answers are no outage."""
+    if taken_away(report):
+        return False
     if not report.succeeded:
         return True
     return report.claimed > 0 and report.completed == 0 and report.released > 0
+
+
+def taken_away(report: JobReport) -> bool:
+    """Its pod was taken away (a node drain's eviction, a forced delete, a lost node)
+    before its worker's summary was read: no worker failed, so it neither extends nor ends
+    a streak of failures."""
+    return report.pod_gone and not report.summary_seen and not report.succeeded
 
 
 def wait_after(settings: LaunchBackoff, failed_in_a_row: int) -> int:
@@ -73,6 +82,8 @@ def after_finished_jobs(
     last_failure: JobReport | None = None
     ended_by: JobReport | None = None
     for report in reports:
+        if taken_away(report):
+            continue
         if job_failed(report):
             state = BackoffState(state.failed_in_a_row + 1, state.until)
             last_failure = report
