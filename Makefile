@@ -43,8 +43,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The real-cluster tests and the others side by side (snowflake_devtools/test_tiers.py);
+# with ARGS, one pytest run of what ARGS selects.
 test: lint typecheck tools
-	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest $(ARGS)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m snowflake_devtools.test_tiers $(ARGS)
 
 unit: venv
 	$(BIN)/pytest tests/unit $(ARGS)
@@ -86,7 +88,7 @@ lock:
 	$(PYTHON) scripts/lock_requirements.py $(ARGS)
 
 clean:
-	rm -rf .demo .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .demo .tools .mypy_cache .ruff_cache .pytest_cache .test-logs
 
 # Local Kubernetes cluster targets (cluster-build, cluster-up, cluster-down, ...)
 -include Makefile.cluster
