@@ -40,6 +40,28 @@ def test_empty_claim_costs_one_statement(queue: QueueClient) -> None:
     assert queue.statements == {"claim": 1}
 
 
+def test_settled_by_counts_each_jobs_settled_rows_once(queue: QueueClient) -> None:
+    """What the operator's totals read for finished Jobs: by Job name, in one statement;
+    a row still in processing, or settled by a later Job, is not the first Job's."""
+    fill(queue, 8)
+    first = queue.claim(5, max_attempts=3, processor_id="job-a")
+    second = queue.claim(3, max_attempts=3, processor_id="job-b")
+    queue.write_back(
+        [completed(first[0]), completed(first[1]), dead_lettered(first[2], "HTTP 422: no")]
+    )
+    queue.write_back([completed(second[0]), released(second[1])])
+    again = queue.claim(1, max_attempts=3, processor_id="job-c")  # second[1], released
+    queue.write_back([completed(again[0])])
+    before = queue.statement_count
+    assert queue.settled_by(["job-a", "job-b", "job-c", "job-d"]) == {
+        "job-a": (2, 1),
+        "job-b": (1, 0),
+        "job-c": (1, 0),
+    }
+    assert queue.statement_count - before == 1
+    assert queue.settled_by([]) == {}
+
+
 def test_write_back_is_one_statement_for_mixed_outcomes(queue: QueueClient) -> None:
     fill(queue, 200)
     batch = queue.claim(200, max_attempts=3, processor_id="w")

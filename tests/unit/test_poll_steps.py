@@ -28,6 +28,9 @@ class Queue:
     def counts(self, *, max_attempts: int) -> QueueCounts:
         return QueueCounts(5000, 5000, 0, 0, 0, 30)
 
+    def settled_by(self, jobs: Any) -> dict[str, tuple[int, int]]:
+        return {}  # the Jobs here failed their preflight: they settled nothing
+
 
 class Queues:
     def open(self, spec: ProcessorSpec) -> tuple[Any, str | None]:
@@ -91,3 +94,43 @@ def test_a_poll_that_fails_to_launch_leaves_its_finished_jobs_to_the_next_one() 
     assert result.status["totals"] == {"completed": 10, "failed": 0}
     assert len(jobs.launched) == 3  # ceil(5000 / 2000)
     assert [reason for _, reason, _ in result.events].count("JobFailed") == 3
+
+
+class SettledQueue(Queue):
+    """The table says what each Job settled; ``broken``: the SELECT fails."""
+
+    def __init__(self, settled: dict[str, tuple[int, int]], broken: bool = False) -> None:
+        self.settled, self.broken = settled, broken
+        self.asked: list[list[str]] = []
+
+    def recover_expired_leases(self, *, lease_seconds: int, max_attempts: int) -> LeaseRecovery:
+        return LeaseRecovery(requeued=4, dead_lettered=2)
+
+    def settled_by(self, jobs: Any) -> dict[str, tuple[int, int]]:
+        self.asked.append(list(jobs))
+        if self.broken:
+            raise RuntimeError("000625: too many statements waiting")
+        return {job: self.settled[job] for job in jobs if job in self.settled}
+
+
+def test_totals_come_from_the_table_so_a_killed_worker_still_counts() -> None:
+    """A worker killed by SIGKILL, evicted or force-deleted leaves no summary, yet the rows
+    it completed are completed: the totals count what the table says each counted Job
+    settled (seen on the real cluster: summaries alone gave 2,216 of 2,400), plus what
+    lease recovery dead-lettered. When the table cannot be read, the summaries stand in."""
+    from snowflake_operator.poll.run import FoldedTotals, counted_totals
+
+    before = {"completed": 100, "failed": 3}
+    folded = FoldedTotals({"completed": 140, "failed": 3}, ("killed", "done", "evicted"))
+    table = SettledQueue({"killed": (37, 0), "done": (40, 1), "evicted": (12, 0)})
+    recovery = LeaseRecovery(requeued=4, dead_lettered=2)
+    assert counted_totals(before, folded, table, recovery, suspended=False) == {
+        "completed": 100 + 37 + 40 + 12,
+        "failed": 3 + 1 + 2,
+    }
+    assert table.asked == [["killed", "done", "evicted"]]
+    broken = SettledQueue({}, broken=True)
+    assert counted_totals(before, folded, broken, None, suspended=False) == folded.totals
+    assert counted_totals(before, folded, table, None, suspended=True) == folded.totals
+    nothing = FoldedTotals(before, ())
+    assert counted_totals(before, nothing, table, None, suspended=False) == before

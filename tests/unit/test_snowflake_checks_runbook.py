@@ -38,6 +38,7 @@ NOT_SHOWN = {
     "existing_ids": "an ops command's lookup",
     "count_completed_before": "the purge command's dry run",
     "purge_completed": "the purge command (an admin's, not the service's)",
+    "settled_by": "a SELECT by Job names, when the operator counts finished Jobs",
 }
 
 

@@ -379,6 +379,14 @@ class QueueClient:
         }
         return int(self._execute("requeue_dead_letters", params) or 0)
 
+    def settled_by(self, jobs: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Entries each of these Jobs completed and dead-lettered (rows whose processor_id
+        is the Job's name), for the Jobs that settled any."""
+        if not jobs:
+            return {}
+        rows = self._execute("settled_by", {"jobs": json.dumps(list(jobs))}, fetch=True)
+        return {str(job): (int(done or 0), int(failed or 0)) for job, done, failed in rows}
+
     def count_dead_letters(
         self, ids: Sequence[str] | None = None, error_contains: str | None = None
     ) -> int:

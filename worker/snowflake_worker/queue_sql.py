@@ -153,6 +153,16 @@ COUNTS = (
     "FROM {table}"
 )
 
+# What finished Jobs settled, by Job (processor_id is the Job's name): the operator's
+# status.totals, exact even when a worker was killed before it could report. A row settled
+# by a later Job after a lease recovery carries that Job's name, so each row counts once.
+SETTLED_BY = (
+    "SELECT processor_id, COUNT_IF(status = 'completed'), COUNT_IF(status = 'failed') "
+    "FROM {table} WHERE status IN ('completed', 'failed') AND processor_id IN "
+    "(SELECT f.value::STRING FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%(jobs)s))) f) "
+    "GROUP BY processor_id"
+)
+
 # -- the ops commands ------------------------------------------------------------------------
 
 # Idempotent by id: a retried enqueue, or an id already queued, adds nothing. MERGE, not
@@ -211,6 +221,7 @@ TEMPLATES = {
     "idle_show": IDLE_SHOW,
     "idle_count": IDLE_COUNT,
     "counts": COUNTS,
+    "settled_by": SETTLED_BY,
     "enqueue": ENQUEUE,
     "requeue_dead_letters": REQUEUE_DEAD_LETTERS,
     "count_dead_letters": COUNT_DEAD_LETTERS,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +59,8 @@ class QueueStatements(Protocol):
     def recover_expired_leases(self, *, lease_seconds: int, max_attempts: int) -> LeaseRecovery: ...
 
     def counts(self, *, max_attempts: int) -> QueueCounts: ...
+
+    def settled_by(self, jobs: Sequence[str]) -> dict[str, tuple[int, int]]: ...
 
 
 class QueueSource(Protocol):
@@ -163,7 +165,9 @@ def run_poll(
     mark_counted(edges.history, folded.counted_jobs)  # their totals go out with this result
     clean_up_history(edges.history, spec, folded.counted_jobs)
     status = dict(plan.status)
-    status["totals"] = folded.totals
+    status["totals"] = counted_totals(
+        previous.get("totals") or {}, folded, queue, view.recovery, spec.suspend
+    )
     if certificates is not None and certificates.status:
         status["certificates"] = certificates.status
     return PollResult(
@@ -263,6 +267,37 @@ def fold_worker_summaries(
         tuple(job_event(report) for report in folded.reports),
         folded.reports,
     )
+
+
+def counted_totals(
+    before: Mapping[str, Any],
+    folded: FoldedTotals,
+    queue: QueueStatements | None,
+    recovery: LeaseRecovery | None,
+    suspended: bool,
+) -> dict[str, int]:
+    """Lifetime completed and failed entries: what the Jobs counted in this poll settled,
+    read from the table (a worker killed before its summary still settled rows), plus the
+    entries lease recovery dead-lettered. When the table cannot be read (suspended, or
+    Snowflake away) the workers' summaries stand in for it."""
+    if not folded.counted_jobs and recovery is None:
+        return {key: int(before.get(key) or 0) for key in ("completed", "failed")}
+    settled: dict[str, tuple[int, int]] | None = None
+    if queue is not None and not suspended and folded.counted_jobs:
+        try:
+            settled = queue.settled_by(folded.counted_jobs)
+        except Exception as exc:  # a driver error: the summaries stand in this once
+            log.warning("settled entries not read", extra={"error": one_line(exc)})
+    if settled is None:
+        totals = dict(folded.totals)
+    else:
+        totals = {
+            "completed": int(before.get("completed") or 0) + sum(c for c, _ in settled.values()),
+            "failed": int(before.get("failed") or 0) + sum(f for _, f in settled.values()),
+        }
+    if recovery is not None:
+        totals["failed"] += recovery.dead_lettered
+    return totals
 
 
 def mark_counted(history: JobHistory | None, jobs: tuple[str, ...]) -> None:

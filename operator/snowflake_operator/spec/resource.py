@@ -47,7 +47,10 @@ class Totals(SpecModel):
     )
     failed: int | None = Field(
         default=None,
-        description="Entries failed for good by this processor's Jobs since it was created.",
+        description=(
+            "Entries failed for good by this processor's Jobs, or dead-lettered by lease "
+            "recovery, since it was created."
+        ),
     )
 
 
@@ -136,7 +139,12 @@ class ProcessorStatus(SpecModel):
         json_schema_extra=INT64,
     )
     totals: Totals | None = Field(
-        default=None, description="Lifetime counts folded from the summaries of finished Jobs."
+        default=None,
+        description=(
+            "Lifetime counts: the entries each finished Job settled, read from the queue "
+            "table when the Job is counted (its worker's summary when the table cannot be "
+            "read), and those lease recovery dead-lettered."
+        ),
     )
     certificates: CertificateStatus | None = Field(
         default=None, description="The client certificate the Jobs mount."
