@@ -184,23 +184,24 @@ def test_snowflake_unreachable_sets_the_condition_and_recovers(world: OperatorWo
 def test_two_resources_do_not_interfere_and_history_is_trimmed(world: OperatorWorld) -> None:
     other = world.new_queue("OTHER_QUEUE")
     fill(world.queue, 200)
-    other.enqueue((f"o{i}", {"n": i}) for i in range(50))
+    other.enqueue((f"o{i}", {"n": i}) for i in range(100))
     no_history = {"successfulJobsHistoryLimit": 0}
     alpha = world.create("alpha", job=no_history)
     beta = world.create("beta", table=other.table, job=no_history)
     with world.run():
         wait_for(lambda: len(alpha.jobs()) == 2 and len(beta.jobs()) == 1)
         assert alpha.status().get("backlog") == 200
-        assert beta.status().get("backlog") == 50
+        assert beta.status().get("backlog") == 100
         (first,) = beta.jobs()
         summary = {"event": "summary", "claimed": 50, "completed": 47, "failed": 3}
+        world.settle_as(first, 47, 3, queue=other)
         world.worker_pod(first, summary)
         world.finish(first)
         totals = wait_for(lambda: beta.status().get("totals", {}).get("completed"))
         assert beta.status()["totals"] == {"completed": 47, "failed": 3}
         assert totals == 47
-        # history limit 0: the finished Job is deleted; the backlog (no real worker ran)
-        # then gets a fresh Job, while alpha's Jobs are untouched
+        # history limit 0: the finished Job is deleted; the 50 entries left then get a
+        # fresh Job, while alpha's Jobs are untouched
         wait_for(
             lambda: first.metadata.name not in {j.metadata.name for j in beta.jobs()},
             what="the finished Job deleted",
@@ -220,6 +221,7 @@ def test_a_counted_job_is_deleted_at_once_and_recorded_by_an_event(world: Operat
         (job,) = wait_for(lambda: lean.jobs() or None, what="a Job")
         assert job.spec.ttl_seconds_after_finished == 300  # the safety net, not an hour
         summary = {"event": "summary", "claimed": 50, "completed": 48, "failed": 2}
+        world.settle_as(job, 48, 2)
         world.worker_pod(job, summary)
         world.finish(job)
         wait_for(lambda: lean.status().get("totals", {}).get("completed") == 48, what="counted")

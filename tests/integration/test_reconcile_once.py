@@ -262,11 +262,12 @@ def test_an_invalid_spec_is_refused_with_the_operators_own_message(
 def test_finished_jobs_are_counted_into_the_totals_once_and_deleted(
     world: OperatorWorld, tmp_path: Path
 ) -> None:
-    fill(world.queue, 5)
+    fill(world.queue, 42)
     cron = CronJobWorld(world, tmp_path)
     assert cron.run().code == 0
     (job,) = world.batch.list_namespaced_job(NAMESPACE).items
     world.finish(job)  # as the Job controller would, with the worker's summary on its pod
+    world.settle_as(job, 40, 2)  # what its worker left in the table
     world.worker_pod(job, {"completed": 40, "failed": 2})
     result = cron.run()
     assert result.code == 0, result.stderr

@@ -30,7 +30,8 @@ from snowflake_operator.kube.development import allow_emulator_login
 from snowflake_operator.poll.certificate_bundle import secret_name
 from snowflake_operator.queue_schema import SchemaTarget, ensure_queue_table
 from snowflake_worker.identifiers import TableRef
-from snowflake_worker.queue import QueueClient
+from snowflake_worker.queue import QueueClient, dead_lettered
+from snowflake_worker.queue import completed as done
 from tests.support.cert_bundles import Bundle, make_bundle
 from tests.support.kube_fixtures import KubeApi
 from tests.support.kube_manifests import job_manifest
@@ -318,6 +319,19 @@ class OperatorWorld:
             "succeeded" if succeeded else "failed": 1,
         }
         self.batch.patch_namespaced_job_status(job.metadata.name, NAMESPACE, {"status": status})
+
+    def settle_as(
+        self, job: Any, completed: int, failed: int, queue: QueueClient | None = None
+    ) -> None:
+        """What a worker of ``job`` would leave in the table: ``completed`` entries completed
+        and ``failed`` dead-lettered, claimed under the Job's name (the operator's totals
+        count these rows)."""
+        queue = queue or self.queue
+        batch = queue.claim(completed + failed, max_attempts=3, processor_id=job.metadata.name)
+        assert len(batch) == completed + failed, "fill the queue first"
+        outcomes = [done(e) for e in batch[:completed]]
+        outcomes += [dead_lettered(e, "HTTP 422: rejected") for e in batch[completed:]]
+        assert queue.write_back(outcomes) == completed + failed
 
     def worker_pod(self, job: Any, summary: dict[str, Any]) -> None:
         """The pod the Job controller would have made, ended with the worker's summary."""
