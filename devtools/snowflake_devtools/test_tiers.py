@@ -12,11 +12,14 @@ With arguments (``make test ARGS="-k chaos"``) it is one plain pytest run, as be
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from snowflake_devtools.cluster import hostdeps
 
 CLUSTER_TESTS = "tests/e2e"
 LOG = Path(".test-logs/tests-without-cluster.log")
@@ -45,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return subprocess.call(pytest_command(*args))
     LOG.parent.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
+    if os.geteuid() == 0:
+        # Before either tier: the other tier's host checks then find the Debian packages
+        # the real-cluster tier would otherwise be installing at the same moment.
+        hostdeps.ensure_step("cluster", lambda message: print(f"[tiers] {message}", flush=True))
     with LOG.open("w") as out:
         others = subprocess.Popen(
             pytest_command(f"--ignore={CLUSTER_TESTS}"), stdout=out, stderr=subprocess.STDOUT
