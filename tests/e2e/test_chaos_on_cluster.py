@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -34,6 +35,7 @@ from kubernetes import client
 
 from snowflake_devtools.cluster import Cluster
 from snowflake_devtools.mtls_service import fetch_stats, start_mtls_service
+from snowflake_devtools.processes import ServerProcess
 from snowflake_worker.queue import QueueClient
 from tests.e2e import figures
 from tests.e2e.chaos import (
@@ -115,17 +117,10 @@ def seconds_until(check: Any, what: str, since: datetime, timeout: float = 420) 
     return round((now() - since).total_seconds(), 1)
 
 
-@pytest.mark.timeout(3600)
-def test_nothing_is_lost_when_kubernetes_fails_under_a_drain(
-    real_cluster: Cluster,
-    operator_release: Release,
-    services: HostServices,
-    commands: Commands,
-    api_client: Any,
-    tmp_path: Path,
-) -> None:
-    began = time.monotonic()
-    # The usual transient errors: one call in 20 answers 503.
+@pytest.fixture
+def chaos_service(services: HostServices, tmp_path: Path) -> Iterator[ServerProcess]:
+    """An mTLS service of its own with the usual transient errors: one call in 20 answers
+    503. Stopped whatever the test did."""
     service = start_mtls_service(
         services.certs,
         tmp_path / "service.log",
@@ -134,6 +129,21 @@ def test_nothing_is_lost_when_kubernetes_fails_under_a_drain(
         seed=28,
         host=services.address,
     )
+    yield service
+    service.stop()
+
+
+@pytest.mark.timeout(3600)
+def test_nothing_is_lost_when_kubernetes_fails_under_a_drain(
+    real_cluster: Cluster,
+    operator_release: Release,
+    services: HostServices,
+    commands: Commands,
+    api_client: Any,
+    chaos_service: ServerProcess,
+) -> None:
+    began = time.monotonic()
+    service = chaos_service
     queue = new_queue(services)
     ids = enqueue(queue, 0, ENTRIES)
     manifest = processor_manifest(
@@ -217,8 +227,7 @@ def test_nothing_is_lost_when_kubernetes_fails_under_a_drain(
         )
     finally:
         launches.stop()
-        stats = fetch_stats(service.port, services.certs, host=services.address, successes=True)
-        service.stop()
+    stats = fetch_stats(service.port, services.certs, host=services.address, successes=True)
 
     rows = {row["id"]: row["status"] for row in fetch_rows(queue)}
     counts = Counter(rows.values())
