@@ -3,9 +3,9 @@
 The real-cluster tests (tests/e2e) spend most of their time waiting: for pods, for a
 kubelet stopped a minute on purpose, for leases to run out. The rest of the tests keep
 the CPUs busy. One after the other they would take their sum; side by side, about the
-longer of the two. The real-cluster tier's output streams to the terminal (its build
-phases and figures); the other tier's goes to a log, whose summary (and, when it fails,
-its last lines) is printed when both have finished.
+longer of the two. The real-cluster tier runs as `make e2e` runs it and streams to the
+terminal (its build phases, then its figures as one JSON line); the other tier's goes to a
+log, whose summary (and, when it fails, its last lines) is printed when both have ended.
 
 With arguments (``make test ARGS="-k chaos"``) it is one plain pytest run, as before.
 """
@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pytest_command(f"--ignore={CLUSTER_TESTS}"), stdout=out, stderr=subprocess.STDOUT
         )
     print(f"[tiers] the tests without the cluster run beside these; output in {LOG}", flush=True)
-    cluster_code = subprocess.call(pytest_command(CLUSTER_TESTS))
+    # As `make e2e` runs them: the run ends with their figures as one JSON line.
+    cluster_code = subprocess.call([sys.executable, "-m", "snowflake_devtools.e2e_report"])
     print("[tiers] waiting for the tests without the cluster", flush=True)
     others_code = others.wait()
     print(f"[tiers] the tests without the cluster ({LOG}):")

@@ -44,9 +44,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in item.nodeid:
             item.add_marker(pytest.mark.e2e)
+
     # The upgrade test installs release 0.1.0 with its own CRD (deleting the one there):
-    # it runs before any test that uses this release's install.
-    items.sort(key=lambda item: "earlier_release_images" not in getattr(item, "fixturenames", ()))
+    # it runs before any test that uses this release's install. The chaos test breaks
+    # the cluster on purpose (restarts, a drain, the operator's replicas killed): it runs
+    # after every test that checks the install as it was made.
+    def order(item: pytest.Item) -> int:
+        if "earlier_release_images" in getattr(item, "fixturenames", ()):
+            return 0
+        return 2 if "test_chaos_on_cluster" in item.nodeid else 1
+
+    items.sort(key=order)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
