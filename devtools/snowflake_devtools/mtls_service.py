@@ -29,9 +29,9 @@ alone, ``payload: data``: its id is then the ``Idempotency-Key``), after ``--lat
 
 ``GET /_stats`` returns the counters (see :meth:`Stats.snapshot`); ``/_stats?arrivals=1``
 adds each call's arrival (seconds since the first call) and key; ``/_stats?successes=1``
-adds each key's count of successful calls (which entries were called twice). ``status_counts`` holds
-the status chosen for each call, recorded when it is chosen: a simulated timeout counts as
-503 even though its client has given up by then.
+adds each key's count of successful calls (which entries were called twice).
+``status_counts`` holds the status chosen for each call, recorded when it is chosen: a
+simulated timeout counts as 503 even though its client has given up by then.
 """
 
 from __future__ import annotations

@@ -290,16 +290,12 @@ def node_drained(drain: Drain) -> set[str]:
     drain.commands.kubectl("uncordon", node)
     kept = [
         pod
-        for pod in operator_pods_of(drain)
+        for pod in operator_pods(drain.api_client, drain.release)
         if pod.metadata.deletion_timestamp is None and pod.metadata.creation_timestamp < began
     ]
     drain.say(f"drain exit {result.returncode}; operator replicas kept: {len(kept)}")
     assert kept, "the drain evicted every operator replica: the PodDisruptionBudget was ignored"
     return held
-
-
-def operator_pods_of(drain: Drain) -> list[Any]:
-    return operator_pods(drain.api_client, drain.release)
 
 
 def snowflake_cut_off(drain: Drain) -> set[str]:
@@ -336,7 +332,7 @@ def operator_cut_off(drain: Drain) -> set[str]:
     wait_until(
         lambda: any(
             (s.restart_count or 0) > 0
-            for p in operator_pods_of(drain)
+            for p in operator_pods(drain.api_client, drain.release)
             if p.metadata.name == acting.metadata.name
             for s in p.status.container_statuses or []
         ),

@@ -86,13 +86,13 @@ def stop(procs: Iterable[Proc], grace: float = 10.0) -> list[str]:
     for proc in procs:
         _signal_group(proc, signal.SIGTERM if proc.alive() else signal.SIGKILL)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_running(p) for p in procs):
+    while time.monotonic() < deadline and any(running(p) for p in procs):
         time.sleep(0.1)
-    killed = [p.name for p in procs if _running(p)]
+    killed = [p.name for p in procs if running(p)]
     for proc in procs:
         _signal_group(proc, signal.SIGKILL)  # also children of a leader that exited
     for _ in range(50):
-        if not any(_running(p) for p in procs):
+        if not any(running(p) for p in procs):
             break
         time.sleep(0.1)
     return killed
@@ -100,10 +100,6 @@ def stop(procs: Iterable[Proc], grace: float = 10.0) -> list[str]:
 
 def running(proc: Proc) -> bool:
     """Alive, collecting its exit status first when it is our own child."""
-    return _running(proc)
-
-
-def _running(proc: Proc) -> bool:
     _reap(proc.pid)
     return proc.alive()
 

@@ -280,8 +280,6 @@ def counted_totals(
     read from the table (a worker killed before its summary still settled rows), plus the
     entries lease recovery dead-lettered. When the table cannot be read (suspended, or
     Snowflake away) the workers' summaries stand in for it."""
-    if not folded.counted_jobs and recovery is None:
-        return {key: int(before.get(key) or 0) for key in ("completed", "failed")}
     settled: dict[str, tuple[int, int]] | None = None
     if queue is not None and not suspended and folded.counted_jobs:
         try:
